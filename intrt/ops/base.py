@@ -1,0 +1,120 @@
+"""What every operator implements, and the registry the runtime looks op types up in.
+
+An op is one short module in ``intrt/ops/``: a subclass of :class:`Op` registered under its op
+type. The runtime calls, in order:
+
+1. ``__init__(node, graph)`` at load time: reads attributes, checks dtypes and quantization
+   parameters, and does all the float work once (multipliers, shifts, clamp bounds).
+2. ``output_shapes(input_shapes)`` whenever the input shapes change: validates them and returns
+   the output shapes. Kernels rely on this check, so they can skip bounds checks.
+3. ``run(inputs, outputs)`` for every inference: integer-only; ``outputs`` are preallocated
+   C-contiguous arrays of the shapes returned above.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Type
+
+import numpy as np
+
+from intrt.errors import ModelFormatError, QuantizationError, ShapeError, UnsupportedOpError
+from intrt.graph import Graph, Node, Tensor
+
+OPS: Dict[str, Type["Op"]] = {}
+
+
+def register(*op_types: str):
+    """Class decorator: make ``cls`` the implementation of ``op_types``."""
+
+    def wrap(cls):
+        for t in op_types:
+            if t in OPS:
+                raise RuntimeError(f"op type {t} registered twice")
+            OPS[t] = cls
+        return cls
+
+    return wrap
+
+
+class Op:
+    """Base class: input/output tensor lookup and uniform error messages."""
+
+    #: (min, max) number of inputs; None max = unbounded
+    num_inputs = (1, 1)
+    num_outputs = 1
+
+    def __init__(self, node: Node, graph: Graph, index: int = -1):
+        self.node = node
+        self.index = index
+        self.graph = graph
+        lo, hi = self.num_inputs
+        n = len(node.inputs)
+        if n < lo or (hi is not None and n > hi):
+            raise self.error(f"takes {lo}..{hi if hi is not None else 'n'} inputs, got {n}", ModelFormatError)
+        if len(node.outputs) != self.num_outputs:
+            raise self.error(f"takes {self.num_outputs} outputs, got {len(node.outputs)}", ModelFormatError)
+        self.inputs: List[Tensor] = [graph.tensors[i] if i >= 0 else None for i in node.inputs]
+        self.outputs: List[Tensor] = [graph.tensors[i] for i in node.outputs]
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def describe(self) -> str:
+        name = f" ({self.node.name!r})" if self.node.name else ""
+        return f"node {self.index}{name}: {self.node.op}"
+
+    def error(self, message: str, kind=ModelFormatError):
+        return kind(f"{self.describe()}: {message}")
+
+    def attr(self, key, default=None, required=False):
+        if key not in self.node.attrs:
+            if required:
+                raise self.error(f"missing attribute {key!r}")
+            return default
+        return self.node.attrs[key]
+
+    def int_attr(self, key, default=None, required=False) -> int:
+        v = self.attr(key, default, required)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise self.error(f"attribute {key!r} must be an integer, got {v!r}")
+        return int(v)
+
+    def ints_attr(self, key, length=None, default=None, required=False) -> List[int]:
+        v = self.attr(key, default, required)
+        if not isinstance(v, (list, tuple)) or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v):
+            raise self.error(f"attribute {key!r} must be a list of integers, got {v!r}")
+        if length is not None and len(v) != length:
+            raise self.error(f"attribute {key!r} must have {length} values, got {len(v)}")
+        return [int(i) for i in v]
+
+    def expect_dtype(self, tensor: Tensor, *dtypes: str, what="input"):
+        if tensor.dtype not in dtypes:
+            raise self.error(f"{what} {tensor.name!r} has dtype {tensor.dtype}, expected {' or '.join(dtypes)}",
+                             UnsupportedOpError)
+
+    def expect_quant(self, tensor: Tensor, per_tensor=True, what="tensor"):
+        if tensor.quant is None:
+            raise self.error(f"{what} {tensor.name!r} has no quantization parameters", QuantizationError)
+        if per_tensor and tensor.quant.per_channel:
+            raise self.error(f"{what} {tensor.name!r} must be quantized per tensor", QuantizationError)
+        return tensor.quant
+
+    def expect_constant(self, tensor: Tensor, what="tensor"):
+        if tensor is None or tensor.data is None:
+            raise self.error(f"{what} must be a constant tensor", UnsupportedOpError)
+        return tensor.data
+
+    def shape_error(self, message):
+        return self.error(message, ShapeError)
+
+    # -- the contract -----------------------------------------------------------------------
+    def output_shapes(self, input_shapes: Sequence[tuple]) -> List[tuple]:
+        raise NotImplementedError
+
+    def run(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+def make_op(node: Node, graph: Graph, index: int) -> Op:
+    cls = OPS.get(node.op)
+    if cls is None:
+        raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} is not supported; "
+                                 f"supported: {', '.join(sorted(OPS))}")
+    return cls(node, graph, index)
