@@ -135,8 +135,10 @@ def quantize(x, params: QParams) -> np.ndarray:
     """
     from intrt.kernels.quantize import quantize_f32
 
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    out = np.empty(x.shape, dtype=params.dtype)
+    x = np.asarray(x, dtype=np.float32)
+    shape = x.shape
+    x = np.ascontiguousarray(x).reshape(shape)  # ascontiguousarray makes 0-d arrays 1-d
+    out = np.empty(shape, dtype=params.dtype)
     view = _channel_view(x.shape, params)
     quantize_f32(x.reshape(view), params.scale, params.zero_point, params.qmin, params.qmax,
                  out.reshape(view))
@@ -155,12 +157,16 @@ def dequantize(q, params: QParams) -> np.ndarray:
 
     q = np.asarray(q)
     if q.dtype.name != params.dtype:
-        raise QuantizationError(f"expected {params.dtype} values, got {q.dtype.name}")
-    q = np.ascontiguousarray(q)
+        raise QuantizationError(f"dtype mismatch: expected {params.dtype} values, got {q.dtype.name}")
+    q = np.ascontiguousarray(q).reshape(q.shape)
     out = np.empty(q.shape, dtype=np.float32)
     view = _channel_view(q.shape, params)
     dequantize_to_f32(q.reshape(view), params.scale, params.zero_point, out.reshape(view))
     return out
+
+
+# Ranges narrower than this get this scale, so the float32 scale never underflows to 0.
+_MIN_SCALE = float(np.finfo(np.float32).tiny)
 
 
 def _finite_data(x, what):
@@ -192,8 +198,7 @@ def choose_symmetric(x, axis=None, dtype="int8", narrow_range=True) -> QParams:
     x = _finite_data(x, "choose_symmetric")
     absmax = _reduce(np.abs(x), axis, np.max, 0.0)
     qmax = 127
-    scale = np.where(absmax > 0, absmax / qmax, 1.0)
-    # float32 rounding of the scale must not push max|x| past qmax.
+    scale = np.where(absmax > 0, np.maximum(absmax / qmax, _MIN_SCALE), 1.0)
     return QParams(scale, np.zeros_like(scale, dtype=np.int64), dtype, axis)
 
 
@@ -216,7 +221,8 @@ def choose_asymmetric(x, axis=None, dtype="int8", xmin=None, xmax=None) -> QPara
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         raise QuantizationError("choose_asymmetric: range bounds must be finite")
     width = hi - lo
-    scale = np.where(width > 0, width / (qmax - qmin), 1.0).astype(np.float32).astype(np.float64)
+    scale = np.where(width > 0, np.maximum(width / (qmax - qmin), _MIN_SCALE), 1.0)
+    scale = scale.astype(np.float32).astype(np.float64)
     zp = np.clip(np.round(qmin - lo / scale), qmin, qmax)  # ties are measure-zero here
     return QParams(scale, zp.astype(np.int64), dtype, axis)
 
