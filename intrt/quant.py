@@ -290,7 +290,8 @@ def activation_range(activation: str, params: QParams):
     z = int(params.zero_point[0])
 
     def quant(f):
-        v = min(max(float(np.float32(f) / s), -2.0 ** 40), 2.0 ** 40)  # tiny scales: no overflow
+        with np.errstate(over="ignore"):  # tiny scales give inf, clamped below
+            v = min(max(float(np.float32(f) / s), -2.0 ** 40), 2.0 ** 40)
         return z + int(math.copysign(math.floor(abs(v) + 0.5), v))
 
     if activation == "NONE":

@@ -33,4 +33,5 @@ def dequantize(q, scale, zero_point, axis=None):
         shape[axis] = -1
     s = np.asarray(scale, np.float32).reshape(shape) if axis is not None else np.float32(scale)
     z = np.asarray(zero_point, np.int32).reshape(shape) if axis is not None else np.int32(zero_point)
-    return (s * (q.astype(np.int32) - z).astype(np.float32)).astype(np.float32)
+    with np.errstate(over="ignore"):
+        return (s * (q.astype(np.int32) - z).astype(np.float32)).astype(np.float32)
