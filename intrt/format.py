@@ -1,0 +1,565 @@
+"""The ``.intrt`` file: write, read (memory-mapped, zero-copy) and validate. Layout: docs/format.md.
+
+A file is a fixed 48-byte preamble, a UTF-8 JSON header describing the graph, and a data section
+of raw little-endian constant arrays, each on a 64-byte boundary::
+
+    offset 0         preamble   magic, version, flags, header_size, data_offset, data_size, crc32, reserved
+    offset 48        header     JSON object {"producer": ..., "graph": {...}}
+    data_offset      data       constant tensors (data_offset and every array offset are multiples of 64)
+
+Reading never trusts the file: every size, offset, index, dtype and quantization parameter is
+checked before use, and every problem raises :class:`~intrt.errors.ModelFormatError` naming the
+tensor or node. No pickle, no eval: the header is plain JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from typing import Any, Callable, Dict, List, Tuple
+
+import numpy as np
+
+from intrt.errors import ModelFormatError, QuantizationError
+from intrt.graph import DTYPES, Graph, Node, Tensor
+from intrt.quant import QParams
+
+MAGIC = b"\x89INTRT\r\n"
+VERSION = 1  # the newest format version this code reads and the one it writes
+ALIGNMENT = 64
+PREAMBLE = struct.Struct("<8sIIQQQII")  # magic, version, flags, header_size, data_offset, data_size, crc, reserved
+PREAMBLE_SIZE = PREAMBLE.size  # 48
+
+MAX_HEADER_SIZE = 64 * 2 ** 20  # 64 MiB of JSON is far beyond any real model
+MAX_RANK = 8
+MAX_DIM = 2 ** 31 - 1
+MAX_ELEMENTS = 2 ** 40
+ROUNDINGS = ("double", "single")
+QUANT_DTYPES = ("int8", "uint8")
+
+_LE_DTYPES = {name: np.dtype(dt).newbyteorder("<") for name, dt in DTYPES.items()}
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGNMENT) * ALIGNMENT
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+
+def _json_scalar(v, where):
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if not math.isfinite(f):
+            raise ModelFormatError(f"{where}: value {f} is not finite; JSON cannot store it")
+        return f
+    if isinstance(v, str):
+        return v
+    raise ModelFormatError(f"{where}: value {v!r} of type {type(v).__name__} cannot be stored "
+                           "(attributes are int, float, str, bool or flat lists of them)")
+
+
+def _json_attr(v, where):
+    if isinstance(v, np.ndarray):
+        if v.ndim > 1:
+            raise ModelFormatError(f"{where}: attribute arrays must be 1-D, got shape {v.shape}")
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [_json_scalar(x, where) for x in v]
+    return _json_scalar(v, where)
+
+
+def _encode(graph: Graph, producer: str) -> Tuple[bytes, List[Tuple[int, np.ndarray]], int]:
+    """Header bytes, [(relative offset, little-endian array)], data_size. Validates the graph."""
+    tensors_json = []
+    arrays = []
+    offset = 0
+    for i, t in enumerate(graph.tensors):
+        where = f"tensor {i} ({t.name!r})"
+        if t.dtype not in DTYPES:
+            raise ModelFormatError(f"{where}: unknown dtype {t.dtype!r}; expected one of {sorted(DTYPES)}")
+        shape = [int(d) for d in t.shape]
+        entry: Dict[str, Any] = {"name": t.name, "dtype": t.dtype, "shape": shape, "quant": None, "data": None}
+        if t.quant is not None:
+            q = t.quant
+            entry["quant"] = {"scale": [float(np.float32(s)) for s in q.scale],
+                              "zero_point": [int(z) for z in q.zero_point],
+                              "axis": None if q.axis is None else int(q.axis),
+                              "dtype": q.dtype}
+        if t.data is not None:
+            data = np.asarray(t.data)
+            if data.dtype != np.dtype(DTYPES[t.dtype]):
+                raise ModelFormatError(f"{where}: constant data has dtype {data.dtype.name}, "
+                                       f"but the tensor is declared {t.dtype}")
+            if list(data.shape) != shape:
+                raise ModelFormatError(f"{where}: constant data has shape {list(data.shape)}, "
+                                       f"but the tensor is declared {shape}")
+            data = np.ascontiguousarray(data, dtype=_LE_DTYPES[t.dtype])
+            entry["data"] = {"offset": offset, "size": int(data.nbytes)}
+            arrays.append((offset, data))
+            offset = _align(offset + data.nbytes)
+        tensors_json.append(entry)
+    nodes_json = []
+    for k, n in enumerate(graph.nodes):
+        where = f"node {k} ({n.name!r})"
+        if not isinstance(n.attrs, dict):
+            raise ModelFormatError(f"{where}: attrs must be a dict, got {type(n.attrs).__name__}")
+        nodes_json.append({"op": n.op, "name": n.name,
+                           "inputs": [int(i) for i in n.inputs], "outputs": [int(i) for i in n.outputs],
+                           "attrs": {str(key): _json_attr(v, f"{where}: attribute {key!r}")
+                                     for key, v in n.attrs.items()}})
+    header = {"producer": producer,
+              "graph": {"tensors": tensors_json, "nodes": nodes_json,
+                        "inputs": [int(i) for i in graph.inputs], "outputs": [int(i) for i in graph.outputs],
+                        "dynamic_batch": bool(graph.dynamic_batch), "rounding": graph.rounding,
+                        "metadata": dict(graph.metadata)}}
+    arrays_end = arrays[-1][0] + arrays[-1][1].nbytes if arrays else 0
+    try:
+        raw = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise ModelFormatError(f"graph cannot be encoded as JSON: {e}") from None
+    # Same checks as the reader, so a file that saves is a file that loads.
+    _graph_from_header(_parse_header(raw), arrays_end, None)
+    return raw, arrays, arrays_end
+
+
+def _chunks(graph: Graph, producer: str):
+    header, arrays, data_size = _encode(graph, producer)
+    data_offset = _align(PREAMBLE_SIZE + len(header))
+    body = []  # header, then data arrays with zero padding in between
+    crc = zlib.crc32(header)
+    pos = 0
+    for off, arr in arrays:
+        if off > pos:
+            pad = bytes(off - pos)
+            body.append(pad)
+            crc = zlib.crc32(pad, crc)
+        buf = memoryview(arr).cast("B") if arr.nbytes else b""
+        body.append(buf)
+        crc = zlib.crc32(buf, crc)
+        pos = off + arr.nbytes
+    pre = PREAMBLE.pack(MAGIC, VERSION, 0, len(header), data_offset, data_size, crc & 0xFFFFFFFF, 0)
+    gap = bytes(data_offset - PREAMBLE_SIZE - len(header))
+    return [pre, header, gap] + body
+
+
+def to_bytes(graph: Graph, producer: str = "") -> bytes:
+    """Serialize ``graph`` to the bytes of a ``.intrt`` file (format version 1).
+
+    Raises ModelFormatError if the graph would not load back (bad indices, dtypes, shapes, ...).
+
+    Examples
+    --------
+    >>> g = Graph([Tensor("x", "int8", (1, 4))], [], [0], [0])
+    >>> load_graph(to_bytes(g)).tensors[0].shape
+    (1, 4)
+    """
+    return b"".join(_chunks(graph, producer or _default_producer()))
+
+
+def save(graph: Graph, path, producer: str = "") -> None:
+    """Write ``graph`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    chunks = _chunks(graph, producer or _default_producer())
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".intrt-", suffix=".tmp", dir=folder)
+    try:
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            for c in chunks:
+                f.write(c)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _new_file_mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o777  # replacing a file keeps its permissions
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _default_producer() -> str:
+    from intrt import __version__
+
+    return f"intrt {__version__}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------------------
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _no_duplicate_keys(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"duplicate key {k!r}")
+        d[k] = v
+    return d
+
+
+def _parse_header(raw: bytes) -> dict:
+    try:
+        text = raw.decode("utf-8")
+        obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ModelFormatError(f"header is not valid UTF-8 JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise ModelFormatError(f"header must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _fields(obj, where: str, spec: Dict[str, Callable[[Any], bool]], kinds: Dict[str, str]) -> dict:
+    """Check that ``obj`` is a dict with exactly the keys of ``spec`` and values passing the checks."""
+    if not isinstance(obj, dict):
+        raise ModelFormatError(f"{where} must be a JSON object, got {type(obj).__name__}")
+    for key, check in spec.items():
+        if key not in obj:
+            raise ModelFormatError(f"{where}: missing key {key!r}")
+        if not check(obj[key]):
+            raise ModelFormatError(f"{where}: key {key!r} must be {kinds[key]}, got {_short(obj[key])}")
+    extra = sorted(set(obj) - set(spec))
+    if extra:
+        raise ModelFormatError(f"{where}: unknown key(s) {extra} (format version {VERSION} does not define them)")
+    return obj
+
+
+def _short(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _int_list(v) -> bool:
+    return isinstance(v, list) and all(_is_int(x) for x in v)
+
+
+def _attr_scalar_ok(v) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)  # "1e400" parses as inf
+    return isinstance(v, (int, str))  # bool is an int subclass: allowed
+
+
+def _attr_ok(v) -> bool:
+    if isinstance(v, list):
+        return all(_attr_scalar_ok(x) for x in v)
+    return _attr_scalar_ok(v)
+
+
+_TOP = ({"producer": lambda v: isinstance(v, str), "graph": lambda v: isinstance(v, dict)},
+        {"producer": "a string", "graph": "an object"})
+_GRAPH = ({"tensors": lambda v: isinstance(v, list), "nodes": lambda v: isinstance(v, list),
+           "inputs": _int_list, "outputs": _int_list, "dynamic_batch": lambda v: isinstance(v, bool),
+           "rounding": lambda v: v in ROUNDINGS,
+           "metadata": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values())},
+          {"tensors": "a list", "nodes": "a list", "inputs": "a list of integers", "outputs": "a list of integers",
+           "dynamic_batch": "true or false", "rounding": f"one of {list(ROUNDINGS)}",
+           "metadata": "an object of strings"})
+_TENSOR = ({"name": lambda v: isinstance(v, str), "dtype": lambda v: v in DTYPES, "shape": _int_list,
+            "quant": lambda v: v is None or isinstance(v, dict), "data": lambda v: v is None or isinstance(v, dict)},
+           {"name": "a string", "dtype": f"one of {sorted(DTYPES)}", "shape": "a list of integers",
+            "quant": "null or an object", "data": "null or an object"})
+_QUANT = ({"scale": lambda v: isinstance(v, list) and all(_is_num(x) for x in v), "zero_point": _int_list,
+           "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: v in QUANT_DTYPES},
+          {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
+           "dtype": f"one of {list(QUANT_DTYPES)}"})
+_DATA = ({"offset": _is_int, "size": _is_int}, {"offset": "an integer", "size": "an integer"})
+_NODE = ({"op": lambda v: isinstance(v, str) and v != "", "name": lambda v: isinstance(v, str),
+          "inputs": _int_list, "outputs": _int_list,
+          "attrs": lambda v: isinstance(v, dict) and all(_attr_ok(x) for x in v.values())},
+         {"op": "a non-empty string", "name": "a string", "inputs": "a list of integers",
+          "outputs": "a list of integers", "attrs": "an object of numbers, strings or flat lists of them"})
+
+
+def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
+    _fields(q, f"{where}: quant", *_QUANT)
+    scale, zp, axis = q["scale"], q["zero_point"], q["axis"]
+    if not scale or len(scale) != len(zp):
+        raise ModelFormatError(f"{where}: quant has {len(scale)} scales and {len(zp)} zero points "
+                               "(need the same non-zero number)")
+    for s in scale:
+        try:
+            exact = math.isfinite(s) and float(np.float32(s)) == float(s)
+        except OverflowError:  # a huge JSON integer
+            exact = False
+        if not exact:
+            raise ModelFormatError(f"{where}: scale {_short(s)} is not exactly a finite float32 value")
+    lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
+    for z in zp:
+        if not lo <= z <= hi:
+            raise ModelFormatError(f"{where}: zero point {_short(z)} outside the {q['dtype']} range [{lo}, {hi}]")
+    if t_dtype in QUANT_DTYPES and q["dtype"] != t_dtype:
+        raise ModelFormatError(f"{where}: quant dtype {q['dtype']} differs from the tensor dtype {t_dtype}")
+    if axis is None:
+        if len(scale) != 1:
+            raise ModelFormatError(f"{where}: {len(scale)} scales but no channel axis")
+    else:
+        if not 0 <= axis < len(shape):
+            raise ModelFormatError(f"{where}: channel axis {axis} out of range for shape {list(shape)}")
+        if shape[axis] != len(scale):
+            raise ModelFormatError(f"{where}: axis {axis} has {shape[axis]} channels but {len(scale)} scales")
+    try:
+        return QParams(np.asarray(scale, np.float64), np.asarray(zp, np.int64), q["dtype"], axis)
+    except QuantizationError as e:
+        raise ModelFormatError(f"{where}: bad quantization parameters: {e}") from None
+
+
+def _graph_from_header(header: dict, data_size: int, get_data) -> Graph:
+    """Validate a parsed header (see docs/format.md, "Validation") and build the Graph.
+
+    ``get_data(offset, size, dtype, shape)`` returns a constant's array; None skips data (writer check).
+    """
+    _fields(header, "header", *_TOP)
+    g = _fields(header["graph"], "graph", *_GRAPH)
+    tensors: List[Tensor] = []
+    for i, tj in enumerate(g["tensors"]):
+        where = f"tensor {i}" + (f" ({tj['name']!r})" if isinstance(tj, dict) and isinstance(tj.get("name"), str) else "")
+        _fields(tj, where, *_TENSOR)
+        shape = tj["shape"]
+        if len(shape) > MAX_RANK:
+            raise ModelFormatError(f"{where}: rank {len(shape)} exceeds the maximum {MAX_RANK}")
+        if any(d < 0 or d > MAX_DIM for d in shape):
+            raise ModelFormatError(f"{where}: shape {shape} has a dimension outside [0, {MAX_DIM}]")
+        numel = math.prod(shape)
+        if numel > MAX_ELEMENTS:
+            raise ModelFormatError(f"{where}: shape {shape} has {numel} elements (maximum {MAX_ELEMENTS})")
+        shape = tuple(shape)
+        quant = None if tj["quant"] is None else _check_quant(tj["quant"], tj["dtype"], shape, where)
+        data = None
+        if tj["data"] is not None:
+            d = _fields(tj["data"], f"{where}: data", *_DATA)
+            off, size = d["offset"], d["size"]
+            need = numel * _LE_DTYPES[tj["dtype"]].itemsize
+            if off < 0 or size < 0:
+                raise ModelFormatError(f"{where}: data offset {off} and size {size} must be non-negative")
+            if off % ALIGNMENT:
+                raise ModelFormatError(f"{where}: data offset {off} is not a multiple of {ALIGNMENT}")
+            if size != need:
+                raise ModelFormatError(f"{where}: data size {size} bytes, but shape {list(shape)} of "
+                                       f"{tj['dtype']} needs {need}")
+            if off + size > data_size:
+                raise ModelFormatError(f"{where}: data [{off}, {off + size}) extends past the data section "
+                                       f"({data_size} bytes)")
+            # Without get_data (the writer's self-check) a placeholder marks the tensor constant.
+            data = _PLACEHOLDER if get_data is None else get_data(off, size, tj["dtype"], shape)
+        tensors.append(Tensor(tj["name"], tj["dtype"], shape, quant, data))
+    n_t = len(tensors)
+
+    def tname(i):
+        return f"tensor {i} ({tensors[i].name!r})"
+
+    inputs, outputs = g["inputs"], g["outputs"]
+    defined = [t.data is not None for t in tensors]
+    for i in inputs:
+        if not 0 <= i < n_t:
+            raise ModelFormatError(f"graph input index {i} out of range (0..{n_t - 1})")
+        if tensors[i].data is not None:
+            raise ModelFormatError(f"graph input {tname(i)} is a constant")
+        if defined[i]:
+            raise ModelFormatError(f"graph input {tname(i)} is listed twice")
+        if g["dynamic_batch"] and len(tensors[i].shape) == 0:
+            raise ModelFormatError(f"graph input {tname(i)} is a scalar but the graph has a dynamic batch")
+        defined[i] = True
+    if len({tensors[i].name for i in inputs}) != len(inputs):
+        raise ModelFormatError(f"graph input names {[tensors[i].name for i in inputs]} are not distinct")
+
+    nodes: List[Node] = []
+    for k, nj in enumerate(g["nodes"]):
+        where = f"node {k}" + (f" ({nj['name']!r})" if isinstance(nj, dict) and isinstance(nj.get("name"), str) else "")
+        _fields(nj, where, *_NODE)
+        where = f"node {k} ({nj['name']!r}, {nj['op']})"
+        for j, i in enumerate(nj["inputs"]):
+            if i == -1:
+                continue
+            if not 0 <= i < n_t:
+                raise ModelFormatError(f"{where}: input {j} refers to tensor {i}, out of range (0..{n_t - 1}, or -1)")
+            if not defined[i]:
+                raise ModelFormatError(f"{where}: input {j} {tname(i)} is used before it is produced "
+                                       "(nodes must be in execution order)")
+        for j, i in enumerate(nj["outputs"]):
+            if not 0 <= i < n_t:
+                raise ModelFormatError(f"{where}: output {j} refers to tensor {i}, out of range (0..{n_t - 1})")
+            if tensors[i].data is not None:
+                raise ModelFormatError(f"{where}: output {j} {tname(i)} is a constant")
+            if defined[i]:
+                raise ModelFormatError(f"{where}: output {j} {tname(i)} is already defined "
+                                       "(each activation must be produced exactly once)")
+            defined[i] = True
+        nodes.append(Node(nj["op"], list(nj["inputs"]), list(nj["outputs"]), dict(nj["attrs"]), nj["name"]))
+    for i in outputs:
+        if not 0 <= i < n_t:
+            raise ModelFormatError(f"graph output index {i} out of range (0..{n_t - 1})")
+        if not defined[i]:
+            raise ModelFormatError(f"graph output {tname(i)} is never produced")
+    if len(set(outputs)) != len(outputs):
+        raise ModelFormatError(f"graph outputs {outputs} list a tensor twice")
+    if len({tensors[i].name for i in outputs}) != len(outputs):
+        raise ModelFormatError(f"graph output names {[tensors[i].name for i in outputs]} are not distinct")
+    if not outputs:
+        raise ModelFormatError("graph has no outputs")
+    return Graph(tensors, nodes, list(inputs), list(outputs), g["dynamic_batch"], g["rounding"], dict(g["metadata"]))
+
+
+_PLACEHOLDER = np.zeros(0, np.uint8)
+
+
+def _open(source):
+    """(buffer, owner mmap or None, description) for a path or bytes-like object."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        buf = bytes(source) if not isinstance(source, bytes) else source  # own an immutable copy
+        return buf, None, "<bytes>"
+    path = os.fspath(source)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < PREAMBLE_SIZE:
+            raise ModelFormatError(f"{path}: file is {size} bytes, smaller than the {PREAMBLE_SIZE}-byte "
+                                   "preamble (truncated or not an .intrt file)")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return mm, mm, path
+
+
+def read_preamble(buf) -> dict:
+    """Decode and check the 48-byte preamble of ``buf`` (bytes or mmap). Returns its fields."""
+    size = len(buf)
+    if size < PREAMBLE_SIZE:
+        raise ModelFormatError(f"file is {size} bytes, smaller than the {PREAMBLE_SIZE}-byte preamble "
+                               "(truncated or not an .intrt file)")
+    magic, version, flags, header_size, data_offset, data_size, crc, reserved = PREAMBLE.unpack_from(buf, 0)
+    if magic != MAGIC:
+        raise ModelFormatError(f"bad magic {magic!r}: not an .intrt file (expected {MAGIC!r})")
+    if version > VERSION:
+        raise ModelFormatError(f"file format version {version} is newer than this intrt supports "
+                               f"(version {VERSION}); upgrade intrt to read it")
+    if version < 1:
+        raise ModelFormatError(f"file format version {version} is invalid")
+    if flags != 0:
+        raise ModelFormatError(f"flags 0x{flags:x} are not defined in format version {VERSION} (must be 0)")
+    if reserved != 0:
+        raise ModelFormatError(f"reserved preamble field is {reserved}, must be 0")
+    if header_size < 2 or header_size > MAX_HEADER_SIZE:
+        raise ModelFormatError(f"header size {header_size} outside [2, {MAX_HEADER_SIZE}]")
+    if data_offset != _align(PREAMBLE_SIZE + header_size):
+        raise ModelFormatError(f"data offset {data_offset} must be {_align(PREAMBLE_SIZE + header_size)} "
+                               f"(the header end {PREAMBLE_SIZE + header_size} rounded up to {ALIGNMENT})")
+    if data_offset + data_size != size:
+        raise ModelFormatError(f"file is {size} bytes but the preamble says {data_offset + data_size} "
+                               f"(data offset {data_offset} + data size {data_size}): truncated or padded")
+    return {"version": version, "flags": flags, "header_size": header_size, "data_offset": data_offset,
+            "data_size": data_size, "crc32": crc, "file_size": size}
+
+
+def load_graph(source, verify_checksum: bool = True) -> Graph:
+    """Read a ``.intrt`` file (path or bytes) into a :class:`~intrt.graph.Graph`.
+
+    Files are memory-mapped read-only; constant tensors are zero-copy read-only numpy views of
+    the mapping (each array keeps the mapping alive). ``verify_checksum=False`` skips the CRC-32
+    over header and data (faster for big models; structure is still fully validated).
+
+    Raises ModelFormatError for any malformed, truncated, corrupted or newer-version file;
+    OSError if the path cannot be read.
+    """
+    return load_graph_info(source, verify_checksum)[0]
+
+
+def load_graph_info(source, verify_checksum: bool = True) -> Tuple[Graph, dict]:
+    """:func:`load_graph` plus the preamble fields and producer string (see :func:`read_preamble`)."""
+    buf, mm, desc = _open(source)
+    try:
+        return _load_from_buffer(buf, verify_checksum)
+    except ModelFormatError as e:
+        if mm is not None:
+            _close_quietly(mm)
+        if desc != "<bytes>":
+            raise ModelFormatError(f"{desc}: {e}") from None
+        raise
+    except BaseException:
+        if mm is not None:
+            _close_quietly(mm)
+        raise
+
+
+def _close_quietly(mm):
+    try:
+        mm.close()
+    except BufferError:  # an array view still exists; the mapping closes when it is collected
+        pass
+
+
+def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
+    pre = read_preamble(buf)
+    hs, doff, dsize = pre["header_size"], pre["data_offset"], pre["data_size"]
+    raw = bytes(buf[PREAMBLE_SIZE:PREAMBLE_SIZE + hs])
+    if any(buf[PREAMBLE_SIZE + hs:doff]):
+        raise ModelFormatError(f"padding bytes between header and data (offsets {PREAMBLE_SIZE + hs}..{doff}) "
+                               "must be zero")
+    if verify_checksum:
+        crc = zlib.crc32(raw)
+        view = memoryview(buf)
+        try:
+            step = 1 << 24
+            for start in range(doff, doff + dsize, step):
+                crc = zlib.crc32(view[start:min(start + step, doff + dsize)], crc)
+        finally:
+            view.release()
+        if crc & 0xFFFFFFFF != pre["crc32"]:
+            raise ModelFormatError(f"checksum mismatch: file CRC-32 is 0x{pre['crc32']:08x}, computed "
+                                   f"0x{crc & 0xFFFFFFFF:08x} (the file is corrupted)")
+    header = _parse_header(raw)
+    native = sys.byteorder == "little"
+
+    # First validate everything without creating views (so a failure can close the mapping).
+    _graph_from_header(header, dsize, None)
+
+    def get_data(off, size, dtype, shape):
+        dt = _LE_DTYPES[dtype]
+        arr = np.frombuffer(buf, dtype=dt, count=size // dt.itemsize, offset=doff + off).reshape(shape)
+        if not native:
+            arr = arr.astype(dt.newbyteorder("="))
+            arr.flags.writeable = False
+        return arr
+
+    pre["producer"] = header["producer"]
+    return _graph_from_header(header, dsize, get_data), pre
+
+
+def file_info(source) -> dict:
+    """Preamble fields and the producer string of a file, without building the graph (for ``inspect``)."""
+    buf, mm, _ = _open(source)
+    try:
+        pre = read_preamble(buf)
+        hdr = _parse_header(bytes(buf[PREAMBLE_SIZE:PREAMBLE_SIZE + pre["header_size"]]))
+        pre["producer"] = hdr.get("producer") if isinstance(hdr.get("producer"), str) else None
+        return pre
+    finally:
+        if mm is not None:
+            _close_quietly(mm)

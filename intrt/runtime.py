@@ -1,0 +1,403 @@
+"""Load a ``.intrt`` model and run it: :func:`load` -> :class:`Model` -> :meth:`Model.run`.
+
+Load time does all the checking and planning once: the file is validated (intrt.format), every
+node becomes an op object (``intrt.ops.make_op``, which checks attributes and quantization), the
+shapes are planned from the graph input shapes with each op's ``output_shapes`` and compared with
+the stored shapes, and activation buffers are laid out in one arena (tensors whose lifetimes do
+not overlap share memory). ``run`` then only converts the inputs, calls ``op.run`` node by node and
+converts the outputs.
+
+With ``Graph.dynamic_batch`` the first dimension of the inputs may change; each new input-shape
+combination gets its own plan (shapes + arena), cached (the most recent ``max_plans``).
+
+What ops can rely on: ``output_shapes`` receives one shape tuple per node input (None for an absent
+optional input, index -1) and may be called several times (once per plan, plans are cached), so it
+must not store per-shape state; ``run`` receives, per input, the constant (read-only view of the
+file), the caller's array (C-contiguous, possibly read-only) or an arena buffer, and None for absent
+inputs; outputs are C-contiguous, writable, never aliasing any input of the same node.
+``Model.run`` is serialized by a lock (one arena per plan), so a model is safe but not parallel
+across threads.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from intrt.errors import InputError, ModelFormatError, ShapeError
+from intrt.graph import DTYPES, Graph
+from intrt.quant import QParams, dequantize, quantize
+
+ARENA_ALIGNMENT = 64
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output as :class:`Model` shows it.
+
+    ``shape`` is the stored shape; with ``dynamic_batch`` its first dimension may change at run time.
+    ``quant`` is None for float32/int32 tensors and for int8 tensors without parameters.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    quant: Optional[QParams]
+    index: int
+    dynamic_batch: bool = False
+
+    @property
+    def float_interface(self) -> bool:
+        """True if ``run`` (without ``quantized=True``) takes/returns float32 here."""
+        return self.dtype == "float32" or (self.dtype in ("int8", "uint8") and self.quant is not None)
+
+
+class _Plan:
+    """Shapes of every tensor for one input-shape combination, and preallocated buffers."""
+
+    __slots__ = ("shapes", "buffers", "arena_bytes")
+
+    def __init__(self, shapes, buffers, arena_bytes):
+        self.shapes: List[tuple] = shapes
+        self.buffers: List[Optional[np.ndarray]] = buffers  # per tensor: constant, arena view or None
+        self.arena_bytes: int = arena_bytes
+
+
+class Model:
+    """A loaded model. Create it with :func:`load`.
+
+    Attributes
+    ----------
+    graph : Graph
+        The validated graph (constants are read-only views of the mapped file).
+    ops : list of Op
+        One op object per node, in execution order.
+    inputs, outputs : list of TensorInfo
+    """
+
+    def __init__(self, graph: Graph, ops, max_plans: int = 8, file_size: Optional[int] = None,
+                 producer: Optional[str] = None):
+        self.graph = graph
+        self.ops = list(ops)
+        self.max_plans = max(1, int(max_plans))
+        self.file_size = file_size
+        self.producer = producer
+        t = graph.tensors
+        self.inputs = [TensorInfo(t[i].name, tuple(t[i].shape), t[i].dtype, t[i].quant, i, graph.dynamic_batch)
+                       for i in graph.inputs]
+        self.outputs = [TensorInfo(t[i].name, tuple(t[i].shape), t[i].dtype, t[i].quant, i, graph.dynamic_batch)
+                        for i in graph.outputs]
+        self._input_pos = {info.name: k for k, info in enumerate(self.inputs)}
+        self._node_io = [([i for i in n.inputs], [o for o in n.outputs]) for n in graph.nodes]
+        self._output_set = set(graph.outputs)
+        self._lock = threading.Lock()
+        self._plans: "OrderedDict[tuple, _Plan]" = OrderedDict()
+        stored = tuple(tuple(info.shape) for info in self.inputs)
+        self._stored_key = stored
+        self._plan(stored)  # validates the stored shapes against the ops' shape inference
+
+    # -- planning ---------------------------------------------------------------------------
+    def _infer_shapes(self, input_shapes: Tuple[tuple, ...]) -> List[tuple]:
+        g = self.graph
+        shapes: List[Optional[tuple]] = [t.shape if t.data is not None else None for t in g.tensors]
+        for i, s in zip(g.inputs, input_shapes):
+            shapes[i] = tuple(s)
+        stored = input_shapes == self._stored_key
+        for k, (op, node) in enumerate(zip(self.ops, g.nodes)):
+            in_shapes = [shapes[i] if i >= 0 else None for i in node.inputs]
+            out_shapes = op.output_shapes(in_shapes)
+            if len(out_shapes) != len(node.outputs):
+                raise ModelFormatError(f"{op.describe()}: shape inference returned {len(out_shapes)} shapes "
+                                       f"for {len(node.outputs)} outputs")
+            for j, (o, s) in enumerate(zip(node.outputs, out_shapes)):
+                s = tuple(int(d) for d in s)
+                t = g.tensors[o]
+                if stored and s != tuple(t.shape):
+                    raise ModelFormatError(f"{op.describe()}: output {j} ({t.name!r}) is stored with shape "
+                                           f"{tuple(t.shape)} but the op computes {s} from its inputs")
+                if not stored and (len(s) != len(t.shape) or s[1:] != tuple(t.shape[1:])):
+                    raise ShapeError(f"{op.describe()}: output {j} ({t.name!r}) would have shape {s} for input "
+                                     f"shapes {list(input_shapes)}; only the batch dimension of the stored shape "
+                                     f"{tuple(t.shape)} may change")
+                shapes[o] = s
+        return shapes
+
+    def _plan(self, input_shapes: Tuple[tuple, ...]) -> _Plan:
+        plan = self._plans.get(input_shapes)
+        if plan is not None:
+            self._plans.move_to_end(input_shapes)
+            return plan
+        shapes = self._infer_shapes(input_shapes)
+        g = self.graph
+        # Lifetime of each intermediate activation: [producing node, last consuming node].
+        first: Dict[int, int] = {}
+        last: Dict[int, int] = {}
+        for k, node in enumerate(g.nodes):
+            for o in node.outputs:
+                if o not in self._output_set:
+                    first[o] = last[o] = k
+            for i in node.inputs:
+                if i in first:
+                    last[i] = k
+        sizes = {}
+        for i in first:
+            sizes[i] = int(np.prod(shapes[i], dtype=np.int64)) * np.dtype(DTYPES[g.tensors[i].dtype]).itemsize
+        offsets, total = _greedy_layout(first, last, sizes)
+        try:
+            arena = np.empty(total, np.uint8)
+        except (MemoryError, ValueError) as e:
+            raise ShapeError(f"cannot allocate {total} bytes of activations for input shapes "
+                             f"{list(input_shapes)}: {e}") from None
+        buffers: List[Optional[np.ndarray]] = [t.data for t in g.tensors]
+        for i, off in offsets.items():
+            dt = np.dtype(DTYPES[g.tensors[i].dtype])
+            if sizes[i] == 0:
+                buffers[i] = np.empty(shapes[i], dt)
+            else:
+                buffers[i] = arena[off:off + sizes[i]].view(dt).reshape(shapes[i])
+        plan = _Plan(shapes, buffers, total)
+        self._plans[input_shapes] = plan
+        while len(self._plans) > self.max_plans:  # evict the least recently used, never the stored one
+            del self._plans[next(k for k in self._plans if k != self._stored_key)]
+        return plan
+
+    @property
+    def arena_bytes(self) -> int:
+        """Activation arena size of the plan for the stored input shapes."""
+        return self._plan(self._stored_key).arena_bytes
+
+    # -- inputs and outputs -----------------------------------------------------------------
+    def _collect(self, inputs) -> List:
+        n = len(self.inputs)
+        if isinstance(inputs, dict):
+            unknown = [k for k in inputs if k not in self._input_pos]
+            if unknown:
+                raise InputError(f"unknown input name(s) {unknown}; the model's inputs are "
+                                 f"{[i.name for i in self.inputs]}")
+            missing = [i.name for i in self.inputs if i.name not in inputs]
+            if missing:
+                raise InputError(f"missing input(s) {missing}; the model's inputs are {[i.name for i in self.inputs]}")
+            return [inputs[i.name] for i in self.inputs]
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != n:
+                raise InputError(f"the model takes {n} input(s) {[i.name for i in self.inputs]}, got {len(inputs)}")
+            return list(inputs)
+        if n != 1:
+            raise InputError(f"the model takes {n} inputs {[i.name for i in self.inputs]}; pass a list or a dict")
+        return [inputs]
+
+    def _convert_input(self, info: TensorInfo, x, quantized: bool) -> np.ndarray:
+        where = f"input {info.name!r}"
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise InputError(f"{where}: cannot make an array of the value given: {e}") from None
+        shape = tuple(info.shape)
+        if not shape:
+            ok = x.shape == ()
+        else:
+            batch_ok = x.ndim > 0 and (x.shape[0] == shape[0] or info.dynamic_batch)
+            ok = x.ndim == len(shape) and x.shape[1:] == shape[1:] and batch_ok
+        if not ok:
+            want = ("(N, " + ", ".join(map(str, shape[1:])) + ("," if len(shape) == 1 else "") + ") for any batch N"
+                    if info.dynamic_batch else str(shape))
+            raise InputError(f"{where}: expected shape {want}, got {x.shape}")
+        if info.dtype == "float32" or (info.quant is not None and info.dtype in ("int8", "uint8") and not quantized):
+            if x.dtype.kind != "f":
+                hint = "" if info.dtype == "float32" else f" (or {info.dtype} values with quantized=True)"
+                raise InputError(f"{where}: expected float32 values{hint}, got {x.dtype.name}")
+            if info.dtype == "float32":
+                return np.ascontiguousarray(x, dtype=np.float32)
+            return quantize(x, info.quant)
+        if x.dtype != np.dtype(DTYPES[info.dtype]):
+            raise InputError(f"{where}: expected {info.dtype} values, got {x.dtype.name}")
+        return np.ascontiguousarray(x)
+
+    def _convert_output(self, info: TensorInfo, y: np.ndarray, quantized: bool) -> np.ndarray:
+        if not quantized and info.quant is not None and info.dtype in ("int8", "uint8"):
+            return dequantize(y, info.quant)
+        return y
+
+    # -- running ----------------------------------------------------------------------------
+    def run_list(self, inputs, quantized: bool = False) -> List[np.ndarray]:
+        """Like :meth:`run` but always returns a list of outputs."""
+        xs = [self._convert_input(info, x, quantized) for info, x in zip(self.inputs, self._collect(inputs))]
+        key = tuple(x.shape for x in xs)
+        g = self.graph
+        with self._lock:
+            plan = self._plan(key)
+            bufs = list(plan.buffers)
+            for i, x in zip(g.inputs, xs):
+                bufs[i] = x
+            for o in g.outputs:
+                if bufs[o] is None:  # produced by a node: a fresh array the caller may keep
+                    bufs[o] = np.empty(plan.shapes[o], DTYPES[g.tensors[o].dtype])
+            for op, (ins, outs) in zip(self.ops, self._node_io):
+                op.run([bufs[i] if i >= 0 else None for i in ins], [bufs[o] for o in outs])
+            results = []
+            for info in self.outputs:
+                y = bufs[info.index]
+                if g.tensors[info.index].data is not None or info.index in g.inputs:
+                    y = np.array(y)  # a constant or an input passed through: hand out a copy
+                results.append(y)
+        return [self._convert_output(info, y, quantized) for info, y in zip(self.outputs, results)]
+
+    def run(self, inputs, quantized: bool = False):
+        """Run the model.
+
+        Parameters
+        ----------
+        inputs : array, list of arrays, or dict {input name: array}
+            A single array only for a model with one input. A list/tuple always means one entry
+            per model input (in ``Model.inputs`` order).
+        quantized : bool
+            False (default): int8/uint8 inputs with quantization parameters take float values
+            (float32/float64), quantized with the input's (scale, zero point); such outputs are
+            dequantized to float32. True: those inputs take and outputs return the integer dtype
+            itself. float32 graph inputs/outputs (models with QUANTIZE/DEQUANTIZE at the edge)
+            are float either way.
+
+        Returns
+        -------
+        ndarray if the model has one output, else a list in ``Model.outputs`` order.
+
+        Raises InputError for a wrong number, name, dtype or shape of inputs.
+        """
+        out = self.run_list(inputs, quantized)
+        return out[0] if len(out) == 1 else out
+
+    def run_dict(self, inputs, quantized: bool = False) -> Dict[str, np.ndarray]:
+        """Like :meth:`run` but returns {output name: array}."""
+        return {info.name: y for info, y in zip(self.outputs, self.run_list(inputs, quantized))}
+
+    __call__ = run
+
+    def describe(self) -> str:
+        """Text summary: inputs, outputs, tensors, nodes, memory (what ``intrt inspect`` prints)."""
+        return describe_graph(self.graph, file_size=self.file_size, producer=self.producer,
+                              arena_bytes=self.arena_bytes)
+
+    def __repr__(self):
+        ins = ", ".join(f"{i.name}:{i.dtype}{list(i.shape)}" for i in self.inputs)
+        outs = ", ".join(f"{o.name}:{o.dtype}{list(o.shape)}" for o in self.outputs)
+        return f"<intrt.Model {len(self.graph.nodes)} nodes; inputs {ins}; outputs {outs}>"
+
+
+def _greedy_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:
+    """Offsets in one arena for tensors with lifetimes [first, last] (node indices, inclusive).
+
+    Largest tensors first; each goes at the lowest aligned offset that does not overlap a placed
+    tensor whose lifetime intersects its own (TFLite's greedy memory planner idea). An op's
+    inputs and outputs are alive at the same node, so they never share memory.
+    """
+    order = sorted(sizes, key=lambda i: (-sizes[i], first[i], i))
+    placed: List[Tuple[int, int, int, int]] = []  # (offset, end, first, last)
+    offsets = {}
+    total = 0
+    for i in order:
+        size = sizes[i]
+        if size == 0:
+            offsets[i] = 0
+            continue
+        busy = sorted((o, e) for o, e, f, l in placed if not (l < first[i] or last[i] < f))
+        off = 0
+        for o, e in busy:
+            if off + size <= o:
+                break
+            off = max(off, -(-e // ARENA_ALIGNMENT) * ARENA_ALIGNMENT)
+        offsets[i] = off
+        placed.append((off, off + size, first[i], last[i]))
+        total = max(total, off + size)
+    return offsets, total
+
+
+def _quant_summary(q: Optional[QParams]) -> str:
+    if q is None:
+        return "-"
+    if q.axis is None:
+        return f"s={float(q.scale[0]):.6g} zp={int(q.zero_point[0])}"
+    s, z = q.scale, q.zero_point
+    zs = str(int(z[0])) if np.all(z == z[0]) else f"{int(z.min())}..{int(z.max())}"
+    return f"axis {q.axis}: {s.size} scales {float(s.min()):.4g}..{float(s.max()):.4g} zp={zs}"
+
+
+def _attr_text(attrs: dict) -> str:
+    parts = []
+    for k, v in attrs.items():
+        if isinstance(v, list) and len(v) > 8:
+            v = "[" + ", ".join(map(str, v[:8])) + f", ... ({len(v)} values)]"
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def describe_graph(graph: Graph, file_size: Optional[int] = None, producer: Optional[str] = None,
+                   arena_bytes: Optional[int] = None) -> str:
+    """Human-readable summary of a graph (used by ``Model.describe`` and ``intrt inspect``)."""
+    t = graph.tensors
+    lines = []
+    head = "intrt model"
+    if producer:
+        head += f" (producer: {producer})"
+    if file_size is not None:
+        head += f", file {file_size} bytes"
+    lines.append(head)
+    const_bytes = sum(x.nbytes for x in t if x.data is not None)
+    lines.append(f"rounding: {graph.rounding}; dynamic batch: {'yes' if graph.dynamic_batch else 'no'}; "
+                 f"{len(t)} tensors ({const_bytes} bytes of constants), {len(graph.nodes)} nodes")
+    if arena_bytes is not None:
+        lines.append(f"activation arena: {arena_bytes} bytes (for the stored input shapes)")
+    for k, v in graph.metadata.items():
+        lines.append(f"metadata {k}: {v}")
+
+    def io(title, idx):
+        lines.append(f"{title}:")
+        for i in idx:
+            lines.append(f"  [{i}] {t[i].name!r} {t[i].dtype} {list(t[i].shape)} {_quant_summary(t[i].quant)}")
+
+    io("inputs", graph.inputs)
+    io("outputs", graph.outputs)
+    lines.append("tensors:")
+    rows = [("#", "name", "dtype", "shape", "quant", "bytes", "kind")]
+    ins, outs = set(graph.inputs), set(graph.outputs)
+    for i, x in enumerate(t):
+        kind = "const" if x.data is not None else ("input" if i in ins else ("output" if i in outs else "act"))
+        rows.append((str(i), x.name, x.dtype, str(list(x.shape)), _quant_summary(x.quant), str(x.nbytes), kind))
+    widths = [min(max(len(r[c]) for r in rows), 48) for c in range(len(rows[0]))]
+    for r in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    lines.append("nodes:")
+    for k, n in enumerate(graph.nodes):
+        name = f" {n.name!r}" if n.name else ""
+        attrs = _attr_text(n.attrs)
+        lines.append(f"  {k:>3} {n.op}{name}: {n.inputs} -> {n.outputs}" + (f"  {attrs}" if attrs else ""))
+    return "\n".join(lines)
+
+
+def load(source, *, verify_checksum: bool = True, max_plans: int = 8) -> Model:
+    """Load a ``.intrt`` model (a path or the file's bytes) ready to run.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+    verify_checksum : bool
+        Check the CRC-32 of header and data (default). The structure is validated either way.
+    max_plans : int
+        With a dynamic batch, how many input-shape plans (shapes + activation arena) to cache.
+
+    Raises ModelFormatError (bad file), UnsupportedOpError (unknown op or option),
+    QuantizationError / ShapeError (inconsistent model), OSError (unreadable path).
+
+    Examples
+    --------
+    >>> model = load("model.intrt")                     # doctest: +SKIP
+    >>> y = model.run(x)                                # float32 in, float32 out  # doctest: +SKIP
+    """
+    from intrt import format as fmt
+    from intrt.ops import make_op
+
+    graph, info = fmt.load_graph_info(source, verify_checksum=verify_checksum)
+    ops = [make_op(node, graph, k) for k, node in enumerate(graph.nodes)]
+    return Model(graph, ops, max_plans=max_plans, file_size=info["file_size"], producer=info["producer"])
