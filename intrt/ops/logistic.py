@@ -1,0 +1,33 @@
+"""LOGISTIC (int8): TFLite's reference kernel, a 256-entry lookup table (LUTPopulate<int8_t>).
+
+Each entry is ``round(sigmoid(s_in * (q - z_in)) / s_out) + z_out`` computed with TFLite's float32
+steps (docs/activations.md). TFLite requires the output scale to be exactly 1/256 (the spec's zero
+point is -128; the table works for any output zero point, as TFLite's).
+"""
+import numpy as np
+
+from intrt.errors import QuantizationError
+from intrt.kernels.activations import LUT_LOGISTIC, build_lut, lut_apply
+from intrt.ops.base import Op, register
+
+
+@register("LOGISTIC")
+class Logistic(Op):
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        x, y = self.inputs[0], self.outputs[0]
+        self.expect_dtype(x, "int8")
+        self.expect_dtype(y, "int8", what="output")
+        qx = self.expect_quant(x, what="input")
+        qy = self.expect_quant(y, what="output")
+        if float(qy.scale[0]) != 1 / 256:
+            raise self.error(f"output {y.name!r} must have scale 1/256 (zero point -128 by the TFLite spec), "
+                             f"got scale {float(qy.scale[0])!r}", QuantizationError)
+        self.table = np.frombuffer(build_lut(LUT_LOGISTIC, qx.scale[0], int(qx.zero_point[0]),
+                                             qy.scale[0], int(qy.zero_point[0])), dtype=np.int8)
+
+    def output_shapes(self, input_shapes):
+        return [tuple(input_shapes[0])]
+
+    def run(self, inputs, outputs):
+        lut_apply(np.ascontiguousarray(inputs[0]).reshape(-1), self.table, outputs[0].reshape(-1))

@@ -1,0 +1,29 @@
+"""TANH (int8): TFLite's reference kernel, a 256-entry lookup table (LUTPopulate<int8_t>).
+
+Each entry is ``round(tanh(s_in * (q - z_in)) / s_out) + z_out`` computed with TFLite's float32
+steps (docs/activations.md). The TFLite spec fixes the output at (1/128, 0), but TFLite's kernel
+accepts any output quantization and so does intrt (the table is exact for any).
+"""
+import numpy as np
+
+from intrt.kernels.activations import LUT_TANH, build_lut, lut_apply
+from intrt.ops.base import Op, register
+
+
+@register("TANH")
+class Tanh(Op):
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        x, y = self.inputs[0], self.outputs[0]
+        self.expect_dtype(x, "int8")
+        self.expect_dtype(y, "int8", what="output")
+        qx = self.expect_quant(x, what="input")
+        qy = self.expect_quant(y, what="output")
+        self.table = np.frombuffer(build_lut(LUT_TANH, qx.scale[0], int(qx.zero_point[0]),
+                                             qy.scale[0], int(qy.zero_point[0])), dtype=np.int8)
+
+    def output_shapes(self, input_shapes):
+        return [tuple(input_shapes[0])]
+
+    def run(self, inputs, outputs):
+        lut_apply(np.ascontiguousarray(inputs[0]).reshape(-1), self.table, outputs[0].reshape(-1))
