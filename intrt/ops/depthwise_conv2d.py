@@ -1,0 +1,79 @@
+"""DEPTHWISE_CONV_2D: int8 depthwise convolution (TFLite reference semantics, docs/arithmetic.md 3.2).
+
+Inputs: x [N, H, W, C] int8 (per tensor); filter [1, KH, KW, C*depth_multiplier] int8 constant, per tensor
+or per channel on axis 3, zero points 0; bias [C*depth_multiplier] int32 constant (optional).
+Attributes: stride, dilation, padding, activation as CONV_2D; depth_multiplier (optional: when absent it is
+inferred as filter channels / C; when given, C * depth_multiplier must equal the filter channels).
+Output channel oc = ic * depth_multiplier + m reads input channel ic.
+
+Load-time float work: m[oc] = double(s_in) * double(s_w[oc]) / double(s_out) -> (mult, shift), clamp bounds.
+Filter values of -128 are accepted (see conv2d.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from intrt.kernels.conv import depthwise_conv2d_s8
+from intrt.ops.base import Op, register
+from intrt.ops.conv2d import (INPUT, check_accumulator, check_activation_tensors, clamp_bounds, filter_scales,
+                              load_bias, load_filter, output_size, requant_multipliers, single_rounding,
+                              spatial_attrs)
+
+
+@register("DEPTHWISE_CONV_2D")
+class DepthwiseConv2D(Op):
+    num_inputs = (2, 3)
+
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        in_q, out_q = check_activation_tensors(self)
+        self.weights = load_filter(self, rank=4)
+        if self.weights.shape[0] != 1:
+            raise self.shape_error(f"depthwise filter must have shape [1, KH, KW, C*multiplier], "
+                                   f"got {self.weights.shape}")
+        out_c = self.weights.shape[3]
+        s_w, _, _ = filter_scales(self, channel_axis=3, out_c=out_c)
+        self.bias = load_bias(self, out_c)
+        self.stride, self.dilation, self.padding = spatial_attrs(self)
+        self.depth_multiplier = None
+        if "depth_multiplier" in node.attrs:
+            self.depth_multiplier = self.int_attr("depth_multiplier")
+            if self.depth_multiplier < 1 or out_c % self.depth_multiplier != 0:
+                raise self.error(f"depth_multiplier {self.depth_multiplier} must be positive and divide the "
+                                 f"filter's {out_c} channels")
+        s_w = np.broadcast_to(s_w.astype(np.float64), (out_c,))
+        self.mult, self.shift = requant_multipliers(
+            self, np.float64(in_q.scale[0]) * s_w / np.float64(out_q.scale[0]))
+        self.act_min, self.act_max = clamp_bounds(self, out_q)
+        self.single_rounding = single_rounding(self)
+        self.input_offset = -int(in_q.zero_point[0])
+        self.output_offset = int(out_q.zero_point[0])
+        # taps of output channel oc: w[0, :, :, oc]
+        check_accumulator(self, self.weights[0].reshape(-1, out_c).T, self.bias)
+
+    def _geometry(self, shape):
+        """(depth_multiplier, out_h, out_w, pad_top, pad_left) for an input shape, validating it."""
+        if len(shape) != 4:
+            raise self.shape_error(f"input must be 4-D NHWC, got shape {tuple(shape)}")
+        n, h, w, c = shape
+        _, k_h, k_w, out_c = self.weights.shape
+        dm = self.depth_multiplier
+        if dm is None:
+            dm = out_c // c if c > 0 and out_c % c == 0 else 0
+        if c * dm != out_c or dm == 0:
+            raise self.shape_error(f"input has {c} channels but the filter has {out_c} channels"
+                                   + (f" and depth_multiplier is {dm}" if self.depth_multiplier else ""))
+        out_h, pad_top = output_size(self, h, k_h, self.stride[0], self.dilation[0], self.padding, 0)
+        out_w, pad_left = output_size(self, w, k_w, self.stride[1], self.dilation[1], self.padding, 1)
+        return dm, out_h, out_w, pad_top, pad_left
+
+    def output_shapes(self, input_shapes):
+        _, out_h, out_w, _, _ = self._geometry(tuple(input_shapes[INPUT]))
+        return [(input_shapes[INPUT][0], out_h, out_w, self.weights.shape[3])]
+
+    def run(self, inputs, outputs):
+        x, y = inputs[INPUT], outputs[0]
+        dm, _, _, pad_top, pad_left = self._geometry(x.shape)
+        depthwise_conv2d_s8(np.ascontiguousarray(x), self.weights, self.bias, self.mult, self.shift, self.input_offset,
+                            self.output_offset, self.act_min, self.act_max, self.stride[0], self.stride[1],
+                            self.dilation[0], self.dilation[1], pad_top, pad_left, dm, self.single_rounding, y)
