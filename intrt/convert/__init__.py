@@ -1,0 +1,30 @@
+"""Converters: float graphs, calibration, post-training quantization and frontends.
+
+Nothing here is imported by the runtime; submodules load lazily::
+
+    from intrt.convert import GraphBuilder, quantize_graph, convert
+    graph = quantize_graph(float_graph, calibration_batches)
+"""
+import importlib
+
+_LAZY = {
+    "GraphBuilder": "intrt.convert.builder",
+    "run_float": "intrt.convert.float_exec",
+    "MinMaxCalibrator": "intrt.convert.calibrate",
+    "calibrate_ranges": "intrt.convert.calibrate",
+    "quantize_graph": "intrt.convert.ptq",
+    "convert": "intrt.convert.ptq",
+    "fuse_activations": "intrt.convert.ptq",
+    "from_tflite": "intrt.convert.tflite",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'intrt.convert' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
