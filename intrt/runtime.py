@@ -29,6 +29,7 @@ import numpy as np
 
 from intrt.errors import InputError, ModelFormatError, ShapeError
 from intrt.graph import DTYPES, Graph
+from intrt.kernels.step import StepList
 from intrt.quant import QParams, dequantize, quantize
 
 ARENA_ALIGNMENT = 64
@@ -56,14 +57,20 @@ class TensorInfo:
 
 
 class _Plan:
-    """Shapes of every tensor for one input-shape combination, and preallocated buffers."""
+    """Shapes of every tensor for one input-shape combination, preallocated buffers, and the program.
 
-    __slots__ = ("shapes", "buffers", "arena_bytes")
+    ``program`` is the node sequence with every op that can ``bind`` itself to these buffers turned
+    into a prepared kernel call; runs of consecutive bound nodes become one StepList, which runs
+    without the GIL and without Python between nodes. Other nodes stay ``(op, inputs, outputs)``.
+    """
 
-    def __init__(self, shapes, buffers, arena_bytes):
+    __slots__ = ("shapes", "buffers", "arena_bytes", "program")
+
+    def __init__(self, shapes, buffers, arena_bytes, program):
         self.shapes: List[tuple] = shapes
-        self.buffers: List[Optional[np.ndarray]] = buffers  # per tensor: constant, arena view or None
+        self.buffers: List[Optional[np.ndarray]] = buffers  # per tensor: constant or planned buffer
         self.arena_bytes: int = arena_bytes
+        self.program: list = program
 
 
 class Model:
@@ -79,7 +86,7 @@ class Model:
     """
 
     def __init__(self, graph: Graph, ops, max_plans: int = 8, file_size: Optional[int] = None,
-                 producer: Optional[str] = None):
+                 producer: Optional[str] = None, bind_steps: bool = True):
         self.graph = graph
         self.ops = list(ops)
         self.max_plans = max(1, int(max_plans))
@@ -94,6 +101,7 @@ class Model:
         self._node_io = [([i for i in n.inputs], [o for o in n.outputs]) for n in graph.nodes]
         self._output_set = set(graph.outputs)
         self._lock = threading.Lock()
+        self.bind_steps = bind_steps
         self._plans: "OrderedDict[tuple, _Plan]" = OrderedDict()
         stored = tuple(tuple(info.shape) for info in self.inputs)
         self._stored_key = stored
@@ -132,9 +140,10 @@ class Model:
             return plan
         shapes = self._infer_shapes(input_shapes)
         g = self.graph
-        # Lifetime of each intermediate activation: [producing node, last consuming node].
-        first: Dict[int, int] = {}
-        last: Dict[int, int] = {}
+        # Lifetime of each activation: [producing node, last consuming node]. Graph inputs live from
+        # before the first node (-1); graph outputs get buffers of their own, copied out after a run.
+        first: Dict[int, int] = {i: -1 for i in g.inputs if i not in self._output_set}
+        last: Dict[int, int] = dict(first)
         for k, node in enumerate(g.nodes):
             for o in node.outputs:
                 if o not in self._output_set:
@@ -148,21 +157,43 @@ class Model:
         offsets, total = _greedy_layout(first, last, sizes)
         try:
             arena = np.empty(total, np.uint8)
+            buffers: List[Optional[np.ndarray]] = [t.data for t in g.tensors]
+            for i, off in offsets.items():
+                dt = np.dtype(DTYPES[g.tensors[i].dtype])
+                if sizes[i] == 0:
+                    buffers[i] = np.empty(shapes[i], dt)
+                else:
+                    buffers[i] = arena[off:off + sizes[i]].view(dt).reshape(shapes[i])
+            for i in list(g.outputs) + list(g.inputs):
+                if buffers[i] is None:
+                    buffers[i] = np.empty(shapes[i], DTYPES[g.tensors[i].dtype])
         except (MemoryError, ValueError) as e:
             raise ShapeError(f"cannot allocate {total} bytes of activations for input shapes "
                              f"{list(input_shapes)}: {e}") from None
-        buffers: List[Optional[np.ndarray]] = [t.data for t in g.tensors]
-        for i, off in offsets.items():
-            dt = np.dtype(DTYPES[g.tensors[i].dtype])
-            if sizes[i] == 0:
-                buffers[i] = np.empty(shapes[i], dt)
-            else:
-                buffers[i] = arena[off:off + sizes[i]].view(dt).reshape(shapes[i])
-        plan = _Plan(shapes, buffers, total)
+        plan = _Plan(shapes, buffers, total, self._compile(buffers))
         self._plans[input_shapes] = plan
         while len(self._plans) > self.max_plans:  # evict the least recently used, never the stored one
             del self._plans[next(k for k in self._plans if k != self._stored_key)]
         return plan
+
+    def _compile(self, buffers) -> list:
+        """The program of a plan: StepLists for runs of bound nodes, (op, ins, outs) for the rest."""
+        program: list = []
+        pending: list = []
+        for op, (ins, outs) in zip(self.ops, self._node_io):
+            in_bufs = [buffers[i] if i >= 0 else None for i in ins]
+            out_bufs = [buffers[o] for o in outs]
+            step = op.bind(in_bufs, out_bufs) if self.bind_steps else None
+            if step is not None:
+                pending.append(step)
+                continue
+            if pending:
+                program.append(StepList(pending))
+                pending = []
+            program.append((op, in_bufs, out_bufs))
+        if pending:
+            program.append(StepList(pending))
+        return program
 
     @property
     def arena_bytes(self) -> int:
@@ -229,20 +260,15 @@ class Model:
         g = self.graph
         with self._lock:
             plan = self._plan(key)
-            bufs = list(plan.buffers)
+            bufs = plan.buffers
             for i, x in zip(g.inputs, xs):
-                bufs[i] = x
-            for o in g.outputs:
-                if bufs[o] is None:  # produced by a node: a fresh array the caller may keep
-                    bufs[o] = np.empty(plan.shapes[o], DTYPES[g.tensors[o].dtype])
-            for op, (ins, outs) in zip(self.ops, self._node_io):
-                op.run([bufs[i] if i >= 0 else None for i in ins], [bufs[o] for o in outs])
-            results = []
-            for info in self.outputs:
-                y = bufs[info.index]
-                if g.tensors[info.index].data is not None or info.index in g.inputs:
-                    y = np.array(y)  # a constant or an input passed through: hand out a copy
-                results.append(y)
+                np.copyto(bufs[i], x)
+            for item in plan.program:
+                if type(item) is tuple:
+                    item[0].run(item[1], item[2])
+                else:
+                    item.run()
+            results = [bufs[info.index].copy() for info in self.outputs]  # buffers are reused next run
         return [self._convert_output(info, y, quantized) for info, y in zip(self.outputs, results)]
 
     def run(self, inputs, quantized: bool = False):
@@ -376,7 +402,7 @@ def describe_graph(graph: Graph, file_size: Optional[int] = None, producer: Opti
     return "\n".join(lines)
 
 
-def load(source, *, verify_checksum: bool = True, max_plans: int = 8) -> Model:
+def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps: bool = True) -> Model:
     """Load a ``.intrt`` model (a path or the file's bytes) ready to run.
 
     Parameters
@@ -386,6 +412,9 @@ def load(source, *, verify_checksum: bool = True, max_plans: int = 8) -> Model:
         Check the CRC-32 of header and data (default). The structure is validated either way.
     max_plans : int
         With a dynamic batch, how many input-shape plans (shapes + activation arena) to cache.
+    bind_steps : bool
+        Run ops that support it as prepared kernel calls without the GIL (default). False calls
+        every op's Python ``run``; both give the same bytes (the tests check it).
 
     Raises ModelFormatError (bad file), UnsupportedOpError (unknown op or option),
     QuantizationError / ShapeError (inconsistent model), OSError (unreadable path).
@@ -400,4 +429,5 @@ def load(source, *, verify_checksum: bool = True, max_plans: int = 8) -> Model:
 
     graph, info = fmt.load_graph_info(source, verify_checksum=verify_checksum)
     ops = [make_op(node, graph, k) for k, node in enumerate(graph.nodes)]
-    return Model(graph, ops, max_plans=max_plans, file_size=info["file_size"], producer=info["producer"])
+    return Model(graph, ops, max_plans=max_plans, file_size=info["file_size"], producer=info["producer"],
+                 bind_steps=bind_steps)

@@ -11,6 +11,7 @@ from libc.math cimport expf, tanhf, roundf
 from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, int64_t, uint32_t, INT32_MAX, INT32_MIN
 
 from intrt.kernels.fixedpoint cimport srdhm, rdbpot
+from intrt.kernels.step cimport Step
 
 
 # ---------------------------------------------------------------- lookup tables (LOGISTIC, TANH)
@@ -49,6 +50,40 @@ def lut_apply(const int8_t[::1] x, const int8_t[::1] table, int8_t[::1] out):
     with nogil:
         for i in range(n):
             out[i] = table[<uint8_t>x[i]]
+
+
+cdef struct LutParams:
+    const int8_t* x
+    const int8_t* table
+    int8_t* out
+    Py_ssize_t n
+
+
+cdef void lut_run(const void* params) noexcept nogil:
+    cdef const LutParams* p = <const LutParams*>params
+    cdef Py_ssize_t i
+    for i in range(p.n):
+        p.out[i] = p.table[<uint8_t>p.x[i]]
+
+
+cdef class LutStep(Step):
+    """out[i] = table[(uint8) x[i]], bound to fixed buffers (a Step of the runtime's plan)."""
+    cdef LutParams p
+
+    def __init__(self, x, table, out):
+        cdef const int8_t[::1] xv = x.reshape(-1)
+        cdef const int8_t[::1] tv = table
+        cdef int8_t[::1] ov = out.reshape(-1)
+        if tv.shape[0] != 256 or xv.shape[0] != ov.shape[0]:
+            raise ValueError("LutStep: table must have 256 entries and x/out the same size")
+        self.keep = (x, table, out)
+        self.p.n = xv.shape[0]
+        self.p.x = &xv[0] if self.p.n else NULL
+        self.p.out = &ov[0] if self.p.n else NULL
+        self.p.table = &tv[0]
+        self.fn = lut_run
+        self.params = &self.p
+        self.name = "lut"
 
 
 # ---------------------------------------------------------------- gemmlowp fixed point (SOFTMAX)

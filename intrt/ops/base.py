@@ -9,6 +9,8 @@ type. The runtime calls, in order:
    the output shapes. Kernels rely on this check, so they can skip bounds checks.
 3. ``run(inputs, outputs)`` for every inference: integer-only; ``outputs`` are preallocated
    C-contiguous arrays of the shapes returned above.
+4. Optionally ``bind(inputs, outputs)`` once per plan: the same computation as a prepared Step
+   (intrt/kernels/step.pxd) on those fixed buffers, run without the GIL or any Python per node.
 """
 from __future__ import annotations
 
@@ -110,6 +112,14 @@ class Op:
 
     def run(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> None:
         raise NotImplementedError
+
+    def bind(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]):
+        """Optionally a prepared kernel call (an ``intrt.kernels.step.Step``) for these fixed buffers.
+
+        The runtime binds every op once per plan and then runs the Steps without the GIL. Return
+        None (the default) to be called through ``run`` instead.
+        """
+        return None
 
 
 def make_op(node: Node, graph: Graph, index: int) -> Op:

@@ -8,8 +8,9 @@ TFLite rejects an output multiplier >= 1 (exponent > 0): s_out must exceed about
 import numpy as np
 
 from intrt.errors import QuantizationError
-from intrt.kernels.activations import hard_swish_s8, lut_apply
-from intrt.ops.base import Op, register
+from intrt.kernels.activations import hard_swish_s8
+from intrt.ops.base import register
+from intrt.ops.lut import LookupTableOp
 from intrt.quant import quantize_multiplier
 
 
@@ -22,7 +23,7 @@ def int16_multiplier(real):
 
 
 @register("HARD_SWISH")
-class HardSwish(Op):
+class HardSwish(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
@@ -48,9 +49,3 @@ class HardSwish(Op):
                       self.output_exponent, self.reluish_multiplier, self.reluish_exponent, values)
         self.table = np.empty(256, np.int8)
         self.table[codes.view(np.uint8)] = values
-
-    def output_shapes(self, input_shapes):
-        return [tuple(input_shapes[0])]
-
-    def run(self, inputs, outputs):
-        lut_apply(np.ascontiguousarray(inputs[0]).reshape(-1), self.table, outputs[0].reshape(-1))

@@ -7,12 +7,13 @@ point is -128; the table works for any output zero point, as TFLite's).
 import numpy as np
 
 from intrt.errors import QuantizationError
-from intrt.kernels.activations import LUT_LOGISTIC, build_lut, lut_apply
-from intrt.ops.base import Op, register
+from intrt.kernels.activations import LUT_LOGISTIC, build_lut
+from intrt.ops.base import register
+from intrt.ops.lut import LookupTableOp
 
 
 @register("LOGISTIC")
-class Logistic(Op):
+class Logistic(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
@@ -25,9 +26,3 @@ class Logistic(Op):
                              f"got scale {float(qy.scale[0])!r}", QuantizationError)
         self.table = np.frombuffer(build_lut(LUT_LOGISTIC, qx.scale[0], int(qx.zero_point[0]),
                                              qy.scale[0], int(qy.zero_point[0])), dtype=np.int8)
-
-    def output_shapes(self, input_shapes):
-        return [tuple(input_shapes[0])]
-
-    def run(self, inputs, outputs):
-        lut_apply(np.ascontiguousarray(inputs[0]).reshape(-1), self.table, outputs[0].reshape(-1))
