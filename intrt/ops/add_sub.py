@@ -1,0 +1,122 @@
+"""ADD and SUB on int8 with broadcasting (arithmetic: intrt/kernels/eltwise.pyx, eq. (E1)-(E3)).
+
+Multipliers, as TFLite's add.cc / sub.cc Prepare (left_shift = 20 for int8):
+    T = 2 * max(s1, s2)  (float32, then double);  m1 = s1 / T,  m2 = s2 / T,  m_out = T / (2**20 * s_out)
+each through QuantizeMultiplierSmallerThanOneExp. TFLite aborts when m_out >= 1 (s_out <= 2*max(s1, s2)/2**20);
+intrt raises QuantizationError at load time instead. SUB negates M2 (TFLite runs SUB through the ADD kernel).
+The per-input rescale (E1)-(E2) is tabulated at load time for the 256 int8 values (exact: same MBQM).
+
+Broadcasting follows numpy: shapes are right-aligned, a dim of 1 stretches. :func:`broadcast_plan` turns the
+two input shapes into <= 6 nested output dims with element strides (0 where an input is broadcast) after merging
+adjacent dims that move together; more than 6 dims left after merging is a ShapeError.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from intrt.errors import QuantizationError
+from intrt.kernels.eltwise import add_s8
+from intrt.kernels.fixedpoint import multiply_by_quantized_multiplier
+from intrt.ops.base import Op, register
+from intrt.quant import activation_range, quantize_multiplier
+
+MAX_DIMS = 6
+
+
+def broadcast_shape(op: Op, a: Sequence[int], b: Sequence[int]) -> Tuple[int, ...]:
+    ndim = max(len(a), len(b))
+    a = (1,) * (ndim - len(a)) + tuple(a)
+    b = (1,) * (ndim - len(b)) + tuple(b)
+    out = []
+    for i, (da, db) in enumerate(zip(a, b)):
+        if da != db and da != 1 and db != 1:
+            raise op.shape_error(f"shapes {a} and {b} do not broadcast (dim {i}: {da} vs {db})")
+        out.append(db if da == 1 else da)
+    return tuple(out)
+
+
+def broadcast_plan(op: Op, a: Sequence[int], b: Sequence[int]):
+    """(shape, a_strides, b_strides): MAX_DIMS entries each, outermost first, in elements."""
+    out = broadcast_shape(op, a, b)
+    ndim = len(out)
+
+    def strides(shape):
+        shape = (1,) * (ndim - len(shape)) + tuple(shape)
+        st, step = [0] * ndim, 1
+        for i in range(ndim - 1, -1, -1):
+            st[i] = 0 if shape[i] == 1 else step  # size-1 dims never advance
+            step *= shape[i]
+        return st
+
+    sa, sb = strides(a), strides(b)
+    dims: List[List[int]] = []  # [size, stride_a, stride_b], innermost last
+    for n, x, y in zip(out, sa, sb):
+        if n == 1:
+            continue
+        if dims:
+            pn, px, py = dims[-1]
+            if px == x * n and py == y * n:  # the outer dim is a plain continuation: merge
+                dims[-1] = [pn * n, x, y]
+                continue
+        dims.append([n, x, y])
+    if len(dims) > MAX_DIMS:
+        raise op.shape_error(f"broadcasting {tuple(a)} with {tuple(b)} needs {len(dims)} loop dims; "
+                             f"intrt supports {MAX_DIMS}")
+    dims = [[1, 0, 0]] * (MAX_DIMS - len(dims)) + dims
+    return out, tuple(tuple(d[i] for d in dims) for i in range(3))
+
+
+def smaller_than_one(op: Op, real: float, what: str):
+    """TFLite's QuantizeMultiplierSmallerThanOneExp, raising instead of aborting."""
+    if not 0.0 < real < 1.0:
+        raise op.error(f"{what} {real!r} must lie in (0, 1) (TFLite aborts here); check the output scale",
+                       QuantizationError)
+    return quantize_multiplier(real)
+
+
+def rescale_table(zero_point: int, mult: int, shift: int, left_shift: int, rounding: str) -> np.ndarray:
+    """Eq. (E1)-(E2) for every int8 value, indexed by its byte: MBQM((q - z) << left_shift, mult, shift)."""
+    q = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int32)
+    return np.ascontiguousarray(multiply_by_quantized_multiplier((q - zero_point) << left_shift, mult, shift,
+                                                                 rounding), dtype=np.int32)
+
+
+@register("ADD", "SUB")
+class AddSub(Op):
+    num_inputs = (2, 2)
+    left_shift = 20
+
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        (x1, x2), y = self.inputs, self.outputs[0]
+        for t, what in ((x1, "input"), (x2, "input"), (y, "output")):
+            self.expect_dtype(t, "int8", what=what)
+            self.expect_quant(t, what=what)
+        s1, s2, so = (np.float32(t.quant.scale[0]) for t in (x1, x2, y))
+        twice_max = float(np.float32(2) * max(s1, s2))
+        m1, e1 = smaller_than_one(self, float(s1) / twice_max, "input 1 multiplier")
+        m2, e2 = smaller_than_one(self, float(s2) / twice_max, "input 2 multiplier")
+        mo, eo = smaller_than_one(self, twice_max / float(np.float32(1 << self.left_shift) * so),
+                                  "output multiplier 2*max(s1, s2) / (2**20 * s_out)")
+        if node.op == "SUB":
+            m2 = -m2
+        rounding = "single" if graph.rounding == "single" else "double"
+        self.table1 = rescale_table(int(x1.quant.zero_point[0]), m1, e1, self.left_shift, rounding)
+        self.table2 = rescale_table(int(x2.quant.zero_point[0]), m2, e2, self.left_shift, rounding)
+        self.params = (mo, eo, int(y.quant.zero_point[0]))
+        self.act_min, self.act_max = activation_range(self.attr("activation", "NONE"), y.quant)
+        if self.act_min > self.act_max:
+            raise self.error(f"empty activation range [{self.act_min}, {self.act_max}]")
+        self.single = rounding == "single"
+
+    def output_shapes(self, input_shapes):
+        out, _ = broadcast_plan(self, input_shapes[0], input_shapes[1])  # also checks the loop-dim limit
+        return [out]
+
+    def run(self, inputs, outputs):
+        a, b, y = inputs[0], inputs[1], outputs[0]
+        _, plan = broadcast_plan(self, a.shape, b.shape)
+        add_s8(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, self.table1, self.table2, *self.params,
+               self.act_min, self.act_max, self.single)

@@ -1,0 +1,101 @@
+"""MEAN on int8: TFLite's reference int8 path, QuantizedMeanOrSum (intrt/kernels/reduce.pyx, eq. (M1)-(M2)).
+
+Attributes: ``axes`` (negative allowed, duplicates ignored; or a constant second input) and ``keep_dims``.
+Like TFLite (reference_ops::QuantizedMeanOrSum):
+- (M, e) = QuantizeMultiplier(s_in / s_out) in double, once; 1/N is folded into it for each input shape.
+- No axes: the output is a raw copy of the input (TFLite's ReduceIsCopy; scales are not applied).
+- An empty input (some dim 0) fills the output with 0 (TFLite's int8 "quiet NaN"), not with z_out.
+- The sum is int32, so N (reduced elements) is limited to 2**23 (|sum - z_in*N| <= 255*N < 2**31).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from intrt.errors import ShapeError
+from intrt.kernels.reduce import mean_s8
+from intrt.ops.base import Op, register
+from intrt.quant import quantize_multipliers
+
+MAX_REDUCED = 1 << 23
+
+
+def fold_count(mult: int, shift: int, count: int):
+    """(M', e') of eq. (M1): 1/count folded into (mult, shift) as TFLite's QuantizedMeanOrSum does."""
+    k = count.bit_length() - 1  # floor(log2 count)
+    k = min(k, 32, 31 + shift)
+    return int((mult << k) // count), shift - k  # mult >= 0: floor == C truncation
+
+
+@register("MEAN")
+class Mean(Op):
+    num_inputs = (1, 2)
+
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        x, y = self.inputs[0], self.outputs[0]
+        self.expect_dtype(x, "int8")
+        self.expect_dtype(y, "int8", what="output")
+        qx = self.expect_quant(x, what="input")
+        qy = self.expect_quant(y, what="output")
+        if "axes" in node.attrs:
+            axes = self.ints_attr("axes")
+        elif len(self.inputs) > 1 and self.inputs[1] is not None:
+            axes = [int(v) for v in np.asarray(self.expect_constant(self.inputs[1], "axes input")).ravel()]
+        else:
+            raise self.error("missing attribute 'axes'")
+        keep = self.attr("keep_dims", 0)
+        if keep not in (0, 1, True, False):
+            raise self.error(f"attribute 'keep_dims' must be 0 or 1, got {keep!r}")
+        self.keep_dims = bool(keep)
+        ndim = len(x.shape)
+        resolved = []
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise self.error(f"axis {a} out of range for the {ndim}-D input {x.name!r}", ShapeError)
+            if a % ndim not in resolved:
+                resolved.append(a % ndim)
+        self.axes = sorted(resolved)
+        self.copy = len(axes) == 0
+        real = float(qx.scale[0]) / float(qy.scale[0])
+        m, e = quantize_multipliers([real], what=f"{self.describe()}: mean multiplier s_in/s_out")
+        self.mult, self.shift = int(m[0]), int(e[0])
+        self.input_zero_point = int(qx.zero_point[0])
+        self.output_zero_point = int(qy.zero_point[0])
+        self.single = graph.rounding == "single"
+
+    def output_shapes(self, input_shapes):
+        in_shape = tuple(input_shapes[0])
+        if self.copy:
+            return [in_shape]
+        if self.axes and self.axes[-1] >= len(in_shape):
+            raise self.shape_error(f"axes {self.axes} do not fit the input shape {in_shape}")
+        count = int(np.prod([in_shape[a] for a in self.axes], dtype=np.int64))
+        if count > MAX_REDUCED:
+            raise self.shape_error(f"reducing {count} elements overflows the int32 sum (limit 2**23)")
+        if self.keep_dims:
+            return [tuple(1 if i in self.axes else d for i, d in enumerate(in_shape))]
+        return [tuple(d for i, d in enumerate(in_shape) if i not in self.axes)]
+
+    def run(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        if self.copy:
+            np.copyto(y, x.reshape(y.shape))
+            return
+        if x.size == 0:
+            y.fill(0)
+            return
+        kept = [i for i in range(x.ndim) if i not in self.axes]
+        first, last = self.axes[0], self.axes[-1]
+        if self.axes == list(range(first, last + 1)):
+            # reduced axes are one block: view as [outer, N, inner] without copying
+            outer = int(np.prod(x.shape[:first], dtype=np.int64))
+            count = int(np.prod(x.shape[first:last + 1], dtype=np.int64))
+            view = x.reshape(outer, count, -1)
+        else:
+            moved = np.ascontiguousarray(x.transpose(kept + self.axes))
+            count = int(np.prod([x.shape[a] for a in self.axes], dtype=np.int64))
+            view = moved.reshape(-1, count, 1)
+        mult, shift = fold_count(self.mult, self.shift, count)
+        acc = np.empty(view.shape[2], np.int32)
+        mean_s8(view, y.reshape(view.shape[0], view.shape[2]), self.input_zero_point, mult, shift,
+                self.output_zero_point, acc, self.single)

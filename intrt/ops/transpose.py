@@ -1,0 +1,38 @@
+"""TRANSPOSE: ``y = x.transpose(perm)``; a pure data move, input and output share (scale, zero point)."""
+from __future__ import annotations
+
+import numpy as np
+
+from intrt.ops.base import Op, register
+from intrt.ops.reshape import expect_same_quant
+
+
+@register("TRANSPOSE")
+class Transpose(Op):
+    num_inputs = (1, 2)  # TFLite passes perm as a constant second input; intrt's attribute wins
+
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        x, y = self.inputs[0], self.outputs[0]
+        expect_same_quant(self, x, y)
+        if "perm" in node.attrs:
+            perm = self.ints_attr("perm")
+        elif len(self.inputs) > 1 and self.inputs[1] is not None:
+            perm = [int(v) for v in np.asarray(self.expect_constant(self.inputs[1], "perm input")).ravel()]
+        else:
+            raise self.error("missing attribute 'perm'")
+        ndim = len(x.shape)
+        resolved = [p + ndim if p < 0 else p for p in perm]
+        if sorted(resolved) != list(range(ndim)):
+            raise self.error(f"attribute 'perm' {perm} is not a permutation of the {ndim} axes of {x.name!r}")
+        self.perm = resolved
+
+    def output_shapes(self, input_shapes):
+        in_shape = tuple(input_shapes[0])
+        if len(in_shape) != len(self.perm):
+            raise self.shape_error(f"input of shape {in_shape} has {len(in_shape)} dims, perm {self.perm} "
+                                   f"has {len(self.perm)}")
+        return [tuple(in_shape[p] for p in self.perm)]
+
+    def run(self, inputs, outputs):
+        np.copyto(outputs[0], inputs[0].transpose(self.perm))
