@@ -167,7 +167,10 @@ def test_calibration_ranges_are_running_min_max():
     for t in (x, h, r):
         assert ranges[t] == pytest.approx((vals[t].min(), vals[t].max()), rel=1e-6, abs=1e-6)
     assert ranges[r][0] == 0.0
-    assert calibrate(g, data, batch_size=8) == pytest.approx(ranges)  # one array: cut into batches
+    batched = calibrate(g, data, batch_size=8)  # one array: cut into batches
+    assert batched.keys() == ranges.keys()
+    for t in ranges:
+        assert batched[t] == pytest.approx(ranges[t])
     assert all(i in ranges for i in (x, h, r)) and len(ranges) == 3  # constants are not calibrated
 
 
