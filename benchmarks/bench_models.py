@@ -1,0 +1,80 @@
+"""End-to-end latency of whole models: intrt against LiteRT (TFLite) on the same .tflite file, same run.
+
+    python benchmarks/bench_models.py [--repeat 50] [--threads 1] [MODEL.tflite ...]
+
+Default models: the MobileNetV2 (alpha 0.35, 96x96) and small CNN fixtures in tests/fixtures/tflite.
+LiteRT runs twice: with its default XNNPACK delegate, and with its built-in kernels only. Ratios are
+peer time / intrt time (> 1: intrt faster), measured in this one run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import intrt
+from intrt.convert.tflite import from_tflite
+from intrt.format import to_bytes
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "tests", "fixtures", "tflite")
+
+
+def median_ms(fn, repeat, warmup=5):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def litert_runner(path, threads, resolver):
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:
+        return None
+    kind = getattr(OpResolverType, resolver)
+    interp = Interpreter(model_path=path, num_threads=threads, experimental_op_resolver_type=kind)
+    interp.allocate_tensors()
+    inputs = interp.get_input_details()
+
+    def run(xs):
+        for d, x in zip(inputs, xs):
+            interp.set_tensor(d["index"], x)
+        interp.invoke()
+    return run
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    models = args.models or [os.path.join(FIXTURES, n + ".tflite") for n in ("mobilenet_v2", "small_cnn")]
+    rng = np.random.default_rng(0)
+    print(f"{'model':16s} {'intrt ms':>9s} {'XNNPACK ms':>11s} {'ratio':>6s} {'builtin ms':>11s} {'ratio':>6s}")
+    for path in models:
+        model = intrt.load(to_bytes(from_tflite(path)))
+        xs = [rng.integers(-128, 128, i.shape, dtype=np.int8) if i.dtype == "int8"
+              else rng.standard_normal(i.shape).astype(np.float32) for i in model.inputs]
+        t_i = median_ms(lambda: model.run_list(xs, quantized=True), args.repeat)
+        row = [t_i]
+        for resolver in ("AUTO", "BUILTIN_WITHOUT_DEFAULT_DELEGATES"):
+            run = litert_runner(path, args.threads, resolver)
+            row.append(median_ms(lambda: run(xs), args.repeat) if run else float("nan"))
+        name = os.path.splitext(os.path.basename(path))[0]
+        print(f"{name:16s} {row[0]:9.3f} {row[1]:11.3f} {row[1] / row[0]:6.2f} {row[2]:11.3f} {row[2] / row[0]:6.2f}")
+    print(f"intrt threads: {getattr(intrt, 'get_num_threads', lambda: 1)()}; LiteRT threads: {args.threads}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
