@@ -18,6 +18,7 @@ import numpy as np
 
 from intrt.errors import QuantizationError, ShapeError, UnsupportedOpError
 from intrt.kernels.conv import conv2d_s8
+from intrt.kernels.gemm import PackedGemm
 from intrt.ops.base import Op, register
 from intrt.quant import INT32_MAX, INT32_MIN, activation_range, quantize_multipliers
 
@@ -207,6 +208,12 @@ class Conv2D(Op):
         self.input_offset = -int(in_q.zero_point[0])
         self.output_offset = int(out_q.zero_point[0])
         check_accumulator(self, self.weights.reshape(out_c, -1), self.bias)
+        # Without groups, the packed SIMD GEMM (im2col tiles; bit-exact with conv2d_s8) does the work.
+        self.gemm = None
+        if len(self.inputs[INPUT].shape) == 4 and self.inputs[INPUT].shape[3] == self.weights.shape[3]:
+            self.gemm = PackedGemm(self.weights.reshape(out_c, -1), self.bias, -self.input_offset, self.mult,
+                                   self.shift, self.output_offset, self.act_min, self.act_max,
+                                   self.single_rounding)
 
     def _geometry(self, shape):
         """(groups, out_h, out_w, pad_top, pad_left) for an input shape, validating it."""
@@ -228,6 +235,20 @@ class Conv2D(Op):
     def run(self, inputs, outputs):
         x, y = inputs[INPUT], outputs[0]
         groups, _, _, pad_top, pad_left = self._geometry(x.shape)
+        _, k_h, k_w, _ = self.weights.shape
+        if groups == 1 and self.gemm is not None:
+            self.gemm.run_conv(np.ascontiguousarray(x), k_h, k_w, self.stride[0], self.stride[1], self.dilation[0],
+                               self.dilation[1], pad_top, pad_left, y)
+            return
         conv2d_s8(np.ascontiguousarray(x), self.weights, self.bias, self.mult, self.shift, self.input_offset,
                   self.output_offset, self.act_min, self.act_max, self.stride[0], self.stride[1],
                   self.dilation[0], self.dilation[1], pad_top, pad_left, groups, self.single_rounding, y)
+
+    def bind(self, inputs, outputs):
+        x, y = inputs[INPUT], outputs[0]
+        groups, _, _, pad_top, pad_left = self._geometry(x.shape)
+        if groups != 1 or self.gemm is None:
+            return None
+        _, k_h, k_w, _ = self.weights.shape
+        return self.gemm.bind_conv(x, k_h, k_w, self.stride[0], self.stride[1], self.dilation[0],
+                                   self.dilation[1], pad_top, pad_left, y)

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from intrt.kernels.gemm import PackedGemm
 from intrt.kernels.linear import fully_connected_s8
 from intrt.ops.base import Op, register
 from intrt.ops.conv2d import (INPUT, check_accumulator, check_activation_tensors, clamp_bounds, filter_scales,
@@ -50,6 +51,12 @@ class FullyConnected(Op):
         self.weights_offset = -z_w
         self.output_offset = int(out_q.zero_point[0])
         check_accumulator(self, self.weights.astype(np.int16) + self.weights_offset, self.bias)
+        # The packed SIMD GEMM (bit-exact with fully_connected_s8) serves symmetric weights; a per-tensor
+        # weight zero point keeps the reference kernel.
+        self.gemm = None
+        if self.weights_offset == 0:
+            self.gemm = PackedGemm(self.weights, self.bias, -self.input_offset, self.mult, self.shift,
+                                   self.output_offset, self.act_min, self.act_max, self.single_rounding)
 
     def _batches(self, shape) -> int:
         out_c, depth = self.weights.shape
@@ -76,6 +83,17 @@ class FullyConnected(Op):
         x, y = inputs[INPUT], outputs[0]
         out_c, depth = self.weights.shape
         batches = self._batches(x.shape)
+        if self.gemm is not None:
+            self.gemm.run_fc(np.ascontiguousarray(x).reshape(batches, depth), y.reshape(batches, out_c))
+            return
         fully_connected_s8(np.ascontiguousarray(x).reshape(batches, depth), self.weights, self.bias, self.mult,
                            self.shift, self.input_offset, self.weights_offset, self.output_offset,
                            self.act_min, self.act_max, self.single_rounding, y.reshape(batches, out_c))
+
+    def bind(self, inputs, outputs):
+        if self.gemm is None:
+            return None
+        x, y = inputs[INPUT], outputs[0]
+        out_c, depth = self.weights.shape
+        batches = self._batches(x.shape)
+        return self.gemm.bind_fc(x.reshape(batches, depth), y.reshape(batches, out_c))

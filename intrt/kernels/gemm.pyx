@@ -1,0 +1,457 @@
+"""Fast int8 GEMM for FULLY_CONNECTED and CONV_2D: weights packed once, SIMD micro-kernels, OpenMP threads.
+
+Bit-exact with the reference kernels ``intrt.kernels.linear.fully_connected_s8`` and
+``intrt.kernels.conv.conv2d_s8`` (groups = 1), for every code path and every thread count:
+
+    acc[m, o] = bias[o] + sum_k w[o, k] * (x[m, k] - z_in)
+    y[m, o]   = clamp(MBQM(acc, mult[o], shift[o]) + z_out, act_min, act_max)
+
+The arithmetic and the packed layouts are described in ``simd/gemm_s8.h``. Paths ("isa"):
+``"avx512vnni"`` (vpdpbusd u8 x s8), ``"avx2"`` (vpmaddwd on int16, never saturates) and ``"portable"``
+(plain C, any CPU). The best path the CPU supports is used unless ``INTRT_ISA`` (environment) or
+:func:`set_isa` forces another; each SIMD path is checked against the portable one on a small problem the
+first time it is used, and is dropped with a warning if they disagree.
+
+Threads split rows (or blocks of output channels when there are few rows), never one accumulation, so the
+result does not depend on the thread count. ``INTRT_NUM_THREADS`` or :func:`set_num_threads` set the count.
+
+Example
+-------
+>>> import numpy as np
+>>> from intrt.kernels.gemm import PackedGemm
+>>> w = np.ones((2, 3), np.int8); x = np.array([[1, 2, 3]], np.int8); y = np.empty((1, 2), np.int8)
+>>> g = PackedGemm(w, None, 0, np.full(2, 1 << 30, np.int32), np.zeros(2, np.int32), 0, -128, 127)
+>>> g.run_fc(x, y); y.tolist()
+[[3, 3]]
+"""
+import os
+import warnings
+
+import numpy as np
+
+cimport cython
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MAX
+
+from intrt.kernels.step cimport Step
+
+from intrt.errors import QuantizationError, ShapeError
+
+cdef extern from "simd/gemm_s8.h" nogil:
+    enum:
+        ISA_PORTABLE
+        ISA_AVX2
+        ISA_AVX512VNNI
+    ctypedef struct gemm_params:
+        int isa
+        int64_t O, K, Kp, nblocks
+        const void *w
+        const int32_t *bias
+        const int32_t *mult
+        const int32_t *left
+        const int32_t *right
+        const int32_t *total
+        int32_t lo, hi, z_out, z_in
+        int single
+    ctypedef struct gemm_source:
+        const int8_t *x
+        int conv
+        int64_t H, W, C, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl
+        int8_t *y
+    int gemm_cpu_has(int isa)
+    int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1)
+    void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
+                       int64_t ob1, void *buf)
+    void gemm_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf)
+    const int GEMM_NR[3]
+    const int GEMM_KG[3]
+    const int GEMM_MR[3]
+    const int GEMM_ESIZE[3]
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define INTRT_HAVE_OPENMP 1
+    #else
+    #define INTRT_HAVE_OPENMP 0
+    #endif
+    """
+    int INTRT_HAVE_OPENMP
+
+ISA_NAMES = ("portable", "avx2", "avx512vnni")
+#: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
+cdef enum:
+    TILE_BYTES_C = 128 * 1024
+    MIN_PARALLEL_MACS_C = 1 << 17
+TILE_BYTES = TILE_BYTES_C
+#: problems smaller than this many multiply-adds run on one thread (waking a second costs more)
+MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
+#: the op's load-time check guarantees that bias +/- 255 * sum|w| fits in int32
+MAX_INPUT_MAGNITUDE = 255
+
+
+# -- settings ---------------------------------------------------------------------------------------------
+def _default_threads():
+    env = os.environ.get("INTRT_NUM_THREADS", "")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n >= 1:
+            return n
+        warnings.warn(f"INTRT_NUM_THREADS={env!r} is not a positive integer; using the CPU count")
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+cdef int _num_threads = _default_threads()
+
+
+def set_num_threads(int n):
+    """Threads used by every GEMM from now on (>= 1). Results are identical for every count."""
+    global _num_threads
+    if n < 1:
+        raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
+    _num_threads = n
+
+
+def get_num_threads():
+    return _num_threads
+
+
+def cpu_features():
+    """What this CPU and build offer: ``{"avx2", "avx512vnni", "openmp", "isa", "available"}``."""
+    return {
+        "avx2": bool(gemm_cpu_has(ISA_AVX2)),
+        "avx512vnni": bool(gemm_cpu_has(ISA_AVX512VNNI)),
+        "openmp": bool(INTRT_HAVE_OPENMP),
+        "isa": get_isa(),
+        "available": available_isas(),
+    }
+
+
+_verified = {}      # isa name -> bool (agrees with the portable path)
+_forced = None
+
+
+def available_isas():
+    """Paths this CPU can run, slowest first (``"portable"`` always)."""
+    return [name for i, name in enumerate(ISA_NAMES) if gemm_cpu_has(i)]
+
+
+def set_isa(name=None):
+    """Force a path (``"portable"``, ``"avx2"``, ``"avx512vnni"``) for GEMMs packed from now on; None: best."""
+    global _forced
+    if name is not None and name not in ISA_NAMES:
+        raise ValueError(f"set_isa: unknown path {name!r}; choose one of {ISA_NAMES}")
+    if name is not None and name not in available_isas():
+        raise ValueError(f"set_isa: this CPU cannot run {name!r}; it offers {available_isas()}")
+    _forced = name
+
+
+def get_isa():
+    """The path new PackedGemm objects use: forced by set_isa / INTRT_ISA, else the best verified one."""
+    if _forced is not None:
+        return _forced
+    env = os.environ.get("INTRT_ISA", "")
+    if env:
+        if env in available_isas():
+            return env
+        warnings.warn(f"INTRT_ISA={env!r} is not one of {available_isas()}; using the best available path")
+    for name in reversed(available_isas()):
+        if name == "portable" or _self_check(name):
+            return name
+    return "portable"
+
+
+def _self_check(name):
+    # Runs a small problem with odd sizes and extreme quantization through `name` and the portable path.
+    if name not in _verified:
+        rng = np.random.default_rng(1234)
+        ok = True
+        for single in (False, True):
+            o, k, m = 37, 45, 11
+            w = rng.integers(-127, 128, (o, k)).astype(np.int8)
+            bias = rng.integers(-10 ** 6, 10 ** 6, o).astype(np.int32)
+            mult = rng.integers(1 << 30, (1 << 31) - 1, o).astype(np.int32)
+            shift = rng.integers(-31, 4, o).astype(np.int32)
+            x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+            outs = []
+            for isa in ("portable", name):
+                g = PackedGemm(w, bias, -3, mult, shift, 5, -128, 127, single, isa=isa)
+                y = np.empty((m, o), np.int8)
+                g.run_fc(x, y)
+                outs.append(y)
+            ok = ok and np.array_equal(outs[0], outs[1])
+        if not ok:
+            warnings.warn(f"intrt.kernels.gemm: the {name} path disagrees with the portable path on this "
+                          "machine; it is disabled (please report this)", RuntimeWarning)
+        _verified[name] = ok
+    return _verified[name]
+
+
+# -- the packed GEMM ----------------------------------------------------------------------------------------
+cdef class PackedGemm:
+    """Int8 weights ``w[O, K]`` packed for one path, with the bias folded and the requantization prepared.
+
+    Parameters
+    ----------
+    w : int8 [O, K]; for a conv, the OHWI filter reshaped to ``[O, KH*KW*C]``.
+    bias : int32 [O] or None.
+    input_zero_point : z_in in -128..127.
+    mult, shift : int32 [O]: Q31 multipliers and exponents (shift > 0 is a left shift), shift in -31..30.
+    out_zero_point : z_out.
+    act_min, act_max : output clamp, -128 <= act_min <= act_max <= 127.
+    single_rounding : TFLITE_SINGLE_ROUNDING requantization instead of the default double rounding.
+    isa : force a path; None uses :func:`get_isa`.
+    """
+    cdef gemm_params p
+    cdef readonly str isa
+    cdef readonly Py_ssize_t out_channels, depth
+    cdef object _keep          # arrays the params point into
+
+    def __init__(self, w, bias, int input_zero_point, mult, shift, int out_zero_point,
+                 int act_min, int act_max, bint single_rounding=False, isa=None):
+        w = np.asarray(w)
+        if w.dtype != np.int8 or w.ndim != 2:
+            raise ShapeError(f"PackedGemm: weights must be int8 [O, K], got {w.dtype} {w.shape}")
+        O, K = w.shape
+        bias = np.zeros(O, np.int64) if bias is None else np.asarray(bias)
+        mult, shift = np.asarray(mult), np.asarray(shift)
+        for name, arr in (("bias", bias), ("mult", mult), ("shift", shift)):
+            if arr.shape != (O,) or arr.dtype.kind not in "iu":
+                raise ShapeError(f"PackedGemm: {name} must be an integer array of shape ({O},), "
+                                 f"got {arr.dtype} {arr.shape}")
+        if not -128 <= input_zero_point <= 127:
+            raise QuantizationError(f"PackedGemm: input zero point {input_zero_point} outside -128..127")
+        if not -255 <= out_zero_point <= 255:
+            raise QuantizationError(f"PackedGemm: output zero point {out_zero_point} outside -255..255")
+        if not -128 <= act_min <= act_max <= 127:
+            raise QuantizationError(f"PackedGemm: clamp [{act_min}, {act_max}] must lie in -128..127, min <= max")
+        if O and (shift.min() < -31 or shift.max() > 30):
+            raise QuantizationError(f"PackedGemm: shift values must lie in -31..30, got {shift.min()}..{shift.max()}")
+        if O and (mult.min() < -2 ** 31 or mult.max() > INT32_MAX):
+            raise QuantizationError("PackedGemm: multipliers must fit in int32")
+        b64 = bias.astype(np.int64)
+        reach = MAX_INPUT_MAGNITUDE * np.abs(w.astype(np.int64)).sum(axis=1)
+        bad = np.nonzero((b64 + reach > INT32_MAX) | (b64 - reach < -INT32_MAX - 1))[0]
+        if bad.size:
+            c = int(bad[0])
+            raise QuantizationError(f"PackedGemm: the int32 accumulator of output channel {c} can overflow: "
+                                    f"bias {int(b64[c])} +/- 255 * sum|w| = {int(reach[c])} leaves int32")
+
+        name = get_isa() if isa is None else isa
+        if name not in available_isas():
+            raise ValueError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {available_isas()}")
+        cdef int i = ISA_NAMES.index(name)
+        nr, kg = GEMM_NR[i], GEMM_KG[i]
+        nblocks = -(-O // nr)
+        kp = -(-K // kg) * kg
+        wide = GEMM_ESIZE[i] == 2
+        # packed[block][k / kg][nr][kg], zero padded in k and o
+        wpad = np.zeros((nblocks * nr, kp), np.int16 if wide else np.int8)
+        wpad[:O, :K] = w
+        packed = np.ascontiguousarray(wpad.reshape(nblocks, nr, kp // kg, kg).transpose(0, 2, 1, 3))
+        if not wide:     # u8 activations: sum w * (x - z_in) = sum w * (x ^ 0x80) - (128 + z_in) * sum w
+            b64 = b64 - (128 + input_zero_point) * w.astype(np.int64).sum(axis=1)
+
+        def padded(values):
+            out = np.zeros(nblocks * nr, np.int32)
+            out[:O] = values
+            return out
+        sh = shift.astype(np.int64)
+        arrays = dict(w=packed, bias=padded(b64), mult=padded(mult), left=padded(np.maximum(sh, 0)),
+                      right=padded(np.maximum(-sh, 0)), total=padded(31 - sh))
+        arrays["total"][O:] = 31
+        self._keep = arrays
+        self.isa = name
+        self.out_channels, self.depth = O, K
+        self.p.isa = i
+        self.p.O, self.p.K, self.p.Kp, self.p.nblocks = O, K, kp, nblocks
+        self.p.w = _ptr(packed)
+        self.p.bias = <const int32_t *>_ptr(arrays["bias"])
+        self.p.mult = <const int32_t *>_ptr(arrays["mult"])
+        self.p.left = <const int32_t *>_ptr(arrays["left"])
+        self.p.right = <const int32_t *>_ptr(arrays["right"])
+        self.p.total = <const int32_t *>_ptr(arrays["total"])
+        self.p.lo, self.p.hi = act_min - out_zero_point, act_max - out_zero_point
+        self.p.z_out, self.p.z_in = out_zero_point, input_zero_point
+        self.p.single = single_rounding
+
+    def run_fc(self, const int8_t[:, ::1] x, int8_t[:, ::1] y):
+        """``y[M, O] = requant(x[M, K] @ w.T + bias)``; y is written in place."""
+        if x.shape[1] != self.depth or y.shape[0] != x.shape[0] or y.shape[1] != self.out_channels:
+            raise ShapeError(f"PackedGemm.run_fc: x {tuple(x.shape)} and y {tuple(y.shape)} do not fit weights "
+                             f"[{self.out_channels}, {self.depth}]")
+        cdef gemm_source s
+        s.conv = 0
+        s.x = &x[0, 0] if x.shape[0] and x.shape[1] else NULL
+        s.y = &y[0, 0] if y.shape[0] and y.shape[1] else NULL
+        self._run(&s, x.shape[0])
+
+    def run_conv(self, const int8_t[:, :, :, ::1] x, int kh, int kw, int stride_h, int stride_w,
+                 int dil_h, int dil_w, int pad_top, int pad_left, int8_t[:, :, :, ::1] y):
+        """Conv2D (groups = 1), NHWC ``x[N, H, W, C]`` -> ``y[N, OH, OW, O]``; weights were ``[O, kh*kw*C]``.
+
+        1x1, stride-1, unpadded convs run as a plain GEMM on the reshaped input; others im2col tiles of rows.
+        """
+        cdef Py_ssize_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3]
+        cdef Py_ssize_t oh = y.shape[1], ow = y.shape[2]
+        if kh < 1 or kw < 1 or stride_h < 1 or stride_w < 1 or dil_h < 1 or dil_w < 1:
+            raise ShapeError(f"PackedGemm.run_conv: kernel ({kh}, {kw}), strides ({stride_h}, {stride_w}) and "
+                             f"dilations ({dil_h}, {dil_w}) must be >= 1")
+        if kh * kw * c != self.depth or y.shape[0] != n or y.shape[3] != self.out_channels:
+            raise ShapeError(f"PackedGemm.run_conv: x {tuple(x.shape)}, kernel ({kh}, {kw}) and y {tuple(y.shape)} "
+                             f"do not fit weights [{self.out_channels}, {self.depth}]")
+        cdef gemm_source s
+        s.x = &x[0, 0, 0, 0] if x.size else NULL
+        s.y = &y[0, 0, 0, 0] if y.size else NULL
+        s.conv = not (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1 and pad_top == 0
+                      and pad_left == 0 and oh == h and ow == wd)
+        s.H, s.W, s.C, s.KH, s.KW, s.OH, s.OW = h, wd, c, kh, kw, oh, ow
+        s.sh, s.sw, s.dh, s.dw, s.pt, s.pl = stride_h, stride_w, dil_h, dil_w, pad_top, pad_left
+        self._run(&s, n * oh * ow)
+
+    def im2col(self, const int8_t[:, :, :, ::1] x, int kh, int kw, int stride_h, int stride_w,
+               int dil_h, int dil_w, int pad_top, int pad_left, int out_h, int out_w):
+        """The activation rows this path's kernel reads, ``[N*OH*OW, Kp]``: uint8 ``x ^ 0x80`` (padding taps
+        ``z_in ^ 0x80``) for the u8 paths, int16 ``x - z_in`` (padding 0) for the AVX2 path. For tests."""
+        if kh * kw * x.shape[3] != self.depth:
+            raise ShapeError(f"PackedGemm.im2col: kernel ({kh}, {kw}) x {x.shape[3]} channels != depth {self.depth}")
+        cdef gemm_source s
+        s.x = &x[0, 0, 0, 0] if x.size else NULL
+        s.conv = 1
+        s.H, s.W, s.C, s.KH, s.KW, s.OH, s.OW = x.shape[1], x.shape[2], x.shape[3], kh, kw, out_h, out_w
+        s.sh, s.sw, s.dh, s.dw, s.pt, s.pl = stride_h, stride_w, dil_h, dil_w, pad_top, pad_left
+        rows = x.shape[0] * out_h * out_w
+        out = np.zeros((rows, self.p.Kp), np.int16 if GEMM_ESIZE[self.p.isa] == 2 else np.uint8)
+        if rows and self.p.Kp:
+            gemm_fill_rows(&self.p, &s, 0, rows, _ptr(out))
+        return out
+
+    cdef _run(self, gemm_source *s, Py_ssize_t rows):
+        if gemm_run(&self.p, s, rows, _num_threads, NULL, 0):
+            raise MemoryError("PackedGemm: could not allocate the activation scratch buffer")
+
+    def bind_fc(self, x, y):
+        """A Step computing :meth:`run_fc` on these fixed arrays (the runtime's plans)."""
+        cdef const int8_t[:, ::1] xv = x
+        cdef int8_t[:, ::1] yv = y
+        if xv.shape[1] != self.depth or yv.shape[0] != xv.shape[0] or yv.shape[1] != self.out_channels:
+            raise ShapeError(f"PackedGemm.bind_fc: x {tuple(x.shape)} and y {tuple(y.shape)} do not fit weights "
+                             f"[{self.out_channels}, {self.depth}]")
+        step = GemmStep(self, x, y)
+        step.p.src.conv = 0
+        step.p.src.x = &xv[0, 0] if xv.shape[0] and xv.shape[1] else NULL
+        step.p.src.y = &yv[0, 0] if yv.shape[0] and yv.shape[1] else NULL
+        step.finish(xv.shape[0])
+        return step
+
+    def bind_conv(self, x, int kh, int kw, int stride_h, int stride_w, int dil_h, int dil_w, int pad_top,
+                  int pad_left, y):
+        """A Step computing :meth:`run_conv` on these fixed arrays (the runtime's plans)."""
+        cdef const int8_t[:, :, :, ::1] xv = x
+        cdef int8_t[:, :, :, ::1] yv = y
+        cdef Py_ssize_t n = xv.shape[0], h = xv.shape[1], wd = xv.shape[2], c = xv.shape[3]
+        cdef Py_ssize_t oh = yv.shape[1], ow = yv.shape[2]
+        if kh < 1 or kw < 1 or stride_h < 1 or stride_w < 1 or dil_h < 1 or dil_w < 1:
+            raise ShapeError("PackedGemm.bind_conv: kernel, strides and dilations must be >= 1")
+        if kh * kw * c != self.depth or yv.shape[0] != n or yv.shape[3] != self.out_channels:
+            raise ShapeError(f"PackedGemm.bind_conv: x {tuple(x.shape)}, kernel ({kh}, {kw}) and y "
+                             f"{tuple(y.shape)} do not fit weights [{self.out_channels}, {self.depth}]")
+        step = GemmStep(self, x, y)
+        cdef gemm_source *s = &(<GemmStep>step).p.src
+        s.x = &xv[0, 0, 0, 0] if x.size else NULL
+        s.y = &yv[0, 0, 0, 0] if y.size else NULL
+        s.conv = not (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1 and pad_top == 0
+                      and pad_left == 0 and oh == h and ow == wd)
+        s.H, s.W, s.C, s.KH, s.KW, s.OH, s.OW = h, wd, c, kh, kw, oh, ow
+        s.sh, s.sw, s.dh, s.dw, s.pt, s.pl = stride_h, stride_w, dil_h, dil_w, pad_top, pad_left
+        step.finish(n * oh * ow)
+        return step
+
+
+cdef int64_t _tile_rows(const gemm_params *p) noexcept nogil:
+    cdef int64_t row_bytes = max(p.Kp * GEMM_ESIZE[p.isa], 1)
+    cdef int64_t mr = GEMM_MR[p.isa]
+    return max(mr, min(256, TILE_BYTES_C // row_bytes) // mr * mr)
+
+
+cdef int gemm_run(const gemm_params *p, const gemm_source *s, int64_t rows, int threads,
+                  char *scratch, int64_t scratch_stride) noexcept nogil:
+    """Run all row tiles x output blocks; per-thread scratch (stride bytes each) or malloc when NULL.
+
+    Returns nonzero when malloc failed."""
+    if rows == 0 or p.O == 0:
+        return 0
+    if rows * p.K * p.O < MIN_PARALLEL_MACS_C:
+        threads = 1
+    cdef int64_t tile = _tile_rows(p)
+    cdef int64_t row_tiles = (rows + tile - 1) // tile
+    cdef int64_t chunks = 1                # blocks of output channels per row tile
+    if threads > 1 and row_tiles < 2 * threads:
+        chunks = min(p.nblocks, (2 * threads + row_tiles - 1) // row_tiles)
+    cdef int64_t nb = p.nblocks
+    cdef int64_t tasks = row_tiles * chunks, t, rt, ch, m0, m1
+    cdef int failed = 0
+    if threads == 1 or tasks == 1:
+        for t in range(tasks):
+            rt = t // chunks
+            ch = t % chunks
+            m0 = rt * tile
+            m1 = min(rows, (rt + 1) * tile)
+            if scratch != NULL:
+                gemm_task_buf(p, s, m0, m1, ch * nb // chunks, (ch + 1) * nb // chunks, scratch)
+            else:
+                failed += gemm_task(p, s, m0, m1, ch * nb // chunks, (ch + 1) * nb // chunks)
+    else:
+        for t in prange(tasks, num_threads=threads, schedule="dynamic"):
+            if scratch != NULL:
+                gemm_task_buf(p, s, (t // chunks) * tile, min(rows, (t // chunks + 1) * tile),
+                              (t % chunks) * nb // chunks, (t % chunks + 1) * nb // chunks,
+                              scratch + threadid() * scratch_stride)
+            else:
+                failed += gemm_task(p, s, (t // chunks) * tile, min(rows, (t // chunks + 1) * tile),
+                                    (t % chunks) * nb // chunks, (t % chunks + 1) * nb // chunks)
+    return failed
+
+
+cdef struct GemmStepParams:
+    const gemm_params *gemm
+    gemm_source src
+    int64_t rows
+    int threads
+    char *scratch
+    int64_t scratch_stride
+
+
+cdef void gemm_step_run(const void *params) noexcept nogil:
+    cdef const GemmStepParams *q = <const GemmStepParams *>params
+    # per-thread scratch was allocated at bind time for q.threads threads: nothing can fail here
+    gemm_run(q.gemm, &q.src, q.rows, min(_num_threads, q.threads), q.scratch, q.scratch_stride)
+
+
+cdef class GemmStep(Step):
+    """A PackedGemm bound to fixed input/output buffers, with its scratch allocated up front."""
+    cdef GemmStepParams p
+
+    def __init__(self, PackedGemm gemm, x, y):
+        self.p.gemm = &gemm.p
+        self.keep = [gemm, x, y]
+        self.fn = gemm_step_run
+        self.params = &self.p
+        self.name = "gemm"
+
+    def finish(self, rows):
+        self.p.rows = rows
+        self.p.threads = max(1, _num_threads)
+        stride = (_tile_rows(self.p.gemm) * self.p.gemm.Kp * GEMM_ESIZE[self.p.gemm.isa] + 64 + 63) // 64 * 64
+        scratch = np.zeros(max(1, self.p.threads * stride), np.uint8)
+        self.keep.append(scratch)
+        self.p.scratch = <char *>_ptr(scratch)
+        self.p.scratch_stride = stride
+
+
+cdef void *_ptr(arr):
+    # address of a C-contiguous numpy array's data (the caller keeps the array alive)
+    return <void *><size_t>arr.ctypes.data

@@ -1,0 +1,451 @@
+/* Fast int8 GEMM for FULLY_CONNECTED and CONV_2D, bit-exact with intrt/kernels/linear.pyx and conv.pyx.
+
+   y[m, o] = clamp(MBQM(bias[o] + sum_k w[o, k] * (x[m, k] - z_in), mult[o], shift[o]) + z_out, act_min, act_max)
+
+   Three code paths compute the same integers (the Python wrapper intrt/kernels/gemm.pyx picks one):
+
+   ISA_PORTABLE    plain C, any CPU.                      u8 activations, s8 weights, NR = 32, k in groups of 4
+   ISA_AVX2        x86-64 AVX2, vpmaddwd on int16.        s16 activations, s16 weights, NR = 16, k in pairs
+   ISA_AVX512VNNI  x86-64 AVX-512 VNNI, vpdpbusd u8 x s8. u8 activations, s8 weights, NR = 32, k in groups of 4
+
+   u8 paths: activations are flipped to xu = x ^ 0x80 = x + 128, so
+       sum_k w * (x - z_in) = sum_k w * xu - (128 + z_in) * sum_k w
+   and the wrapper folds the last term into the bias once ("bias_eff"). Padding taps of a conv hold
+   xu = z_in + 128 and so contribute exactly zero after the fold.
+   s16 path (AVX2): activations are x - z_in in int16 (|.| <= 255); vpmaddwd sums two products of at most
+   255 * 128 each, which never saturates (vpmaddubsw could, so it is not used). bias_eff = bias there.
+
+   Weights are packed once by the wrapper into blocks of NR output channels:
+       packed[block][k / KG][NR][KG]   (zero padded in k and in o)
+   Activation rows are written (flipped / offset, zero tail) into a scratch buffer with row stride Kp
+   (K rounded up to KG), by copy for FC and by im2col for conv.
+
+   Accumulator bound: the wrapper checks that bias +/- 255 * sum_k |w[o, k]| fits in int32 (the op's load-time
+   check), so the exact accumulator and the folded bias fit. Partial sums are added modulo 2**32 (vector adds,
+   unsigned scalar adds), so the final sum is the exact accumulator even if a partial sum would not fit.
+
+   Requantization is the integer pipeline of intrt/kernels/fixedpoint.pxd (TFLite MultiplyByQuantizedMultiplier,
+   double rounding, or single rounding) evaluated lane by lane; see docs/arithmetic.md and /work/shared/arith.md 2.2-2.4.
+   The clamp is applied before adding z_out (lo = act_min - z_out, hi = act_max - z_out), which equals the
+   reference's int64 "add then clamp" and cannot overflow.
+
+   Every output is produced by one accumulation in one task, so results do not depend on the thread count. */
+#ifndef INTRT_GEMM_S8_H
+#define INTRT_GEMM_S8_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define INTRT_GEMM_X86 1
+#include <immintrin.h>
+#else
+#define INTRT_GEMM_X86 0
+#endif
+
+enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512VNNI = 2 };
+
+/* geometry of each path: output channels per block, k per group, rows per micro-tile, activation bytes */
+static const int GEMM_NR[3] = {32, 16, 32};
+static const int GEMM_KG[3] = {4, 2, 4};
+static const int GEMM_MR[3] = {4, 5, 8};
+static const int GEMM_ESIZE[3] = {1, 2, 1};
+
+typedef struct {
+    int isa;
+    int64_t O, K, Kp, nblocks;     /* Kp = K rounded up to KG; nblocks = ceil(O / NR) */
+    const void *w;                 /* packed weights (int8 or int16) */
+    const int32_t *bias;           /* bias_eff, nblocks * NR */
+    const int32_t *mult;           /* Q31 multipliers, nblocks * NR (0 in padding) */
+    const int32_t *left, *right;   /* max(shift, 0), max(-shift, 0) */
+    const int32_t *total;          /* 31 - shift (single rounding) */
+    int32_t lo, hi, z_out, z_in;
+    int single;
+} gemm_params;
+
+typedef struct {                   /* where the activation rows come from */
+    const int8_t *x;
+    int conv;                      /* 0: x is [M, K] rows; 1: x is NHWC and rows are im2col rows */
+    int64_t H, W, C, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl;
+    int8_t *y;                     /* [M, O] */
+} gemm_source;
+
+/* ---------------------------------------------------------------- CPU features */
+static int gemm_cpu_has(int isa) {
+#if INTRT_GEMM_X86
+    __builtin_cpu_init();
+    if (isa == ISA_AVX2)
+        return __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (isa == ISA_AVX512VNNI)
+        return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) ? 1 : 0;
+#endif
+    return isa == ISA_PORTABLE;
+}
+
+/* ---------------------------------------------------------------- scalar requantization (fixedpoint.pxd) */
+static inline int32_t gemm_sat32(int64_t v) {
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+/* round(a * b / 2**31), ties toward +inf; saturates only when a == b == INT32_MIN. */
+static inline int32_t gemm_srdhm(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+}
+
+/* round(x / 2**n), ties away from zero, 0 <= n <= 31. */
+static inline int32_t gemm_rdbpot(int32_t x, int32_t n) {
+    int64_t mask = ((int64_t)1 << n) - 1;
+    int64_t rem = (int64_t)x & mask;
+    int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (int32_t)(((int64_t)x >> n) + (rem > threshold ? 1 : 0));
+}
+
+static inline int32_t gemm_requant_scalar(const gemm_params *p, int32_t acc, int64_t c) {
+    int32_t v;
+    if (p->single) {
+        int32_t t = p->total[c];
+        v = gemm_sat32(((int64_t)acc * p->mult[c] + ((int64_t)1 << (t - 1))) >> t);
+    } else {
+        v = gemm_rdbpot(gemm_srdhm(gemm_sat32((int64_t)acc << p->left[c]), p->mult[c]), p->right[c]);
+    }
+    if (v < p->lo) v = p->lo;
+    if (v > p->hi) v = p->hi;
+    return v + p->z_out;
+}
+
+/* ---------------------------------------------------------------- activation rows: copy or im2col */
+/* Writes rows m0..m1-1 of the activation matrix into buf (row stride Kp elements): u8 = x ^ 0x80 or
+   s16 = x - z_in; padding taps u8 = z_in + 128 / s16 = 0; k >= K zero. */
+static void gemm_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf) {
+    const int64_t K = p->K, Kp = p->Kp;
+    const int wide = GEMM_ESIZE[p->isa] == 2;
+    const int32_t z_in = p->z_in;
+    for (int64_t m = m0; m < m1; m++) {
+        uint8_t *ru = (uint8_t *)buf + (m - m0) * Kp;
+        int16_t *rs = (int16_t *)buf + (m - m0) * Kp;
+        if (!s->conv) {
+            const int8_t *xr = s->x + m * K;
+            if (wide) for (int64_t k = 0; k < K; k++) rs[k] = (int16_t)(xr[k] - z_in);
+            else for (int64_t k = 0; k < K; k++) ru[k] = (uint8_t)(xr[k] ^ 0x80);
+        } else {
+            const int64_t ohw = s->OH * s->OW;
+            const int64_t n = m / ohw, oy = (m % ohw) / s->OW, ox = m % s->OW;
+            const int64_t C = s->C;
+            int64_t k = 0;
+            for (int64_t ky = 0; ky < s->KH; ky++) {
+                const int64_t iy = oy * s->sh - s->pt + ky * s->dh;
+                for (int64_t kx = 0; kx < s->KW; kx++, k += C) {
+                    const int64_t ix = ox * s->sw - s->pl + kx * s->dw;
+                    if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) {
+                        if (wide) memset(rs + k, 0, (size_t)C * 2);
+                        else memset(ru + k, (uint8_t)(z_in + 128), (size_t)C);
+                        continue;
+                    }
+                    const int8_t *xp = s->x + ((n * s->H + iy) * s->W + ix) * C;
+                    if (wide) for (int64_t c = 0; c < C; c++) rs[k + c] = (int16_t)(xp[c] - z_in);
+                    else for (int64_t c = 0; c < C; c++) ru[k + c] = (uint8_t)(xp[c] ^ 0x80);
+                }
+            }
+        }
+        if (wide) for (int64_t k = K; k < Kp; k++) rs[k] = 0;
+        else for (int64_t k = K; k < Kp; k++) ru[k] = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- portable micro-tile */
+/* rows a[0..mr-1] (stride lda bytes) x output block ob -> y rows (stride ldy). */
+static void gemm_tile_portable(const gemm_params *p, const uint8_t *a, int64_t lda, int mr, int64_t ob,
+                               int8_t *y, int64_t ldy) {
+    enum { NR = 32 };
+    const int8_t *w = (const int8_t *)p->w + ob * p->Kp * NR;
+    const int64_t c0 = ob * NR;
+    const int64_t nc = p->O - c0 < NR ? p->O - c0 : NR;
+    for (int r = 0; r < mr; r++) {
+        const uint8_t *ar = a + r * lda;
+        uint32_t acc[NR];   /* unsigned: wraps like the vector paths (the final sum is exact) */
+        for (int j = 0; j < NR; j++) acc[j] = 0;
+        for (int64_t kq = 0; kq < p->Kp / 4; kq++) {
+            const int8_t *wk = w + kq * 4 * NR;
+            const int32_t x0 = ar[4 * kq], x1 = ar[4 * kq + 1], x2 = ar[4 * kq + 2], x3 = ar[4 * kq + 3];
+            for (int j = 0; j < NR; j++)
+                acc[j] += (uint32_t)(x0 * wk[4 * j] + x1 * wk[4 * j + 1] + x2 * wk[4 * j + 2] + x3 * wk[4 * j + 3]);
+        }
+        for (int64_t j = 0; j < nc; j++) {
+            int32_t total = (int32_t)(acc[j] + (uint32_t)p->bias[c0 + j]);
+            y[r * ldy + c0 + j] = (int8_t)gemm_requant_scalar(p, total, c0 + j);
+        }
+    }
+}
+
+#if INTRT_GEMM_X86
+/* ================================================================ AVX2 */
+#define GEMM_AVX2 __attribute__((target("avx2")))
+#define GEMM_INLINE static inline __attribute__((always_inline))
+
+/* round(a * b / 2**31) ties up, lane by lane (srdhm); exact 64-bit products on even and odd lanes. */
+GEMM_INLINE GEMM_AVX2 __m256i a2_srdhm(__m256i a, __m256i b) {
+    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
+    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(a, b), nudge);
+    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)), nudge);
+    __m256i re = _mm256_srli_epi64(pe, 31);                 /* low 32 bits = result of the even lane */
+    __m256i ro = _mm256_slli_epi64(po, 1);                  /* high 32 bits = result of the odd lane */
+    __m256i r = _mm256_blend_epi32(re, ro, 0xAA);
+    const __m256i mn = _mm256_set1_epi32(INT32_MIN);
+    __m256i both = _mm256_and_si256(_mm256_cmpeq_epi32(a, mn), _mm256_cmpeq_epi32(b, mn));
+    return _mm256_blendv_epi8(r, _mm256_set1_epi32(INT32_MAX), both);
+}
+
+/* one 64-bit lane half of single rounding: sat32((x * m + 2**(t-1)) >> t), x, m, t in the low 32 bits */
+GEMM_INLINE GEMM_AVX2 __m256i a2_single64(__m256i x, __m256i m, __m256i t) {
+    const __m256i one = _mm256_set1_epi64x(1), lo32 = _mm256_set1_epi64x(0xFFFFFFFFLL);
+    t = _mm256_and_si256(t, lo32);
+    __m256i v = _mm256_add_epi64(_mm256_mul_epi32(x, m), _mm256_sllv_epi64(one, _mm256_sub_epi64(t, one)));
+    __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+    v = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(v, sign), t), sign);   /* arithmetic >> t */
+    const __m256i mx = _mm256_set1_epi64x(INT32_MAX), mn = _mm256_set1_epi64x(INT32_MIN);
+    v = _mm256_blendv_epi8(v, mx, _mm256_cmpgt_epi64(v, mx));
+    return _mm256_blendv_epi8(v, mn, _mm256_cmpgt_epi64(mn, v));
+}
+
+/* int32 accumulators of channels c..c+7 -> clamp(MBQM(acc + bias)) + z_out, as int32 */
+GEMM_INLINE GEMM_AVX2 __m256i a2_requant(const gemm_params *p, __m256i acc, int64_t c) {
+    __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(p->bias + c)));
+    __m256i m = _mm256_loadu_si256((const __m256i *)(p->mult + c));
+    if (p->single) {
+        __m256i t = _mm256_loadu_si256((const __m256i *)(p->total + c));
+        __m256i e = a2_single64(x, m, t);
+        __m256i o = a2_single64(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32), _mm256_srli_epi64(t, 32));
+        x = _mm256_blend_epi32(e, _mm256_slli_epi64(o, 32), 0xAA);
+    } else {
+        __m256i left = _mm256_loadu_si256((const __m256i *)(p->left + c));
+        __m256i right = _mm256_loadu_si256((const __m256i *)(p->right + c));
+        /* saturating x << left */
+        __m256i sh = _mm256_sllv_epi32(x, left);
+        __m256i ok = _mm256_cmpeq_epi32(_mm256_srav_epi32(sh, left), x);
+        __m256i sat = _mm256_xor_si256(_mm256_set1_epi32(INT32_MAX), _mm256_srai_epi32(x, 31));
+        x = _mm256_blendv_epi8(sat, sh, ok);
+        x = a2_srdhm(x, m);
+        /* rdbpot(x, right) */
+        __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), right), _mm256_set1_epi32(1));
+        __m256i rem = _mm256_and_si256(x, mask);
+        __m256i thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(x, 31));
+        x = _mm256_sub_epi32(_mm256_srav_epi32(x, right), _mm256_cmpgt_epi32(rem, thr));
+    }
+    x = _mm256_min_epi32(_mm256_max_epi32(x, _mm256_set1_epi32(p->lo)), _mm256_set1_epi32(p->hi));
+    return _mm256_add_epi32(x, _mm256_set1_epi32(p->z_out));
+}
+
+GEMM_INLINE GEMM_AVX2 void a2_store16(int8_t *dst, __m256i v0, __m256i v1, int64_t n) {
+    __m128i a = _mm_packs_epi32(_mm256_castsi256_si128(v0), _mm256_extracti128_si256(v0, 1));
+    __m128i b = _mm_packs_epi32(_mm256_castsi256_si128(v1), _mm256_extracti128_si256(v1, 1));
+    __m128i r = _mm_packs_epi16(a, b);
+    if (n == 16) {
+        _mm_storeu_si128((__m128i *)dst, r);
+    } else {
+        int8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, r);
+        memcpy(dst, tmp, (size_t)n);
+    }
+}
+
+/* The dot loop lives in its own (non-inlined) function per row count, apart from the requantization:
+   its accumulators are named variables (c<row><half>), so gcc keeps all of them in registers, and `mr` is a
+   compile-time constant in each copy, so the `if (mr > r)` tests disappear. The tile stores them once. */
+#define A2_ROW_INIT(r) __m256i c##r##0 = _mm256_setzero_si256(), c##r##1 = _mm256_setzero_si256();
+#define A2_ROW_STEP(r)                                                                    \
+    if (mr > r) {                                                                         \
+        int32_t pair;                                                                     \
+        memcpy(&pair, a + r * lda + 2 * k, 4);                                            \
+        const __m256i xb = _mm256_set1_epi32(pair);                                       \
+        c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(xb, w0));                   \
+        c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(xb, w1));                   \
+    }
+#define A2_ROW_OUT(r) if (mr > r) { out[2 * r] = c##r##0; out[2 * r + 1] = c##r##1; }
+
+GEMM_INLINE GEMM_AVX2 void a2_dot(const int16_t *w, const int16_t *a, int64_t lda, int64_t kp, const int mr,
+                                   __m256i *out) {
+    A2_ROW_INIT(0) A2_ROW_INIT(1) A2_ROW_INIT(2) A2_ROW_INIT(3) A2_ROW_INIT(4) A2_ROW_INIT(5)
+    for (int64_t k = 0; k < kp; k++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 32 * k));
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32 * k + 16));
+        A2_ROW_STEP(0) A2_ROW_STEP(1) A2_ROW_STEP(2) A2_ROW_STEP(3) A2_ROW_STEP(4) A2_ROW_STEP(5)
+    }
+    A2_ROW_OUT(0) A2_ROW_OUT(1) A2_ROW_OUT(2) A2_ROW_OUT(3) A2_ROW_OUT(4) A2_ROW_OUT(5)
+}
+
+#define A2_DOT(n) \
+    static GEMM_AVX2 __attribute__((noinline)) void a2_dot_##n(const int16_t *w, const int16_t *a, int64_t lda, \
+                                                               int64_t kp, __m256i *out) {                   \
+        a2_dot(w, a, lda, kp, n, out);                                                                       \
+    }
+A2_DOT(1) A2_DOT(2) A2_DOT(3) A2_DOT(4) A2_DOT(5) A2_DOT(6)
+
+static GEMM_AVX2 void gemm_tile_avx2(const gemm_params *p, const int16_t *a, int64_t lda, int mr, int64_t ob,
+                                     int8_t *y, int64_t ldy) {
+    const int16_t *w = (const int16_t *)p->w + ob * p->Kp * 16;
+    const int64_t kp = p->Kp / 2;
+    __m256i acc[12];
+    switch (mr) {
+    case 1: a2_dot_1(w, a, lda, kp, acc); break;
+    case 2: a2_dot_2(w, a, lda, kp, acc); break;
+    case 3: a2_dot_3(w, a, lda, kp, acc); break;
+    case 4: a2_dot_4(w, a, lda, kp, acc); break;
+    case 5: a2_dot_5(w, a, lda, kp, acc); break;
+    default: a2_dot_6(w, a, lda, kp, acc); mr = 6; break;
+    }
+    const int64_t c0 = ob * 16;
+    const int64_t nc = p->O - c0 < 16 ? p->O - c0 : 16;
+    for (int r = 0; r < mr; r++)
+        a2_store16(y + r * ldy + c0, a2_requant(p, acc[2 * r], c0), a2_requant(p, acc[2 * r + 1], c0 + 8), nc);
+}
+
+/* ================================================================ AVX-512 VNNI */
+#define GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+GEMM_INLINE GEMM_AVX512 __m512i a5_srdhm(__m512i a, __m512i b) {
+    const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
+    __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(a, b), nudge);
+    __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(b, 32)), nudge);
+    __m512i r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
+    const __m512i mn = _mm512_set1_epi32(INT32_MIN);
+    __mmask16 both = _mm512_cmpeq_epi32_mask(a, mn) & _mm512_cmpeq_epi32_mask(b, mn);
+    return _mm512_mask_blend_epi32(both, r, _mm512_set1_epi32(INT32_MAX));
+}
+
+GEMM_INLINE GEMM_AVX512 __m512i a5_single64(__m512i x, __m512i m, __m512i t) {
+    const __m512i one = _mm512_set1_epi64(1);
+    t = _mm512_and_si512(t, _mm512_set1_epi64(0xFFFFFFFFLL));
+    __m512i v = _mm512_add_epi64(_mm512_mul_epi32(x, m), _mm512_sllv_epi64(one, _mm512_sub_epi64(t, one)));
+    v = _mm512_srav_epi64(v, t);
+    v = _mm512_min_epi64(v, _mm512_set1_epi64(INT32_MAX));
+    return _mm512_max_epi64(v, _mm512_set1_epi64(INT32_MIN));
+}
+
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i acc, int64_t c) {
+    __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512((const void *)(p->bias + c)));
+    __m512i m = _mm512_loadu_si512((const void *)(p->mult + c));
+    if (p->single) {
+        __m512i t = _mm512_loadu_si512((const void *)(p->total + c));
+        __m512i e = a5_single64(x, m, t);
+        __m512i o = a5_single64(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32), _mm512_srli_epi64(t, 32));
+        x = _mm512_mask_blend_epi32(0xAAAA, e, _mm512_slli_epi64(o, 32));
+    } else {
+        __m512i left = _mm512_loadu_si512((const void *)(p->left + c));
+        __m512i right = _mm512_loadu_si512((const void *)(p->right + c));
+        __m512i sh = _mm512_sllv_epi32(x, left);
+        __mmask16 ok = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(sh, left), x);
+        __m512i sat = _mm512_xor_si512(_mm512_set1_epi32(INT32_MAX), _mm512_srai_epi32(x, 31));
+        x = _mm512_mask_blend_epi32(ok, sat, sh);
+        x = a5_srdhm(x, m);
+        __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right), _mm512_set1_epi32(1));
+        __m512i rem = _mm512_and_si512(x, mask);
+        __m512i thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(x, 31));
+        __mmask16 up = _mm512_cmpgt_epi32_mask(rem, thr);
+        x = _mm512_mask_add_epi32(_mm512_srav_epi32(x, right), up, _mm512_srav_epi32(x, right), _mm512_set1_epi32(1));
+    }
+    x = _mm512_min_epi32(_mm512_max_epi32(x, _mm512_set1_epi32(p->lo)), _mm512_set1_epi32(p->hi));
+    return _mm512_add_epi32(x, _mm512_set1_epi32(p->z_out));
+}
+
+GEMM_INLINE GEMM_AVX512 void a5_store16(int8_t *dst, __m512i v, int64_t n) {
+    __m128i b = _mm512_cvtepi32_epi8(v);      /* values already lie in [-128, 127] */
+    if (n >= 16) _mm_storeu_si128((__m128i *)dst, b);
+    else if (n > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << n) - 1), b);
+}
+
+#define A5_ROW_INIT(r) __m512i c##r##0 = _mm512_setzero_si512(), c##r##1 = _mm512_setzero_si512();
+#define A5_ROW_STEP(r)                                                                    \
+    if (mr > r) {                                                                         \
+        int32_t quad;                                                                     \
+        memcpy(&quad, a + r * lda + 4 * k, 4);                                            \
+        const __m512i xb = _mm512_set1_epi32(quad);                                       \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, xb, w0);  /* u8 activations x s8 weights */ \
+        c##r##1 = _mm512_dpbusd_epi32(c##r##1, xb, w1);                                   \
+    }
+#define A5_ROW_OUT(r) if (mr > r) { out[2 * r] = c##r##0; out[2 * r + 1] = c##r##1; }
+
+GEMM_INLINE GEMM_AVX512 void a5_dot(const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, const int mr,
+                                     __m512i *out) {
+    A5_ROW_INIT(0) A5_ROW_INIT(1) A5_ROW_INIT(2) A5_ROW_INIT(3)
+    A5_ROW_INIT(4) A5_ROW_INIT(5) A5_ROW_INIT(6) A5_ROW_INIT(7)
+    for (int64_t k = 0; k < kq; k++) {
+        const __m512i w0 = _mm512_loadu_si512((const void *)(w + 128 * k));
+        const __m512i w1 = _mm512_loadu_si512((const void *)(w + 128 * k + 64));
+        A5_ROW_STEP(0) A5_ROW_STEP(1) A5_ROW_STEP(2) A5_ROW_STEP(3)
+        A5_ROW_STEP(4) A5_ROW_STEP(5) A5_ROW_STEP(6) A5_ROW_STEP(7)
+    }
+    A5_ROW_OUT(0) A5_ROW_OUT(1) A5_ROW_OUT(2) A5_ROW_OUT(3)
+    A5_ROW_OUT(4) A5_ROW_OUT(5) A5_ROW_OUT(6) A5_ROW_OUT(7)
+}
+
+#define A5_DOT(n) \
+    static GEMM_AVX512 __attribute__((noinline)) void a5_dot_##n(const int8_t *w, const uint8_t *a, int64_t lda, \
+                                                                 int64_t kq, __m512i *out) {                 \
+        a5_dot(w, a, lda, kq, n, out);                                                                       \
+    }
+A5_DOT(1) A5_DOT(2) A5_DOT(3) A5_DOT(4) A5_DOT(5) A5_DOT(6) A5_DOT(7) A5_DOT(8)
+
+static GEMM_AVX512 void gemm_tile_avx512(const gemm_params *p, const uint8_t *a, int64_t lda, int mr, int64_t ob,
+                                         int8_t *y, int64_t ldy) {
+    const int8_t *w = (const int8_t *)p->w + ob * p->Kp * 32;
+    const int64_t kq = p->Kp / 4;
+    __m512i acc[16];
+    switch (mr) {
+    case 1: a5_dot_1(w, a, lda, kq, acc); break;
+    case 2: a5_dot_2(w, a, lda, kq, acc); break;
+    case 3: a5_dot_3(w, a, lda, kq, acc); break;
+    case 4: a5_dot_4(w, a, lda, kq, acc); break;
+    case 5: a5_dot_5(w, a, lda, kq, acc); break;
+    case 6: a5_dot_6(w, a, lda, kq, acc); break;
+    case 7: a5_dot_7(w, a, lda, kq, acc); break;
+    default: a5_dot_8(w, a, lda, kq, acc); mr = 8; break;
+    }
+    const int64_t c0 = ob * 32;
+    const int64_t nc = p->O - c0 < 32 ? p->O - c0 : 32;
+    for (int r = 0; r < mr; r++) {
+        a5_store16(y + r * ldy + c0, a5_requant(p, acc[2 * r], c0), nc);
+        a5_store16(y + r * ldy + c0 + 16, a5_requant(p, acc[2 * r + 1], c0 + 16), nc - 16);
+    }
+}
+#endif /* INTRT_GEMM_X86 */
+
+/* ---------------------------------------------------------------- one task */
+/* Rows m0..m1-1, output blocks ob0..ob1-1: fill the activation rows, then for each output block run the
+   micro-tiles over the rows (the block's weight panel stays in cache while the rows stream).
+   Returns 0, or -1 if the scratch buffer cannot be allocated. */
+/* Rows m0..m1 x output blocks ob0..ob1, with `buf` holding at least (m1 - m0) * Kp * esize + 64 bytes of
+ * scratch for the activation rows (flipped / widened / im2col'ed). */
+static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
+                          int64_t ob1, void *buf) {
+    if (m1 <= m0 || ob1 <= ob0) return;
+    const int isa = p->isa, mrmax = GEMM_MR[isa];
+    const int64_t row_bytes = p->Kp * GEMM_ESIZE[isa];
+    gemm_fill_rows(p, s, m0, m1, buf);
+    for (int64_t ob = ob0; ob < ob1; ob++) {
+        for (int64_t m = m0; m < m1; m += mrmax) {
+            const int mr = (int)(m1 - m < mrmax ? m1 - m : mrmax);
+            const uint8_t *a = (const uint8_t *)buf + (m - m0) * row_bytes;
+            int8_t *y = s->y + m * p->O;
+#if INTRT_GEMM_X86
+            if (isa == ISA_AVX2) { gemm_tile_avx2(p, (const int16_t *)a, p->Kp, mr, ob, y, p->O); continue; }
+            if (isa == ISA_AVX512VNNI) { gemm_tile_avx512(p, a, p->Kp, mr, ob, y, p->O); continue; }
+#endif
+            gemm_tile_portable(p, a, p->Kp, mr, ob, y, p->O);
+        }
+    }
+}
+
+/* The same with scratch from malloc; returns -1 if that fails. */
+static int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1) {
+    if (m1 <= m0 || ob1 <= ob0) return 0;
+    void *buf = malloc((size_t)((m1 - m0) * p->Kp * GEMM_ESIZE[p->isa] + 64));
+    if (buf == NULL) return -1;
+    gemm_task_buf(p, s, m0, m1, ob0, ob1, buf);
+    free(buf);
+    return 0;
+}
+
+#endif /* INTRT_GEMM_S8_H */

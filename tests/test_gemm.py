@@ -1,0 +1,284 @@
+"""intrt.kernels.gemm (packed int8 GEMM): bit for bit against the reference kernels (linear.fully_connected_s8,
+conv.conv2d_s8) and the numpy int64 oracle, on every path this CPU runs and for 1 and 2 threads."""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from intrt.errors import QuantizationError, ShapeError
+from intrt.kernels import gemm
+from intrt.kernels.conv import conv2d_s8
+from intrt.kernels.linear import fully_connected_s8
+from tests.reference.gemm import INT32_MAX, INT32_MIN, conv_ref, gemm_ref, im2col_ref
+
+ISAS = gemm.available_isas()
+THREADS = (1, 2)
+
+
+@contextlib.contextmanager
+def threads(n):
+    old = gemm.get_num_threads()
+    gemm.set_num_threads(n)
+    try:
+        yield
+    finally:
+        gemm.set_num_threads(old)
+
+
+def assert_same(got, want, what=""):
+    assert got.shape == want.shape and got.dtype == want.dtype == np.int8, f"{what}: {got.shape} vs {want.shape}"
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, (f"{what}: {len(bad)} mismatches, first at {tuple(bad[0])}: got {got[tuple(bad[0])]}, "
+                           f"want {want[tuple(bad[0])]}")
+
+
+def random_problem(rng, o, k, shift_lo=-31, shift_hi=4, wide_bias=False):
+    w = rng.integers(-127, 128, (o, k)).astype(np.int8)
+    reach = 255 * np.abs(w.astype(np.int64)).sum(axis=1)
+    if wide_bias:   # bias as close to the int32 limits as the accumulator bound allows
+        lim = INT32_MAX - reach
+        bias = np.where(rng.random(o) < 0.5, lim, -lim - 1).astype(np.int32)
+    else:
+        bias = rng.integers(-2 ** 20, 2 ** 20, o).astype(np.int32)
+    mult = rng.integers(1 << 30, INT32_MAX, o, endpoint=True).astype(np.int32)
+    shift = rng.integers(shift_lo, shift_hi, o, endpoint=True).astype(np.int32)
+    return w, bias, mult, shift
+
+
+def run_fc_all(x, w, bias, z_in, mult, shift, z_out, lo, hi, single):
+    """Every (path, thread count) result of PackedGemm.run_fc."""
+    out = {}
+    for isa in ISAS:
+        g = gemm.PackedGemm(w, bias, z_in, mult, shift, z_out, lo, hi, single, isa=isa)
+        for t in THREADS:
+            y = np.full((x.shape[0], w.shape[0]), 77, np.int8)
+            with threads(t):
+                g.run_fc(x, y)
+            out[f"{isa} {t}T"] = y
+    return out
+
+
+def fc_reference(x, w, bias, z_in, mult, shift, z_out, lo, hi, single):
+    y = np.full((x.shape[0], w.shape[0]), 77, np.int8)
+    b = np.zeros(w.shape[0], np.int32) if bias is None else bias
+    fully_connected_s8(x, w, b, mult, shift, -z_in, 0, z_out, lo, hi, single, y)
+    return y
+
+
+# -- fully connected ---------------------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(0, 20), k=st.integers(0, 70), o=st.integers(0, 70),
+       z_in=st.sampled_from([-128, 127, 0, -5, 33]), z_out=st.integers(-128, 127),
+       single=st.booleans(), clamp=st.booleans(), wide_bias=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_fc_matches_reference_and_oracle(m, k, o, z_in, z_out, single, clamp, wide_bias, seed):
+    rng = np.random.default_rng(seed)
+    w, bias, mult, shift = random_problem(rng, o, k, wide_bias=wide_bias)
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    lo, hi = (sorted(rng.integers(-128, 128, 2).tolist()) if clamp else (-128, 127))
+    want = gemm_ref(x, w, bias, z_in, mult, shift, z_out, lo, hi, single)
+    assert_same(fc_reference(x, w, bias, z_in, mult, shift, z_out, lo, hi, single), want, "reference kernel")
+    for name, got in run_fc_all(x, w, bias, z_in, mult, shift, z_out, lo, hi, single).items():
+        assert_same(got, want, name)
+
+
+@pytest.mark.parametrize("single", [False, True])
+@pytest.mark.parametrize("m,k,o", [(1, 1, 1), (3, 2, 5), (17, 3, 33), (33, 4, 17), (100, 5, 3), (6, 6, 16),
+                                   (7, 7, 31), (9, 8, 32), (13, 9, 48), (65, 257, 100), (2, 4096, 37)])
+def test_fc_shapes(m, k, o, single):
+    rng = np.random.default_rng(m * 1000 + k * 10 + o)
+    w, bias, mult, shift = random_problem(rng, o, k, shift_lo=-20, shift_hi=2)
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    want = fc_reference(x, w, bias, 7, mult, shift, -3, -128, 127, single)
+    assert_same(gemm_ref(x, w, bias, 7, mult, shift, -3, -128, 127, single), want, "oracle")
+    for name, got in run_fc_all(x, w, bias, 7, mult, shift, -3, -128, 127, single).items():
+        assert_same(got, want, name)
+
+
+def test_fc_large_reference_only():
+    # sizes that take several row tiles and output-channel chunks (thread splitting); reference kernel only
+    rng = np.random.default_rng(5)
+    w, bias, mult, shift = random_problem(rng, 300, 1000, shift_lo=-14, shift_hi=-8)
+    x = rng.integers(-128, 128, (301, 1000)).astype(np.int8)
+    want = fc_reference(x, w, bias, -128, mult, shift, 10, -100, 120, False)
+    for name, got in run_fc_all(x, w, bias, -128, mult, shift, 10, -100, 120, False).items():
+        assert_same(got, want, name)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_requantization_edges(single):
+    # every shift, extreme multipliers and accumulators (incl. INT32_MIN * INT32_MIN saturation, left-shift
+    # saturation, double-rounding ties from arith.md 2.3); K = 1 and w = 0/1 so acc = bias (+ x - z_in)
+    shifts = np.arange(-31, 31, dtype=np.int32)
+    mults = np.array([1 << 30, INT32_MAX, 1 << 30 | 1, 1518500250, 1], np.int32)
+    if not single:
+        mults = np.append(mults, [INT32_MIN, -(1 << 30)]).astype(np.int32)
+    accs = np.array([0, 1, -1, 3, -3, 5, INT32_MAX, INT32_MIN, INT32_MAX - 255, INT32_MIN + 255,
+                     1 << 20, -(1 << 20), 12345, -12345], np.int64)
+    pairs = [(a, mm, s) for a in accs for mm in mults for s in shifts]
+    o = len(pairs)
+    bias = np.array([a for a, _, _ in pairs], np.int64)
+    w = np.zeros((o, 1), np.int8)
+    w[np.abs(bias) < 2 ** 30, 0] = 1          # adds x - z_in where the bound allows it
+    bias = bias.astype(np.int32)
+    mult = np.array([mm for _, mm, _ in pairs], np.int32)
+    shift = np.array([s for _, _, s in pairs], np.int32)
+    x = np.array([[0], [1], [-128], [127]], np.int8)
+    want = gemm_ref(x, w, bias, 0, mult, shift, 0, -128, 127, single)
+    assert_same(fc_reference(x, w, bias, 0, mult, shift, 0, -128, 127, single), want, "reference kernel")
+    for name, got in run_fc_all(x, w, bias, 0, mult, shift, 0, -128, 127, single).items():
+        assert_same(got, want, name)
+
+
+def test_double_rounding_examples():
+    # arith.md 2.3: acc=1, e=-1 and acc=3, e=-2 give 1 with double rounding, 0 with single rounding
+    w = np.zeros((2, 1), np.int8)
+    bias = np.array([1, 3], np.int32)
+    mult = np.full(2, 1 << 30, np.int32)
+    shift = np.array([-1, -2], np.int32)
+    x = np.zeros((1, 1), np.int8)
+    for isa in ISAS:
+        for single, want in ((False, [1, 1]), (True, [0, 0])):
+            y = np.empty((1, 2), np.int8)
+            gemm.PackedGemm(w, bias, 0, mult, shift, 0, -128, 127, single, isa=isa).run_fc(x, y)
+            assert y[0].tolist() == want, (isa, single, y)
+
+
+def test_bias_none_is_zero_bias():
+    rng = np.random.default_rng(3)
+    w, _, mult, shift = random_problem(rng, 20, 30, shift_lo=-12, shift_hi=-6)
+    x = rng.integers(-128, 128, (5, 30)).astype(np.int8)
+    want = gemm_ref(x, w, None, 4, mult, shift, 0, -128, 127)
+    for name, got in run_fc_all(x, w, None, 4, mult, shift, 0, -128, 127, False).items():
+        assert_same(got, want, name)
+
+
+# -- conv --------------------------------------------------------------------------------------------------
+def conv_reference(x, w, bias, z_in, mult, shift, z_out, lo, hi, s, d, pad, out_hw, single):
+    y = np.full((x.shape[0],) + out_hw + (w.shape[0],), 77, np.int8)
+    conv2d_s8(x, w, bias, mult, shift, -z_in, z_out, lo, hi, s[0], s[1], d[0], d[1], pad[0], pad[1], 1, single, y)
+    return y
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 2), h=st.integers(1, 9), wd=st.integers(1, 9), c=st.integers(1, 9), o=st.integers(1, 40),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       dh=st.integers(1, 3), dw=st.integers(1, 3), pt=st.integers(0, 4), pl=st.integers(0, 4),
+       z_in=st.sampled_from([-128, 127, 0, 9]), single=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_conv_matches_reference(n, h, wd, c, o, kh, kw, sh, sw, dh, dw, pt, pl, z_in, single, seed):
+    rng = np.random.default_rng(seed)
+    oh = max(0, (h + 2 * pt - (kh - 1) * dh - 1) // sh + 1)
+    ow = max(0, (wd + 2 * pl - (kw - 1) * dw - 1) // sw + 1)
+    w2, bias, mult, shift = random_problem(rng, o, kh * kw * c, shift_lo=-16, shift_hi=1)
+    w = w2.reshape(o, kh, kw, c)
+    x = rng.integers(-128, 128, (n, h, wd, c)).astype(np.int8)
+    args = (z_in, mult, shift, -7, -128, 127)
+    want = conv_reference(x, w, bias, *args, (sh, sw), (dh, dw), (pt, pl), (oh, ow), single)
+    assert_same(conv_ref(x, w, bias, *args, sh, sw, dh, dw, pt, pl, oh, ow, single), want, "oracle")
+    for isa in ISAS:
+        g = gemm.PackedGemm(w2, bias, z_in, mult, shift, -7, -128, 127, single, isa=isa)
+        for t in THREADS:
+            y = np.full_like(want, 77)
+            with threads(t):
+                g.run_conv(x, kh, kw, sh, sw, dh, dw, pt, pl, y)
+            assert_same(y, want, f"{isa} {t}T")
+
+
+@pytest.mark.parametrize("shape", [(1, 14, 14, 24, 40, 1, 1, 1, 0),   # 1x1 stride 1: plain GEMM path
+                                   (2, 7, 5, 3, 17, 1, 1, 2, 0),      # 1x1 stride 2: im2col
+                                   (1, 13, 11, 16, 33, 3, 3, 1, 1),   # SAME 3x3
+                                   (1, 30, 30, 8, 16, 3, 3, 2, 1),    # several row tiles
+                                   (1, 5, 6, 3, 8, 5, 5, 1, 4)])      # padding 4 around a 5x5 kernel
+def test_conv_shapes(shape):
+    n, h, wd, c, o, kh, kw, s, p = shape
+    rng = np.random.default_rng(sum(shape))
+    oh, ow = (h + 2 * p - kh) // s + 1, (wd + 2 * p - kw) // s + 1
+    w2, bias, mult, shift = random_problem(rng, o, kh * kw * c, shift_lo=-14, shift_hi=-6)
+    x = rng.integers(-128, 128, (n, h, wd, c)).astype(np.int8)
+    want = conv_reference(x, w2.reshape(o, kh, kw, c), bias, -3, mult, shift, 5, -128, 127, (s, s), (1, 1),
+                          (p, p), (oh, ow), False)
+    for isa in ISAS:
+        g = gemm.PackedGemm(w2, bias, -3, mult, shift, 5, -128, 127, isa=isa)
+        for t in THREADS:
+            y = np.full_like(want, 77)
+            with threads(t):
+                g.run_conv(x, kh, kw, s, s, 1, 1, p, p, y)
+            assert_same(y, want, f"{isa} {t}T")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_im2col_rows(isa):
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (2, 5, 7, 3)).astype(np.int8)
+    z_in = -20
+    g = gemm.PackedGemm(np.ones((4, 2 * 3 * 3), np.int8), None, z_in, np.full(4, 1 << 30, np.int32),
+                        np.zeros(4, np.int32), 0, -128, 127, isa=isa)
+    rows = g.im2col(x, 2, 3, 2, 1, 2, 1, 1, 2, 3, 6)
+    ref = im2col_ref(x, 2, 3, 2, 1, 2, 1, 1, 2, 3, 6, z_in)
+    k = ref.shape[1]
+    if rows.dtype == np.uint8:        # u8 paths: x ^ 0x80 = x + 128, padding taps z_in + 128
+        assert_same((rows[:, :k].astype(np.int64) - 128).astype(np.int8), ref.astype(np.int8), "im2col u8")
+    else:                             # int16 path: x - z_in, padding taps 0
+        assert_same((rows[:, :k].astype(np.int64) + z_in).astype(np.int8), ref.astype(np.int8), "im2col s16")
+    assert not rows[:, k:].any(), "the k tail must be zero"
+
+
+# -- API, settings and errors -------------------------------------------------------------------------------
+def test_cpu_features_and_paths():
+    f = gemm.cpu_features()
+    assert set(f) >= {"avx2", "avx512vnni", "openmp", "isa", "available"}
+    assert "portable" in f["available"] and f["isa"] in f["available"]
+    for isa in ISAS:
+        assert gemm._self_check(isa)
+
+
+def test_set_isa_and_env(monkeypatch):
+    try:
+        gemm.set_isa("portable")
+        assert gemm.get_isa() == "portable"
+        assert gemm.PackedGemm(np.ones((1, 1), np.int8), None, 0, [1 << 30], [0], 0, -128, 127).isa == "portable"
+        gemm.set_isa(None)
+        monkeypatch.setenv("INTRT_ISA", "portable")
+        assert gemm.get_isa() == "portable"
+        monkeypatch.setenv("INTRT_ISA", "nonsense")
+        with pytest.warns(UserWarning):
+            assert gemm.get_isa() == ISAS[-1]
+        with pytest.raises(ValueError):
+            gemm.set_isa("nonsense")
+    finally:
+        gemm.set_isa(None)
+
+
+def test_threads_setting():
+    with threads(3):
+        assert gemm.get_num_threads() == 3
+    with pytest.raises(ValueError):
+        gemm.set_num_threads(0)
+
+
+def test_errors():
+    ok = dict(bias=None, input_zero_point=0, mult=np.full(2, 1 << 30, np.int32), shift=np.zeros(2, np.int32),
+              out_zero_point=0, act_min=-128, act_max=127)
+    w = np.ones((2, 3), np.int8)
+    g = gemm.PackedGemm(w, **ok)
+    with pytest.raises(ShapeError):
+        g.run_fc(np.zeros((4, 2), np.int8), np.zeros((4, 2), np.int8))
+    with pytest.raises(ShapeError):
+        g.run_fc(np.zeros((4, 3), np.int8), np.zeros((3, 2), np.int8))
+    with pytest.raises(ShapeError):
+        g.run_conv(np.zeros((1, 4, 4, 2), np.int8), 1, 1, 1, 1, 1, 1, 0, 0, np.zeros((1, 4, 4, 2), np.int8))
+    with pytest.raises(ShapeError):
+        g.run_conv(np.zeros((1, 4, 4, 3), np.int8), 1, 1, 0, 1, 1, 1, 0, 0, np.zeros((1, 4, 4, 2), np.int8))
+    with pytest.raises(ShapeError):
+        gemm.PackedGemm(np.ones((2, 3), np.float32), **ok)
+    with pytest.raises(ShapeError):
+        gemm.PackedGemm(w, **{**ok, "mult": np.ones(3, np.int32)})
+    with pytest.raises(QuantizationError):
+        gemm.PackedGemm(w, **{**ok, "shift": np.array([0, 31], np.int32)})
+    with pytest.raises(QuantizationError):
+        gemm.PackedGemm(w, **{**ok, "act_min": 5, "act_max": 4})
+    with pytest.raises(QuantizationError):
+        gemm.PackedGemm(w, **{**ok, "input_zero_point": 128})
+    with pytest.raises(QuantizationError, match="overflow"):
+        gemm.PackedGemm(w, **{**ok, "bias": np.array([INT32_MAX - 3 * 255 + 1, 0], np.int32)})
+    gemm.PackedGemm(w, **{**ok, "bias": np.array([INT32_MAX - 3 * 255, INT32_MIN + 3 * 255], np.int32)})
