@@ -24,6 +24,23 @@ def load(path, **kwargs):
     return _load(path, **kwargs)
 
 
-__all__ = ["load", "QParams", "quantize", "dequantize", "choose_symmetric", "choose_asymmetric",
+def set_num_threads(n: int) -> None:
+    """Threads the kernels may use (default: the CPU count, at most 8; env ``INTRT_NUM_THREADS``).
+
+    Work is split over independent outputs only, so results do not depend on the thread count.
+    """
+    from intrt.kernels.gemm import set_num_threads as _set
+
+    _set(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels may use."""
+    from intrt.kernels.gemm import get_num_threads as _get
+
+    return _get()
+
+
+__all__ = ["load", "set_num_threads", "get_num_threads", "QParams", "quantize", "dequantize", "choose_symmetric", "choose_asymmetric",
            "quantize_multiplier", "activation_range", "IntrtError", "QuantizationError", "ModelFormatError",
            "UnsupportedOpError", "ShapeError", "InputError", "ConversionError", "__version__"]
