@@ -8,12 +8,16 @@ Output channel oc = ic * depth_multiplier + m reads input channel ic.
 
 Load-time float work: m[oc] = double(s_in) * double(s_w[oc]) / double(s_out) -> (mult, shift), clamp bounds.
 Filter values of -128 are accepted (see conv2d.py).
+
+The work is done by the fast kernel (intrt/kernels/depthwise.pyx, bit-exact with the reference
+``depthwise_conv2d_s8`` in intrt/kernels/conv.pyx): the filter is packed once here, ``bind`` prepares a
+DepthwiseStep on the plan's buffers, ``run`` makes one for the buffers it is given.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from intrt.kernels.conv import depthwise_conv2d_s8
+from intrt.kernels.depthwise import DepthwiseStep, PackedDepthwise, get_isa
 from intrt.ops.base import Op, register
 from intrt.ops.conv2d import (INPUT, check_accumulator, check_activation_tensors, clamp_bounds, filter_scales,
                               load_bias, load_filter, output_size, requant_multipliers, single_rounding,
@@ -50,6 +54,9 @@ class DepthwiseConv2D(Op):
         self.output_offset = int(out_q.zero_point[0])
         # taps of output channel oc: w[0, :, :, oc]
         check_accumulator(self, self.weights[0].reshape(-1, out_c).T, self.bias)
+        self.packed = PackedDepthwise(self.weights, self.bias, self.mult, self.shift, self.input_offset,
+                                      self.output_offset, self.act_min, self.act_max, self.single_rounding)
+        self._last_run = None
 
     def _geometry(self, shape):
         """(depth_multiplier, out_h, out_w, pad_top, pad_left) for an input shape, validating it."""
@@ -71,9 +78,19 @@ class DepthwiseConv2D(Op):
         _, out_h, out_w, _, _ = self._geometry(tuple(input_shapes[INPUT]))
         return [(input_shapes[INPUT][0], out_h, out_w, self.weights.shape[3])]
 
+    def _step(self, x, y):
+        _, _, _, pad_top, pad_left = self._geometry(x.shape)
+        return DepthwiseStep(self.packed, x, y, self.stride, self.dilation, pad_top, pad_left)
+
     def run(self, inputs, outputs):
-        x, y = inputs[INPUT], outputs[0]
-        dm, _, _, pad_top, pad_left = self._geometry(x.shape)
-        depthwise_conv2d_s8(np.ascontiguousarray(x), self.weights, self.bias, self.mult, self.shift, self.input_offset,
-                            self.output_offset, self.act_min, self.act_max, self.stride[0], self.stride[1],
-                            self.dilation[0], self.dilation[1], pad_top, pad_left, dm, self.single_rounding, y)
+        x, y = np.ascontiguousarray(inputs[INPUT]), outputs[0]
+        # The step made for the previous call is reused when it is for the same array objects (it holds
+        # them, so they are still those arrays) with the same shapes and the same kernel path.
+        key = (x, y, x.shape, y.shape, get_isa())
+        last = self._last_run
+        if last is None or not (last[0][0] is x and last[0][1] is y and last[0][2:] == key[2:]):
+            self._last_run = last = (key, self._step(x, y))
+        last[1]()
+
+    def bind(self, inputs, outputs):
+        return self._step(inputs[INPUT], outputs[0])

@@ -1,0 +1,415 @@
+/* Fast int8 DEPTHWISE_CONV_2D, bit-exact with intrt/kernels/conv.pyx depthwise_conv2d_s8 (TFLite reference).
+
+   y[oy, ox, c] = clamp(MBQM(bias[c] + sum over taps inside the image of w[t, c] * (x[iy, ix, c] - z_in),
+                             mult[c], shift[c]) + z_out, act_min, act_max)
+
+   The input offset is folded into the bias once (intrt/kernels/depthwise.pyx):
+       bias_eff[c] = bias[c] - z_in * sum_t w[t, c]
+       acc[c]      = bias_eff[c] + sum_t w[t, c] * x_t[c]
+   where x_t is the input pixel under tap t, or, for a tap outside the image, a buffer holding z_in in every
+   byte ("zrow", one output row of pixels long, so runs of pixels can step through it). Such a tap adds
+   w * z_in, which cancels its part of the fold exactly: skipped taps and padding with z_in agree, and every
+   pixel runs the same loop over all KH * KW taps.
+   Partial sums may leave int32 (|bias_eff| can reach |bias| + 128 * sum|w|); they are added modulo 2**32
+   (vector adds wrap, the portable loop uses uint32), and the final sum is the exact accumulator, which the
+   op's load-time check keeps inside int32 (bias +/- 255 * sum|w|).
+
+   Pixels: each output row is its left border pixels, one "run" of interior columns (every kx inside the
+   image; tap pointers advance by stride * C per pixel) and its right border pixels.
+
+   Depth multiplier dm > 1: the input is first expanded to C * dm channels (channel ic copied to
+   ic * dm .. ic * dm + dm - 1) in a scratch buffer, then it is the dm = 1 case.
+
+   Paths (same integers):
+   DW_ISA_PORTABLE  plain C; per pixel, per tap a channel loop acc[c] += w[t][c] * x[c] (int16 x int8)
+                    that gcc -O3 vectorizes; then the scalar requantization of fixedpoint.pxd.
+   DW_ISA_AVX2      16 channels per block. x is sign-extended to int16 (vpmovsxbw); weights are packed
+                    per block and tap as two int16 vectors, "even" (w[c0+2i] in lane 2i, 0 in lane 2i+1) and
+                    "odd" (0 in lane 2i, w[c0+2i+1] in lane 2i+1), so vpmaddwd gives one exact product per
+                    int32 lane: the even accumulator holds channels c0, c0+2, ..., the odd one c0+1, c0+3, ...
+                    (|w * x| <= 128 * 128, no pair sum ever forms). Two pixels at a time share each weight
+                    load. Requantization runs on the two 8-lane vectors with 64-bit products (vpmuldq); the
+                    results are packed with saturation (int32 -> int16, + z_out, -> int8), put back in
+                    channel order with one vpshufb, and clamped to the activation range. Needs C >= 16: the
+                    last block starts at C - 16 and overlaps the one before when C % 16 != 0 (those
+                    channels are simply computed twice, identically). The requantization variant is fixed
+                    per layer (DW_RQ_*); single rounding with shift > 0 or a negative multiplier
+                    requantizes lane by lane with the scalar code.
+
+   Requantization (arith.md 2.2-2.4): double rounding RDBPOT(SRDHM(sat(acc << left), M), right), or single
+   rounding (acc * M + 2**(t-1)) >> t with t = 31 - shift. The scalar code clamps MBQM to [lo, hi] =
+   [act_min - z_out, act_max - z_out] before adding z_out, which equals the reference's int64 "add, then
+   clamp"; the AVX2 code's saturating packs give the same (|z_out| <= 128, act range inside int8). */
+#ifndef INTRT_DEPTHWISE_S8_H
+#define INTRT_DEPTHWISE_S8_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define INTRT_DW_X86 1
+#include <immintrin.h>
+#else
+#define INTRT_DW_X86 0
+#endif
+
+enum { DW_ISA_PORTABLE = 0, DW_ISA_AVX2 = 1 };
+#define DW_BLOCK 16
+
+/* Requantization constants of the 8 channels of one half of an AVX2 block (lane i = channel c0 + 2i for
+   the even half, c0 + 2i + 1 for the odd half). "_hi" arrays hold lane 2j + 1's value at lane 2j, which
+   is where vpmuldq reads the odd lanes after a 64-bit shift by 32. */
+typedef struct {
+    int32_t bias[8];                 /* bias_eff */
+    int32_t mult[8], mult_hi[8];
+    int32_t left[8], right[8];       /* max(shift, 0), max(-shift, 0) */
+    int32_t mask[8], half[8];        /* 2**right - 1, mask >> 1 */
+    int32_t nudge[8];                /* 2**(right - 1) (DW_RQ_DOUBLE_NUDGE only) */
+    int64_t total_lo[4], total_hi[4];  /* single rounding: t = 31 - shift of lanes 2j and 2j + 1 */
+    int64_t round_lo[4], round_hi[4];  /* 2**(t - 1) */
+} dw_requant8;
+
+struct dw_params_s;
+typedef void (*dw_run_fn)(const struct dw_params_s *p, const int8_t *const *taps, int64_t n, int64_t step,
+                          int8_t *out);
+
+typedef struct dw_params_s {
+    int isa;
+    int single;                      /* 1: single rounding */
+    int lane_requant;                /* AVX2: requantize lane by lane (parameters outside the vector domain) */
+    int has_left;                    /* some shift > 0 (double rounding) */
+    int has_min_mult;                /* some mult == INT32_MIN (the saturating SRDHM case) */
+    int nudge_ok;                    /* every right >= 1 and |acc| + 1 + 2**(right - 1) fits int32 */
+    int64_t N, H, W, C, dm, OC;      /* OC = C * dm, the channels of the (expanded) input and the output */
+    int64_t OH, OW, KH, KW, T;       /* T = KH * KW */
+    int64_t sh, sw, dh, dw, pt, pl;
+    const int8_t *x;                 /* [N, H, W, C] */
+    int8_t *y;                       /* [N, OH, OW, OC] */
+    int8_t *expanded;                /* [H, W, OC] scratch when dm > 1 */
+    const int8_t *zrow;              /* z_in bytes: OC * (OW * sw + 1), so a run's skipped taps can advance */
+    const int8_t **taps;             /* T pointers, scratch */
+    /* portable path */
+    const int16_t *w16;              /* [T][OC] */
+    const int32_t *bias_eff, *mult, *shift;   /* [OC] */
+    uint32_t *acc;                   /* [OC] scratch */
+    /* AVX2 path */
+    int64_t nblk;                    /* ceil(OC / 16) */
+    const int16_t *wblk;             /* [nblk][T][2][16] */
+    const dw_requant8 *rq;           /* [nblk][2] */
+    int32_t lo, hi, z_out;
+    dw_run_fn run;                   /* set by dw_prepare */
+} dw_params;
+
+/* ---------------------------------------------------------------- CPU features */
+static int dw_cpu_has(int isa) {
+#if INTRT_DW_X86
+    __builtin_cpu_init();
+    if (isa == DW_ISA_AVX2)
+        return __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
+    return isa == DW_ISA_PORTABLE;
+}
+
+/* ---------------------------------------------------------------- scalar requantization (fixedpoint.pxd) */
+static inline int32_t dw_sat32(int64_t v) {
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+/* round(a * b / 2**31), ties toward +inf; saturates only when a == b == INT32_MIN. */
+static inline int32_t dw_srdhm(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+}
+
+/* round(x / 2**n), ties away from zero, 0 <= n <= 31. */
+static inline int32_t dw_rdbpot(int32_t x, int32_t n) {
+    int64_t mask = ((int64_t)1 << n) - 1;
+    int64_t rem = (int64_t)x & mask;
+    int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (int32_t)(((int64_t)x >> n) + (rem > threshold ? 1 : 0));
+}
+
+/* clamp(MBQM(acc, mult[c], shift[c]) + z_out, act_min, act_max) */
+static inline int8_t dw_requant1(const dw_params *p, int32_t acc, int64_t c) {
+    int32_t v, s = p->shift[c];
+    if (p->single) {
+        int t = 31 - s;
+        v = dw_sat32(((int64_t)acc * p->mult[c] + ((int64_t)1 << (t - 1))) >> t);
+    } else {
+        int32_t left = s > 0 ? s : 0, right = s < 0 ? -s : 0;
+        v = dw_rdbpot(dw_srdhm(dw_sat32((int64_t)acc * ((int64_t)1 << left)), p->mult[c]), right);
+    }
+    if (v < p->lo) v = p->lo;
+    if (v > p->hi) v = p->hi;
+    return (int8_t)(v + p->z_out);
+}
+
+/* ---------------------------------------------------------------- portable path */
+/* A "run" is n output pixels of one row whose taps advance by a fixed step: pixel i reads tap t at
+   taps[t] + i * step and writes out + i * OC. Border pixels are runs of one (step unused). */
+static void dw_run_portable(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) {
+    const int64_t OC = p->OC, T = p->T;
+    uint32_t *restrict acc = p->acc;
+    const int32_t *restrict bias = p->bias_eff;
+    for (int64_t i = 0; i < n; i++, out += OC) {
+        for (int64_t c = 0; c < OC; c++)
+            acc[c] = (uint32_t)bias[c];
+        for (int64_t t = 0; t < T; t++) {
+            const int8_t *restrict x = taps[t] + i * step;
+            const int16_t *restrict w = p->w16 + t * OC;
+            for (int64_t c = 0; c < OC; c++)
+                acc[c] += (uint32_t)((int32_t)w[c] * (int32_t)x[c]);
+        }
+        for (int64_t c = 0; c < OC; c++)
+            out[c] = dw_requant1(p, (int32_t)acc[c], c);
+    }
+}
+
+/* ---------------------------------------------------------------- AVX2 path */
+#if INTRT_DW_X86
+#define DW_AVX2 __attribute__((target("avx2")))
+
+/* Requantization modes of the AVX2 path, fixed per layer (dw_prepare). */
+enum { DW_RQ_DOUBLE = 0,        /* double rounding, every shift <= 0, no INT32_MIN multiplier */
+       DW_RQ_DOUBLE_ANY = 1,    /* double rounding, any shift and multiplier */
+       DW_RQ_SINGLE = 2,        /* single rounding, every shift <= 0 and multiplier >= 0 */
+       DW_RQ_LANES = 3,         /* anything else: lane by lane with dw_requant1 */
+       DW_RQ_DOUBLE_NUDGE = 4 };/* DW_RQ_DOUBLE with every shift <= -1 and room for the nudge (nudge_ok) */
+
+/* 8 accumulators of one half block -> MBQM (int32, unclamped), for the vector modes. */
+DW_AVX2 static inline __m256i dw_mbqm8_avx2(const dw_requant8 *q, __m256i acc, const int mode) {
+    __m256i v;
+    const __m256i mult = _mm256_loadu_si256((const __m256i *)q->mult);
+    const __m256i mult_hi = _mm256_loadu_si256((const __m256i *)q->mult_hi);
+    if (mode == DW_RQ_SINGLE) {
+        /* t in 31..62, no overflow, and the result fits int32 */
+        __m256i pe = _mm256_mul_epi32(acc, mult);
+        __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_hi);
+        pe = _mm256_add_epi64(pe, _mm256_loadu_si256((const __m256i *)q->round_lo));
+        po = _mm256_add_epi64(po, _mm256_loadu_si256((const __m256i *)q->round_hi));
+        /* floor(v / 2**t) = ~(~v >>> t) for v < 0 (AVX2 has no 64-bit arithmetic shift) */
+        const __m256i zero = _mm256_setzero_si256();
+        __m256i se = _mm256_cmpgt_epi64(zero, pe), so = _mm256_cmpgt_epi64(zero, po);
+        pe = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(pe, se),
+                                                _mm256_loadu_si256((const __m256i *)q->total_lo)), se);
+        po = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(po, so),
+                                                _mm256_loadu_si256((const __m256i *)q->total_hi)), so);
+        return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    }
+    __m256i x = acc;
+    if (mode == DW_RQ_DOUBLE_ANY) {      /* x * 2**left, saturated to int32 */
+        const __m256i left = _mm256_loadu_si256((const __m256i *)q->left);
+        __m256i shifted = _mm256_sllv_epi32(x, left);
+        __m256i fits = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
+        __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(x, 31), _mm256_set1_epi32(INT32_MAX));
+        x = _mm256_blendv_epi8(sat, shifted, fits);
+    }
+    /* SRDHM: floor((x * M + 2**30) / 2**31); the low 32 bits of a logical 64-bit shift suffice */
+    const __m256i r30 = _mm256_set1_epi64x((int64_t)1 << 30);
+    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, mult), r30);
+    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), mult_hi), r30);
+    v = _mm256_blend_epi32(_mm256_srli_epi64(pe, 31), _mm256_slli_epi64(po, 1), 0xAA);
+    if (mode == DW_RQ_DOUBLE_ANY) {  /* INT32_MIN * INT32_MIN: the formula gives INT32_MIN, SRDHM INT32_MAX */
+        const __m256i m = _mm256_set1_epi32(INT32_MIN);
+        v = _mm256_xor_si256(v, _mm256_and_si256(_mm256_cmpeq_epi32(x, m), _mm256_cmpeq_epi32(mult, m)));
+    }
+    if (mode == DW_RQ_DOUBLE_NUDGE) {
+        /* RDBPOT for right >= 1 as one shift: floor((v + 2**(right-1) - (v < 0)) / 2**right); nudge_ok
+           guarantees the sum does not overflow */
+        v = _mm256_add_epi32(_mm256_add_epi32(v, _mm256_loadu_si256((const __m256i *)q->nudge)),
+                             _mm256_srai_epi32(v, 31));
+        return _mm256_srav_epi32(v, _mm256_loadu_si256((const __m256i *)q->right));
+    }
+    /* RDBPOT: (v >> right) + ((v & mask) > half + (v < 0)) */
+    __m256i rem = _mm256_and_si256(v, _mm256_loadu_si256((const __m256i *)q->mask));
+    __m256i thr = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)q->half), _mm256_srai_epi32(v, 31));
+    return _mm256_sub_epi32(_mm256_srav_epi32(v, _mm256_loadu_si256((const __m256i *)q->right)),
+                            _mm256_cmpgt_epi32(rem, thr));
+}
+
+/* Even / odd accumulators of one block -> 16 int8 outputs in channel order. The clamp is done by
+   saturation: int32 -> int16 (saturating) + z_out (saturating) -> int8 (saturating) equals
+   clamp(v + z_out, -128, 127) because |z_out| <= 128; then max/min with the activation bounds. */
+DW_AVX2 static inline __m128i dw_requant_block_avx2(const dw_requant8 *q, __m256i ae, __m256i ao, const int mode,
+                                                    __m256i z_out16, __m128i act_min8, __m128i act_max8,
+                                                    __m128i order) {
+    __m256i v16 = _mm256_adds_epi16(_mm256_packs_epi32(dw_mbqm8_avx2(q, ae, mode), dw_mbqm8_avx2(q + 1, ao, mode)),
+                                    z_out16);
+    /* lanes: [c0 c2 c4 c6 c1 c3 c5 c7 | c8 c10 c12 c14 c9 c11 c13 c15] */
+    __m128i r8 = _mm_shuffle_epi8(_mm_packs_epi16(_mm256_castsi256_si128(v16), _mm256_extracti128_si256(v16, 1)),
+                                  order);
+    return _mm_min_epi8(_mm_max_epi8(r8, act_min8), act_max8);
+}
+
+/* A run (see dw_run_portable) on the AVX2 path: channel blocks outside, pixels inside, two pixels at a
+   time so each weight vector is loaded once for both. T and mode are compile-time constants in the
+   instances below. */
+/* The empty asm keeps each accumulator a plain chain of adds in one register: without it gcc re-associates
+   the sums into a tree, computes all products first and spills them to the stack. */
+#define DW_ACC_TAP(t, off, ae, ao) do { \
+        __m256i xv_ = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(taps[t] + (off)))); \
+        ae = _mm256_add_epi32(ae, _mm256_madd_epi16(xv_, w_e)); \
+        ao = _mm256_add_epi32(ao, _mm256_madd_epi16(xv_, w_o)); \
+        __asm__("" : "+x"(ae), "+x"(ao)); } while (0)
+
+DW_AVX2 static inline void dw_run_avx2_body(const dw_params *p, const int8_t *const *taps, int64_t n,
+                                            int64_t step, int8_t *out, const int64_t T, const int mode) {
+    const int64_t OC = p->OC, nblk = p->nblk;
+    const __m256i z_out16 = _mm256_set1_epi16((int16_t)p->z_out);
+    const __m128i act_min8 = _mm_set1_epi8((int8_t)(p->lo + p->z_out));
+    const __m128i act_max8 = _mm_set1_epi8((int8_t)(p->hi + p->z_out));
+    const __m128i order = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    const __m256i *w = (const __m256i *)p->wblk;
+    const dw_requant8 *q = p->rq;
+    for (int64_t b = 0; b < nblk; b++, w += 2 * T, q += 2) {
+        const int64_t c0 = b * DW_BLOCK < OC - DW_BLOCK ? b * DW_BLOCK : OC - DW_BLOCK;
+        const __m256i bias_e = _mm256_loadu_si256((const __m256i *)q[0].bias);
+        const __m256i bias_o = _mm256_loadu_si256((const __m256i *)q[1].bias);
+        int8_t *o = out + c0;
+        int64_t i = 0, off = c0;
+        for (; i + 2 <= n; i += 2, off += 2 * step, o += 2 * OC) {
+            __m256i ae0 = bias_e, ao0 = bias_o, ae1 = bias_e, ao1 = bias_o;
+            for (int64_t t = 0; t < T; t++) {
+                const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
+                DW_ACC_TAP(t, off, ae0, ao0);
+                DW_ACC_TAP(t, off + step, ae1, ao1);
+            }
+            if (mode == DW_RQ_LANES) {
+                int32_t e[2][8], d[2][8];
+                _mm256_storeu_si256((__m256i *)e[0], ae0);
+                _mm256_storeu_si256((__m256i *)d[0], ao0);
+                _mm256_storeu_si256((__m256i *)e[1], ae1);
+                _mm256_storeu_si256((__m256i *)d[1], ao1);
+                for (int k = 0; k < 2; k++)
+                    for (int j = 0; j < 8; j++) {
+                        o[k * OC + 2 * j] = dw_requant1(p, e[k][j], c0 + 2 * j);
+                        o[k * OC + 2 * j + 1] = dw_requant1(p, d[k][j], c0 + 2 * j + 1);
+                    }
+                continue;
+            }
+            __m128i r0 = dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8, order);
+            __m128i r1 = dw_requant_block_avx2(q, ae1, ao1, mode, z_out16, act_min8, act_max8, order);
+            _mm_storeu_si128((__m128i *)o, r0);
+            _mm_storeu_si128((__m128i *)(o + OC), r1);
+        }
+        if (i < n) {
+            __m256i ae0 = bias_e, ao0 = bias_o;
+            for (int64_t t = 0; t < T; t++) {
+                const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
+                DW_ACC_TAP(t, off, ae0, ao0);
+            }
+            if (mode == DW_RQ_LANES) {
+                int32_t e[8], d[8];
+                _mm256_storeu_si256((__m256i *)e, ae0);
+                _mm256_storeu_si256((__m256i *)d, ao0);
+                for (int j = 0; j < 8; j++) {
+                    o[2 * j] = dw_requant1(p, e[j], c0 + 2 * j);
+                    o[2 * j + 1] = dw_requant1(p, d[j], c0 + 2 * j + 1);
+                }
+            } else {
+                _mm_storeu_si128((__m128i *)o,
+                                 dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8, order));
+            }
+        }
+    }
+}
+
+#define DW_AVX2_INSTANCE(name, T, mode) \
+    DW_AVX2 static void name(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) { \
+        dw_run_avx2_body(p, taps, n, step, out, T, mode); }
+DW_AVX2_INSTANCE(dw_run_avx2_k9_double, 9, DW_RQ_DOUBLE)
+DW_AVX2_INSTANCE(dw_run_avx2_k9_double_any, 9, DW_RQ_DOUBLE_ANY)
+DW_AVX2_INSTANCE(dw_run_avx2_k9_single, 9, DW_RQ_SINGLE)
+DW_AVX2_INSTANCE(dw_run_avx2_k9_lanes, 9, DW_RQ_LANES)
+DW_AVX2_INSTANCE(dw_run_avx2_double, p->T, DW_RQ_DOUBLE)
+DW_AVX2_INSTANCE(dw_run_avx2_double_any, p->T, DW_RQ_DOUBLE_ANY)
+DW_AVX2_INSTANCE(dw_run_avx2_single, p->T, DW_RQ_SINGLE)
+DW_AVX2_INSTANCE(dw_run_avx2_lanes, p->T, DW_RQ_LANES)
+DW_AVX2_INSTANCE(dw_run_avx2_k9_double_nudge, 9, DW_RQ_DOUBLE_NUDGE)
+DW_AVX2_INSTANCE(dw_run_avx2_double_nudge, p->T, DW_RQ_DOUBLE_NUDGE)
+#endif
+
+/* ---------------------------------------------------------------- driver */
+/* Pick the run kernel; returns 0 if the chosen ISA cannot run these parameters. */
+static int dw_prepare(dw_params *p) {
+    p->run = dw_run_portable;
+#if INTRT_DW_X86
+    if (p->isa == DW_ISA_AVX2) {
+        if (p->OC < DW_BLOCK || !dw_cpu_has(DW_ISA_AVX2)) return 0;
+        static const dw_run_fn k9[5] = {dw_run_avx2_k9_double, dw_run_avx2_k9_double_any, dw_run_avx2_k9_single,
+                                        dw_run_avx2_k9_lanes, dw_run_avx2_k9_double_nudge};
+        static const dw_run_fn any[5] = {dw_run_avx2_double, dw_run_avx2_double_any, dw_run_avx2_single,
+                                         dw_run_avx2_lanes, dw_run_avx2_double_nudge};
+        int mode = p->single ? (p->lane_requant ? DW_RQ_LANES : DW_RQ_SINGLE)
+                 : p->has_left || p->has_min_mult ? DW_RQ_DOUBLE_ANY
+                 : p->nudge_ok ? DW_RQ_DOUBLE_NUDGE : DW_RQ_DOUBLE;
+        p->run = p->T == 9 ? k9[mode] : any[mode];
+    }
+#else
+    if (p->isa != DW_ISA_PORTABLE) return 0;
+#endif
+    return 1;
+}
+
+/* Window taps of the output pixel whose window origin is (iy0, ix0); taps outside the image read zrow. */
+static inline void dw_window_taps(const dw_params *p, const int8_t *img, int64_t iy0, int64_t ix0,
+                                  const int8_t **taps) {
+    int64_t t = 0;
+    for (int64_t ky = 0; ky < p->KH; ky++) {
+        const int64_t iy = iy0 + ky * p->dh;
+        const int row_ok = iy >= 0 && iy < p->H;
+        for (int64_t kx = 0; kx < p->KW; kx++, t++) {
+            const int64_t ix = ix0 + kx * p->dw;
+            taps[t] = (row_ok && ix >= 0 && ix < p->W) ? img + (iy * p->W + ix) * p->OC : p->zrow;
+        }
+    }
+}
+
+/* Output rows oy0 .. oy1 - 1 of one image: img [H, W, OC] -> out [OH, OW, OC]. */
+static void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t oy0, int64_t oy1,
+                    const int8_t **taps) {
+    const int64_t OC = p->OC, OW = p->OW;
+    const int64_t span_w = (p->KW - 1) * p->dw;
+    /* interior columns [ox_a, ox_b): every kx inside the image */
+    int64_t ox_a = p->pl > 0 ? (p->pl + p->sw - 1) / p->sw : 0, ox_b = 0;
+    if (p->W - 1 - span_w + p->pl >= 0) ox_b = (p->W - 1 - span_w + p->pl) / p->sw + 1;
+    if (ox_b > OW) ox_b = OW;
+    if (ox_a > ox_b) ox_a = ox_b;
+    const dw_run_fn run = p->run;
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        const int64_t iy0 = oy * p->sh - p->pt;
+        int8_t *row = out + oy * OW * OC;
+        const int64_t a = ox_a, b = ox_b;
+        for (int64_t ox = 0; ox < a; ox++) {
+            dw_window_taps(p, img, iy0, ox * p->sw - p->pl, taps);
+            run(p, taps, 1, 0, row + ox * OC);
+        }
+        if (a < b) {
+            dw_window_taps(p, img, iy0, a * p->sw - p->pl, taps);
+            run(p, taps, b - a, p->sw * OC, row + a * OC);
+        }
+        for (int64_t ox = b; ox < OW; ox++) {
+            dw_window_taps(p, img, iy0, ox * p->sw - p->pl, taps);
+            run(p, taps, 1, 0, row + ox * OC);
+        }
+    }
+}
+
+/* The whole layer (a Step's function). */
+static void dw_run(const void *params) {
+    const dw_params *p = (const dw_params *)params;
+    const int64_t in_image = p->H * p->W * p->C, out_image = p->OH * p->OW * p->OC;
+    for (int64_t n = 0; n < p->N; n++) {
+        const int8_t *img = p->x + n * in_image;
+        if (p->dm > 1) {
+            const int64_t pixels = p->H * p->W, C = p->C, dm = p->dm;
+            for (int64_t i = 0; i < pixels * C; i++)
+                for (int64_t m = 0; m < dm; m++)
+                    p->expanded[i * dm + m] = img[i];
+            img = p->expanded;
+        }
+        dw_rows(p, img, p->y + n * out_image, 0, p->OH, p->taps);
+    }
+}
+
+#endif /* INTRT_DEPTHWISE_S8_H */
