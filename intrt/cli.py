@@ -60,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("input", metavar="INPUT", help="model to convert (.tflite)")
     s.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the .intrt file to write")
 
-    s = sub.add_parser("demo", help="train/quantize/run the bundled digits demo",
+    s = sub.add_parser("demo", help="quantize the bundled digits CNN, run it, compare with float",
                        description="Run the bundled demo (intrt.demo). Extra options are passed on to it.")
     s.add_argument("--out", metavar="PATH", help="where the demo writes its model")
     s.add_argument("--quiet", action="store_true", help="print less")
