@@ -184,35 +184,86 @@ def softmax_exp_table(int32_t multiplier, int left_shift, int32_t diff_min):
     return table
 
 
-def softmax_s8(const int8_t[:, ::1] x, const int32_t[::1] exp_table, int8_t[:, ::1] out):
+cdef struct SoftmaxParams:
+    const int8_t* x            # [rows, depth]
+    const int32_t* exp_table   # 256 entries, softmax_exp_table
+    int8_t* out                # [rows, depth]
+    Py_ssize_t rows, depth
+
+
+cdef void softmax_impl(const SoftmaxParams* p) noexcept nogil:
     # One row per x[row, :]; output scale 1/256, zero point -128 (reference_ops::Softmax).
-    cdef Py_ssize_t rows = x.shape[0], depth = x.shape[1], r, c
+    cdef Py_ssize_t rows = p.rows, depth = p.depth, r, c
+    cdef const int32_t* exp_table = p.exp_table
+    cdef const int8_t* x
+    cdef int8_t* out
     cdef int32_t row_max, shifted_scale, v
     cdef int64_t sum_of_exps
     cdef int headroom_plus_one, exponent
+    for r in range(rows):
+        x = p.x + r * depth
+        out = p.out + r * depth
+        row_max = -128
+        for c in range(depth):
+            if x[c] > row_max:
+                row_max = x[c]
+        # sum of exps in Q12.19; TFLite's int32 add is undefined past 4096.0, intrt saturates
+        sum_of_exps = 0
+        for c in range(depth):
+            sum_of_exps += rdbpot(exp_table[row_max - x[c]], 12)
+        if sum_of_exps > INT32_MAX:
+            sum_of_exps = INT32_MAX
+        # 1 / sum: sum = 2**(12 - headroom_plus_one) * (1 + f), f in [0, 1)  (GetReciprocal)
+        headroom_plus_one = count_leading_zeros(<uint32_t>sum_of_exps)
+        shifted_scale = one_over_one_plus_x(
+            <int32_t>((<uint32_t>sum_of_exps << headroom_plus_one) - 0x80000000u))
+        exponent = (12 - headroom_plus_one) + 31 - 8
+        for c in range(depth):
+            v = srdhm(shifted_scale, exp_table[row_max - x[c]])
+            # TFLite CHECK-fails for exponent > 31 (sum >= 512.0); then every value rounds to 0
+            v = rdbpot(v, exponent) if exponent <= 31 else 0
+            v = v - 128
+            out[c] = <int8_t>(127 if v > 127 else v)
+
+
+cdef void softmax_run(const void* params) noexcept nogil:
+    softmax_impl(<const SoftmaxParams*>params)
+
+
+cdef int set_softmax(SoftmaxParams* p, const int8_t[:, ::1] x, const int32_t[::1] exp_table,
+                     int8_t[:, ::1] out) except -1:
+    if exp_table.shape[0] != 256:
+        raise ValueError("softmax: the exp table must have 256 entries")
+    if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[1]:
+        raise ValueError("softmax: input and output shapes differ")
+    p.rows, p.depth = x.shape[0], x.shape[1]
+    empty = p.rows == 0 or p.depth == 0
+    p.x = NULL if empty else &x[0, 0]
+    p.out = NULL if empty else &out[0, 0]
+    p.exp_table = &exp_table[0]
+    if empty:
+        p.rows = 0
+    return 0
+
+
+def softmax_s8(const int8_t[:, ::1] x, const int32_t[::1] exp_table, int8_t[:, ::1] out):
+    # One row per x[row, :]; output scale 1/256, zero point -128 (reference_ops::Softmax).
+    cdef SoftmaxParams p
+    set_softmax(&p, x, exp_table, out)
     with nogil:
-        for r in range(rows):
-            row_max = -128
-            for c in range(depth):
-                if x[r, c] > row_max:
-                    row_max = x[r, c]
-            # sum of exps in Q12.19; TFLite's int32 add is undefined past 4096.0, intrt saturates
-            sum_of_exps = 0
-            for c in range(depth):
-                sum_of_exps += rdbpot(exp_table[row_max - x[r, c]], 12)
-            if sum_of_exps > INT32_MAX:
-                sum_of_exps = INT32_MAX
-            # 1 / sum: sum = 2**(12 - headroom_plus_one) * (1 + f), f in [0, 1)  (GetReciprocal)
-            headroom_plus_one = count_leading_zeros(<uint32_t>sum_of_exps)
-            shifted_scale = one_over_one_plus_x(
-                <int32_t>((<uint32_t>sum_of_exps << headroom_plus_one) - 0x80000000u))
-            exponent = (12 - headroom_plus_one) + 31 - 8
-            for c in range(depth):
-                v = srdhm(shifted_scale, exp_table[row_max - x[r, c]])
-                # TFLite CHECK-fails for exponent > 31 (sum >= 512.0); then every value rounds to 0
-                v = rdbpot(v, exponent) if exponent <= 31 else 0
-                v = v - 128
-                out[r, c] = <int8_t>(127 if v > 127 else v)
+        softmax_impl(&p)
+
+
+cdef class SoftmaxStep(Step):
+    """``softmax_s8`` bound to fixed buffers x, out [rows, depth] (a Step of the runtime's plan)."""
+    cdef SoftmaxParams p
+
+    def __init__(self, x, exp_table, out):
+        set_softmax(&self.p, x, exp_table, out)
+        self.keep = (x, exp_table, out)
+        self.fn = softmax_run
+        self.params = &self.p
+        self.name = "softmax"
 
 
 # ---------------------------------------------------------------- int16 fixed point (HARD_SWISH)

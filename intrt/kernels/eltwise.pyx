@@ -12,11 +12,23 @@ Under "single" rounding every MBQM is the single-rounding form (TFLITE_SINGLE_RO
 
 Broadcasting: the op describes the output as (at most) 6 nested dims with element strides for a and b
 (stride 0 on broadcast dims), after merging adjacent dims that move together. The loop walks the output
-contiguously; a and b are read through those strides.
+contiguously; a and b are read through those strides. The innermost dim has fast loops for the stride
+pairs (1, 1) (same shape, or a per-channel operand after merging: [rows, C] with b strides (0, 1)),
+(1, 0) and (0, 1) (a scalar operand).
+
+Pair table: y depends only on the two input bytes, so for large tensors the op evaluates the kernel once on
+all 65536 (q1, q2) pairs (``pair_table``: the same code, so the same bytes) and the bound Step looks each
+output up in that 64 KiB int8 table, out = T[(byte q1) * 256 + byte q2], instead of requantizing.
+
+One implementation, binary_impl(BinaryParams*), serves both the ``add_s8`` / ``mul_s8`` functions and the
+runtime's BinaryStep (bound once per plan to fixed buffers).
 """
 from libc.stdint cimport int8_t, uint8_t, int32_t, int64_t
 
+import numpy as np
+
 from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
+from intrt.kernels.step cimport Step
 
 cdef enum:
     MAX_DIMS = 6
@@ -26,6 +38,12 @@ cdef enum:
 
 cdef struct BinaryParams:
     int op
+    const int8_t* a
+    const int8_t* b
+    int8_t* out
+    Py_ssize_t shape[MAX_DIMS]      # output dims, outermost first (product 0: nothing to do)
+    Py_ssize_t a_strides[MAX_DIMS]  # element strides of a, 0 on broadcast dims
+    Py_ssize_t b_strides[MAX_DIMS]
     int32_t input1_offset      # -z1 (MUL)
     int32_t input2_offset      # -z2 (MUL)
     const int32_t* table1      # ADD: a' of eq. (E2) for each byte of q1
@@ -36,106 +54,251 @@ cdef struct BinaryParams:
     int32_t act_min
     int32_t act_max
     bint single_rounding
+    const int8_t* pair_table   # NULL, or 65536 outputs indexed by (byte of q1) * 256 + byte of q2
 
 
-cdef inline int32_t requant(int32_t x, int32_t mult, int32_t shift, bint single) noexcept nogil:
+cdef inline int8_t requant_clamp(int32_t x, int32_t mult, int32_t shift, int32_t offset, int32_t lo, int32_t hi,
+                                 bint single) noexcept nogil:
+    # clamp(MBQM(x, mult, shift) + offset, lo, hi): eq. (E3) / (E4); [lo, hi] lies inside int8.
+    cdef int64_t y
     if single:
-        return mbqm_single(x, mult, shift)
-    return mbqm(x, mult, shift)
-
-
-cdef inline int8_t add_one(int8_t q1, int8_t q2, const BinaryParams* p) noexcept nogil:
-    cdef int32_t s = p.table1[<uint8_t>q1] + p.table2[<uint8_t>q2]                           # (E2)
-    cdef int64_t y = <int64_t>requant(s, p.output_multiplier, p.output_shift, p.single_rounding) + p.output_offset
-    if y < p.act_min:
-        y = p.act_min
-    elif y > p.act_max:
-        y = p.act_max
+        y = <int64_t>mbqm_single(x, mult, shift) + offset
+    else:
+        y = <int64_t>mbqm(x, mult, shift) + offset
+    if y < lo:
+        y = lo
+    if y > hi:
+        y = hi
     return <int8_t>y
 
 
-cdef inline int8_t mul_one(int32_t q1, int32_t q2, const BinaryParams* p) noexcept nogil:
-    cdef int32_t prod = (q1 + p.input1_offset) * (q2 + p.input2_offset)                    # (E4)
-    cdef int64_t y = <int64_t>requant(prod, p.output_multiplier, p.output_shift, p.single_rounding) + p.output_offset
-    if y < p.act_min:
-        y = p.act_min
-    elif y > p.act_max:
-        y = p.act_max
-    return <int8_t>y
+cdef void add_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb, int8_t* out, Py_ssize_t n,
+                  const BinaryParams* p) noexcept nogil:
+    # out[i] = (E3) of table1[a[i * sa]] + table2[b[i * sb]]. Parameters are copied to locals: stores
+    # through the int8 `out` may alias anything, so fields read through `p` would be reloaded every element.
+    cdef const int32_t* t1 = p.table1
+    cdef const int32_t* t2 = p.table2
+    cdef int32_t mult = p.output_multiplier, shift = p.output_shift, offset = p.output_offset
+    cdef int32_t lo = p.act_min, hi = p.act_max, fixed
+    cdef bint single = p.single_rounding
+    cdef Py_ssize_t i
+    if sa == 1 and sb == 1:
+        for i in range(n):
+            out[i] = requant_clamp(t1[<uint8_t>a[i]] + t2[<uint8_t>b[i]], mult, shift, offset, lo, hi, single)
+    elif sa == 1 and sb == 0:
+        fixed = t2[<uint8_t>b[0]]
+        for i in range(n):
+            out[i] = requant_clamp(t1[<uint8_t>a[i]] + fixed, mult, shift, offset, lo, hi, single)
+    elif sa == 0 and sb == 1:
+        fixed = t1[<uint8_t>a[0]]
+        for i in range(n):
+            out[i] = requant_clamp(fixed + t2[<uint8_t>b[i]], mult, shift, offset, lo, hi, single)
+    else:
+        for i in range(n):
+            out[i] = requant_clamp(t1[<uint8_t>a[i * sa]] + t2[<uint8_t>b[i * sb]], mult, shift, offset, lo, hi,
+                                   single)
 
 
-cdef void broadcast_loop(const int8_t* a, const int8_t* b, int8_t* out, const Py_ssize_t* shape,
-                         const Py_ssize_t* a_strides, const Py_ssize_t* b_strides,
-                         const BinaryParams* p) noexcept nogil:
-    # shape / strides: MAX_DIMS entries, outermost first; the output is written in row-major order.
-    cdef Py_ssize_t i0, i1, i2, i3, i4, i5, oa, ob, o = 0
-    cdef Py_ssize_t n5 = shape[5], sa5 = a_strides[5], sb5 = b_strides[5]
+cdef void mul_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb, int8_t* out, Py_ssize_t n,
+                  const BinaryParams* p) noexcept nogil:
+    # out[i] = (E4) of a[i * sa], b[i * sb]; |(q1 - z1) * (q2 - z2)| <= 255 * 255 fits int32.
+    cdef int32_t o1 = p.input1_offset, o2 = p.input2_offset
+    cdef int32_t mult = p.output_multiplier, shift = p.output_shift, offset = p.output_offset
+    cdef int32_t lo = p.act_min, hi = p.act_max, fixed
+    cdef bint single = p.single_rounding
+    cdef Py_ssize_t i
+    if sa == 1 and sb == 1:
+        for i in range(n):
+            out[i] = requant_clamp((a[i] + o1) * (b[i] + o2), mult, shift, offset, lo, hi, single)
+    elif sa == 1 and sb == 0:
+        fixed = b[0] + o2
+        for i in range(n):
+            out[i] = requant_clamp((a[i] + o1) * fixed, mult, shift, offset, lo, hi, single)
+    elif sa == 0 and sb == 1:
+        fixed = a[0] + o1
+        for i in range(n):
+            out[i] = requant_clamp(fixed * (b[i] + o2), mult, shift, offset, lo, hi, single)
+    else:
+        for i in range(n):
+            out[i] = requant_clamp((a[i * sa] + o1) * (b[i * sb] + o2), mult, shift, offset, lo, hi, single)
+
+
+cdef void table_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb, int8_t* out, Py_ssize_t n,
+                    const int8_t* table) noexcept nogil:
+    # out[i] = table[(byte of a[i * sa]) * 256 + byte of b[i * sb]]
+    cdef Py_ssize_t i
+    cdef const int8_t* fixed
+    if sa == 1 and sb == 1:
+        for i in range(n):
+            out[i] = table[(<Py_ssize_t><uint8_t>a[i] << 8) | <uint8_t>b[i]]
+    elif sa == 1 and sb == 0:
+        fixed = table + <uint8_t>b[0]
+        for i in range(n):
+            out[i] = fixed[<Py_ssize_t><uint8_t>a[i] << 8]
+    elif sa == 0 and sb == 1:
+        fixed = table + (<Py_ssize_t><uint8_t>a[0] << 8)
+        for i in range(n):
+            out[i] = fixed[<uint8_t>b[i]]
+    else:
+        for i in range(n):
+            out[i] = table[(<Py_ssize_t><uint8_t>a[i * sa] << 8) | <uint8_t>b[i * sb]]
+
+
+cdef void binary_impl(const BinaryParams* p) noexcept nogil:
+    # Walk the 5 outer dims; each innermost row goes to add_row / mul_row. The output is written in order.
+    cdef const Py_ssize_t* shape = p.shape
+    cdef const Py_ssize_t* sa = p.a_strides
+    cdef const Py_ssize_t* sb = p.b_strides
+    cdef Py_ssize_t i0, i1, i2, i3, i4, oa, ob, o = 0, n5 = shape[5]
+    cdef int d
+    for d in range(MAX_DIMS):
+        if shape[d] == 0:
+            return
     for i0 in range(shape[0]):
         for i1 in range(shape[1]):
             for i2 in range(shape[2]):
                 for i3 in range(shape[3]):
                     for i4 in range(shape[4]):
-                        oa = (i0 * a_strides[0] + i1 * a_strides[1] + i2 * a_strides[2]
-                              + i3 * a_strides[3] + i4 * a_strides[4])
-                        ob = (i0 * b_strides[0] + i1 * b_strides[1] + i2 * b_strides[2]
-                              + i3 * b_strides[3] + i4 * b_strides[4])
-                        if p.op == OP_ADD:
-                            for i5 in range(n5):
-                                out[o + i5] = add_one(a[oa + i5 * sa5], b[ob + i5 * sb5], p)
+                        oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3] + i4 * sa[4]
+                        ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3] + i4 * sb[4]
+                        if p.pair_table != NULL:
+                            table_row(p.a + oa, sa[5], p.b + ob, sb[5], p.out + o, n5, p.pair_table)
+                        elif p.op == OP_ADD:
+                            add_row(p.a + oa, sa[5], p.b + ob, sb[5], p.out + o, n5, p)
                         else:
-                            for i5 in range(n5):
-                                out[o + i5] = mul_one(a[oa + i5 * sa5], b[ob + i5 * sb5], p)
+                            mul_row(p.a + oa, sa[5], p.b + ob, sb[5], p.out + o, n5, p)
                         o += n5
 
 
-cdef void run_binary(const int8_t[::1] a, const int8_t[::1] b, int8_t[::1] out, plan, BinaryParams* p):
-    # plan = (shape, a_strides, b_strides), each MAX_DIMS ints, validated by the op.
-    cdef Py_ssize_t shape[MAX_DIMS]
-    cdef Py_ssize_t sa[MAX_DIMS]
-    cdef Py_ssize_t sb[MAX_DIMS]
+cdef void binary_run(const void* params) noexcept nogil:
+    binary_impl(<const BinaryParams*>params)
+
+
+cdef int set_geometry(BinaryParams* p, const int8_t[::1] a, const int8_t[::1] b, int8_t[::1] out,
+                      plan) except -1:
+    # plan = (shape, a_strides, b_strides), each MAX_DIMS ints from the op's broadcast_plan; checked here so
+    # that no plan reads or writes outside the arrays.
     cdef int d
     cdef Py_ssize_t total = 1, last_a = 0, last_b = 0
     shape_, sa_, sb_ = plan
+    if len(shape_) != MAX_DIMS or len(sa_) != MAX_DIMS or len(sb_) != MAX_DIMS:
+        raise ValueError(f"broadcast plan must have {MAX_DIMS} dims")
     for d in range(MAX_DIMS):
-        shape[d] = shape_[d]
-        sa[d] = sa_[d]
-        sb[d] = sb_[d]
-        total *= shape[d]
-        last_a += (shape[d] - 1) * sa[d] if shape[d] > 0 else 0
-        last_b += (shape[d] - 1) * sb[d] if shape[d] > 0 else 0
+        p.shape[d], p.a_strides[d], p.b_strides[d] = shape_[d], sa_[d], sb_[d]
+        if p.shape[d] < 0 or p.a_strides[d] < 0 or p.b_strides[d] < 0:
+            raise ValueError("broadcast plan has negative sizes or strides")
+        total *= p.shape[d]
+        last_a += (p.shape[d] - 1) * p.a_strides[d] if p.shape[d] > 0 else 0
+        last_b += (p.shape[d] - 1) * p.b_strides[d] if p.shape[d] > 0 else 0
     if total != out.shape[0]:
         raise ValueError(f"broadcast plan covers {total} elements, the output has {out.shape[0]}")
-    if total == 0:
-        return
-    if last_a >= a.shape[0] or last_b >= b.shape[0] or min(min(sa_), min(sb_)) < 0:
+    if total and (last_a >= a.shape[0] or last_b >= b.shape[0]):
         raise ValueError("broadcast plan reads outside an input")
-    with nogil:
-        broadcast_loop(&a[0], &b[0], &out[0], shape, sa, sb, p)
+    p.a = &a[0] if total else NULL
+    p.b = &b[0] if total else NULL
+    p.out = &out[0] if total else NULL
+    return 0
+
+
+cdef int set_add(BinaryParams* p, const int32_t[::1] table1, const int32_t[::1] table2, int32_t output_multiplier,
+                 int32_t output_shift, int32_t output_offset, int32_t act_min, int32_t act_max,
+                 bint single_rounding) except -1:
+    # table1/table2: 256 entries each, indexed by the byte (q & 0xFF) of the int8 input.
+    if table1.shape[0] != 256 or table2.shape[0] != 256:
+        raise ValueError("add: tables must have 256 entries")
+    if not -128 <= act_min <= act_max <= 127:
+        raise ValueError(f"add: activation range [{act_min}, {act_max}] is not inside int8")
+    p.op = OP_ADD
+    p.input1_offset = p.input2_offset = 0
+    p.table1, p.table2 = &table1[0], &table2[0]
+    p.output_multiplier, p.output_shift, p.output_offset = output_multiplier, output_shift, output_offset
+    p.act_min, p.act_max, p.single_rounding = act_min, act_max, single_rounding
+    p.pair_table = NULL
+    return 0
+
+
+cdef int set_mul(BinaryParams* p, int32_t input1_offset, int32_t input2_offset, int32_t output_multiplier,
+                 int32_t output_shift, int32_t output_offset, int32_t act_min, int32_t act_max,
+                 bint single_rounding) except -1:
+    if not -128 <= act_min <= act_max <= 127:
+        raise ValueError(f"mul: activation range [{act_min}, {act_max}] is not inside int8")
+    if not (-255 <= input1_offset <= 255 and -255 <= input2_offset <= 255):
+        raise ValueError("mul: input offsets must lie in [-255, 255]")
+    p.op = OP_MUL
+    p.input1_offset, p.input2_offset = input1_offset, input2_offset
+    p.table1 = p.table2 = NULL
+    p.output_multiplier, p.output_shift, p.output_offset = output_multiplier, output_shift, output_offset
+    p.act_min, p.act_max, p.single_rounding = act_min, act_max, single_rounding
+    p.pair_table = NULL
+    return 0
 
 
 def add_s8(const int8_t[::1] a, const int8_t[::1] b, int8_t[::1] out, plan,
            const int32_t[::1] table1, const int32_t[::1] table2,
            int32_t output_multiplier, int32_t output_shift, int32_t output_offset,
            int32_t act_min, int32_t act_max, bint single_rounding=False):
-    # table1/table2: 256 entries each, indexed by the byte (q & 0xFF) of the int8 input.
-    if table1.shape[0] != 256 or table2.shape[0] != 256:
-        raise ValueError("add_s8: tables must have 256 entries")
     cdef BinaryParams p
-    p.op = OP_ADD
-    p.input1_offset = p.input2_offset = 0
-    p.table1, p.table2 = &table1[0], &table2[0]
-    p.output_multiplier, p.output_shift, p.output_offset = output_multiplier, output_shift, output_offset
-    p.act_min, p.act_max, p.single_rounding = act_min, act_max, single_rounding
-    run_binary(a, b, out, plan, &p)
+    set_add(&p, table1, table2, output_multiplier, output_shift, output_offset, act_min, act_max, single_rounding)
+    set_geometry(&p, a, b, out, plan)
+    with nogil:
+        binary_impl(&p)
 
 
 def mul_s8(const int8_t[::1] a, const int8_t[::1] b, int8_t[::1] out, plan,
            int32_t input1_offset, int32_t input2_offset, int32_t output_multiplier, int32_t output_shift,
            int32_t output_offset, int32_t act_min, int32_t act_max, bint single_rounding=False):
     cdef BinaryParams p
-    p.op = OP_MUL
-    p.input1_offset, p.input2_offset = input1_offset, input2_offset
-    p.table1 = p.table2 = NULL
-    p.output_multiplier, p.output_shift, p.output_offset = output_multiplier, output_shift, output_offset
-    p.act_min, p.act_max, p.single_rounding = act_min, act_max, single_rounding
-    run_binary(a, b, out, plan, &p)
+    set_mul(&p, input1_offset, input2_offset, output_multiplier, output_shift, output_offset, act_min, act_max,
+            single_rounding)
+    set_geometry(&p, a, b, out, plan)
+    with nogil:
+        binary_impl(&p)
+
+
+cdef class BinaryStep(Step):
+    """ADD / SUB / MUL bound to fixed buffers: ``BinaryStep.add(...)`` / ``BinaryStep.mul(...)`` take the
+    arguments of :func:`add_s8` / :func:`mul_s8` (flat C-contiguous int8 arrays and the broadcast plan)."""
+    cdef BinaryParams p
+
+    @staticmethod
+    def add(a, b, out, plan, table1, table2, int32_t output_multiplier, int32_t output_shift,
+            int32_t output_offset, int32_t act_min, int32_t act_max, bint single_rounding=False,
+            pair_table=None):
+        cdef BinaryStep s = BinaryStep.__new__(BinaryStep)
+        set_add(&s.p, table1, table2, output_multiplier, output_shift, output_offset, act_min, act_max,
+                single_rounding)
+        s._bind(a, b, out, plan, (table1, table2), pair_table, "add")
+        return s
+
+    @staticmethod
+    def mul(a, b, out, plan, int32_t input1_offset, int32_t input2_offset, int32_t output_multiplier,
+            int32_t output_shift, int32_t output_offset, int32_t act_min, int32_t act_max,
+            bint single_rounding=False, pair_table=None):
+        cdef BinaryStep s = BinaryStep.__new__(BinaryStep)
+        set_mul(&s.p, input1_offset, input2_offset, output_multiplier, output_shift, output_offset, act_min,
+                act_max, single_rounding)
+        s._bind(a, b, out, plan, (), pair_table, "mul")
+        return s
+
+    def _bind(self, a, b, out, plan, tables, pair_table, name):
+        cdef const int8_t[::1] pt
+        set_geometry(&self.p, a, b, out, plan)
+        if pair_table is not None:
+            pt = pair_table
+            if pt.shape[0] != 65536:
+                raise ValueError("BinaryStep: the pair table must have 65536 entries")
+            self.p.pair_table = &pt[0]
+        self.keep = (a, b, out, pair_table) + tuple(tables)
+        self.fn = binary_run
+        self.params = &self.p
+        self.name = name
+
+
+#: outputs from which the ops' Steps look results up in a pair table instead of requantizing
+PAIR_TABLE_MIN_SIZE = 8192
+
+
+def pair_inputs():
+    """(q1, q2): all 65536 int8 pairs, q1 = byte index // 256, q2 = byte index % 256 (for building pair tables)."""
+    q = np.arange(256, dtype=np.uint8).view(np.int8)
+    return np.ascontiguousarray(np.repeat(q, 256)), np.ascontiguousarray(np.tile(q, 256))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from intrt.kernels.activations import LutStep, lut_apply
 from intrt.kernels.requant import requantize
 from intrt.ops.base import Op, register
 from intrt.quant import activation_range, quantize_multipliers
@@ -41,7 +42,20 @@ class Clamp(Op):
 
     def run(self, inputs, outputs):
         # y = table[byte of q]: eq. (R1) evaluated once per input value at load time
-        np.take(self.table, inputs[0].view(np.uint8), out=outputs[0], mode="clip")
+        apply_table(inputs[0], self.table, outputs[0])
+
+    def bind(self, inputs, outputs):
+        return table_step(inputs[0], self.table, outputs[0])
+
+
+def apply_table(x, table, out):
+    """out = table[byte of x] for int8/uint8 arrays (the byte patterns index, so both dtypes share lut_apply)."""
+    lut_apply(np.ascontiguousarray(x).reshape(-1).view(np.int8), table.view(np.int8), out.reshape(-1).view(np.int8))
+
+
+def table_step(x, table, out):
+    """:func:`apply_table` bound to fixed buffers (a Step)."""
+    return LutStep(x.reshape(-1).view(np.int8), table.view(np.int8), out.reshape(-1).view(np.int8))
 
 
 def lookup_table(in_dtype, out_dtype, input_zero_point, mult, shift, output_zero_point, act_min, act_max, single):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from intrt.kernels.requant import requantize
+from intrt.kernels.requant import ConcatStep, requantize
 from intrt.ops.base import Op, register
 from intrt.quant import activation_range, quantize_multipliers
 
@@ -85,3 +85,11 @@ class Concatenation(Op):
                 requantize(src, z_in, mult, shift, self.output_zero_point, self.act_min, self.act_max,
                            block, self.single)
             offset += width
+
+    def bind(self, inputs, outputs):
+        y = outputs[0]
+        outer = int(np.prod(y.shape[:self.axis], dtype=np.int64))
+        inner = int(np.prod(y.shape[self.axis + 1:], dtype=np.int64))
+        return ConcatStep([x.reshape(outer, x.shape[self.axis] * inner) for x in inputs],
+                          y.reshape(outer, y.shape[self.axis] * inner), self.requant, self.output_zero_point,
+                          self.act_min, self.act_max, self.single)

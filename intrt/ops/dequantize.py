@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from intrt.kernels.quantize import dequantize_to_f32
+from intrt.kernels.quantize import DequantizeStep, dequantize_to_f32
 from intrt.ops.base import Op, register
 from intrt.quant import _channel_view
 
@@ -28,3 +28,8 @@ class Dequantize(Op):
         view = _channel_view(x.shape, self.params)
         dequantize_to_f32(np.ascontiguousarray(x).reshape(view), self.params.scale, self.params.zero_point,
                           y.reshape(view))
+
+    def bind(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        view = _channel_view(x.shape, self.params)
+        return DequantizeStep(x.reshape(view), self.params.scale, self.params.zero_point, y.reshape(view))

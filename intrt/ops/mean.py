@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from intrt.errors import ShapeError
-from intrt.kernels.reduce import mean_s8
+from intrt.kernels.copy import CopyStep, ChainStep, memcpy_step, transpose_step
+from intrt.kernels.reduce import MeanStep, mean_s8
 from intrt.ops.base import Op, register
 from intrt.quant import quantize_multipliers
 
@@ -76,6 +77,17 @@ class Mean(Op):
             return [tuple(1 if i in self.axes else d for i, d in enumerate(in_shape))]
         return [tuple(d for i, d in enumerate(in_shape) if i not in self.axes)]
 
+    def _view(self, shape):
+        """(outer, N, inner) of the input, and the transpose moving the reduced axes last (None: not needed)."""
+        kept = [i for i in range(len(shape)) if i not in self.axes]
+        first, last = self.axes[0], self.axes[-1]
+        count = int(np.prod([shape[a] for a in self.axes], dtype=np.int64))
+        if self.axes == list(range(first, last + 1)):
+            # reduced axes are one block: view as [outer, N, inner] without copying
+            outer = int(np.prod(shape[:first], dtype=np.int64))
+            return (outer, count, int(np.prod(shape[last + 1:], dtype=np.int64))), None
+        return (int(np.prod([shape[a] for a in kept], dtype=np.int64)), count, 1), kept + self.axes
+
     def run(self, inputs, outputs):
         x, y = inputs[0], outputs[0]
         if self.copy:
@@ -84,18 +96,26 @@ class Mean(Op):
         if x.size == 0:
             y.fill(0)
             return
-        kept = [i for i in range(x.ndim) if i not in self.axes]
-        first, last = self.axes[0], self.axes[-1]
-        if self.axes == list(range(first, last + 1)):
-            # reduced axes are one block: view as [outer, N, inner] without copying
-            outer = int(np.prod(x.shape[:first], dtype=np.int64))
-            count = int(np.prod(x.shape[first:last + 1], dtype=np.int64))
-            view = x.reshape(outer, count, -1)
-        else:
-            moved = np.ascontiguousarray(x.transpose(kept + self.axes))
-            count = int(np.prod([x.shape[a] for a in self.axes], dtype=np.int64))
-            view = moved.reshape(-1, count, 1)
-        mult, shift = fold_count(self.mult, self.shift, count)
-        acc = np.empty(view.shape[2], np.int32)
-        mean_s8(view, y.reshape(view.shape[0], view.shape[2]), self.input_zero_point, mult, shift,
+        view, perm = self._view(x.shape)
+        if perm is not None:
+            x = np.ascontiguousarray(x.transpose(perm))
+        mult, shift = fold_count(self.mult, self.shift, view[1])
+        acc = np.empty(view[2], np.int32)
+        mean_s8(x.reshape(view), y.reshape(view[0], view[2]), self.input_zero_point, mult, shift,
                 self.output_zero_point, acc, self.single)
+
+    def bind(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        if self.copy:
+            return memcpy_step(x, y, name="mean")
+        if x.size == 0:  # fill the output with 0 (TFLite's int8 "quiet NaN")
+            return CopyStep(x, y, x.shape, [0] * x.ndim, [0] * x.ndim, fill=np.zeros(1, y.dtype), name="mean")
+        view, perm = self._view(x.shape)
+        mult, shift = fold_count(self.mult, self.shift, view[1])
+        if perm is None:
+            return MeanStep(x.reshape(view), y.reshape(view[0], view[2]), self.input_zero_point, mult, shift,
+                            self.output_zero_point, self.single)
+        moved = np.empty([x.shape[p] for p in perm], x.dtype)  # scratch owned by the step
+        return ChainStep([transpose_step(x, moved, perm),
+                          MeanStep(moved.reshape(view), y.reshape(view[0], view[2]), self.input_zero_point, mult,
+                                   shift, self.output_zero_point, self.single)], name="mean")

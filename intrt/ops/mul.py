@@ -3,13 +3,14 @@
 Multiplier as LiteRT's mul.cc Prepare: ``input1.scale * input2.scale / output.scale`` evaluated in **float32**
 (the TFLite parameters are floats; TFLite Micro uses double here and can differ by 1 LSB), promoted to double,
 then QuantizeMultiplier. Exponents above 30 are rejected (the int32 pipeline cannot shift that far).
+Large bound outputs use a pair table of the kernel's own results, as ADD (intrt/ops/add_sub.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from intrt.kernels.eltwise import mul_s8
-from intrt.ops.add_sub import broadcast_plan
+from intrt.kernels.eltwise import PAIR_TABLE_MIN_SIZE, BinaryStep, mul_s8
+from intrt.ops.add_sub import broadcast_plan, pair_table
 from intrt.ops.base import Op, register
 from intrt.quant import activation_range, quantize_multipliers
 
@@ -34,6 +35,7 @@ class Mul(Op):
         if self.act_min > self.act_max:
             raise self.error(f"empty activation range [{self.act_min}, {self.act_max}]")
         self.single = graph.rounding == "single"
+        self.pairs = None  # pair table, built by the first bind of a large output
 
     def output_shapes(self, input_shapes):
         out, _ = broadcast_plan(self, input_shapes[0], input_shapes[1])  # also checks the loop-dim limit
@@ -44,3 +46,12 @@ class Mul(Op):
         _, plan = broadcast_plan(self, a.shape, b.shape)
         mul_s8(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, *self.params, self.act_min, self.act_max,
                self.single)
+
+    def bind(self, inputs, outputs):
+        a, b, y = inputs[0], inputs[1], outputs[0]
+        _, plan = broadcast_plan(self, a.shape, b.shape)
+        args = (*self.params, self.act_min, self.act_max, self.single)
+        if y.size >= PAIR_TABLE_MIN_SIZE and self.pairs is None:
+            self.pairs = pair_table(mul_s8, *args)
+        return BinaryStep.mul(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, *args,
+                              pair_table=self.pairs if y.size >= PAIR_TABLE_MIN_SIZE else None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from intrt.errors import UnsupportedOpError
-from intrt.kernels.pool import pool_s8
+from intrt.kernels.pool import PoolStep, pool_s8
 from intrt.ops.base import Op, register
 from intrt.ops.reshape import expect_same_quant
 from intrt.quant import activation_range
@@ -100,6 +100,12 @@ class _Pool(Op):
         scratch = np.empty(x.shape[3], np.int32)
         pool_s8(x, y, self.filter[0], self.filter[1], self.stride[0], self.stride[1], pad_top, pad_left,
                 self.act_min, self.act_max, self.average, scratch)
+
+    def bind(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        _, _, pad_top, pad_left = self._geometry(x.shape)
+        return PoolStep(x, y, self.filter[0], self.filter[1], self.stride[0], self.stride[1], pad_top, pad_left,
+                        self.act_min, self.act_max, self.average)
 
 
 @register("MAX_POOL_2D")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from intrt.kernels.quantize import quantize_f32
+from intrt.kernels.quantize import QuantizeStep, quantize_f32
 from intrt.ops.base import Op, register
-from intrt.ops.clamp import lookup_table
+from intrt.ops.clamp import apply_table, lookup_table, table_step
 from intrt.quant import _channel_view, quantize_multipliers
 
 
@@ -49,4 +49,12 @@ class Quantize(Op):
             quantize_f32(np.ascontiguousarray(x).reshape(view), p.scale, p.zero_point, p.qmin, p.qmax,
                          y.reshape(view))
             return
-        np.take(self.table, x.view(np.uint8), out=y, mode="clip")  # eq. (R1), tabulated at load time
+        apply_table(x, self.table, y)  # eq. (R1), tabulated at load time
+
+    def bind(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        if self.from_float:
+            p = self.params
+            view = _channel_view(x.shape, p)
+            return QuantizeStep(x.reshape(view), p.scale, p.zero_point, p.qmin, p.qmax, y.reshape(view))
+        return table_step(x, self.table, y)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from intrt.errors import QuantizationError
-from intrt.kernels.activations import softmax_exp_table, softmax_s8
+from intrt.kernels.activations import SoftmaxStep, softmax_exp_table, softmax_s8
 from intrt.ops.base import Op, register
 from intrt.quant import quantize_multiplier
 
@@ -61,3 +61,9 @@ class Softmax(Op):
         depth = x.shape[-1]
         rows = x.size // depth if depth else 0
         softmax_s8(x.reshape(rows, depth), self.exp_table, y.reshape(rows, depth))
+
+    def bind(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        depth = x.shape[-1]
+        rows = x.size // depth if depth else 0
+        return SoftmaxStep(x.reshape(rows, depth), self.exp_table, y.reshape(rows, depth))

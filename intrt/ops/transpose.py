@@ -1,8 +1,13 @@
-"""TRANSPOSE: ``y = x.transpose(perm)``; a pure data move, input and output share (scale, zero point)."""
+"""TRANSPOSE: ``y = x.transpose(perm)``; a pure data move, input and output share (scale, zero point).
+
+Bound to a plan it is a strided copy (intrt/kernels/copy.pyx) over the dims left after merging the ones that
+move together; more than 8 such dims (not seen in practice) run through numpy instead.
+"""
 from __future__ import annotations
 
 import numpy as np
 
+from intrt.kernels.copy import COPY_MAX_DIMS, plan_copy, transpose_step
 from intrt.ops.base import Op, register
 from intrt.ops.reshape import expect_same_quant
 
@@ -36,3 +41,10 @@ class Transpose(Op):
 
     def run(self, inputs, outputs):
         np.copyto(outputs[0], inputs[0].transpose(self.perm))
+
+    def bind(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        dims, _, _ = plan_copy(y.shape, [x.strides[p] for p in self.perm], y.strides, x.itemsize)
+        if len(dims) > COPY_MAX_DIMS:
+            return None
+        return transpose_step(x, y, self.perm)
