@@ -24,31 +24,7 @@ import numpy as np
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 
 from intrt.errors import QuantizationError, ShapeError
-from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
-
-
-cdef inline int8_t requantize(int32_t acc, int32_t mult, int32_t shift, int32_t output_offset,
-                              int32_t act_min, int32_t act_max, bint single_rounding) noexcept nogil:
-    # clamp(MBQM(acc) + output_offset); the add is done in int64 so a saturated MBQM cannot wrap.
-    cdef int64_t v
-    if single_rounding:
-        v = <int64_t>mbqm_single(acc, mult, shift) + output_offset
-    else:
-        v = <int64_t>mbqm(acc, mult, shift) + output_offset
-    if v < act_min:
-        v = act_min
-    if v > act_max:
-        v = act_max
-    return <int8_t>v
-
-
-cdef inline int32_t dot_s8_s16(const int8_t* w, const int16_t* x, Py_ssize_t n) noexcept nogil:
-    # sum(w[i] * x[i]) in int32; the caller guarantees the sum fits (see the module docstring).
-    cdef int32_t acc = 0
-    cdef Py_ssize_t i
-    for i in range(n):
-        acc += <int32_t>w[i] * <int32_t>x[i]
-    return acc
+from intrt.kernels.fixedpoint cimport dot_s8_s16, requantize
 
 
 cdef inline void tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t taps, Py_ssize_t size,

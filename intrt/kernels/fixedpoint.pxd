@@ -1,6 +1,6 @@
 # Fixed-point helpers of the integer pipeline (gemmlowp / TFLite scheme); docs/arithmetic.md, eq. (3)-(6).
 # Every kernel that requantizes cimports these; they are inline, so they cost nothing across modules.
-from libc.stdint cimport int32_t, int64_t, INT32_MIN, INT32_MAX
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MIN, INT32_MAX
 
 
 cdef inline int32_t srdhm(int32_t a, int32_t b) noexcept nogil:
@@ -39,3 +39,28 @@ cdef inline int32_t mbqm_single(int32_t x, int32_t mult, int32_t shift) noexcept
     # TFLITE_SINGLE_ROUNDING: one rounding, ties toward +inf: (x * mult + 2**(t-1)) >> t, t = 31 - shift.
     cdef int total = 31 - shift
     return saturate_i32((<int64_t>x * <int64_t>mult + (<int64_t>1 << (total - 1))) >> total)
+
+
+cdef inline int8_t requantize(int32_t acc, int32_t mult, int32_t shift, int32_t output_offset,
+                              int32_t act_min, int32_t act_max, bint single_rounding) noexcept nogil:
+    # clamp(MBQM(acc) + output_offset) to [act_min, act_max] (eq. (7)-(9)); the add is done in int64 so a
+    # saturated MBQM cannot wrap.
+    cdef int64_t v
+    if single_rounding:
+        v = <int64_t>mbqm_single(acc, mult, shift) + output_offset
+    else:
+        v = <int64_t>mbqm(acc, mult, shift) + output_offset
+    if v < act_min:
+        v = act_min
+    if v > act_max:
+        v = act_max
+    return <int8_t>v
+
+
+cdef inline int32_t dot_s8_s16(const int8_t* w, const int16_t* x, Py_ssize_t n) noexcept nogil:
+    # sum(w[i] * x[i]) in int32; the caller guarantees the sum fits (the ops check the bound at load).
+    cdef int32_t acc = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        acc += <int32_t>w[i] * <int32_t>x[i]
+    return acc
