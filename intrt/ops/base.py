@@ -98,6 +98,13 @@ class Op:
             raise self.error(f"{what} {tensor.name!r} must be quantized per tensor", QuantizationError)
         return tensor.quant
 
+    def int8_io(self):
+        """Check that input 0 and output 0 are int8 with per-tensor parameters; returns (q_in, q_out)."""
+        x, y = self.inputs[0], self.outputs[0]
+        self.expect_dtype(x, "int8")
+        self.expect_dtype(y, "int8", what="output")
+        return self.expect_quant(x, what="input"), self.expect_quant(y, what="output")
+
     def expect_constant(self, tensor: Tensor, what="tensor"):
         if tensor is None or tensor.data is None:
             raise self.error(f"{what} must be a constant tensor", UnsupportedOpError)

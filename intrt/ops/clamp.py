@@ -21,10 +21,7 @@ class Clamp(Op):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
-        self.expect_dtype(x, "int8")
-        self.expect_dtype(y, "int8", what="output")
-        qx = self.expect_quant(x, what="input")
-        qy = self.expect_quant(y, what="output")
+        qx, qy = self.int8_io()
         real = float(np.float32(qx.scale[0]) / np.float32(qy.scale[0]))
         m, e = quantize_multipliers([real], what=f"{self.describe()}: multiplier s_in/s_out")
         self.mult, self.shift = int(m[0]), int(e[0])

@@ -26,11 +26,7 @@ def int16_multiplier(real):
 class HardSwish(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
-        x, y = self.inputs[0], self.outputs[0]
-        self.expect_dtype(x, "int8")
-        self.expect_dtype(y, "int8", what="output")
-        qx = self.expect_quant(x, what="input")
-        qy = self.expect_quant(y, what="output")
+        qx, qy = self.int8_io()
         hires_input_scale = np.float32(1.0 / 128.0) * np.float32(qx.scale[0])
         reluish_scale = np.float32(3.0) / np.float32(32768.0)
         self.output_multiplier, self.output_exponent = int16_multiplier(hires_input_scale / np.float32(qy.scale[0]))

@@ -17,10 +17,7 @@ class Logistic(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
-        self.expect_dtype(x, "int8")
-        self.expect_dtype(y, "int8", what="output")
-        qx = self.expect_quant(x, what="input")
-        qy = self.expect_quant(y, what="output")
+        qx, qy = self.int8_io()
         if float(qy.scale[0]) != 1 / 256:
             raise self.error(f"output {y.name!r} must have scale 1/256 (zero point -128 by the TFLite spec), "
                              f"got scale {float(qy.scale[0])!r}", QuantizationError)

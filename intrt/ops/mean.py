@@ -34,10 +34,7 @@ class Mean(Op):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
-        self.expect_dtype(x, "int8")
-        self.expect_dtype(y, "int8", what="output")
-        qx = self.expect_quant(x, what="input")
-        qy = self.expect_quant(y, what="output")
+        qx, qy = self.int8_io()
         if "axes" in node.attrs:
             axes = self.ints_attr("axes")
         elif len(self.inputs) > 1 and self.inputs[1] is not None:

@@ -22,10 +22,7 @@ class Softmax(Op):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
-        self.expect_dtype(x, "int8")
-        self.expect_dtype(y, "int8", what="output")
-        qx = self.expect_quant(x, what="input")
-        qy = self.expect_quant(y, what="output")
+        qx, qy = self.int8_io()
         beta = self.attr("beta", 1.0)
         if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
             raise self.error(f"attribute 'beta' must be a number, got {beta!r}")

@@ -15,10 +15,6 @@ from intrt.ops.lut import LookupTableOp
 class Tanh(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
-        x, y = self.inputs[0], self.outputs[0]
-        self.expect_dtype(x, "int8")
-        self.expect_dtype(y, "int8", what="output")
-        qx = self.expect_quant(x, what="input")
-        qy = self.expect_quant(y, what="output")
+        qx, qy = self.int8_io()
         self.table = np.frombuffer(build_lut(LUT_TANH, qx.scale[0], int(qx.zero_point[0]),
                                              qy.scale[0], int(qy.zero_point[0])), dtype=np.int8)
