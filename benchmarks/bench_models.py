@@ -3,8 +3,10 @@
     python benchmarks/bench_models.py [--repeat 50] [--threads 1] [MODEL.tflite ...]
 
 Default models: the MobileNetV2 (alpha 0.35, 96x96) and small CNN fixtures in tests/fixtures/tflite.
-LiteRT runs twice: with its default XNNPACK delegate, and with its built-in kernels only. Ratios are
-peer time / intrt time (> 1: intrt faster), measured in this one run.
+LiteRT runs twice: with its default XNNPACK delegate, and with its built-in kernels only. ONNX Runtime runs
+the same graph exported to ONNX QDQ form (benchmarks/onnx_qdq.py; same weights and quantization, NCHW).
+Ratios are peer time / intrt time (> 1: intrt faster), measured in this one run. intrt's thread count
+follows --threads too.
 """
 from __future__ import annotations
 
@@ -52,15 +54,36 @@ def litert_runner(path, threads, resolver):
     return run
 
 
+def ort_runner(model, threads):
+    try:
+        import onnxruntime as ort
+        from onnx_qdq import export_qdq
+    except ImportError:
+        return None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(export_qdq(model).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+
+    def run(xs):
+        sess.run(None, {n: (x.transpose(0, 3, 1, 2).copy() if x.ndim == 4 else x) for n, x in zip(names, xs)})
+    return run
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*")
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    intrt.set_num_threads(args.threads)
+    sys.path.insert(0, HERE)
     models = args.models or [os.path.join(FIXTURES, n + ".tflite") for n in ("mobilenet_v2", "small_cnn")]
     rng = np.random.default_rng(0)
-    print(f"{'model':16s} {'intrt ms':>9s} {'XNNPACK ms':>11s} {'ratio':>6s} {'builtin ms':>11s} {'ratio':>6s}")
+    print(f"{'model':16s} {'intrt ms':>9s} {'XNNPACK ms':>11s} {'ratio':>6s} {'builtin ms':>11s} {'ratio':>6s} "
+          f"{'ORT ms':>8s} {'ratio':>6s}")
     for path in models:
         model = intrt.load(to_bytes(from_tflite(path)))
         xs = [rng.integers(-128, 128, i.shape, dtype=np.int8) if i.dtype == "int8"
@@ -70,9 +93,15 @@ def main(argv=None):
         for resolver in ("AUTO", "BUILTIN_WITHOUT_DEFAULT_DELEGATES"):
             run = litert_runner(path, args.threads, resolver)
             row.append(median_ms(lambda: run(xs), args.repeat) if run else float("nan"))
+        try:
+            run = ort_runner(model, args.threads)
+        except NotImplementedError:
+            run = None
+        row.append(median_ms(lambda: run(xs), args.repeat) if run else float("nan"))
         name = os.path.splitext(os.path.basename(path))[0]
-        print(f"{name:16s} {row[0]:9.3f} {row[1]:11.3f} {row[1] / row[0]:6.2f} {row[2]:11.3f} {row[2] / row[0]:6.2f}")
-    print(f"intrt threads: {getattr(intrt, 'get_num_threads', lambda: 1)()}; LiteRT threads: {args.threads}")
+        print(f"{name:16s} {row[0]:9.3f} {row[1]:11.3f} {row[1] / row[0]:6.2f} {row[2]:11.3f} {row[2] / row[0]:6.2f} "
+              f"{row[3]:8.3f} {row[3] / row[0]:6.2f}")
+    print(f"threads: {args.threads} for every engine")
     return 0
 
 
