@@ -153,6 +153,81 @@ def test_bias_none_is_zero_bias():
         assert_same(got, want, name)
 
 
+def fast_mode(w, bias, mult, shift, z_out, single=False):
+    """requant_mode of the AVX2 path (None when this CPU has no AVX2)."""
+    if "avx2" not in ISAS:
+        return None
+    return gemm.PackedGemm(w, bias, 0, mult, shift, z_out, -128, 127, single, isa="avx2").requant_mode
+
+
+@pytest.mark.parametrize("case,mode", [("right>=1", 1), ("some right=0", 2), ("some left", 3),
+                                       ("wide bias", 0), ("negative mult", 0), ("single", 0)])
+@pytest.mark.parametrize("z_out", [-255, -128, 0, 37, 255])
+def test_fast_requant_modes(case, mode, z_out):
+    # the AVX2 fast requantization (folded rounding constants) and its fallbacks, on every path and thread count
+    rng = np.random.default_rng(abs(z_out) * 7 + mode)
+    o, k, m = 45, 13, 29
+    w = rng.integers(-127, 128, (o, k)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, o).astype(np.int32)
+    mult = rng.integers(1 << 30, INT32_MAX, o, endpoint=True).astype(np.int32)
+    shift = rng.integers(-20, -1, o, endpoint=True).astype(np.int32)
+    single = case == "single"
+    if case == "some right=0":
+        shift[::3] = 0
+    elif case == "some left":
+        shift[::4] = 0
+        shift[1::4] = rng.integers(1, 5, len(shift[1::4]))
+    elif case == "wide bias":   # srdhm near 2**31 - 1: adding the rounding constant would leave int32
+        bias[5] = INT32_MAX - 255 * np.abs(w[5].astype(np.int64)).sum()
+        mult[5] = INT32_MAX
+    elif case == "negative mult":
+        mult[7] = -(1 << 30)
+    got_mode = fast_mode(w, bias, mult, shift, z_out, single)
+    assert got_mode in (None, mode), f"{case}: requant_mode {got_mode}, expected {mode}"
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    for lo, hi in ((-128, 127), (-3, 90), (5, 5)):
+        want = gemm_ref(x, w, bias, -9, mult, shift, z_out, lo, hi, single)
+        for name, got in run_fc_all(x, w, bias, -9, mult, shift, z_out, lo, hi, single).items():
+            assert_same(got, want, f"{case} z_out={z_out} clamp=({lo}, {hi}) {name}")
+
+
+@pytest.mark.parametrize("shift", [-31, -30, -3, -2, -1, 0, 1, 2])
+def test_fast_requant_near_zero(shift):
+    # accumulators around 0 and small ties: where the fast path's sign term uses the accumulator's sign
+    # instead of srdhm's (they differ only when -2**30 <= acc * mult < 0, where srdhm gives 0)
+    accs = np.arange(-40, 41, dtype=np.int64)
+    mults = np.array([0, 1, 1 << 30, (1 << 30) + 1, 1518500250, INT32_MAX], np.int64)
+    pairs = [(a, mm) for a in accs for mm in mults]
+    o = len(pairs)
+    bias = np.array([a for a, _ in pairs], np.int32)
+    mult = np.array([mm for _, mm in pairs], np.int32)
+    shifts = np.full(o, shift, np.int32)
+    w = np.zeros((o, 2), np.int8)
+    w[:, 0] = 1                                  # adds x - z_in to each accumulator
+    x = np.array([[0, 5], [1, -7], [-1, 0], [3, 3], [-128, 127]], np.int8)
+    for z_out in (-200, 0, 7):
+        mode = 1 if shift < 0 else 2 if shift == 0 else 3
+        if abs(z_out) << max(-shift, 0) >= 1 << 30:      # z_out * 2**right no longer fits beside srdhm
+            mode = 0
+        assert fast_mode(w, bias, mult, shifts, z_out) in (None, mode)
+        want = gemm_ref(x, w, bias, 0, mult, shifts, z_out, -128, 127)
+        for name, got in run_fc_all(x, w, bias, 0, mult, shifts, z_out, -128, 127, False).items():
+            assert_same(got, want, f"shift {shift} z_out {z_out} {name}")
+
+
+@pytest.mark.parametrize("o", [1, 3, 7, 8, 9, 15, 16, 17, 24, 40, 56])
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 27])
+def test_micro_kernel_shapes(o, k):
+    # 8-channel kernels (last block of <= 8 channels, 1..12 rows) and 16-channel kernels (1..6 rows), K < 4
+    rng = np.random.default_rng(o * 100 + k)
+    w, bias, mult, shift = random_problem(rng, o, k, shift_lo=-12, shift_hi=-1)
+    for m in (1, 5, 6, 7, 11, 12, 13, 25, 40):
+        x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+        want = gemm_ref(x, w, bias, 11, mult, shift, -4, -100, 110)
+        for name, got in run_fc_all(x, w, bias, 11, mult, shift, -4, -100, 110, False).items():
+            assert_same(got, want, f"m={m} {name}")
+
+
 # -- conv --------------------------------------------------------------------------------------------------
 def conv_reference(x, w, bias, z_in, mult, shift, z_out, lo, hi, s, d, pad, out_hw, single):
     y = np.full((x.shape[0],) + out_hw + (w.shape[0],), 77, np.int8)
@@ -188,7 +263,11 @@ def test_conv_matches_reference(n, h, wd, c, o, kh, kw, sh, sw, dh, dw, pt, pl, 
                                    (2, 7, 5, 3, 17, 1, 1, 2, 0),      # 1x1 stride 2: im2col
                                    (1, 13, 11, 16, 33, 3, 3, 1, 1),   # SAME 3x3
                                    (1, 30, 30, 8, 16, 3, 3, 2, 1),    # several row tiles
-                                   (1, 5, 6, 3, 8, 5, 5, 1, 4)])      # padding 4 around a 5x5 kernel
+                                   (1, 5, 6, 3, 8, 5, 5, 1, 4),       # padding 4 around a 5x5 kernel
+                                   (2, 21, 20, 3, 16, 3, 3, 2, 1),    # MobileNet's first layer: small-C im2col
+                                   (1, 9, 9, 5, 24, 3, 3, 1, 1),      # 15-tap kernel rows, 16 + 8 channels
+                                   (2, 6, 7, 1, 8, 5, 5, 1, 0),       # one channel, 8 output channels
+                                   (1, 48, 48, 8, 48, 1, 1, 1, 0)])   # MobileNet's 1x1 expansion
 def test_conv_shapes(shape):
     n, h, wd, c, o, kh, kw, s, p = shape
     rng = np.random.default_rng(sum(shape))
@@ -207,14 +286,19 @@ def test_conv_shapes(shape):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_im2col_rows(isa):
+@pytest.mark.parametrize("geometry", [(2, 5, 7, 3, 2, 3, 2, 1, 2, 1, 1, 2, 3, 6),     # dilated rows
+                                      (2, 9, 8, 3, 3, 3, 2, 2, 1, 1, 1, 1, 5, 4),     # small-C fast rows
+                                      (1, 6, 6, 2, 2, 2, 1, 1, 1, 1, 0, 0, 5, 5),     # even K, no padding
+                                      (1, 4, 9, 7, 1, 3, 1, 3, 1, 1, 0, 1, 4, 3)])    # 21-tap rows
+def test_im2col_rows(isa, geometry):
+    n, h, wd, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow = geometry
     rng = np.random.default_rng(11)
-    x = rng.integers(-128, 128, (2, 5, 7, 3)).astype(np.int8)
+    x = rng.integers(-128, 128, (n, h, wd, c)).astype(np.int8)
     z_in = -20
-    g = gemm.PackedGemm(np.ones((4, 2 * 3 * 3), np.int8), None, z_in, np.full(4, 1 << 30, np.int32),
+    g = gemm.PackedGemm(np.ones((4, kh * kw * c), np.int8), None, z_in, np.full(4, 1 << 30, np.int32),
                         np.zeros(4, np.int32), 0, -128, 127, isa=isa)
-    rows = g.im2col(x, 2, 3, 2, 1, 2, 1, 1, 2, 3, 6)
-    ref = im2col_ref(x, 2, 3, 2, 1, 2, 1, 1, 2, 3, 6, z_in)
+    rows = g.im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
+    ref = im2col_ref(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, z_in)
     k = ref.shape[1]
     if rows.dtype == np.uint8:        # u8 paths: x ^ 0x80 = x + 128, padding taps z_in + 128
         assert_same((rows[:, :k].astype(np.int64) - 128).astype(np.int8), ref.astype(np.int8), "im2col u8")

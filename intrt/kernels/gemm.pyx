@@ -52,17 +52,22 @@ cdef extern from "simd/gemm_s8.h" nogil:
         const int32_t *right
         const int32_t *total
         int32_t lo, hi, z_out, z_in
+        int32_t act_min, act_max
         int single
+        int fast
+        const int64_t *nudge
+        const int32_t *sneg
     ctypedef struct gemm_source:
         const int8_t *x
         int conv
         int64_t H, W, C, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl
+        int64_t xsize
         int8_t *y
     int gemm_cpu_has(int isa)
     int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1)
     void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
                        int64_t ob1, void *buf)
-    void gemm_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf)
+    void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf)
     const int GEMM_NR[3]
     const int GEMM_KG[3]
     const int GEMM_MR[3]
@@ -208,6 +213,7 @@ cdef class PackedGemm:
     cdef gemm_params p
     cdef readonly str isa
     cdef readonly Py_ssize_t out_channels, depth
+    cdef readonly int requant_mode    # AVX2 fast requantization mode (0: general; see _fast_requant)
     cdef object _keep          # arrays the params point into
 
     def __init__(self, w, bias, int input_zero_point, mult, shift, int out_zero_point,
@@ -255,14 +261,26 @@ cdef class PackedGemm:
         if not wide:     # u8 activations: sum w * (x - z_in) = sum w * (x ^ 0x80) - (128 + z_in) * sum w
             b64 = b64 - (128 + input_zero_point) * w.astype(np.int64).sum(axis=1)
 
-        def padded(values):
-            out = np.zeros(nblocks * nr, np.int32)
+        def padded(values, dtype=np.int32):
+            out = np.zeros(nblocks * nr + 8, dtype)     # + 8: the AVX2 path loads mult[c + 1 .. c + 8]
             out[:O] = values
             return out
         sh = shift.astype(np.int64)
-        arrays = dict(w=packed, bias=padded(b64), mult=padded(mult), left=padded(np.maximum(sh, 0)),
-                      right=padded(np.maximum(-sh, 0)), total=padded(31 - sh))
+        left, right = np.maximum(sh, 0), np.maximum(-sh, 0)
+        arrays = dict(w=packed, bias=padded(b64), mult=padded(mult), left=padded(left), right=padded(right),
+                      total=padded(31 - sh), sneg=padded(np.where(right > 0, -1, 0)))
         arrays["total"][O:] = 31
+        fast = 0
+        if name == "avx2" and not single_rounding and O:
+            fast = _fast_requant(np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int64), left, right,
+                                 out_zero_point)
+        if fast:   # 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0); see a2_requant_fast
+            c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+            nudge = padded((1 << 30) + (1 << 31) * (c_r + out_zero_point * np.left_shift(1, right)), np.int64)
+            groups = nudge[:nblocks * nr].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
+            arrays["nudge"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
+        else:
+            arrays["nudge"] = np.zeros(8, np.int64)
         self._keep = arrays
         self.isa = name
         self.out_channels, self.depth = O, K
@@ -274,6 +292,11 @@ cdef class PackedGemm:
         self.p.left = <const int32_t *>_ptr(arrays["left"])
         self.p.right = <const int32_t *>_ptr(arrays["right"])
         self.p.total = <const int32_t *>_ptr(arrays["total"])
+        self.p.sneg = <const int32_t *>_ptr(arrays["sneg"])
+        self.p.nudge = <const int64_t *>_ptr(arrays["nudge"])
+        self.p.fast = fast
+        self.requant_mode = fast
+        self.p.act_min, self.p.act_max = act_min, act_max
         self.p.lo, self.p.hi = act_min - out_zero_point, act_max - out_zero_point
         self.p.z_out, self.p.z_in = out_zero_point, input_zero_point
         self.p.single = single_rounding
@@ -285,6 +308,7 @@ cdef class PackedGemm:
                              f"[{self.out_channels}, {self.depth}]")
         cdef gemm_source s
         s.conv = 0
+        s.xsize = x.shape[0] * x.shape[1]
         s.x = &x[0, 0] if x.shape[0] and x.shape[1] else NULL
         s.y = &y[0, 0] if y.shape[0] and y.shape[1] else NULL
         self._run(&s, x.shape[0])
@@ -305,6 +329,7 @@ cdef class PackedGemm:
                              f"do not fit weights [{self.out_channels}, {self.depth}]")
         cdef gemm_source s
         s.x = &x[0, 0, 0, 0] if x.size else NULL
+        s.xsize = x.size
         s.y = &y[0, 0, 0, 0] if y.size else NULL
         s.conv = not (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1 and pad_top == 0
                       and pad_left == 0 and oh == h and ow == wd)
@@ -320,14 +345,16 @@ cdef class PackedGemm:
             raise ShapeError(f"PackedGemm.im2col: kernel ({kh}, {kw}) x {x.shape[3]} channels != depth {self.depth}")
         cdef gemm_source s
         s.x = &x[0, 0, 0, 0] if x.size else NULL
+        s.xsize = x.size
         s.conv = 1
         s.H, s.W, s.C, s.KH, s.KW, s.OH, s.OW = x.shape[1], x.shape[2], x.shape[3], kh, kw, out_h, out_w
         s.sh, s.sw, s.dh, s.dw, s.pt, s.pl = stride_h, stride_w, dil_h, dil_w, pad_top, pad_left
         rows = x.shape[0] * out_h * out_w
-        out = np.zeros((rows, self.p.Kp), np.int16 if GEMM_ESIZE[self.p.isa] == 2 else np.uint8)
+        dtype = np.int16 if GEMM_ESIZE[self.p.isa] == 2 else np.uint8
+        flat = np.zeros(rows * self.p.Kp + 64, dtype)      # + 64: the fill may write a little past the end
         if rows and self.p.Kp:
-            gemm_fill_rows(&self.p, &s, 0, rows, _ptr(out))
-        return out
+            gemm_fill_rows_isa(&self.p, &s, 0, rows, _ptr(flat))
+        return flat[:rows * self.p.Kp].reshape(rows, self.p.Kp)
 
     cdef _run(self, gemm_source *s, Py_ssize_t rows):
         if gemm_run(&self.p, s, rows, _num_threads, NULL, 0):
@@ -342,6 +369,7 @@ cdef class PackedGemm:
                              f"[{self.out_channels}, {self.depth}]")
         step = GemmStep(self, x, y)
         step.p.src.conv = 0
+        step.p.src.xsize = xv.shape[0] * xv.shape[1]
         step.p.src.x = &xv[0, 0] if xv.shape[0] and xv.shape[1] else NULL
         step.p.src.y = &yv[0, 0] if yv.shape[0] and yv.shape[1] else NULL
         step.finish(xv.shape[0])
@@ -362,6 +390,7 @@ cdef class PackedGemm:
         step = GemmStep(self, x, y)
         cdef gemm_source *s = &(<GemmStep>step).p.src
         s.x = &xv[0, 0, 0, 0] if x.size else NULL
+        s.xsize = x.size
         s.y = &yv[0, 0, 0, 0] if y.size else NULL
         s.conv = not (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1 and pad_top == 0
                       and pad_left == 0 and oh == h and ow == wd)
@@ -369,6 +398,24 @@ cdef class PackedGemm:
         s.sh, s.sw, s.dh, s.dw, s.pt, s.pl = stride_h, stride_w, dil_h, dil_w, pad_top, pad_left
         step.finish(n * oh * ow)
         return step
+
+
+def _fast_requant(bound, mult, left, right, int z_out):
+    """Mode of the AVX2 fast requantization (0: use the general one), from int64 arrays per channel: bound =
+    max |accumulator| (|bias| + 255 * sum|w|), mult, left and right shifts. Its preconditions (a2_requant_fast):
+    mult >= 0, |acc << left| < 2**31, and |srdhm| + c_r + |z_out| * 2**r + 1 < 2**31."""
+    if mult.min() < 0 or (left > 0).any() and (right[left > 0] > 0).any():
+        return 0
+    shifted = bound << left
+    if shifted.max() > INT32_MAX:
+        return 0
+    high = (shifted * mult >> 31) + 1                      # >= |srdhm(acc << left, mult)|
+    c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+    if (high + c_r + abs(z_out) * np.left_shift(1, right) + 1).max() > INT32_MAX:
+        return 0
+    if (left > 0).any():
+        return 3
+    return 2 if (right == 0).any() else 1
 
 
 cdef int64_t _tile_rows(const gemm_params *p) noexcept nogil:

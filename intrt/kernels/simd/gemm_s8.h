@@ -29,6 +29,17 @@
    The clamp is applied before adding z_out (lo = act_min - z_out, hi = act_max - z_out), which equals the
    reference's int64 "add then clamp" and cannot overflow.
 
+   AVX2 path, tuned for the small layers of mobile CNNs (K of 8..200, O of 8..200, thousands of rows):
+   - the accumulators start at the bias; dot product, requantization and int8 stores run in one micro-tile
+     function per shape (a2_kernel: 6 rows x 16 channels, or 12 rows x 8 channels for a last block of <= 8);
+   - when the wrapper proves the accumulators small enough (the usual case), a2_requant_fast does the double
+     rounding in 11 vector ops per 8 outputs: the rounding constants of both roundings and z_out * 2**right
+     ride in srdhm's 64-bit nudge, and one arithmetic shift finishes (derivation at a2_requant_fast); other
+     problems (single rounding, negative multipliers, huge accumulators) take a2_requant_general;
+   - int32 -> int8 by saturating packs, then the clamp on int8 lanes;
+   - activation rows are widened 16 at a time; small conv windows (e.g. 3x3 over 3 channels) take one
+     16-wide widen per kernel row (a2_fill_rows).
+
    Every output is produced by one accumulation in one task, so results do not depend on the thread count. */
 #ifndef INTRT_GEMM_S8_H
 #define INTRT_GEMM_S8_H
@@ -49,7 +60,7 @@ enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512VNNI = 2 };
 /* geometry of each path: output channels per block, k per group, rows per micro-tile, activation bytes */
 static const int GEMM_NR[3] = {32, 16, 32};
 static const int GEMM_KG[3] = {4, 2, 4};
-static const int GEMM_MR[3] = {4, 5, 8};
+static const int GEMM_MR[3] = {4, 12, 8};     /* AVX2: 6 rows x 16 channels or 12 rows x 8 channels */
 static const int GEMM_ESIZE[3] = {1, 2, 1};
 
 typedef struct {
@@ -60,14 +71,21 @@ typedef struct {
     const int32_t *mult;           /* Q31 multipliers, nblocks * NR (0 in padding) */
     const int32_t *left, *right;   /* max(shift, 0), max(-shift, 0) */
     const int32_t *total;          /* 31 - shift (single rounding) */
-    int32_t lo, hi, z_out, z_in;
+    int32_t lo, hi, z_out, z_in;   /* lo = act_min - z_out, hi = act_max - z_out */
+    int32_t act_min, act_max;
     int single;
+    /* AVX2 fast requantization (see a2_requant_fast): 0 = off, 1 = all right shifts >= 1 and no left shift,
+       2 = some right shift is 0, 3 = some left shift; its per-channel constants: */
+    int fast;
+    const int64_t *nudge;          /* per 8 channels: the 64-bit nudges of the even, then of the odd channels */
+    const int32_t *sneg;           /* -1 where right > 0, else 0 */
 } gemm_params;
 
 typedef struct {                   /* where the activation rows come from */
     const int8_t *x;
     int conv;                      /* 0: x is [M, K] rows; 1: x is NHWC and rows are im2col rows */
     int64_t H, W, C, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl;
+    int64_t xsize;                 /* elements of x (reads stay below x + xsize) */
     int8_t *y;                     /* [M, O] */
 } gemm_source;
 
@@ -185,6 +203,164 @@ static void gemm_tile_portable(const gemm_params *p, const uint8_t *a, int64_t l
 #define GEMM_AVX2 __attribute__((target("avx2")))
 #define GEMM_INLINE static inline __attribute__((always_inline))
 
+/* -- activation rows: int16 x - z_in, 16 at a time */
+/* dst[0..n-1] = src[0..n-1] - z_in. May write up to 15 elements past dst + n (the caller writes them later or
+   the scratch has the slack); reads past src + n only while that stays below src_end. */
+GEMM_INLINE GEMM_AVX2 void a2_widen(int16_t *dst, const int8_t *src, int64_t n, __m256i z, int16_t z_in,
+                                    const int8_t *src_end) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))), z));
+    if (i < n && src_end - (src + i) >= 16) {
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))), z));
+        return;
+    }
+    for (; i < n; i++) dst[i] = (int16_t)(src[i] - z_in);
+}
+
+/* Rows m0..m1-1 as int16 x - z_in (padding taps 0, k >= K zero), row stride Kp; same values as
+   gemm_fill_rows. Runs of taps that are contiguous in x (dilation 1 along the width, window inside the
+   image) are widened in one go, so a 3x3 window over 3 channels is three 9-element runs. */
+static GEMM_AVX2 void a2_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1,
+                                   int16_t *buf) {
+    const int64_t K = p->K, Kp = p->Kp;
+    const int16_t z_in = (int16_t)p->z_in;
+    const __m256i z = _mm256_set1_epi16(z_in);
+    const int8_t *x_end = s->x + s->xsize;
+    if (!s->conv) {
+        if (K == Kp) {       /* the rows are contiguous on both sides */
+            a2_widen(buf, s->x + m0 * K, (m1 - m0) * K, z, z_in, x_end);
+            return;
+        }
+        for (int64_t m = m0; m < m1; m++) {
+            int16_t *row = buf + (m - m0) * Kp;
+            a2_widen(row, s->x + m * K, K, z, z_in, x_end);
+            row[K] = 0;     /* Kp = K + 1 */
+        }
+        return;
+    }
+    const int64_t C = s->C, KW = s->KW, KH = s->KH, W = s->W, H = s->H, OW = s->OW, ohw = s->OH * OW;
+    const int64_t run = KW * C;                     /* one kernel row's taps, contiguous when dw == 1 */
+    int64_t n = m0 / ohw, oy = (m0 % ohw) / OW, ox = m0 % OW;      /* advanced incrementally below */
+    for (int64_t m = m0; m < m1; m++) {
+        int16_t *row = buf + (m - m0) * Kp;
+        const int64_t ix0 = ox * s->sw - s->pl, iy0 = oy * s->sh - s->pt;
+        const int8_t *ximg = s->x + n * H * W * C;
+        /* small windows (e.g. 3x3 over 3 channels), whole window inside the image: one 16-wide widen per
+           kernel row, for every output pixel of this output row that stays inside */
+        if (s->dw == 1 && run <= 16 && ix0 >= 0 && iy0 >= 0 && iy0 + (KH - 1) * s->dh < H) {
+            const int64_t step = s->sw * C, ystep = s->dh * W * C;
+            const int8_t *src = ximg + (iy0 * W + ix0) * C;
+            int64_t count = 0;      /* pixels of this output row from ox on with the window inside */
+            while (ox + count < OW && m + count < m1 && ix0 + count * s->sw + KW <= W &&
+                   src + count * step + (KH - 1) * ystep + 16 <= x_end)
+                count++;
+            if (count > 0) {
+                for (int64_t i = 0; i < count; i++, src += step, row += Kp) {
+                    for (int64_t ky = 0; ky < KH; ky++)
+                        _mm256_storeu_si256((__m256i *)(row + ky * run),
+                                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(
+                                                _mm_loadu_si128((const __m128i *)(src + ky * ystep))), z));
+                    if (Kp > K) row[K] = 0;
+                }
+                m += count - 1;
+                ox += count;
+                if (ox == OW) {
+                    ox = 0;
+                    if (++oy == s->OH) { oy = 0; n++; }
+                }
+                continue;
+            }
+        }
+        if (s->dw == 1 && ix0 >= 0 && ix0 + KW <= W && run <= 16) {
+            for (int64_t ky = 0; ky < KH; ky++) {
+                const int64_t iy = iy0 + ky * s->dh;
+                const int8_t *src = ximg + (iy * W + ix0) * C;
+                if (iy < 0 || iy >= H) memset(row + ky * run, 0, (size_t)run * 2);
+                else if (src + 16 <= x_end)
+                    _mm256_storeu_si256((__m256i *)(row + ky * run),
+                                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)src)), z));
+                else for (int64_t i = 0; i < run; i++) row[ky * run + i] = (int16_t)(src[i] - z_in);
+            }
+        } else if (s->dw == 1 && ix0 >= 0 && ix0 + KW <= W) {
+            for (int64_t ky = 0; ky < KH; ky++) {
+                const int64_t iy = iy0 + ky * s->dh;
+                if (iy < 0 || iy >= H) memset(row + ky * run, 0, (size_t)run * 2);
+                else a2_widen(row + ky * run, ximg + (iy * W + ix0) * C, run, z, z_in, x_end);
+            }
+        } else {
+            for (int64_t ky = 0; ky < KH; ky++) {
+                int16_t *dst = row + ky * run;
+                const int64_t iy = iy0 + ky * s->dh;
+                if (iy < 0 || iy >= H) {
+                    memset(dst, 0, (size_t)run * 2);
+                    continue;
+                }
+                for (int64_t kx = 0; kx < KW; kx++) {
+                    const int64_t ix = ix0 + kx * s->dw;
+                    if (ix < 0 || ix >= W) memset(dst + kx * C, 0, (size_t)C * 2);
+                    else a2_widen(dst + kx * C, ximg + (iy * W + ix) * C, C, z, z_in, x_end);
+                }
+            }
+        }
+        if (Kp > K) row[K] = 0;
+        if (++ox == OW) {
+            ox = 0;
+            if (++oy == s->OH) { oy = 0; n++; }
+        }
+    }
+}
+
+/* -- dot products. Accumulators start at the bias (adds are modulo 2**32, so the final sum is exact).
+   The loop lives in its own (non-inlined) function per shape: its accumulators are named variables
+   (c<row><half>), so gcc keeps all of them in registers, and `mr` / `nv` are compile-time constants in each
+   copy, so the `if` tests disappear. nv = 2: 16 channels, up to 6 rows; nv = 1: 8 channels, up to 12 rows. */
+#define A2_ROW_INIT(r) __m256i c##r##0 = b0, c##r##1 = b1;
+#define A2_ROW_STEP(r)                                                                    \
+    if (mr > r) {                                                                         \
+        int32_t pair;                                                                     \
+        memcpy(&pair, a + r * lda + 2 * k, 4);                                            \
+        const __m256i xb = _mm256_set1_epi32(pair);                                       \
+        c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(xb, w0));                   \
+        if (nv > 1) c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(xb, w1));       \
+    }
+/* -- requantization of 8 channels c..c+7: int32 accumulators (bias included) -> int32 y + z_out. */
+
+/* Fast path (p->fast; the wrapper checked its preconditions for every channel: double rounding, mult >= 0,
+   |acc << left| < 2**31 and the sums below fit in int32). With h = srdhm(acc << left, m) and r = right:
+       rdbpot(h, r) + z_out = (h + c_r + z_out * 2**r - [h < 0 and r > 0]) >> r,   c_r = 2**(r-1) (0 if r = 0)
+   (ties away from zero = ties up after subtracting 1 from negative h; the shift floors). h + c_r + z_out * 2**r
+   = floor((acc * m + nudge) / 2**31) with the per-channel 64-bit nudge = 2**30 + 2**31 * (c_r + z_out * 2**r),
+   so the srdhm rounding constant carries them for free. [h < 0] may be replaced by [acc < 0]: they differ only
+   when -2**30 <= acc * m < 0, where h = 0 and (c_r - 1) >> r = 0 either way. */
+typedef struct {
+    __m256i mult_e, mult_o, nudge_e, nudge_o, right, sneg, left;
+} a2_rq8;
+
+GEMM_INLINE GEMM_AVX2 void a2_rq8_load(a2_rq8 *q, const gemm_params *p, int64_t c) {
+    q->mult_e = _mm256_loadu_si256((const __m256i *)(p->mult + c));       /* m of even channels, low dwords */
+    q->mult_o = _mm256_loadu_si256((const __m256i *)(p->mult + c + 1));   /* m of odd channels, low dwords */
+    q->nudge_e = _mm256_loadu_si256((const __m256i *)(p->nudge + c));     /* nudge[c], [c+2], [c+4], [c+6] */
+    q->nudge_o = _mm256_loadu_si256((const __m256i *)(p->nudge + c + 4)); /* nudge[c+1], [c+3], ... */
+    q->right = _mm256_loadu_si256((const __m256i *)(p->right + c));
+    q->sneg = _mm256_loadu_si256((const __m256i *)(p->sneg + c));         /* -1 where right > 0 */
+    q->left = _mm256_loadu_si256((const __m256i *)(p->left + c));
+}
+
+/* `adj`: some channel has right = 0 (mask the sign term); `left`: some channel shifts left. */
+GEMM_INLINE GEMM_AVX2 __m256i a2_requant_fast(__m256i x, const a2_rq8 *q, const int adj, const int left) {
+    if (left) x = _mm256_sllv_epi32(x, q->left);
+    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, q->mult_e), q->nudge_e);
+    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q->mult_o), q->nudge_o);
+    /* even results in the low dwords of pe >> 31, odd results in the high dwords of po << 1 */
+    __m256i y = _mm256_blend_epi32(_mm256_srli_epi64(pe, 31), _mm256_slli_epi64(po, 1), 0xAA);
+    __m256i s = _mm256_srai_epi32(x, 31);
+    if (adj) s = _mm256_and_si256(s, q->sneg);
+    return _mm256_srav_epi32(_mm256_add_epi32(y, s), q->right);
+}
+
 /* round(a * b / 2**31) ties up, lane by lane (srdhm); exact 64-bit products on even and odd lanes. */
 GEMM_INLINE GEMM_AVX2 __m256i a2_srdhm(__m256i a, __m256i b) {
     const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
@@ -210,9 +386,9 @@ GEMM_INLINE GEMM_AVX2 __m256i a2_single64(__m256i x, __m256i m, __m256i t) {
     return _mm256_blendv_epi8(v, mn, _mm256_cmpgt_epi64(mn, v));
 }
 
-/* int32 accumulators of channels c..c+7 -> clamp(MBQM(acc + bias)) + z_out, as int32 */
-GEMM_INLINE GEMM_AVX2 __m256i a2_requant(const gemm_params *p, __m256i acc, int64_t c) {
-    __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(p->bias + c)));
+/* General path (any multiplier and shift, single or double rounding): the pipeline of fixedpoint.pxd lane by
+   lane, clamped to [act_min - z_out, act_max - z_out] before adding z_out (no overflow). */
+GEMM_INLINE GEMM_AVX2 __m256i a2_requant_general(const gemm_params *p, __m256i x, int64_t c) {
     __m256i m = _mm256_loadu_si256((const __m256i *)(p->mult + c));
     if (p->single) {
         __m256i t = _mm256_loadu_si256((const __m256i *)(p->total + c));
@@ -238,68 +414,134 @@ GEMM_INLINE GEMM_AVX2 __m256i a2_requant(const gemm_params *p, __m256i acc, int6
     return _mm256_add_epi32(x, _mm256_set1_epi32(p->z_out));
 }
 
-GEMM_INLINE GEMM_AVX2 void a2_store16(int8_t *dst, __m256i v0, __m256i v1, int64_t n) {
-    __m128i a = _mm_packs_epi32(_mm256_castsi256_si128(v0), _mm256_extracti128_si256(v0, 1));
-    __m128i b = _mm_packs_epi32(_mm256_castsi256_si128(v1), _mm256_extracti128_si256(v1, 1));
-    __m128i r = _mm_packs_epi16(a, b);
-    if (n == 16) {
-        _mm_storeu_si128((__m128i *)dst, r);
-    } else {
-        int8_t tmp[16];
-        _mm_storeu_si128((__m128i *)tmp, r);
-        memcpy(dst, tmp, (size_t)n);
+/* -- int32 (z_out included) -> int8, clamped to [act_min, act_max]. Exact: packs saturate to int16 and then
+   int8, and act_min >= -128, act_max <= 127, so clamp(sat8(sat16(v))) = clamp(v). */
+static void a2_store_partial(int8_t *dst, __m128i v, int64_t n) {
+    int8_t tmp[16];
+    _mm_storeu_si128((__m128i *)tmp, v);
+    memcpy(dst, tmp, (size_t)n);
+}
+
+/* 16 channels: v[2r], v[2r+1] hold channels 0-7, 8-15 of row r; rows two at a time. */
+GEMM_INLINE GEMM_AVX2 void a2_store16(const gemm_params *p, const __m256i *v, int mr, int8_t *y, int64_t ldy,
+                                      int64_t nc) {
+    const __m256i lo = _mm256_set1_epi8((char)p->act_min), hi = _mm256_set1_epi8((char)p->act_max);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int r = 0; r < mr; r += 2) {
+        __m256i a = _mm256_packs_epi32(v[2 * r], v[2 * r + 1]);
+        __m256i b = r + 1 < mr ? _mm256_packs_epi32(v[2 * r + 2], v[2 * r + 3]) : a;
+        __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), order);  /* row r | row r + 1 */
+        q = _mm256_min_epi8(_mm256_max_epi8(q, lo), hi);
+        if (nc == 16) {
+            _mm_storeu_si128((__m128i *)(y + r * ldy), _mm256_castsi256_si128(q));
+            if (r + 1 < mr) _mm_storeu_si128((__m128i *)(y + (r + 1) * ldy), _mm256_extracti128_si256(q, 1));
+        } else {
+            a2_store_partial(y + r * ldy, _mm256_castsi256_si128(q), nc);
+            if (r + 1 < mr) a2_store_partial(y + (r + 1) * ldy, _mm256_extracti128_si256(q, 1), nc);
+        }
     }
 }
 
-/* The dot loop lives in its own (non-inlined) function per row count, apart from the requantization:
-   its accumulators are named variables (c<row><half>), so gcc keeps all of them in registers, and `mr` is a
-   compile-time constant in each copy, so the `if (mr > r)` tests disappear. The tile stores them once. */
-#define A2_ROW_INIT(r) __m256i c##r##0 = _mm256_setzero_si256(), c##r##1 = _mm256_setzero_si256();
-#define A2_ROW_STEP(r)                                                                    \
-    if (mr > r) {                                                                         \
-        int32_t pair;                                                                     \
-        memcpy(&pair, a + r * lda + 2 * k, 4);                                            \
-        const __m256i xb = _mm256_set1_epi32(pair);                                       \
-        c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(xb, w0));                   \
-        c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(xb, w1));                   \
+/* 8 channels: v[2r] holds row r; rows four at a time. */
+GEMM_INLINE GEMM_AVX2 void a2_store8(const gemm_params *p, const __m256i *v, int mr, int8_t *y, int64_t ldy,
+                                     int64_t nc) {
+    const __m256i lo = _mm256_set1_epi8((char)p->act_min), hi = _mm256_set1_epi8((char)p->act_max);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int r = 0; r < mr; r += 4) {
+        __m256i ab = _mm256_packs_epi32(v[2 * r], r + 1 < mr ? v[2 * r + 2] : v[2 * r]);
+        __m256i cd = r + 2 < mr ? _mm256_packs_epi32(v[2 * r + 4], r + 3 < mr ? v[2 * r + 6] : v[2 * r]) : ab;
+        __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order);  /* rows r .. r + 3 */
+        q = _mm256_min_epi8(_mm256_max_epi8(q, lo), hi);
+        int8_t tmp[32];
+        _mm256_storeu_si256((__m256i *)tmp, q);
+        const int rows = mr - r < 4 ? mr - r : 4;
+        for (int i = 0; i < rows; i++) {
+            if (nc == 8) memcpy(y + (r + i) * ldy, tmp + 8 * i, 8);
+            else memcpy(y + (r + i) * ldy, tmp + 8 * i, (size_t)nc);
+        }
     }
-#define A2_ROW_OUT(r) if (mr > r) { out[2 * r] = c##r##0; out[2 * r + 1] = c##r##1; }
+}
 
-GEMM_INLINE GEMM_AVX2 void a2_dot(const int16_t *w, const int16_t *a, int64_t lda, int64_t kp, const int mr,
-                                   __m256i *out) {
+/* Requantizes the accumulators of one micro-tile in place (v[2r + h] = row r, channels c0 + 8h ..). */
+GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0) {
+    if (p->fast) {
+        a2_rq8 q0, q1;
+        a2_rq8_load(&q0, p, c0);
+        if (nv > 1) a2_rq8_load(&q1, p, c0 + 8);
+#define A2_FAST_ROWS(adj, left)                                                        \
+        for (int r = 0; r < mr; r++) {                                                  \
+            v[2 * r] = a2_requant_fast(v[2 * r], &q0, adj, left);                       \
+            if (nv > 1) v[2 * r + 1] = a2_requant_fast(v[2 * r + 1], &q1, adj, left);  \
+        }
+        if (p->fast == 1) { A2_FAST_ROWS(0, 0) }           /* every right shift >= 1, no left shift */
+        else if (p->fast == 2) { A2_FAST_ROWS(1, 0) }      /* some right shifts are 0 */
+        else { A2_FAST_ROWS(1, 1) }                        /* some left shifts */
+#undef A2_FAST_ROWS
+    } else {
+        for (int r = 0; r < mr; r++) {
+            v[2 * r] = a2_requant_general(p, v[2 * r], c0);
+            if (nv > 1) v[2 * r + 1] = a2_requant_general(p, v[2 * r + 1], c0 + 8);
+        }
+    }
+}
+
+/* One micro-tile, fused: dot products (accumulators in registers), requantization, int8 stores.
+   nv = 2: 16 channels, mr <= 6 rows; nv = 1: 8 channels, mr <= 12 rows. `mr` and `nv` are compile-time
+   constants in each non-inlined copy below, so the unrolled loops keep everything in registers. */
+#define A2_ROW_OUT(r) if (mr > r) { v[2 * r] = c##r##0; v[2 * r + 1] = c##r##1; }
+GEMM_INLINE GEMM_AVX2 void a2_kernel(const gemm_params *p, const int16_t *w, const int16_t *a, int64_t lda,
+                                      int64_t kp, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
+                                      const int nv) {
+    const int32_t *bias = p->bias + c0;
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);
+    const __m256i b1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(bias + 8)) : b0;
     A2_ROW_INIT(0) A2_ROW_INIT(1) A2_ROW_INIT(2) A2_ROW_INIT(3) A2_ROW_INIT(4) A2_ROW_INIT(5)
+    A2_ROW_INIT(6) A2_ROW_INIT(7) A2_ROW_INIT(8) A2_ROW_INIT(9) A2_ROW_INIT(10) A2_ROW_INIT(11)
     for (int64_t k = 0; k < kp; k++) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 32 * k));
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32 * k + 16));
+        const __m256i w1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(w + 32 * k + 16)) : w0;
         A2_ROW_STEP(0) A2_ROW_STEP(1) A2_ROW_STEP(2) A2_ROW_STEP(3) A2_ROW_STEP(4) A2_ROW_STEP(5)
+        A2_ROW_STEP(6) A2_ROW_STEP(7) A2_ROW_STEP(8) A2_ROW_STEP(9) A2_ROW_STEP(10) A2_ROW_STEP(11)
     }
+    __m256i v[24];
     A2_ROW_OUT(0) A2_ROW_OUT(1) A2_ROW_OUT(2) A2_ROW_OUT(3) A2_ROW_OUT(4) A2_ROW_OUT(5)
+    A2_ROW_OUT(6) A2_ROW_OUT(7) A2_ROW_OUT(8) A2_ROW_OUT(9) A2_ROW_OUT(10) A2_ROW_OUT(11)
+    a2_requant_tile(p, v, mr, nv, c0);
+    if (nv > 1) a2_store16(p, v, mr, y, ldy, nc);
+    else a2_store8(p, v, mr, y, ldy, nc);
 }
 
-#define A2_DOT(n) \
-    static GEMM_AVX2 __attribute__((noinline)) void a2_dot_##n(const int16_t *w, const int16_t *a, int64_t lda, \
-                                                               int64_t kp, __m256i *out) {                   \
-        a2_dot(w, a, lda, kp, n, out);                                                                       \
+#define A2_KERNEL(nv, n)                                                                                    \
+    static GEMM_AVX2 __attribute__((noinline)) void a2_kernel##nv##_##n(                                    \
+            const gemm_params *p, const int16_t *w, const int16_t *a, int64_t lda, int64_t kp, int64_t c0,  \
+            int8_t *y, int64_t ldy, int64_t nc) {                                                           \
+        a2_kernel(p, w, a, lda, kp, c0, y, ldy, nc, n, nv);                                                 \
     }
-A2_DOT(1) A2_DOT(2) A2_DOT(3) A2_DOT(4) A2_DOT(5) A2_DOT(6)
+A2_KERNEL(2, 1) A2_KERNEL(2, 2) A2_KERNEL(2, 3) A2_KERNEL(2, 4) A2_KERNEL(2, 5) A2_KERNEL(2, 6)
+A2_KERNEL(1, 1) A2_KERNEL(1, 2) A2_KERNEL(1, 3) A2_KERNEL(1, 4) A2_KERNEL(1, 5) A2_KERNEL(1, 6)
+A2_KERNEL(1, 7) A2_KERNEL(1, 8) A2_KERNEL(1, 9) A2_KERNEL(1, 10) A2_KERNEL(1, 11) A2_KERNEL(1, 12)
 
-static GEMM_AVX2 void gemm_tile_avx2(const gemm_params *p, const int16_t *a, int64_t lda, int mr, int64_t ob,
-                                     int8_t *y, int64_t ldy) {
+typedef void (*a2_kernel_fn)(const gemm_params *, const int16_t *, const int16_t *, int64_t, int64_t, int64_t,
+                             int8_t *, int64_t, int64_t);
+static const a2_kernel_fn A2_KERNELS16[7] = {NULL, a2_kernel2_1, a2_kernel2_2, a2_kernel2_3, a2_kernel2_4,
+                                             a2_kernel2_5, a2_kernel2_6};
+static const a2_kernel_fn A2_KERNELS8[13] = {NULL, a2_kernel1_1, a2_kernel1_2, a2_kernel1_3, a2_kernel1_4,
+                                             a2_kernel1_5, a2_kernel1_6, a2_kernel1_7, a2_kernel1_8,
+                                             a2_kernel1_9, a2_kernel1_10, a2_kernel1_11, a2_kernel1_12};
+
+/* All `rows` rows of a (int16, stride Kp) x output block ob -> y (stride O). A last block of at most 8
+   channels runs the 8-channel kernels (12 rows at a time), others the 16-channel ones (6 rows at a time). */
+static GEMM_AVX2 void gemm_block_avx2(const gemm_params *p, const int16_t *a, int64_t rows, int64_t ob, int8_t *y) {
     const int16_t *w = (const int16_t *)p->w + ob * p->Kp * 16;
-    const int64_t kp = p->Kp / 2;
-    __m256i acc[12];
-    switch (mr) {
-    case 1: a2_dot_1(w, a, lda, kp, acc); break;
-    case 2: a2_dot_2(w, a, lda, kp, acc); break;
-    case 3: a2_dot_3(w, a, lda, kp, acc); break;
-    case 4: a2_dot_4(w, a, lda, kp, acc); break;
-    case 5: a2_dot_5(w, a, lda, kp, acc); break;
-    default: a2_dot_6(w, a, lda, kp, acc); mr = 6; break;
-    }
+    const int64_t kp = p->Kp / 2, lda = p->Kp, ldy = p->O;
     const int64_t c0 = ob * 16;
     const int64_t nc = p->O - c0 < 16 ? p->O - c0 : 16;
-    for (int r = 0; r < mr; r++)
-        a2_store16(y + r * ldy + c0, a2_requant(p, acc[2 * r], c0), a2_requant(p, acc[2 * r + 1], c0 + 8), nc);
+    const int mrmax = nc <= 8 ? 12 : 6;
+    const a2_kernel_fn *kernels = nc <= 8 ? A2_KERNELS8 : A2_KERNELS16;
+    for (int64_t m = 0; m < rows; m += mrmax) {
+        const int mr = rows - m < mrmax ? (int)(rows - m) : mrmax;
+        kernels[mr](p, w, a + m * lda, lda, kp, c0, y + m * ldy + c0, ldy, nc);
+    }
 }
 
 /* ================================================================ AVX-512 VNNI */
@@ -413,16 +655,22 @@ static GEMM_AVX512 void gemm_tile_avx512(const gemm_params *p, const uint8_t *a,
 #endif /* INTRT_GEMM_X86 */
 
 /* ---------------------------------------------------------------- one task */
-/* Rows m0..m1-1, output blocks ob0..ob1-1: fill the activation rows, then for each output block run the
-   micro-tiles over the rows (the block's weight panel stays in cache while the rows stream).
-   Returns 0, or -1 if the scratch buffer cannot be allocated. */
-/* Rows m0..m1 x output blocks ob0..ob1, with `buf` holding at least (m1 - m0) * Kp * esize + 64 bytes of
- * scratch for the activation rows (flipped / widened / im2col'ed). */
+/* Rows m0..m1-1 x output blocks ob0..ob1-1, with `buf` holding at least (m1 - m0) * Kp * esize + 64 bytes of
+   scratch for the activation rows (flipped / widened / im2col'ed): fill the rows once, then for each output
+   block run the micro-tiles down the rows (the rows stay in L1/L2, the block's weight panel in L1). */
 static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
                           int64_t ob1, void *buf) {
     if (m1 <= m0 || ob1 <= ob0) return;
     const int isa = p->isa, mrmax = GEMM_MR[isa];
     const int64_t row_bytes = p->Kp * GEMM_ESIZE[isa];
+#if INTRT_GEMM_X86
+    if (isa == ISA_AVX2) {
+        a2_fill_rows(p, s, m0, m1, (int16_t *)buf);
+        for (int64_t ob = ob0; ob < ob1; ob++)
+            gemm_block_avx2(p, (const int16_t *)buf, m1 - m0, ob, s->y + m0 * p->O);
+        return;
+    }
+#endif
     gemm_fill_rows(p, s, m0, m1, buf);
     for (int64_t ob = ob0; ob < ob1; ob++) {
         for (int64_t m = m0; m < m1; m += mrmax) {
@@ -430,12 +678,19 @@ static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0
             const uint8_t *a = (const uint8_t *)buf + (m - m0) * row_bytes;
             int8_t *y = s->y + m * p->O;
 #if INTRT_GEMM_X86
-            if (isa == ISA_AVX2) { gemm_tile_avx2(p, (const int16_t *)a, p->Kp, mr, ob, y, p->O); continue; }
             if (isa == ISA_AVX512VNNI) { gemm_tile_avx512(p, a, p->Kp, mr, ob, y, p->O); continue; }
 #endif
             gemm_tile_portable(p, a, p->Kp, mr, ob, y, p->O);
         }
     }
+}
+
+/* Activation rows as the path's kernel reads them (for tests): the AVX2 path's own fill, else gemm_fill_rows. */
+static void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf) {
+#if INTRT_GEMM_X86
+    if (p->isa == ISA_AVX2) { a2_fill_rows(p, s, m0, m1, (int16_t *)buf); return; }
+#endif
+    gemm_fill_rows(p, s, m0, m1, buf);
 }
 
 /* The same with scratch from malloc; returns -1 if that fails. */
