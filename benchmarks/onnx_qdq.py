@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def export_qdq(model):
-    """ONNX ModelProto for a loaded ``intrt.Model`` (its graph and planned shapes)."""
+def export_qdq(model, input_shapes=None):
+    """ONNX ModelProto for a loaded ``intrt.Model`` (its graph and the shapes planned for ``input_shapes``)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     g = model.graph
-    shapes = model._plan(tuple(tuple(i.shape) for i in model.inputs)).shapes
+    if input_shapes is None:
+        input_shapes = [tuple(i.shape) for i in model.inputs]
+    shapes = model._plan(tuple(tuple(s) for s in input_shapes)).shapes
     nodes, inits = [], []
     counter = [0]
 

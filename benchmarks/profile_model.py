@@ -1,6 +1,6 @@
 """Per-node time of a TFLite fixture model in intrt: each node's bound Step (or op.run) timed alone.
 
-    INTRT_NUM_THREADS=1 python benchmarks/profile_model.py [mobilenet_v2] [--op CONV_2D] [--repeat 50]
+    INTRT_NUM_THREADS=1 python benchmarks/profile_model.py [mobilenet_v2] [--op CONV_2D] [--repeat 50] [--batch 16]
 
 Prints the total per op type, then the slowest nodes (or, with --op, every node of that type in graph order).
 """
@@ -27,12 +27,15 @@ def main(argv=None):
     ap.add_argument("--op", default=None, help="list every node of this op type")
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=None, help="run this batch size (the graph's batch made dynamic)")
     args = ap.parse_args(argv)
     path = args.model if args.model.endswith(".tflite") else os.path.join(FIXTURES, args.model + ".tflite")
-    m = intrt.load(to_bytes(from_tflite(path)))
-    x = np.zeros(m.inputs[0].shape, np.int8)
-    m.run(x, quantized=True)
-    plan = m._plan(tuple(tuple(i.shape) for i in m.inputs))
+    graph = from_tflite(path)
+    graph.dynamic_batch = args.batch is not None
+    m = intrt.load(to_bytes(graph))
+    shapes = [((args.batch,) + tuple(i.shape[1:])) if args.batch else tuple(i.shape) for i in m.inputs]
+    m.run_list([np.zeros(s, np.int8) for s in shapes], quantized=True)
+    plan = m._plan(tuple(shapes))
     tot, cnt, rows = collections.Counter(), collections.Counter(), []
     for k, (op, node) in enumerate(zip(m.ops, m.graph.nodes)):
         ins = [plan.buffers[i] if i >= 0 else None for i in node.inputs]
