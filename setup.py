@@ -28,7 +28,7 @@ directives = {
 only = [w for w in os.environ.get("INTRT_BUILD_ONLY", "").split(",") if w]
 
 #: modules whose prange loops run on OpenMP threads when the compiler supports -fopenmp
-OPENMP_MODULES = {"intrt.kernels.gemm"}
+OPENMP_MODULES = {"intrt.kernels.gemm", "intrt.kernels.depthwise"}
 
 
 def openmp_flags():

@@ -91,7 +91,7 @@ def check_all(case):
         got, used = run_fast(case, isa)
         assert_same(got, want, f"fast kernel ({used}) vs oracle")
         oc = case["w"].shape[3]
-        assert used == (isa if oc >= 16 else "portable")
+        assert used == (isa if oc >= 8 else "portable")
 
 
 # -- fixed cases ---------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ CASES = [
     (1, 11, 9, 24, 1, 3, 3, (1, 1), (2, 3), "SAME"),          # dilation
     (1, 6, 7, 8, 2, 2, 3, (2, 1), (2, 1), [1, 2, 0, 3]),      # dm 2, explicit padding
     (1, 6, 6, 7, 3, 3, 3, (1, 1), (1, 1), "SAME"),            # dm 3 -> 21 channels (avx2 with a tail)
-    (1, 5, 5, 6, 1, 3, 3, (1, 1), (1, 1), "SAME"),            # fewer than 16 channels: portable only
+    (1, 5, 5, 6, 1, 3, 3, (1, 1), (1, 1), "SAME"),            # fewer than 8 channels: portable only
     (1, 3, 3, 17, 1, 2, 2, (1, 1), (1, 1), [4, 4, 5, 5]),     # padding beyond the kernel: bias-only pixels
     (1, 1, 1, 40, 1, 3, 3, (1, 1), (1, 1), "SAME"),           # 1x1 input, only the center tap
     (1, 4, 4, 19, 1, 5, 5, (1, 1), (1, 1), "SAME"),           # kernel larger than the image
@@ -188,6 +188,94 @@ def test_negative_multiplier_single_rounding_uses_exact_path():
     case = make_case(rng, 1, 5, 5, 16, 1, 3, 3, (1, 1), (1, 1), "SAME", "single")
     case["mult"][::3] = -case["mult"][::3]
     check_all(case)
+
+
+# -- every channel count: 16- and 8-channel blocks, overlapping tails, the portable blocks ---------------
+@pytest.mark.parametrize("c", range(1, 41))
+def test_every_channel_count(c):
+    # interior runs of 5 and 6 pixels (an 8-channel block runs 4 + 1 and 4 + 2 pixels), stride 2, batch 2
+    for k, (params, rounding) in enumerate([((1, 5, 7, c, 1, 3, 3, (1, 1), (1, 1), "SAME"), "double"),
+                                            ((2, 6, 8, c, 1, 3, 3, (1, 1), (1, 1), "SAME"), "single"),
+                                            ((1, 7, 9, c, 1, 3, 3, (2, 2), (1, 1), "SAME"), "double")]):
+        check_all(make_case(np.random.default_rng(1000 * c + k), *params, rounding))
+
+
+def test_block_starts_cover_every_channel_once_or_twice():
+    for oc in range(0, 200):
+        starts16, starts8 = dwk.block_starts(oc)
+        covered = np.zeros(oc, np.int64)
+        for c0 in starts16:
+            covered[c0:c0 + 16] += 1
+        for c0 in starts8:
+            covered[c0:c0 + 8] += 1
+        if oc < 8:
+            assert starts16 == starts8 == []
+            continue
+        assert all(0 <= c0 <= oc - 16 for c0 in starts16) and all(0 <= c0 <= oc - 8 for c0 in starts8)
+        assert covered.min() >= 1 and covered.max() <= 2, oc
+        # no more work than needed: a tail of 1..8 channels is one 8-channel block
+        assert len(starts16) == (oc // 16 + (1 if oc % 16 > 8 else 0) if oc >= 16 else 0), oc
+        assert len(starts8) == (0 if oc >= 16 and oc % 16 in (0, 9, 10, 11, 12, 13, 14, 15) else
+                                1 if oc >= 16 or oc == 8 else 2), oc
+
+
+@pytest.mark.parametrize("c", [8, 12, 24, 40])
+def test_lane_requantization_in_8_channel_blocks(c):
+    # single rounding with negative multipliers requantizes lane by lane (DW_RQ_LANES), also in 8-channel blocks
+    rng = np.random.default_rng(c)
+    case = make_case(rng, 1, 5, 7, c, 1, 3, 3, (1, 1), (1, 1), "SAME", "single")
+    case["mult"][::3] = -case["mult"][::3]
+    check_all(case)
+
+
+# -- threads: output rows split over OpenMP threads give the same bytes -------------------------------------
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("params", [
+    (1, 13, 11, 32, 1, 3, 3, (1, 1), (1, 1), "SAME"),
+    (2, 9, 10, 24, 1, 3, 3, (2, 2), (1, 1), "SAME"),          # batch: the rows of each image are split
+    (1, 6, 7, 4, 2, 3, 3, (1, 1), (1, 1), "SAME"),            # dm 2: the expanded image is shared
+    (1, 2, 9, 8, 1, 3, 3, (1, 1), (1, 1), "SAME"),            # fewer rows than threads
+    (1, 7, 7, 5, 1, 5, 5, (1, 1), (2, 2), "SAME"),            # portable-only width, dilation
+])
+def test_thread_counts_agree(isa, params):
+    rng = np.random.default_rng(zlib.crc32(repr(params).encode()))
+    case = make_case(rng, *params, "double")
+    top, left, shape = geometry(case)
+    want = run_oracle(case)
+    for threads in (1, 2, 3):
+        y = np.full(shape, 99, np.int8)
+        step = DepthwiseStep(packed_for(case), case["x"], y, case["stride"], case["dilation"], top, left, isa,
+                             threads=threads)
+        assert step.threads == min(threads, shape[1])
+        for _ in range(2):                       # a parallel step can be rerun
+            step()
+            assert_same(y, want, f"{isa}, {threads} threads")
+
+
+def test_default_thread_count(monkeypatch):
+    rng = np.random.default_rng(4)
+    case = make_case(rng, 1, 20, 20, 16, 1, 3, 3, (1, 1), (1, 1), "SAME", "double")
+    top, left, shape = geometry(case)
+    y = np.zeros(shape, np.int8)
+
+    def threads():
+        return DepthwiseStep(packed_for(case), case["x"], y, (1, 1), (1, 1), top, left).threads
+
+    assert 20 * 20 * 16 * 9 < dwk.PARALLEL_MIN_MACS
+    assert threads() == 1                        # small layer: one thread whatever the setting
+    monkeypatch.setattr(dwk, "PARALLEL_MIN_MACS", 0)
+    assert threads() == min(dwk.default_threads(), 20)
+    from intrt.kernels import gemm
+    old = gemm.get_num_threads()
+    try:
+        gemm.set_num_threads(2)                  # intrt.set_num_threads is what steps made from now on use
+        assert dwk.default_threads() == 2 and threads() == 2
+        gemm.set_num_threads(1)
+        assert threads() == 1
+    finally:
+        gemm.set_num_threads(old)
+    with pytest.raises(ValueError, match="threads"):
+        DepthwiseStep(packed_for(case), case["x"], y, (1, 1), (1, 1), top, left, threads=0)
 
 
 # -- property test -------------------------------------------------------------------------------------

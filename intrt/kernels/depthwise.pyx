@@ -8,10 +8,15 @@ Same arithmetic as the reference (TFLite's reference kernel, docs/arithmetic.md 
 How it is made fast (details in ``simd/depthwise_s8.h``): the filter is packed once per op
 (:class:`PackedDepthwise`: int16 taps, the input zero point folded into the bias, per-block requantization
 constants); a :class:`DepthwiseStep` binds it to fixed input/output buffers and geometry and runs
-without the GIL (a Step of the runtime's plan). Paths ("isa"): ``"avx2"`` (16 channels per block,
-vpmaddwd) and ``"portable"`` (plain C that gcc vectorizes). The best path the CPU offers is used unless
-``INTRT_ISA=portable`` (environment, read whenever a step is made) or :func:`set_isa` forces one.
-The avx2 path needs at least 16 output channels; narrower layers run the portable path.
+without the GIL (a Step of the runtime's plan). Paths ("isa"): ``"avx2"`` (blocks of 16 or 8 channels,
+vpmaddwd) and ``"portable"`` (plain C that the compiler vectorizes). The best path the CPU offers is used
+unless ``INTRT_ISA=portable`` (environment, read whenever a step is made) or :func:`set_isa` forces one.
+The avx2 path needs at least 8 output channels; narrower layers run the portable path.
+
+Threads: a step splits each image's output rows into equal ranges run by OpenMP threads (rows are
+independent, so the result is the same for every thread count). The count is read when the step is made:
+``intrt.get_num_threads()`` (``INTRT_NUM_THREADS``), used only for layers of at least
+:data:`PARALLEL_MIN_MACS` multiply-adds per image (below that, waking a thread costs more than it saves).
 
 Example
 -------
@@ -27,7 +32,8 @@ import os
 
 import numpy as np
 
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint32_t, intptr_t
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, intptr_t
 
 from intrt.errors import QuantizationError, ShapeError
 from intrt.kernels.step cimport Step
@@ -46,6 +52,7 @@ cdef extern from "simd/depthwise_s8.h" nogil:
         int has_left
         int has_min_mult
         int nudge_ok
+        int threads
         int64_t N, H, W, C, dm, OC
         int64_t OH, OW, KH, KW, T
         int64_t sh, sw, dh, dw, pt, pl
@@ -58,14 +65,17 @@ cdef extern from "simd/depthwise_s8.h" nogil:
         const int32_t *bias_eff
         const int32_t *mult
         const int32_t *shift
-        uint32_t *acc
-        int64_t nblk
+        const int32_t *pq
+        int64_t nblk, nblk8
+        const int64_t *blk_c0
         const int16_t *wblk
         const dw_requant8 *rq
         int32_t lo, hi, z_out
     int dw_cpu_has(int isa)
     int dw_prepare(dw_params *p)
-    void dw_run(const void *params)
+    void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t oy0, int64_t oy1,
+                 const int8_t **taps)
+    const int8_t *dw_image(const dw_params *p, int64_t n)
 
 ISA_NAMES = ("portable", "avx2")
 
@@ -110,12 +120,47 @@ def get_isa():
     return _AVAILABLE[len(_AVAILABLE) - 1]
 
 
+#: multiply-adds per image (OH * OW * C * dm * KH * KW) from which a step uses more than one thread.
+#: Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): 2 threads gain 1.5-1.9x from ~250k MACs
+#: (48x48x16, 112x112x32), break even around 60k-125k and lose below (a parallel region costs ~1-2 us).
+PARALLEL_MIN_MACS = 200_000
+
+
+def default_threads():
+    """The thread count new steps may use: ``intrt.get_num_threads()`` (``INTRT_NUM_THREADS``, else the CPUs)."""
+    try:
+        from intrt.kernels.gemm import get_num_threads
+    except ImportError:                      # gemm not built: read the same setting ourselves
+        try:
+            return max(1, int(os.environ.get("INTRT_NUM_THREADS", "")))
+        except ValueError:
+            return max(1, min(os.cpu_count() or 1, 8))
+    return max(1, int(get_num_threads()))
+
+
 cdef inline intptr_t _addr(a):
     return <intptr_t>a.ctypes.data
 
 
 def _wrap32(v):
     return ((np.asarray(v, np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def block_starts(int oc):
+    """First channels of the AVX2 path's (16-channel blocks, 8-channel blocks) covering 0 .. oc - 1.
+
+    16-channel blocks at 0, 16, ...; a tail of 9..15 channels is one 16-channel block that overlaps the
+    one before, a tail of 1..8 one 8-channel block (overlapping when shorter). Fewer than 8: no blocks.
+    """
+    if oc < 8:
+        return [], []
+    if oc < 16:
+        return [], sorted({0, oc - 8})
+    full = list(range(0, oc - 15, 16))
+    tail = oc % 16
+    if tail > 8:
+        return full + [oc - 16], []
+    return full, ([oc - 8] if tail else [])
 
 
 class PackedDepthwise:
@@ -161,6 +206,12 @@ class PackedDepthwise:
         self.shift = np.ascontiguousarray(shift)
         self.bias_eff = _wrap32(bias.astype(np.int64) - z_in * taps.sum(axis=0))
         self.w16 = np.ascontiguousarray(taps.astype(np.int16))       # portable: [T][OC]
+        # portable requantization constants [4][OC] (simd/depthwise_s8.h dw_requant_portable): single
+        # rounding: t = 31 - shift, then unused; double rounding: left, right, 2**right - 1, that >> 1
+        right = np.maximum(-shift.astype(np.int64), 0)
+        first = 31 - shift.astype(np.int64) if self.single else np.maximum(shift.astype(np.int64), 0)
+        self.pq = np.ascontiguousarray(np.stack([first, right, (np.int64(1) << right) - 1,
+                                                 ((np.int64(1) << right) - 1) >> 1]).astype(np.int32))
         self.has_left = bool(oc and shift.max() > 0)
         self.has_min_mult = bool(oc and (mult == -2 ** 31).any())
         # one-shift RDBPOT (simd/depthwise_s8.h): every right >= 1 and |SRDHM| + 2**(right-1) inside int32,
@@ -173,21 +224,22 @@ class PackedDepthwise:
         self._pack_blocks(taps)
 
     def _pack_blocks(self, taps):
-        oc, t_count = self.out_channels, taps.shape[0]
-        block = DW_BLOCK
-        if oc < block:
-            self.nblk = 0
+        """AVX2 blocks: 16-lane records [T][2][16] of weights and [2] of requantization per block."""
+        starts16, starts8 = block_starts(self.out_channels)
+        self.nblk, self.nblk8 = len(starts16), len(starts8)
+        self.blk_c0 = np.array(starts16 + starts8 + [0], np.int64)
+        if not starts16 and not starts8:
             self.wblk = np.zeros(1, np.int16)
             self.rq = np.zeros(1, REQUANT8)
             return
-        nblk = -(-oc // block)
-        starts = np.minimum(np.arange(nblk) * block, oc - block)      # the last block may overlap
-        chan = starts[:, None] + np.arange(block)                      # [nblk, 16]
+        # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
+        # of two pixels (one per 128-bit half)
+        chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
+        nblk = len(chan)
         sel = taps[:, chan].transpose(1, 0, 2).astype(np.int16)       # [nblk, T, 16]
         even, odd = sel.copy(), sel.copy()
         even[..., 1::2] = 0
         odd[..., 0::2] = 0
-        self.nblk = nblk
         self.wblk = np.ascontiguousarray(np.stack([even, odd], axis=2))  # [nblk, T, 2, 16]
         rq = np.zeros((nblk, 2), REQUANT8)
         for half in (0, 1):
@@ -211,16 +263,35 @@ class PackedDepthwise:
         self.rq = np.ascontiguousarray(rq)
 
 
+cdef void dw_step_run(const void *params) noexcept nogil:
+    """The whole layer: per image, its output rows in ``threads`` equal ranges (one per OpenMP thread)."""
+    cdef const dw_params *p = <const dw_params *>params
+    cdef int64_t n, part, parts = p.threads, oh = p.OH
+    cdef const int8_t *img
+    cdef int8_t *out
+    for n in range(p.N):
+        img = dw_image(p, n)
+        out = p.y + n * oh * p.OW * p.OC
+        if parts == 1:
+            dw_rows(p, img, out, 0, oh, p.taps)
+        else:
+            for part in prange(parts, num_threads=parts, schedule="static"):
+                dw_rows(p, img, out, part * oh // parts, (part + 1) * oh // parts, p.taps + threadid() * p.T)
+
+
 cdef class DepthwiseStep(Step):
     """One depthwise layer bound to fixed buffers ``x`` [N, H, W, C] and ``y`` [N, OH, OW, C*dm] (int8,
     C-contiguous) and to its geometry; calling it (or running it in a StepList) computes ``y``.
 
+    ``threads``: None picks :func:`default_threads` for layers of at least :data:`PARALLEL_MIN_MACS`
+    multiply-adds per image and 1 below; a number is used as given (at most one thread per output row).
     The step owns scratch memory, so one step must not run on two threads at once.
     """
     cdef dw_params p
     cdef readonly str isa
+    cdef readonly int threads
 
-    def __init__(self, packed, x, y, stride, dilation, int pad_top, int pad_left, isa=None):
+    def __init__(self, packed, x, y, stride, dilation, int pad_top, int pad_left, isa=None, threads=None):
         cdef int64_t n, h, w, c, oc = packed.out_channels, dm
         for name, arr in (("input", x), ("output", y)):
             if not isinstance(arr, np.ndarray) or arr.dtype != np.int8 or arr.ndim != 4 \
@@ -242,12 +313,19 @@ cdef class DepthwiseStep(Step):
         if name not in ISA_NAMES:
             raise ValueError(f"unknown depthwise path {name!r}; choose one of {ISA_NAMES}")
         t_count = packed.kh * packed.kw
-        taps = np.zeros(max(t_count, 1), np.intp)
-        acc = np.zeros(max(oc, 1), np.uint32)
+        if threads is None:
+            macs = y.shape[1] * y.shape[2] * oc * t_count
+            threads = default_threads() if macs >= PARALLEL_MIN_MACS else 1
+        elif int(threads) < 1:
+            raise ValueError(f"depthwise step: threads must be >= 1, got {threads}")
+        threads = max(1, min(int(threads), y.shape[1]))
+        taps = np.zeros(max(t_count, 1) * threads, np.intp)     # one set of tap pointers per thread
         expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)
         # what taps outside the image read: z_in, long enough for a run of a whole output row
         zrow = np.full(max(oc * (y.shape[2] * sw + 1), 1), packed.z_in, np.int8)
-        self.keep = (packed, x, y, taps, acc, expanded, zrow)
+        self.keep = (packed, x, y, taps, expanded, zrow)
+        self.threads = threads
+        self.p.threads = threads
 
         self.p.isa = ISA_NAMES.index(name)
         self.p.single = packed.single
@@ -269,25 +347,28 @@ cdef class DepthwiseStep(Step):
         self.p.bias_eff = <const int32_t*>_addr(packed.bias_eff)
         self.p.mult = <const int32_t*>_addr(packed.mult)
         self.p.shift = <const int32_t*>_addr(packed.shift)
-        self.p.acc = <uint32_t*>_addr(acc)
-        self.p.nblk = packed.nblk
+        self.p.pq = <const int32_t*>_addr(packed.pq)
+        self.p.nblk, self.p.nblk8 = packed.nblk, packed.nblk8
+        self.p.blk_c0 = <const int64_t*>_addr(packed.blk_c0)
         self.p.wblk = <const int16_t*>_addr(packed.wblk)
         self.p.rq = <const dw_requant8*>_addr(packed.rq)
         self.p.lo, self.p.hi, self.p.z_out = packed.lo, packed.hi, packed.z_out
-        if not dw_prepare(&self.p):        # e.g. avx2 with fewer than 16 channels
+        if not dw_prepare(&self.p):        # e.g. avx2 with fewer than 8 channels
             self.p.isa = DW_ISA_PORTABLE
             dw_prepare(&self.p)
             name = "portable"
         self.isa = name
-        self.fn = dw_run
+        self.fn = dw_step_run
         self.params = &self.p
         self.name = "depthwise_conv2d"
 
 
 def depthwise_conv2d_s8_fast(x, w, bias, mult, shift, int32_t input_offset, int32_t output_offset,
                              int32_t act_min, int32_t act_max, int stride_h, int stride_w, int dil_h, int dil_w,
-                             int pad_top, int pad_left, int depth_multiplier, bint single_rounding, y, isa=None):
-    """Same arguments and result as the reference ``intrt.kernels.conv.depthwise_conv2d_s8`` (plus ``isa``).
+                             int pad_top, int pad_left, int depth_multiplier, bint single_rounding, y, isa=None,
+                             threads=None):
+    """Same arguments and result as the reference ``intrt.kernels.conv.depthwise_conv2d_s8`` (plus ``isa``
+    and ``threads``, see :class:`DepthwiseStep`).
 
     Packs the filter on every call; ops pack once (:class:`PackedDepthwise`) and bind a
     :class:`DepthwiseStep`. Returns the path used.
@@ -298,6 +379,6 @@ def depthwise_conv2d_s8_fast(x, w, bias, mult, shift, int32_t input_offset, int3
                          f"with depth_multiplier={depth_multiplier}")
     packed = PackedDepthwise(w, bias, mult, shift, input_offset, output_offset, act_min, act_max,
                              single_rounding)
-    step = DepthwiseStep(packed, x, y, (stride_h, stride_w), (dil_h, dil_w), pad_top, pad_left, isa)
+    step = DepthwiseStep(packed, x, y, (stride_h, stride_w), (dil_h, dil_w), pad_top, pad_left, isa, threads)
     step()
     return step.isa

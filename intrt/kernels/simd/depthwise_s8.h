@@ -15,26 +15,39 @@
    op's load-time check keeps inside int32 (bias +/- 255 * sum|w|).
 
    Pixels: each output row is its left border pixels, one "run" of interior columns (every kx inside the
-   image; tap pointers advance by stride * C per pixel) and its right border pixels.
+   image; tap pointers advance by stride * C per pixel) and its right border pixels. Output rows are
+   independent: depthwise.pyx may hand row ranges to OpenMP threads (dw_rows, one taps scratch per thread),
+   so the result does not depend on the thread count.
 
    Depth multiplier dm > 1: the input is first expanded to C * dm channels (channel ic copied to
    ic * dm .. ic * dm + dm - 1) in a scratch buffer, then it is the dm = 1 case.
 
+   Channel blocks. Both paths cut the channels into blocks of fixed width; when the width does not divide
+   the channel count, the last block starts earlier and overlaps the one before (those channels are
+   simply computed twice, identically).
+
    Paths (same integers):
-   DW_ISA_PORTABLE  plain C; per pixel, per tap a channel loop acc[c] += w[t][c] * x[c] (int16 x int8)
-                    that gcc -O3 vectorizes; then the scalar requantization of fixedpoint.pxd.
-   DW_ISA_AVX2      16 channels per block. x is sign-extended to int16 (vpmovsxbw); weights are packed
-                    per block and tap as two int16 vectors, "even" (w[c0+2i] in lane 2i, 0 in lane 2i+1) and
-                    "odd" (0 in lane 2i, w[c0+2i+1] in lane 2i+1), so vpmaddwd gives one exact product per
-                    int32 lane: the even accumulator holds channels c0, c0+2, ..., the odd one c0+1, c0+3, ...
-                    (|w * x| <= 128 * 128, no pair sum ever forms). Two pixels at a time share each weight
-                    load. Requantization runs on the two 8-lane vectors with 64-bit products (vpmuldq); the
-                    results are packed with saturation (int32 -> int16, + z_out, -> int8), put back in
-                    channel order with one vpshufb, and clamped to the activation range. Needs C >= 16: the
-                    last block starts at C - 16 and overlaps the one before when C % 16 != 0 (those
-                    channels are simply computed twice, identically). The requantization variant is fixed
-                    per layer (DW_RQ_*); single rounding with shift > 0 or a negative multiplier
-                    requantizes lane by lane with the scalar code.
+   DW_ISA_PORTABLE  plain C for any CPU. Blocks of 16 channels (8 when C < 16; one block of C when C < 8).
+                    Per block and pixel: a local accumulator array, one loop per tap of fixed length
+                    acc[j] += w[t][c0 + j] * x[c0 + j] (int16 x int8 -> uint32) that the compiler unrolls
+                    and vectorizes (SSE2, NEON), then one requantization loop over the block whose variant
+                    (DW_PQ_*) is fixed per layer and whose per-channel shift constants are precomputed
+                    (p->pq), branch-free.
+   DW_ISA_AVX2      16-channel blocks, plus 8-channel blocks for C = 8..15 and for a tail of 1..8 channels
+                    (C = 8, 24, 40, ... and C % 16 in 1..8 run without recomputing 16 channels). x is
+                    sign-extended to int16 (vpmovsxbw); weights are packed per block and tap as two int16
+                    vectors, "even" (w[c0+2i] in lane 2i, 0 in lane 2i+1) and "odd" (0 in lane 2i,
+                    w[c0+2i+1] in lane 2i+1), so vpmaddwd gives one exact product per int32 lane: the even
+                    accumulator holds channels c0, c0+2, ..., the odd one c0+1, c0+3, ... (|w * x| <= 128 * 128,
+                    no pair sum ever forms). A 16-channel block holds one pixel per vector and runs two
+                    pixels at a time; an 8-channel block holds two pixels per vector (one per 128-bit half,
+                    weights and requantization constants repeated in both halves) and runs four at a time:
+                    the same instructions serve both. Requantization runs on the two 8-lane vectors with
+                    64-bit products (vpmuldq); the results are packed with saturation (int32 -> int16,
+                    + z_out, -> int8), put back in channel order with one vpshufb, and clamped to the
+                    activation range. Needs C >= 8. The requantization variant is fixed per layer
+                    (DW_RQ_*); single rounding with shift > 0 or a negative multiplier requantizes lane by
+                    lane with the scalar code.
 
    Requantization (arith.md 2.2-2.4): double rounding RDBPOT(SRDHM(sat(acc << left), M), right), or single
    rounding (acc * M + 2**(t-1)) >> t with t = 31 - shift. The scalar code clamps MBQM to [lo, hi] =
@@ -53,12 +66,22 @@
 #define INTRT_DW_X86 0
 #endif
 
-enum { DW_ISA_PORTABLE = 0, DW_ISA_AVX2 = 1 };
-#define DW_BLOCK 16
+#if defined(__GNUC__) || defined(__clang__)
+#define DW_INLINE static inline __attribute__((always_inline))
+#define DW_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define DW_INLINE static inline
+#define DW_NO_UNROLL
+#endif
 
-/* Requantization constants of the 8 channels of one half of an AVX2 block (lane i = channel c0 + 2i for
-   the even half, c0 + 2i + 1 for the odd half). "_hi" arrays hold lane 2j + 1's value at lane 2j, which
-   is where vpmuldq reads the odd lanes after a 64-bit shift by 32. */
+enum { DW_ISA_PORTABLE = 0, DW_ISA_AVX2 = 1 };
+#define DW_BLOCK 16                  /* AVX2 block: 16 channels of one pixel, or 8 channels of two */
+#define DW_PBLOCK 16                 /* portable block */
+
+/* Requantization constants of the 8 lanes of one half of an AVX2 block (16-channel block: lane i =
+   channel c0 + 2i for the even half, c0 + 2i + 1 for the odd half; 8-channel block: lanes i and i + 4
+   both hold channel c0 + 2i (+ 1), for the two pixels). "_hi" arrays hold lane 2j + 1's value at lane 2j,
+   which is where vpmuldq reads the odd lanes after a 64-bit shift by 32. */
 typedef struct {
     int32_t bias[8];                 /* bias_eff */
     int32_t mult[8], mult_hi[8];
@@ -80,6 +103,7 @@ typedef struct dw_params_s {
     int has_left;                    /* some shift > 0 (double rounding) */
     int has_min_mult;                /* some mult == INT32_MIN (the saturating SRDHM case) */
     int nudge_ok;                    /* every right >= 1 and |acc| + 1 + 2**(right - 1) fits int32 */
+    int threads;                     /* row chunks run on this many OpenMP threads (1: serial) */
     int64_t N, H, W, C, dm, OC;      /* OC = C * dm, the channels of the (expanded) input and the output */
     int64_t OH, OW, KH, KW, T;       /* T = KH * KW */
     int64_t sh, sw, dh, dw, pt, pl;
@@ -87,15 +111,16 @@ typedef struct dw_params_s {
     int8_t *y;                       /* [N, OH, OW, OC] */
     int8_t *expanded;                /* [H, W, OC] scratch when dm > 1 */
     const int8_t *zrow;              /* z_in bytes: OC * (OW * sw + 1), so a run's skipped taps can advance */
-    const int8_t **taps;             /* T pointers, scratch */
+    const int8_t **taps;             /* [threads][T] pointers, scratch */
     /* portable path */
     const int16_t *w16;              /* [T][OC] */
     const int32_t *bias_eff, *mult, *shift;   /* [OC] */
-    uint32_t *acc;                   /* [OC] scratch */
+    const int32_t *pq;               /* [4][OC]: left (single: t = 31 - shift), right, mask, half */
     /* AVX2 path */
-    int64_t nblk;                    /* ceil(OC / 16) */
-    const int16_t *wblk;             /* [nblk][T][2][16] */
-    const dw_requant8 *rq;           /* [nblk][2] */
+    int64_t nblk, nblk8;             /* 16-channel blocks, then 8-channel blocks */
+    const int64_t *blk_c0;           /* [nblk + nblk8] first channel of each block */
+    const int16_t *wblk;             /* [nblk + nblk8][T][2][16] */
+    const dw_requant8 *rq;           /* [nblk + nblk8][2] */
     int32_t lo, hi, z_out;
     dw_run_fn run;                   /* set by dw_prepare */
 } dw_params;
@@ -145,29 +170,118 @@ static inline int8_t dw_requant1(const dw_params *p, int32_t acc, int64_t c) {
 }
 
 /* ---------------------------------------------------------------- portable path */
-/* A "run" is n output pixels of one row whose taps advance by a fixed step: pixel i reads tap t at
-   taps[t] + i * step and writes out + i * OC. Border pixels are runs of one (step unused). */
-static void dw_run_portable(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) {
-    const int64_t OC = p->OC, T = p->T;
-    uint32_t *restrict acc = p->acc;
-    const int32_t *restrict bias = p->bias_eff;
-    for (int64_t i = 0; i < n; i++, out += OC) {
-        for (int64_t c = 0; c < OC; c++)
-            acc[c] = (uint32_t)bias[c];
-        for (int64_t t = 0; t < T; t++) {
-            const int8_t *restrict x = taps[t] + i * step;
-            const int16_t *restrict w = p->w16 + t * OC;
-            for (int64_t c = 0; c < OC; c++)
-                acc[c] += (uint32_t)((int32_t)w[c] * (int32_t)x[c]);
+/* gcc's -O3 "unroll and jam" would fuse pairs of taps into one scalar channel loop before vectorizing it;
+   the portable path is written for the vectorizer, so that transformation is off here. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-loop-unroll-and-jam")
+#endif
+/* Requantization variants of the portable path, fixed per layer (dw_prepare). */
+enum { DW_PQ_SINGLE = 0,        /* single rounding, any shift and multiplier */
+       DW_PQ_DOUBLE = 1,        /* double rounding, every shift <= 0, no INT32_MIN multiplier */
+       DW_PQ_DOUBLE_ANY = 2,    /* double rounding, any shift and multiplier */
+       DW_PQ_DOUBLE_NUDGE = 3 };/* DW_PQ_DOUBLE and nudge_ok: RDBPOT as one shift (see DW_RQ_DOUBLE_NUDGE) */
+
+static inline int32_t dw_clamp32(int32_t v, int32_t lo, int32_t hi) {
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+/* out[j] = clamp(MBQM(acc[j]) + z_out) for channels c0 .. c0 + width - 1, branch-free per lane, with the
+   per-channel constants of p->pq (left / t, right, mask, half; for DW_PQ_DOUBLE_NUDGE half + 1 = nudge). */
+DW_INLINE void dw_requant_portable(const dw_params *p, const uint32_t *acc, int64_t c0, const int width,
+                                   int8_t *out, const int mode) {
+    const int64_t OC = p->OC;
+    const int32_t *mult = p->mult + c0, *left = p->pq + c0, *right = p->pq + OC + c0;
+    const int32_t *mask = p->pq + 2 * OC + c0, *half = p->pq + 3 * OC + c0;
+    const int32_t lo = p->lo, hi = p->hi, z_out = p->z_out;
+    for (int j = 0; j < width; j++) {
+        const int32_t a = (int32_t)acc[j];
+        int32_t v;
+        if (mode == DW_PQ_SINGLE) {     /* left[j] = t = 31 - shift in 1..62; clamp in int64 (saturation) */
+            const int64_t s = ((int64_t)a * mult[j] + ((int64_t)1 << (left[j] - 1))) >> left[j];
+            v = (int32_t)(s < lo ? lo : s > hi ? hi : s);
+        } else {
+            int32_t x = a;
+            if (mode == DW_PQ_DOUBLE_ANY) {  /* sat32(a * 2**left), left <= 30 */
+                const int64_t s = (int64_t)((uint64_t)(int64_t)a << left[j]);
+                x = (int32_t)(s > INT32_MAX ? INT32_MAX : s < INT32_MIN ? INT32_MIN : s);
+            }
+            int64_t h = ((int64_t)x * mult[j] + ((int64_t)1 << 30)) >> 31;   /* SRDHM */
+            if (mode == DW_PQ_DOUBLE_ANY && h > INT32_MAX) h = INT32_MAX;      /* INT32_MIN * INT32_MIN */
+            const int32_t s = (int32_t)h;
+            if (mode == DW_PQ_DOUBLE_NUDGE)                                     /* RDBPOT, right >= 1 */
+                v = (s + half[j] + 1 + (s >> 31)) >> right[j];
+            else
+                v = (s >> right[j]) + ((s & mask[j]) > half[j] - (s >> 31));
+            v = dw_clamp32(v, lo, hi);
         }
-        for (int64_t c = 0; c < OC; c++)
-            out[c] = dw_requant1(p, (int32_t)acc[c], c);
+        out[j] = (int8_t)(v + z_out);
     }
 }
+
+/* A "run" is n output pixels of one row whose taps advance by a fixed step: pixel i reads tap t at
+   taps[t] + i * step and writes out + i * OC. Border pixels are runs of one (step unused).
+   One block: channels c0 .. c0 + width - 1 of every pixel of the run. */
+DW_INLINE void dw_portable_block(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step,
+                                 int8_t *out, int64_t c0, const int width, const int64_t T, const int mode) {
+    const int64_t OC = p->OC;
+    const int32_t *bias = p->bias_eff + c0;
+    const int16_t *w0 = p->w16 + c0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t acc[DW_PBLOCK];
+        for (int j = 0; j < width; j++)
+            acc[j] = (uint32_t)bias[j];
+        /* both loops stay loops (gcc would otherwise unroll the channel loop into 16 scalar statements
+           before its loop vectorizer sees it): the channel loop becomes vector code */
+        DW_NO_UNROLL
+        for (int64_t t = 0; t < T; t++) {
+            const int8_t *x = taps[t] + i * step + c0;
+            const int16_t *w = w0 + t * OC;
+            DW_NO_UNROLL
+            for (int j = 0; j < width; j++)
+                acc[j] += (uint32_t)((int32_t)w[j] * (int32_t)x[j]);
+        }
+        dw_requant_portable(p, acc, c0, width, out + i * OC + c0, mode);
+    }
+}
+
+DW_INLINE void dw_run_portable_body(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step,
+                                    int8_t *out, const int64_t T, const int mode) {
+    const int64_t OC = p->OC;
+    if (OC >= DW_PBLOCK) {
+        for (int64_t c = 0; c < OC; c += DW_PBLOCK)
+            dw_portable_block(p, taps, n, step, out, c + DW_PBLOCK <= OC ? c : OC - DW_PBLOCK, DW_PBLOCK, T,
+                              mode);
+    } else if (OC >= 8) {
+        dw_portable_block(p, taps, n, step, out, 0, 8, T, mode);
+        if (OC > 8)
+            dw_portable_block(p, taps, n, step, out, OC - 8, 8, T, mode);
+    } else {
+        dw_portable_block(p, taps, n, step, out, 0, (int)OC, T, mode);
+    }
+}
+
+#define DW_PORTABLE_INSTANCE(name, T, mode) \
+    static void name(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) { \
+        dw_run_portable_body(p, taps, n, step, out, T, mode); }
+DW_PORTABLE_INSTANCE(dw_run_portable_k9_single, 9, DW_PQ_SINGLE)
+DW_PORTABLE_INSTANCE(dw_run_portable_k9_double, 9, DW_PQ_DOUBLE)
+DW_PORTABLE_INSTANCE(dw_run_portable_k9_double_any, 9, DW_PQ_DOUBLE_ANY)
+DW_PORTABLE_INSTANCE(dw_run_portable_single, p->T, DW_PQ_SINGLE)
+DW_PORTABLE_INSTANCE(dw_run_portable_double, p->T, DW_PQ_DOUBLE)
+DW_PORTABLE_INSTANCE(dw_run_portable_double_any, p->T, DW_PQ_DOUBLE_ANY)
+DW_PORTABLE_INSTANCE(dw_run_portable_k9_double_nudge, 9, DW_PQ_DOUBLE_NUDGE)
+DW_PORTABLE_INSTANCE(dw_run_portable_double_nudge, p->T, DW_PQ_DOUBLE_NUDGE)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 /* ---------------------------------------------------------------- AVX2 path */
 #if INTRT_DW_X86
 #define DW_AVX2 __attribute__((target("avx2")))
+/* helpers inlined into every instance, so that T and the mode are constants there */
+#define DW_AVX2_INLINE static inline __attribute__((target("avx2"), always_inline))
 
 /* Requantization modes of the AVX2 path, fixed per layer (dw_prepare). */
 enum { DW_RQ_DOUBLE = 0,        /* double rounding, every shift <= 0, no INT32_MIN multiplier */
@@ -177,7 +291,7 @@ enum { DW_RQ_DOUBLE = 0,        /* double rounding, every shift <= 0, no INT32_M
        DW_RQ_DOUBLE_NUDGE = 4 };/* DW_RQ_DOUBLE with every shift <= -1 and room for the nudge (nudge_ok) */
 
 /* 8 accumulators of one half block -> MBQM (int32, unclamped), for the vector modes. */
-DW_AVX2 static inline __m256i dw_mbqm8_avx2(const dw_requant8 *q, __m256i acc, const int mode) {
+DW_AVX2_INLINE __m256i dw_mbqm8_avx2(const dw_requant8 *q, __m256i acc, const int mode) {
     __m256i v;
     const __m256i mult = _mm256_loadu_si256((const __m256i *)q->mult);
     const __m256i mult_hi = _mm256_loadu_si256((const __m256i *)q->mult_hi);
@@ -229,88 +343,164 @@ DW_AVX2 static inline __m256i dw_mbqm8_avx2(const dw_requant8 *q, __m256i acc, c
 
 /* Even / odd accumulators of one block -> 16 int8 outputs in channel order. The clamp is done by
    saturation: int32 -> int16 (saturating) + z_out (saturating) -> int8 (saturating) equals
-   clamp(v + z_out, -128, 127) because |z_out| <= 128; then max/min with the activation bounds. */
-DW_AVX2 static inline __m128i dw_requant_block_avx2(const dw_requant8 *q, __m256i ae, __m256i ao, const int mode,
+   clamp(v + z_out, -128, 127) because |z_out| <= 128; then max/min with the activation bounds.
+   An 8-channel block gives pixel a's 8 channels in bytes 0..7 and pixel b's in bytes 8..15. */
+DW_AVX2_INLINE __m128i dw_requant_block_avx2(const dw_requant8 *q, __m256i ae, __m256i ao, const int mode,
                                                     __m256i z_out16, __m128i act_min8, __m128i act_max8,
                                                     __m128i order) {
     __m256i v16 = _mm256_adds_epi16(_mm256_packs_epi32(dw_mbqm8_avx2(q, ae, mode), dw_mbqm8_avx2(q + 1, ao, mode)),
                                     z_out16);
-    /* lanes: [c0 c2 c4 c6 c1 c3 c5 c7 | c8 c10 c12 c14 c9 c11 c13 c15] */
+    /* lanes: [c0 c2 c4 c6 c1 c3 c5 c7 | c8 c10 c12 c14 c9 c11 c13 c15] (8-channel block: c8.. = pixel b's c0..) */
     __m128i r8 = _mm_shuffle_epi8(_mm_packs_epi16(_mm256_castsi256_si128(v16), _mm256_extracti128_si256(v16, 1)),
                                   order);
     return _mm_min_epi8(_mm_max_epi8(r8, act_min8), act_max8);
 }
 
-/* A run (see dw_run_portable) on the AVX2 path: channel blocks outside, pixels inside, two pixels at a
-   time so each weight vector is loaded once for both. T and mode are compile-time constants in the
-   instances below. */
+/* DW_RQ_LANES: requantize the 16 lanes one by one. per_pixel = 8 (16-channel block: lane j of ae / ao ->
+   o[2j] / o[2j + 1]) or 4 (8-channel block: lanes 0..3 -> o, lanes 4..7 -> o2, skipped when o2 is NULL). */
+DW_AVX2 static inline void dw_lanes_avx2(const dw_params *p, __m256i ae, __m256i ao, int64_t c0, int8_t *o,
+                                         int8_t *o2, const int per_pixel) {
+    int32_t e[8], d[8];
+    _mm256_storeu_si256((__m256i *)e, ae);
+    _mm256_storeu_si256((__m256i *)d, ao);
+    for (int j = 0; j < 8; j++) {
+        const int k = j % per_pixel;
+        int8_t *dst = j < per_pixel ? o : o2;
+        if (dst == NULL) break;
+        dst[2 * k] = dw_requant1(p, e[j], c0 + 2 * k);
+        dst[2 * k + 1] = dw_requant1(p, d[j], c0 + 2 * k + 1);
+    }
+}
+
 /* The empty asm keeps each accumulator a plain chain of adds in one register: without it gcc re-associates
    the sums into a tree, computes all products first and spills them to the stack. */
-#define DW_ACC_TAP(t, off, ae, ao) do { \
-        __m256i xv_ = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(taps[t] + (off)))); \
+#define DW_ACC(xv, ae, ao) do { \
+        const __m256i xv_ = (xv); \
         ae = _mm256_add_epi32(ae, _mm256_madd_epi16(xv_, w_e)); \
         ao = _mm256_add_epi32(ao, _mm256_madd_epi16(xv_, w_o)); \
         __asm__("" : "+x"(ae), "+x"(ao)); } while (0)
 
-DW_AVX2 static inline void dw_run_avx2_body(const dw_params *p, const int8_t *const *taps, int64_t n,
+/* 16 channels of one pixel as int16 lanes */
+DW_AVX2_INLINE __m256i dw_load16(const int8_t *a) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a));
+}
+
+/* 8 channels of pixel a (low half) and of pixel b (high half) as int16 lanes */
+DW_AVX2_INLINE __m256i dw_load8x2(const int8_t *a, const int8_t *b) {
+    const __m128i lo = _mm_loadl_epi64((const __m128i *)a);
+    return _mm256_cvtepi8_epi16(_mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), (const double *)b)));
+}
+
+/* One 16-channel block of a run: two pixels at a time, so each weight vector is loaded once for both. */
+DW_AVX2_INLINE void dw_block16_avx2(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step,
+                                           int8_t *out, int64_t c0, const __m256i *w, const dw_requant8 *q,
+                                           const int64_t T, const int mode, __m256i z_out16, __m128i act_min8,
+                                           __m128i act_max8, __m128i order) {
+    const int64_t OC = p->OC;
+    const __m256i bias_e = _mm256_loadu_si256((const __m256i *)q[0].bias);
+    const __m256i bias_o = _mm256_loadu_si256((const __m256i *)q[1].bias);
+    int8_t *o = out + c0;
+    int64_t i = 0, off = c0;
+    for (; i + 2 <= n; i += 2, off += 2 * step, o += 2 * OC) {
+        __m256i ae0 = bias_e, ao0 = bias_o, ae1 = bias_e, ao1 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
+            DW_ACC(dw_load16(taps[t] + off), ae0, ao0);
+            DW_ACC(dw_load16(taps[t] + off + step), ae1, ao1);
+        }
+        if (mode == DW_RQ_LANES) {
+            dw_lanes_avx2(p, ae0, ao0, c0, o, NULL, 8);
+            dw_lanes_avx2(p, ae1, ao1, c0, o + OC, NULL, 8);
+            continue;
+        }
+        _mm_storeu_si128((__m128i *)o, dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8, order));
+        _mm_storeu_si128((__m128i *)(o + OC),
+                         dw_requant_block_avx2(q, ae1, ao1, mode, z_out16, act_min8, act_max8, order));
+    }
+    if (i < n) {
+        __m256i ae0 = bias_e, ao0 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
+            DW_ACC(dw_load16(taps[t] + off), ae0, ao0);
+        }
+        if (mode == DW_RQ_LANES)
+            dw_lanes_avx2(p, ae0, ao0, c0, o, NULL, 8);
+        else
+            _mm_storeu_si128((__m128i *)o, dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8,
+                                                                 order));
+    }
+}
+
+/* One 8-channel block of a run: two pixels per vector, four pixels at a time. adjacent (a constant): step
+   is 8, so pixels i and i + 1 are the 16 bytes at x (C = 8, stride 1), one load. */
+DW_AVX2_INLINE void dw_block8_avx2(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step,
+                                          int8_t *out, int64_t c0, const __m256i *w, const dw_requant8 *q,
+                                          const int64_t T, const int mode, __m256i z_out16, __m128i act_min8,
+                                          __m128i act_max8, __m128i order, const int adjacent) {
+    const int64_t OC = p->OC;
+    const __m256i bias_e = _mm256_loadu_si256((const __m256i *)q[0].bias);
+    const __m256i bias_o = _mm256_loadu_si256((const __m256i *)q[1].bias);
+    int8_t *o = out + c0;
+    int64_t i = 0, off = c0;
+    for (; i + 4 <= n; i += 4, off += 4 * step, o += 4 * OC) {
+        __m256i ae0 = bias_e, ao0 = bias_o, ae1 = bias_e, ao1 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
+            const int8_t *x = taps[t] + off;
+            DW_ACC(adjacent ? dw_load16(x) : dw_load8x2(x, x + step), ae0, ao0);
+            DW_ACC(adjacent ? dw_load16(x + 16) : dw_load8x2(x + 2 * step, x + 3 * step), ae1, ao1);
+        }
+        if (mode == DW_RQ_LANES) {
+            dw_lanes_avx2(p, ae0, ao0, c0, o, o + OC, 4);
+            dw_lanes_avx2(p, ae1, ao1, c0, o + 2 * OC, o + 3 * OC, 4);
+            continue;
+        }
+        const __m128i r0 = dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8, order);
+        const __m128i r1 = dw_requant_block_avx2(q, ae1, ao1, mode, z_out16, act_min8, act_max8, order);
+        _mm_storel_epi64((__m128i *)o, r0);
+        _mm_storeh_pd((double *)(o + OC), _mm_castsi128_pd(r0));
+        _mm_storel_epi64((__m128i *)(o + 2 * OC), r1);
+        _mm_storeh_pd((double *)(o + 3 * OC), _mm_castsi128_pd(r1));
+    }
+    for (; i < n; i += 2, off += 2 * step, o += 2 * OC) {
+        const int two = i + 1 < n;      /* a lone last pixel is loaded twice, stored once */
+        __m256i ae0 = bias_e, ao0 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
+            const int8_t *x = taps[t] + off;
+            DW_ACC(dw_load8x2(x, two ? x + step : x), ae0, ao0);
+        }
+        if (mode == DW_RQ_LANES) {
+            dw_lanes_avx2(p, ae0, ao0, c0, o, two ? o + OC : NULL, 4);
+            continue;
+        }
+        const __m128i r0 = dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8, order);
+        _mm_storel_epi64((__m128i *)o, r0);
+        if (two)
+            _mm_storeh_pd((double *)(o + OC), _mm_castsi128_pd(r0));
+    }
+}
+
+/* A run (see dw_portable_block) on the AVX2 path: channel blocks outside, pixels inside. T and mode are
+   compile-time constants in the instances below. */
+DW_AVX2_INLINE void dw_run_avx2_body(const dw_params *p, const int8_t *const *taps, int64_t n,
                                             int64_t step, int8_t *out, const int64_t T, const int mode) {
-    const int64_t OC = p->OC, nblk = p->nblk;
     const __m256i z_out16 = _mm256_set1_epi16((int16_t)p->z_out);
     const __m128i act_min8 = _mm_set1_epi8((int8_t)(p->lo + p->z_out));
     const __m128i act_max8 = _mm_set1_epi8((int8_t)(p->hi + p->z_out));
     const __m128i order = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
     const __m256i *w = (const __m256i *)p->wblk;
     const dw_requant8 *q = p->rq;
-    for (int64_t b = 0; b < nblk; b++, w += 2 * T, q += 2) {
-        const int64_t c0 = b * DW_BLOCK < OC - DW_BLOCK ? b * DW_BLOCK : OC - DW_BLOCK;
-        const __m256i bias_e = _mm256_loadu_si256((const __m256i *)q[0].bias);
-        const __m256i bias_o = _mm256_loadu_si256((const __m256i *)q[1].bias);
-        int8_t *o = out + c0;
-        int64_t i = 0, off = c0;
-        for (; i + 2 <= n; i += 2, off += 2 * step, o += 2 * OC) {
-            __m256i ae0 = bias_e, ao0 = bias_o, ae1 = bias_e, ao1 = bias_o;
-            for (int64_t t = 0; t < T; t++) {
-                const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
-                DW_ACC_TAP(t, off, ae0, ao0);
-                DW_ACC_TAP(t, off + step, ae1, ao1);
-            }
-            if (mode == DW_RQ_LANES) {
-                int32_t e[2][8], d[2][8];
-                _mm256_storeu_si256((__m256i *)e[0], ae0);
-                _mm256_storeu_si256((__m256i *)d[0], ao0);
-                _mm256_storeu_si256((__m256i *)e[1], ae1);
-                _mm256_storeu_si256((__m256i *)d[1], ao1);
-                for (int k = 0; k < 2; k++)
-                    for (int j = 0; j < 8; j++) {
-                        o[k * OC + 2 * j] = dw_requant1(p, e[k][j], c0 + 2 * j);
-                        o[k * OC + 2 * j + 1] = dw_requant1(p, d[k][j], c0 + 2 * j + 1);
-                    }
-                continue;
-            }
-            __m128i r0 = dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8, order);
-            __m128i r1 = dw_requant_block_avx2(q, ae1, ao1, mode, z_out16, act_min8, act_max8, order);
-            _mm_storeu_si128((__m128i *)o, r0);
-            _mm_storeu_si128((__m128i *)(o + OC), r1);
-        }
-        if (i < n) {
-            __m256i ae0 = bias_e, ao0 = bias_o;
-            for (int64_t t = 0; t < T; t++) {
-                const __m256i w_e = _mm256_loadu_si256(w + 2 * t), w_o = _mm256_loadu_si256(w + 2 * t + 1);
-                DW_ACC_TAP(t, off, ae0, ao0);
-            }
-            if (mode == DW_RQ_LANES) {
-                int32_t e[8], d[8];
-                _mm256_storeu_si256((__m256i *)e, ae0);
-                _mm256_storeu_si256((__m256i *)d, ao0);
-                for (int j = 0; j < 8; j++) {
-                    o[2 * j] = dw_requant1(p, e[j], c0 + 2 * j);
-                    o[2 * j + 1] = dw_requant1(p, d[j], c0 + 2 * j + 1);
-                }
-            } else {
-                _mm_storeu_si128((__m128i *)o,
-                                 dw_requant_block_avx2(q, ae0, ao0, mode, z_out16, act_min8, act_max8, order));
-            }
-        }
+    int64_t b = 0;
+    for (; b < p->nblk; b++, w += 2 * T, q += 2)
+        dw_block16_avx2(p, taps, n, step, out, p->blk_c0[b], w, q, T, mode, z_out16, act_min8, act_max8, order);
+    for (; b < p->nblk + p->nblk8; b++, w += 2 * T, q += 2) {
+        if (step == 8)      /* then C = 8 and the stride is 1 */
+            dw_block8_avx2(p, taps, n, step, out, p->blk_c0[b], w, q, T, mode, z_out16, act_min8, act_max8, order,
+                           1);
+        else
+            dw_block8_avx2(p, taps, n, step, out, p->blk_c0[b], w, q, T, mode, z_out16, act_min8, act_max8, order,
+                           0);
     }
 }
 
@@ -332,10 +522,16 @@ DW_AVX2_INSTANCE(dw_run_avx2_double_nudge, p->T, DW_RQ_DOUBLE_NUDGE)
 /* ---------------------------------------------------------------- driver */
 /* Pick the run kernel; returns 0 if the chosen ISA cannot run these parameters. */
 static int dw_prepare(dw_params *p) {
-    p->run = dw_run_portable;
+    static const dw_run_fn pk9[4] = {dw_run_portable_k9_single, dw_run_portable_k9_double,
+                                     dw_run_portable_k9_double_any, dw_run_portable_k9_double_nudge};
+    static const dw_run_fn pany[4] = {dw_run_portable_single, dw_run_portable_double, dw_run_portable_double_any,
+                                      dw_run_portable_double_nudge};
+    const int pmode = p->single ? DW_PQ_SINGLE : p->has_left || p->has_min_mult ? DW_PQ_DOUBLE_ANY
+                    : p->nudge_ok ? DW_PQ_DOUBLE_NUDGE : DW_PQ_DOUBLE;
+    p->run = p->T == 9 ? pk9[pmode] : pany[pmode];
 #if INTRT_DW_X86
     if (p->isa == DW_ISA_AVX2) {
-        if (p->OC < DW_BLOCK || !dw_cpu_has(DW_ISA_AVX2)) return 0;
+        if (p->OC < 8 || !dw_cpu_has(DW_ISA_AVX2)) return 0;
         static const dw_run_fn k9[5] = {dw_run_avx2_k9_double, dw_run_avx2_k9_double_any, dw_run_avx2_k9_single,
                                         dw_run_avx2_k9_lanes, dw_run_avx2_k9_double_nudge};
         static const dw_run_fn any[5] = {dw_run_avx2_double, dw_run_avx2_double_any, dw_run_avx2_single,
@@ -365,7 +561,8 @@ static inline void dw_window_taps(const dw_params *p, const int8_t *img, int64_t
     }
 }
 
-/* Output rows oy0 .. oy1 - 1 of one image: img [H, W, OC] -> out [OH, OW, OC]. */
+/* Output rows oy0 .. oy1 - 1 of one image: img [H, W, OC] -> out [OH, OW, OC]; taps: T pointers of scratch
+   (one set per thread). Reads p and img only, writes only those rows: row ranges may run concurrently. */
 static void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t oy0, int64_t oy1,
                     const int8_t **taps) {
     const int64_t OC = p->OC, OW = p->OW;
@@ -395,21 +592,16 @@ static void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t 
     }
 }
 
-/* The whole layer (a Step's function). */
-static void dw_run(const void *params) {
-    const dw_params *p = (const dw_params *)params;
-    const int64_t in_image = p->H * p->W * p->C, out_image = p->OH * p->OW * p->OC;
-    for (int64_t n = 0; n < p->N; n++) {
-        const int8_t *img = p->x + n * in_image;
-        if (p->dm > 1) {
-            const int64_t pixels = p->H * p->W, C = p->C, dm = p->dm;
-            for (int64_t i = 0; i < pixels * C; i++)
-                for (int64_t m = 0; m < dm; m++)
-                    p->expanded[i * dm + m] = img[i];
-            img = p->expanded;
-        }
-        dw_rows(p, img, p->y + n * out_image, 0, p->OH, p->taps);
-    }
+/* Image n of the input with OC channels: x itself when dm == 1, else its expansion into p->expanded. */
+static const int8_t *dw_image(const dw_params *p, int64_t n) {
+    const int8_t *img = p->x + n * p->H * p->W * p->C;
+    if (p->dm == 1)
+        return img;
+    const int64_t values = p->H * p->W * p->C, dm = p->dm;
+    for (int64_t i = 0; i < values; i++)
+        for (int64_t m = 0; m < dm; m++)
+            p->expanded[i * dm + m] = img[i];
+    return p->expanded;
 }
 
 #endif /* INTRT_DEPTHWISE_S8_H */
