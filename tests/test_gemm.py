@@ -18,12 +18,15 @@ THREADS = (1, 2)
 
 @contextlib.contextmanager
 def threads(n):
+    """Run with n threads; even the tiny test problems are split (no minimum size for threading)."""
     old = gemm.get_num_threads()
     gemm.set_num_threads(n)
+    gemm.set_min_parallel_macs(0)
     try:
         yield
     finally:
         gemm.set_num_threads(old)
+        gemm.set_min_parallel_macs(gemm.MIN_PARALLEL_MACS)
 
 
 def assert_same(got, want, what=""):

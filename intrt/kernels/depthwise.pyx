@@ -123,7 +123,7 @@ def get_isa():
 #: multiply-adds per image (OH * OW * C * dm * KH * KW) from which a step uses more than one thread.
 #: Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): 2 threads gain 1.5-1.9x from ~250k MACs
 #: (48x48x16, 112x112x32), break even around 60k-125k and lose below (a parallel region costs ~1-2 us).
-PARALLEL_MIN_MACS = 200_000
+PARALLEL_MIN_MACS = 500_000
 
 
 def default_threads():

@@ -87,10 +87,17 @@ ISA_NAMES = ("portable", "avx2", "avx512vnni")
 #: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
 cdef enum:
     TILE_BYTES_C = 128 * 1024
-    MIN_PARALLEL_MACS_C = 1 << 17
+    MIN_PARALLEL_MACS_C = 1 << 19
 TILE_BYTES = TILE_BYTES_C
 #: problems smaller than this many multiply-adds run on one thread (waking a second costs more)
 MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
+cdef int64_t _min_parallel_macs = MIN_PARALLEL_MACS_C
+
+
+def set_min_parallel_macs(int64_t n):
+    """Layers with fewer multiply-adds than this run on one thread (waking a second one costs more)."""
+    global _min_parallel_macs
+    _min_parallel_macs = max(0, n)
 #: the op's load-time check guarantees that bias +/- 255 * sum|w| fits in int32
 MAX_INPUT_MAGNITUDE = 255
 
@@ -431,7 +438,7 @@ cdef int gemm_run(const gemm_params *p, const gemm_source *s, int64_t rows, int 
     Returns nonzero when malloc failed."""
     if rows == 0 or p.O == 0:
         return 0
-    if rows * p.K * p.O < MIN_PARALLEL_MACS_C:
+    if rows * p.K * p.O < _min_parallel_macs:
         threads = 1
     cdef int64_t tile = _tile_rows(p)
     cdef int64_t row_tiles = (rows + tile - 1) // tile
