@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import median_ms  # noqa: E402  (benchmarks/timing.py)
 
 from intrt.kernels import depthwise as dwk
 from intrt.kernels.conv import depthwise_conv2d_s8
@@ -31,15 +32,6 @@ MOBILENET = os.path.join(HERE, "..", "tests", "fixtures", "tflite", "mobilenet_v
 RNG = np.random.default_rng(0)
 
 
-def median_ms(fn, repeat, warmup=5):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 class Layer:

@@ -10,10 +10,13 @@ default thread count (set OPENBLAS_NUM_THREADS before starting to change it).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import median_ms  # noqa: E402  (benchmarks/timing.py)
 
 from intrt.kernels import gemm
 from intrt.kernels.conv import conv2d_s8
@@ -23,15 +26,6 @@ RNG = np.random.default_rng(0)
 Z_IN, Z_OUT = 3, -2
 
 
-def median_ms(fn, repeat, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def quant_params(o):
