@@ -15,11 +15,13 @@ from typing import Optional
 import numpy as np
 
 from intrt.errors import QuantizationError
+from intrt.kernels.quantize import dequantize_to_f32, quantize_f32
 
 #: Integer ranges of the supported storage types.
 DTYPE_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+_NUMPY_DTYPES = {name: np.dtype(name) for name in DTYPE_RANGES}
 
 
 def _check_dtype(dtype) -> str:
@@ -111,15 +113,15 @@ class QParams:
 def _channel_view(shape, params: QParams):
     """(outer, channels, inner) for viewing an array of ``shape`` with per-channel ``params``."""
     if params.axis is None:
-        return (1, 1, int(np.prod(shape, dtype=np.int64)))
+        return (1, 1, math.prod(shape))
     ndim = len(shape)
     axis = params.axis + ndim if params.axis < 0 else params.axis
     if not 0 <= axis < ndim:
         raise QuantizationError(f"channel axis {params.axis} out of range for a {ndim}-D tensor")
     if shape[axis] != params.scale.size:
         raise QuantizationError(f"axis {axis} has {shape[axis]} channels but {params.scale.size} scales")
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    outer = math.prod(shape[:axis])
+    inner = math.prod(shape[axis + 1:])
     return (outer, shape[axis], inner)
 
 
@@ -133,8 +135,6 @@ def quantize(x, params: QParams) -> np.ndarray:
     >>> quantize([0.0, 1.25, 1e9, float("nan")], QParams(0.5, 1))
     array([   1,    4,  127, -128], dtype=int8)
     """
-    from intrt.kernels.quantize import quantize_f32
-
     x = np.asarray(x, dtype=np.float32)
     shape = x.shape
     x = np.ascontiguousarray(x).reshape(shape)  # ascontiguousarray makes 0-d arrays 1-d
@@ -153,10 +153,8 @@ def dequantize(q, params: QParams) -> np.ndarray:
     >>> dequantize(np.array([1, 4], np.int8), QParams(0.5, 1))
     array([0. , 1.5], dtype=float32)
     """
-    from intrt.kernels.quantize import dequantize_to_f32
-
     q = np.asarray(q)
-    if q.dtype.name != params.dtype:
+    if q.dtype != _NUMPY_DTYPES[params.dtype]:
         raise QuantizationError(f"dtype mismatch: expected {params.dtype} values, got {q.dtype.name}")
     q = np.ascontiguousarray(q).reshape(q.shape)
     out = np.empty(q.shape, dtype=np.float32)
