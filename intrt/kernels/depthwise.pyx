@@ -266,9 +266,16 @@ class PackedDepthwise:
 cdef void dw_step_run(const void *params) noexcept nogil:
     """The whole layer: per image, its output rows in ``threads`` equal ranges (one per OpenMP thread)."""
     cdef const dw_params *p = <const dw_params *>params
-    cdef int64_t n, part, parts = p.threads, oh = p.OH
+    cdef int64_t n, part, task, parts = p.threads, oh = p.OH
+    cdef int64_t image_size = p.H * p.W * p.C, out_size = oh * p.OW * p.OC
     cdef const int8_t *img
     cdef int8_t *out
+    if parts > 1 and p.N > 1 and p.dm == 1:
+        # several images without expansion: one parallel loop over (image, row range) pairs
+        for task in prange(p.N * parts, num_threads=parts, schedule="static"):
+            dw_rows(p, p.x + (task // parts) * image_size, p.y + (task // parts) * out_size,
+                    (task % parts) * oh // parts, (task % parts + 1) * oh // parts, p.taps + threadid() * p.T)
+        return
     for n in range(p.N):
         img = dw_image(p, n)
         out = p.y + n * oh * p.OW * p.OC
