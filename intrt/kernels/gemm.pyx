@@ -132,7 +132,11 @@ def get_num_threads():
 
 
 def cpu_features():
-    """What this CPU and build offer: ``{"avx2", "avx512vnni", "openmp", "isa", "available"}``."""
+    """What this CPU and build offer: ``{"avx2", "avx512vnni", "openmp", "isa", "available"}``.
+
+    ``available`` lists the paths that passed their self-check against the portable path (a path the CPU
+    supports but that disagrees is left out, with a RuntimeWarning).
+    """
     return {
         "avx2": bool(gemm_cpu_has(ISA_AVX2)),
         "avx512vnni": bool(gemm_cpu_has(ISA_AVX512VNNI)),
@@ -146,9 +150,14 @@ _verified = {}      # isa name -> bool (agrees with the portable path)
 _forced = None
 
 
-def available_isas():
-    """Paths this CPU can run, slowest first (``"portable"`` always)."""
+def cpu_isas():
+    """Paths this CPU and build can execute, slowest first (``"portable"`` always)."""
     return [name for i, name in enumerate(ISA_NAMES) if gemm_cpu_has(i)]
+
+
+def available_isas():
+    """Paths intrt will use here: those the CPU runs and that agree with the portable path on the self-check."""
+    return [name for name in cpu_isas() if name == "portable" or _self_check(name)]
 
 
 def set_isa(name=None):
@@ -170,10 +179,8 @@ def get_isa():
         if env in available_isas():
             return env
         warnings.warn(f"INTRT_ISA={env!r} is not one of {available_isas()}; using the best available path")
-    for name in reversed(available_isas()):
-        if name == "portable" or _self_check(name):
-            return name
-    return "portable"
+    isas = available_isas()
+    return isas[len(isas) - 1]  # the fastest (no negative index: wraparound is off in the kernels)
 
 
 def _self_check(name):
@@ -254,8 +261,8 @@ cdef class PackedGemm:
                                     f"bias {int(b64[c])} +/- 255 * sum|w| = {int(reach[c])} leaves int32")
 
         name = get_isa() if isa is None else isa
-        if name not in available_isas():
-            raise ValueError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {available_isas()}")
+        if name not in cpu_isas():
+            raise ValueError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {cpu_isas()}")
         cdef int i = ISA_NAMES.index(name)
         nr, kg = GEMM_NR[i], GEMM_KG[i]
         nblocks = -(-O // nr)
