@@ -1,0 +1,27 @@
+/* Intrinsics that SIMDe 0.7.4 lacks, for tests/avx512_emulated.sh (names are rewritten to simde_* there). */
+static inline simde__m512i simde_mm512_srai_epi32(simde__m512i a, int imm) {
+    simde__m512i_private r, x = simde__m512i_to_private(a);
+    for (int i = 0; i < 16; i++) r.i32[i] = x.i32[i] >> (imm > 31 ? 31 : imm);
+    return simde__m512i_from_private(r);
+}
+static inline simde__m512i simde_mm512_srav_epi32(simde__m512i a, simde__m512i c) {
+    simde__m512i_private r, x = simde__m512i_to_private(a), n = simde__m512i_to_private(c);
+    for (int i = 0; i < 16; i++) r.i32[i] = n.u32[i] > 31 ? (x.i32[i] < 0 ? -1 : 0) : (x.i32[i] >> n.u32[i]);
+    return simde__m512i_from_private(r);
+}
+static inline simde__m512i simde_mm512_srav_epi64(simde__m512i a, simde__m512i c) {
+    simde__m512i_private r, x = simde__m512i_to_private(a), n = simde__m512i_to_private(c);
+    for (int i = 0; i < 8; i++) r.i64[i] = n.u64[i] > 63 ? (x.i64[i] < 0 ? -1 : 0) : (x.i64[i] >> n.u64[i]);
+    return simde__m512i_from_private(r);
+}
+static inline simde__m128i simde_mm512_cvtepi32_epi8(simde__m512i a) {
+    simde__m512i_private x = simde__m512i_to_private(a);
+    simde__m128i_private r;
+    for (int i = 0; i < 16; i++) r.i8[i] = (int8_t)x.i32[i];
+    return simde__m128i_from_private(r);
+}
+static inline void simde_mm_mask_storeu_epi8(void *p, simde__mmask16 k, simde__m128i a) {
+    simde__m128i_private x = simde__m128i_to_private(a);
+    for (int i = 0; i < 16; i++)
+        if ((k >> i) & 1) ((int8_t *)p)[i] = x.i8[i];
+}
