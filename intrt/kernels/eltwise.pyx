@@ -27,7 +27,7 @@ from libc.stdint cimport int8_t, uint8_t, int32_t, int64_t
 
 import numpy as np
 
-from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
+from intrt.kernels.fixedpoint cimport requantize
 from intrt.kernels.step cimport Step
 
 cdef enum:
@@ -57,21 +57,6 @@ cdef struct BinaryParams:
     const int8_t* pair_table   # NULL, or 65536 outputs indexed by (byte of q1) * 256 + byte of q2
 
 
-cdef inline int8_t requant_clamp(int32_t x, int32_t mult, int32_t shift, int32_t offset, int32_t lo, int32_t hi,
-                                 bint single) noexcept nogil:
-    # clamp(MBQM(x, mult, shift) + offset, lo, hi): eq. (E3) / (E4); [lo, hi] lies inside int8.
-    cdef int64_t y
-    if single:
-        y = <int64_t>mbqm_single(x, mult, shift) + offset
-    else:
-        y = <int64_t>mbqm(x, mult, shift) + offset
-    if y < lo:
-        y = lo
-    if y > hi:
-        y = hi
-    return <int8_t>y
-
-
 cdef void add_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb, int8_t* out, Py_ssize_t n,
                   const BinaryParams* p) noexcept nogil:
     # out[i] = (E3) of table1[a[i * sa]] + table2[b[i * sb]]. Parameters are copied to locals: stores
@@ -84,18 +69,18 @@ cdef void add_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb
     cdef Py_ssize_t i
     if sa == 1 and sb == 1:
         for i in range(n):
-            out[i] = requant_clamp(t1[<uint8_t>a[i]] + t2[<uint8_t>b[i]], mult, shift, offset, lo, hi, single)
+            out[i] = requantize(t1[<uint8_t>a[i]] + t2[<uint8_t>b[i]], mult, shift, offset, lo, hi, single)
     elif sa == 1 and sb == 0:
         fixed = t2[<uint8_t>b[0]]
         for i in range(n):
-            out[i] = requant_clamp(t1[<uint8_t>a[i]] + fixed, mult, shift, offset, lo, hi, single)
+            out[i] = requantize(t1[<uint8_t>a[i]] + fixed, mult, shift, offset, lo, hi, single)
     elif sa == 0 and sb == 1:
         fixed = t1[<uint8_t>a[0]]
         for i in range(n):
-            out[i] = requant_clamp(fixed + t2[<uint8_t>b[i]], mult, shift, offset, lo, hi, single)
+            out[i] = requantize(fixed + t2[<uint8_t>b[i]], mult, shift, offset, lo, hi, single)
     else:
         for i in range(n):
-            out[i] = requant_clamp(t1[<uint8_t>a[i * sa]] + t2[<uint8_t>b[i * sb]], mult, shift, offset, lo, hi,
+            out[i] = requantize(t1[<uint8_t>a[i * sa]] + t2[<uint8_t>b[i * sb]], mult, shift, offset, lo, hi,
                                    single)
 
 
@@ -109,18 +94,18 @@ cdef void mul_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb
     cdef Py_ssize_t i
     if sa == 1 and sb == 1:
         for i in range(n):
-            out[i] = requant_clamp((a[i] + o1) * (b[i] + o2), mult, shift, offset, lo, hi, single)
+            out[i] = requantize((a[i] + o1) * (b[i] + o2), mult, shift, offset, lo, hi, single)
     elif sa == 1 and sb == 0:
         fixed = b[0] + o2
         for i in range(n):
-            out[i] = requant_clamp((a[i] + o1) * fixed, mult, shift, offset, lo, hi, single)
+            out[i] = requantize((a[i] + o1) * fixed, mult, shift, offset, lo, hi, single)
     elif sa == 0 and sb == 1:
         fixed = a[0] + o1
         for i in range(n):
-            out[i] = requant_clamp(fixed * (b[i] + o2), mult, shift, offset, lo, hi, single)
+            out[i] = requantize(fixed * (b[i] + o2), mult, shift, offset, lo, hi, single)
     else:
         for i in range(n):
-            out[i] = requant_clamp((a[i * sa] + o1) * (b[i * sb] + o2), mult, shift, offset, lo, hi, single)
+            out[i] = requantize((a[i * sa] + o1) * (b[i * sb] + o2), mult, shift, offset, lo, hi, single)
 
 
 cdef void table_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb, int8_t* out, Py_ssize_t n,
