@@ -153,7 +153,7 @@ def test_mul_exhaustive_pairs_and_float32_multiplier():
     op = build_op("MUL", [((1,), "int8", QParams(*p1)), ((1,), "int8", QParams(*p2))], QParams(*po))
     s1, s2, so = np.float32(0.1), np.float32(0.7), np.float32(0.3)
     from intrt.quant import quantize_multiplier
-    assert op.params[2:4] == quantize_multiplier(float(s1 * s2 / so))
+    assert op.kernel_args[2:4] == quantize_multiplier(float(s1 * s2 / so))
 
 
 def test_mul_large_multiplier_saturates():

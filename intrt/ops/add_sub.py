@@ -95,17 +95,59 @@ def rescale_table(zero_point: int, mult: int, shift: int, left_shift: int, round
                                                                  rounding), dtype=np.int32)
 
 
-@register("ADD", "SUB")
-class AddSub(Op):
-    num_inputs = (2, 2)
-    left_shift = 20
+class BroadcastBinaryOp(Op):
+    """Shared part of ADD/SUB and MUL: int8 operands, fused clamp, broadcasting, run and bind.
 
-    def __init__(self, node, graph, index=-1):
-        super().__init__(node, graph, index)
+    A subclass sets ``kernel`` (the eltwise ``def`` kernel), ``make_step`` (the matching BinaryStep
+    constructor) and, in ``__init__``, ``self.kernel_args``: the arguments that follow ``plan`` in both.
+    """
+
+    num_inputs = (2, 2)
+    kernel = None
+    make_step = None
+
+    def int8_operands(self):
+        """Check that both inputs and the output are int8 with per-tensor parameters; returns (x1, x2, y)."""
         (x1, x2), y = self.inputs, self.outputs[0]
         for t, what in ((x1, "input"), (x2, "input"), (y, "output")):
             self.expect_dtype(t, "int8", what=what)
             self.expect_quant(t, what=what)
+        return x1, x2, y
+
+    def clamp_bounds(self, y):
+        act_min, act_max = activation_range(self.attr("activation", "NONE"), y.quant)
+        if act_min > act_max:
+            raise self.error(f"empty activation range [{act_min}, {act_max}]")
+        return act_min, act_max
+
+    def output_shapes(self, input_shapes):
+        out, _ = broadcast_plan(self, input_shapes[0], input_shapes[1])  # also checks the loop-dim limit
+        return [out]
+
+    def run(self, inputs, outputs):
+        a, b, y = inputs[0], inputs[1], outputs[0]
+        _, plan = broadcast_plan(self, a.shape, b.shape)
+        self.kernel(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, *self.kernel_args)
+
+    def bind(self, inputs, outputs):
+        a, b, y = inputs[0], inputs[1], outputs[0]
+        _, plan = broadcast_plan(self, a.shape, b.shape)
+        use_pairs = y.size >= PAIR_TABLE_MIN_SIZE
+        if use_pairs and self.pairs is None:  # built once, by the first bind of a large output
+            self.pairs = pair_table(self.kernel, *self.kernel_args)
+        return self.make_step(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, *self.kernel_args,
+                              pair_table=self.pairs if use_pairs else None)
+
+
+@register("ADD", "SUB")
+class AddSub(BroadcastBinaryOp):
+    left_shift = 20
+    kernel = staticmethod(add_s8)
+    make_step = staticmethod(BinaryStep.add)
+
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        x1, x2, y = self.int8_operands()
         s1, s2, so = (np.float32(t.quant.scale[0]) for t in (x1, x2, y))
         twice_max = float(np.float32(2) * max(s1, s2))
         m1, e1 = smaller_than_one(self, float(s1) / twice_max, "input 1 multiplier")
@@ -117,28 +159,7 @@ class AddSub(Op):
         rounding = "single" if graph.rounding == "single" else "double"
         self.table1 = rescale_table(int(x1.quant.zero_point[0]), m1, e1, self.left_shift, rounding)
         self.table2 = rescale_table(int(x2.quant.zero_point[0]), m2, e2, self.left_shift, rounding)
-        self.params = (mo, eo, int(y.quant.zero_point[0]))
-        self.act_min, self.act_max = activation_range(self.attr("activation", "NONE"), y.quant)
-        if self.act_min > self.act_max:
-            raise self.error(f"empty activation range [{self.act_min}, {self.act_max}]")
-        self.single = rounding == "single"
-        self.pairs = None  # pair table, built by the first bind of a large output
-
-    def output_shapes(self, input_shapes):
-        out, _ = broadcast_plan(self, input_shapes[0], input_shapes[1])  # also checks the loop-dim limit
-        return [out]
-
-    def run(self, inputs, outputs):
-        a, b, y = inputs[0], inputs[1], outputs[0]
-        _, plan = broadcast_plan(self, a.shape, b.shape)
-        add_s8(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, self.table1, self.table2, *self.params,
-               self.act_min, self.act_max, self.single)
-
-    def bind(self, inputs, outputs):
-        a, b, y = inputs[0], inputs[1], outputs[0]
-        _, plan = broadcast_plan(self, a.shape, b.shape)
-        args = (self.table1, self.table2, *self.params, self.act_min, self.act_max, self.single)
-        if y.size >= PAIR_TABLE_MIN_SIZE and self.pairs is None:
-            self.pairs = pair_table(add_s8, *args)
-        return BinaryStep.add(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, *args,
-                              pair_table=self.pairs if y.size >= PAIR_TABLE_MIN_SIZE else None)
+        self.act_min, self.act_max = self.clamp_bounds(y)
+        self.kernel_args = (self.table1, self.table2, mo, eo, int(y.quant.zero_point[0]), self.act_min,
+                            self.act_max, rounding == "single")
+        self.pairs = None
