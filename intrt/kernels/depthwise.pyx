@@ -121,20 +121,16 @@ def get_isa():
 
 
 #: multiply-adds per image (OH * OW * C * dm * KH * KW) from which a step uses more than one thread.
-#: Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): 2 threads gain 1.5-1.9x from ~250k MACs
-#: (48x48x16, 112x112x32), break even around 60k-125k and lose below (a parallel region costs ~1-2 us).
+#: Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): a layer alone gains 1.5-1.9x from ~250k
+#: MACs and breaks even around 60k-125k; inside whole models (MobileNetV2) the cost of waking the second thread
+#: for every layer made 500k the better threshold.
 PARALLEL_MIN_MACS = 500_000
 
 
 def default_threads():
     """The thread count new steps may use: ``intrt.get_num_threads()`` (``INTRT_NUM_THREADS``, else the CPUs)."""
-    try:
-        from intrt.kernels.gemm import get_num_threads
-    except ImportError:                      # gemm not built: read the same setting ourselves
-        try:
-            return max(1, int(os.environ.get("INTRT_NUM_THREADS", "")))
-        except ValueError:
-            return max(1, min(os.cpu_count() or 1, 8))
+    from intrt.kernels.gemm import get_num_threads  # the one thread setting of the package
+
     return max(1, int(get_num_threads()))
 
 
