@@ -8,30 +8,64 @@ from __future__ import annotations
 
 import numpy as np
 
+from intrt.errors import ShapeError
 from intrt.kernels.copy import pad_step
 from intrt.ops.base import Op, register
 from intrt.ops.reshape import expect_same_quant
+from intrt.ops.spec import PADS, Attr, Input, OpSpec, Quant, TFLite
 
 
-@register("PAD")
+def pad_float(attrs, inputs):
+    """Float reference: zeros around the input (integer inputs stay integers)."""
+    x = np.asarray(inputs[0])
+    if x.dtype.kind not in "iu":
+        x = x.astype(np.float32, copy=False)
+    pads = attrs["pads"]
+    if len(pads) != 2 * x.ndim:
+        raise ShapeError(f"PAD: pads {pads} must be 2 non-negative ints per dim of {x.shape}")
+    return np.pad(x, [(pads[2 * i], pads[2 * i + 1]) for i in range(x.ndim)])
+
+
+def _tflite_pad(ctx, attrs, inputs):
+    """TFLite: paddings [rank, 2]; PADV2's constant_values must be the zero point (real 0.0)."""
+    x = ctx.raw(0)
+    if "pads" in attrs and len(attrs["pads"]) != 2 * len(x.shape):
+        raise ctx.error(f"paddings has {len(attrs['pads'])} values; input {x.describe()} of rank {len(x.shape)} "
+                        f"needs {2 * len(x.shape)}")
+    if ctx.name == "PADV2" and len(inputs) == 3:
+        if inputs[2] != -1:
+            cv = ctx.raw(2)
+            out_q = ctx.out().qparams()
+            if not cv.is_constant or cv.type_name != x.type_name or int(np.prod(cv.shape, dtype=np.int64)) != 1:
+                raise ctx.unsupported(f"constant_values {cv.describe()} must be one constant {x.type_name} value")
+            value = int(cv.array().reshape(-1)[0])
+            if out_q is None or value != int(out_q.zero_point[0]):
+                zp = None if out_q is None else int(out_q.zero_point[0])
+                raise ctx.unsupported(f"pad value {value} differs from the output zero point {zp}; only padding "
+                                      "with the zero point (real 0.0) is supported")
+        inputs = inputs[:2]
+    return attrs, inputs
+
+
+PAD = OpSpec(
+    "PAD", "Zeros (the zero point in int8) around the input; input and output share (scale, zero point).",
+    inputs=(Input("input"), Input("paddings", optional=True, constant=True, attr="pads", doc="[rank, 2]")),
+    attrs=(Attr("pads", PADS, doc="[before, after] per dim, flattened"),),
+    float_fn=pad_float, quant=Quant(shared=True),
+    tflite=TFLite(("PAD", "PADV2"), fixup=_tflite_pad), layout="pads", builder="pad")
+
+
+@register(PAD)
 class Pad(Op):
-    num_inputs = (1, 2)
 
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
         expect_same_quant(self, x, y)
         ndim = len(x.shape)
-        if "pads" in node.attrs:
-            pads = self.ints_attr("pads")
-        elif len(self.inputs) > 1 and self.inputs[1] is not None:
-            pads = [int(v) for v in np.asarray(self.expect_constant(self.inputs[1], "paddings input")).ravel()]
-        else:
-            raise self.error("missing attribute 'pads'")
+        pads = self.attrs["pads"]
         if len(pads) != 2 * ndim:
             raise self.error(f"attribute 'pads' {pads} must hold 2*{ndim} values ([before, after] per dim)")
-        if any(p < 0 for p in pads):
-            raise self.error(f"attribute 'pads' {pads} has negative values; intrt pads only outward")
         self.pads = [(pads[2 * i], pads[2 * i + 1]) for i in range(ndim)]
         self.pad_value = int(y.quant.zero_point[0]) if y.quant is not None else 0
 
