@@ -20,7 +20,7 @@ sec = s[start:end].replace(
     '#define GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))',
     "#define GEMM_AVX512\n" + open("tests/avx512_shims.h").read())
 sec = re.sub(r"\b_mm(\d*)_", r"simde_mm\1_", sec)
-sec = re.sub(r"\b__m(128|256|512)i\b", r"simde__m\1i", sec)
+sec = re.sub(r"\b__m(128|256|512)([id])\b", r"simde__m\1\2", sec)
 sec = re.sub(r"\b__mmask(\d+)\b", r"simde__mmask\1", sec)
 s = s[:start] + sec + s[end:]
 s = s.replace('return (__builtin_cpu_supports("avx512f")', 'return 1 || (__builtin_cpu_supports("avx512f")', 1)
