@@ -265,3 +265,64 @@ def analyze(float_graph: Graph, quantized_model, data, *, max_samples: int = 512
     worse_is_low = key.endswith(("sqnr_db", "cosine"))
     rows.sort(key=lambda r: r[key] if worse_is_low else -r[key])
     return AnalysisReport(rows, samples, q, float_graph, key)
+
+
+# ------------------------------------------------------------------------- command line ----
+def add_arguments(p) -> None:
+    """Options of ``intrt analyze`` (called by :mod:`intrt.cli`)."""
+    from intrt.convert.observers import METHODS
+    from intrt.convert.schemes import ACTIVATIONS, IO_DTYPES, WEIGHTS
+
+    p.add_argument("model", metavar="FLOAT_MODEL", help="float model: .npz graph (intrt.convert.float_model)")
+    p.add_argument("data", metavar="DATA", help=".npy array of float input samples (first dim = samples)")
+    p.add_argument("--quantized", metavar="MODEL", help="analyze this .intrt model instead of quantizing FLOAT_MODEL")
+    p.add_argument("--calibration", type=int, default=256, metavar="N", help="samples used to calibrate (default 256)")
+    p.add_argument("--samples", type=int, default=512, metavar="N", help="samples analyzed (default 512)")
+    p.add_argument("--method", choices=METHODS, default="minmax", help="calibration method (default minmax)")
+    p.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default 99.99)")
+    p.add_argument("--activations", choices=ACTIVATIONS, default="asymmetric")
+    p.add_argument("--weights", choices=WEIGHTS, default="per_channel")
+    p.add_argument("--io-dtype", choices=IO_DTYPES, default="int8")
+    p.add_argument("--sort-by", default="isolated_sqnr_db", help="ranking column (default isolated_sqnr_db)")
+    p.add_argument("--csv", metavar="PATH", help="save the rows as CSV")
+    p.add_argument("--json", metavar="PATH", help="save the rows as JSON")
+    p.add_argument("--plot", metavar="DIR", help="write PNG pictures to DIR (needs matplotlib)")
+
+
+def command(args) -> int:
+    """``intrt analyze``: print the per-layer table, optionally save CSV / JSON / PNGs."""
+    from intrt.convert.float_model import load_float_model
+
+    graph = load_float_model(args.model)
+    try:
+        data = np.load(args.data, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read {args.data}: {e}") from None
+    if data.dtype.kind != "f":
+        raise InputError(f"{args.data}: expected float samples, got dtype {data.dtype}")
+    data = data.astype(np.float32)
+    if args.calibration < 1 or args.samples < 1:
+        raise InputError("--calibration and --samples must be >= 1")
+    options = dict(method=args.method, percentile=args.percentile, activations=args.activations,
+                   weights=args.weights, io_dtype=args.io_dtype)
+    if args.quantized:
+        quantized = args.quantized
+    else:
+        from intrt.convert.ptq import quantize_graph
+
+        quantized = quantize_graph(graph, data[:args.calibration], **options)
+    report = analyze(graph, quantized, data, max_samples=args.samples, sort_by=args.sort_by)
+    print(report.table())
+    if args.csv:
+        report.to_csv(args.csv)
+        print(f"wrote {args.csv}")
+    if args.json:
+        report.to_json(args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        from intrt.plots import plot_report
+
+        for path in plot_report(report, args.plot, calibration_data=None if args.quantized else
+                                data[:args.calibration], options=options):
+            print(f"wrote {path}")
+    return 0
