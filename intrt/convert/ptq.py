@@ -106,8 +106,12 @@ class _Groups:
         self.parent[self.find(a)] = self.find(b)
 
 
-def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
-    """Per-tensor int8 parameters of every activation (and of constants in a shared group)."""
+def activation_params(graph: Graph, ranges: Ranges, choose=None) -> Dict[int, QParams]:
+    """Per-tensor int8 parameters of every activation (and of constants in a shared group).
+
+    ``choose(tensor indices, lo, hi) -> QParams`` picks a group's parameters (default: asymmetric;
+    see :meth:`intrt.convert.schemes.SchemeTable.activation_chooser`).
+    """
     groups = _Groups()
     fixed: Dict[int, tuple] = {}
     for n in graph.nodes:
@@ -135,6 +139,8 @@ def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
         fixed_here = [fixed[i] for i in idxs if i in fixed]
         if fixed_here:
             p = QParams(fixed_here[0][0], fixed_here[0][1])
+        elif choose is not None:
+            p = choose(idxs, lo[root], hi[root])
         else:
             p = choose_asymmetric(None, xmin=lo[root], xmax=hi[root])
         for i in idxs:
@@ -187,7 +193,9 @@ def quantize_bias(b: np.ndarray, input_scale: float, weight_params: QParams):
 # ------------------------------------------------------------------------------ driver ----
 def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bool = True, rounding: str = "double",
                    dynamic_batch: Optional[bool] = None, ranges: Optional[Ranges] = None,
-                   batch_size: int = 64) -> Graph:
+                   batch_size: int = 64, method: str = "minmax", percentile: float = 99.99,
+                   activations: str = "asymmetric", weights: Optional[str] = None, io_dtype: str = "int8",
+                   per_tensor: Optional[dict] = None, bins: int = 2048, quiet: bool = False) -> Graph:
     """Quantize a float graph to an int8 :class:`Graph`.
 
     Parameters
@@ -204,6 +212,22 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
         Mark the first dim of activations as a batch; default: the float graph's flag.
     ranges : dict, optional
         Precomputed ``{tensor index: (min, max)}`` of the *fused* graph instead of calibrating.
+    method : {"minmax", "moving_average", "percentile", "entropy", "mse"}
+        How activation ranges are calibrated (:mod:`intrt.convert.observers`).
+    percentile : float
+        For ``method="percentile"``: share of values kept, in (0, 100].
+    activations : {"asymmetric", "symmetric"}
+        Activation scheme (symmetric: zero point 0).
+    weights : {"per_channel", "per_tensor", "asymmetric"}, optional
+        Weight scheme; default from ``per_channel``. "asymmetric" (per tensor, with a zero point)
+        is supported by FULLY_CONNECTED only.
+    io_dtype : {"int8", "uint8"}
+        Type of the model's input and output tensors.
+    per_tensor : dict, optional
+        ``{tensor or layer name: {option: value}}`` overriding the above for some tensors
+        (see :mod:`intrt.convert.schemes`).
+    bins, quiet
+        Histogram bins per tensor; no progress line on stderr.
 
     Examples
     --------
@@ -217,12 +241,19 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     if rounding not in ("double", "single"):
         raise ConversionError(f"rounding must be 'double' or 'single', got {rounding!r}")
     _check_float_graph(float_graph)
+    from intrt.convert import schemes
+
+    weights = weights if weights is not None else ("per_channel" if per_channel else "per_tensor")
+    table = schemes.SchemeTable(float_graph, schemes.Scheme(method, percentile, activations, weights, io_dtype),
+                                per_tensor)
     graph = fuse_activations(float_graph)
     if ranges is None:
         if calibration_data is None:
             raise ConversionError("quantize_graph needs calibration_data (or precomputed ranges)")
-        ranges = calibrate(graph, calibration_data, batch_size)
-    act = activation_params(graph, ranges)
+        from intrt.convert.observers import collect
+
+        ranges = table.ranges(collect(graph, calibration_data, batch_size=batch_size, bins=bins, quiet=quiet))
+    act = activation_params(graph, ranges, table.activation_chooser())
 
     tensors: List[Tensor] = []
     made: Dict[tuple, int] = {}
@@ -274,9 +305,11 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
             if bt is not None and bt.data is None:
                 raise ConversionError(f"node {k} ({n.name!r}) {n.op}: bias {bt.name!r} must be a constant")
             s_in = float(tensors[xi].quant.scale[0])
-            axis = WEIGHT_AXIS[n.op] if per_channel else None
-            wq, wp = quantize_weights(wt.data, axis, bias_min_weight_scale(None if bt is None else bt.data, s_in))
-            wi = add(("w", w, axis, wp.scale.tobytes()), Tensor(wt.name, "int8", tuple(wt.shape), wp, wq))
+            wq, wp = schemes.layer_weights(n, wt.data, table.for_layer(n), WEIGHT_AXIS[n.op],
+                                           bias_min_weight_scale(None if bt is None else bt.data, s_in),
+                                           quantize_weights)
+            wi = add(("w", w, wp.axis, wp.scale.tobytes(), wp.zero_point.tobytes()),
+                     Tensor(wt.name, "int8", tuple(wt.shape), wp, wq))
             ins = [xi, wi]
             if bt is not None:
                 bq, bp = quantize_bias(bt.data, s_in, wp)
@@ -294,11 +327,12 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
 
     outputs = [activation(o) for o in float_graph.outputs]
     meta = dict(float_graph.metadata)
-    meta.update({"converter": "intrt.convert.ptq", "calibration": "minmax",
-                 "weights": "per-channel" if per_channel else "per-tensor"})
-    return Graph(tensors, nodes, [made[("a", i)] for i in float_graph.inputs], outputs,
-                 dynamic_batch=float_graph.dynamic_batch if dynamic_batch is None else bool(dynamic_batch),
-                 rounding=rounding, metadata=meta)
+    meta.update({"converter": "intrt.convert.ptq"})
+    meta.update(table.metadata())
+    out = Graph(tensors, nodes, [made[("a", i)] for i in float_graph.inputs], outputs,
+                dynamic_batch=float_graph.dynamic_batch if dynamic_batch is None else bool(dynamic_batch),
+                rounding=rounding, metadata=meta)
+    return schemes.apply_io_dtype(out, table, list(float_graph.inputs), list(float_graph.outputs))
 
 
 def convert(float_graph: Graph, calibration_data, path, **kwargs) -> Graph:
