@@ -60,10 +60,12 @@ def reference_run(q, xq):
     h = lref.conv2d_ref(xq, np.asarray(w.data), np.asarray(b.data), int(xin.quant.zero_point[0]),
                         int(y.quant.zero_point[0]), m, e, lo, hi, padding="SAME")
     fin, w, b, y = (t[i] for i in fc.inputs + fc.outputs)
-    m, e = mult(fin.quant.scale[0], w.quant.scale, y.quant.scale[0], w.quant.axis is not None)
-    return lref.fully_connected_ref(h.reshape(len(xq), -1), np.asarray(w.data), np.asarray(b.data),
-                                    int(fin.quant.zero_point[0]), int(w.quant.zero_point[0]),
-                                    int(y.quant.zero_point[0]), m, e, -128, 127)
+    # FULLY_CONNECTED requantizes in double (TFLite's reference kernel), not with a Q31 multiplier.
+    z_in, z_w = int(fin.quant.zero_point[0]), int(w.quant.zero_point[0])
+    acc = (h.reshape(len(xq), -1).astype(np.int64) - z_in) @ (np.asarray(w.data).astype(np.int64) - z_w).T
+    acc += np.asarray(b.data).astype(np.int64)
+    scale = lref.fc_output_scales(fin.quant.scale[0], w.quant.scale, y.quant.scale[0], w.shape[0])
+    return lref.requantize_float(acc, scale, int(y.quant.zero_point[0]), -128, 127)
 
 
 SCHEMES = [
