@@ -192,3 +192,14 @@ def test_convert_passes_the_scheme(tmp_path):
                 quiet=True)
     assert g.metadata["calibration"] == "entropy" and g.metadata["activations"] == "symmetric"
     assert intrt.load(str(tmp_path / "m.intrt")).run(DATA[:2]).shape == (2, 5)
+
+
+def test_layer_override_reaches_the_fused_activation():
+    g = conv_fc_graph()
+    q = quantize_graph(g, DATA, per_tensor={"conv": {"activations": "symmetric"}}, quiet=True)
+    assert int(by_name(q, "conv_relu").quant.zero_point[0]) == 0
+    assert int(by_name(q, "image").quant.zero_point[0]) != 0
+    # a tensor's own override wins over its layer's
+    q = quantize_graph(g, DATA, per_tensor={"conv": {"activations": "symmetric"},
+                                            "conv_relu": {"activations": "asymmetric"}}, quiet=True)
+    assert int(by_name(q, "conv_relu").quant.zero_point[0]) == -128

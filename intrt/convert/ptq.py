@@ -244,6 +244,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     table = schemes.SchemeTable(float_graph, schemes.Scheme(method, percentile, activations, weights, io_dtype),
                                 per_tensor)
     graph = fuse_activations(float_graph)
+    table.follow_fusion(graph)
     if ranges is None:
         if calibration_data is None:
             raise ConversionError("quantize_graph needs calibration_data (or precomputed ranges)")
