@@ -160,7 +160,7 @@ def run_demo(out_path: Optional[str] = None, calibration: int = 256, repeats: in
         "path": out_path,
         "data": data,
         "scheme": ", ".join(f"{k} {v}" for k, v in sorted(qgraph.metadata.items())
-                            if k in ("calibration", "activations", "weights", "io_dtype", "per_tensor")),
+                            if k in ("calibration", "activations", "weights", "io_dtype", "per_tensor", "keep_float")),
         "plots": plots,
         "output_names": [model.graph.tensors[i].name for i in model.graph.outputs]
         if hasattr(model, "graph") else ["logits"],
@@ -211,6 +211,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--io-dtype", default="int8", choices=("int8", "uint8"))
     parser.add_argument("--data", default="digits", choices=("digits", "glitch"),
                         help="calibration images: clean, or 1%% with a hot pixel of 40.0 (default digits)")
+    parser.add_argument("--keep-float", action="append", default=[], metavar="LAYER",
+                        help="keep this layer (conv1..conv4, logits) in float32; repeat for several")
     parser.add_argument("--plot", metavar="DIR", help="write error heat maps and histograms to DIR (matplotlib)")
     args = parser.parse_args(argv)
     if args.calibration < 1:
@@ -219,7 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     scheme = dict(method=args.method, percentile=args.percentile, activations=args.activations,
                   weights="per_channel" if args.weights == "asymmetric" else args.weights, io_dtype=args.io_dtype,
-                  data=args.data, plot_dir=args.plot)
+                  data=args.data, plot_dir=args.plot, keep_float=args.keep_float)
     if args.weights == "asymmetric":
         scheme["per_tensor"] = {"logits": {"weights": "asymmetric"}}
     if args.out:
