@@ -66,9 +66,9 @@ class StreamingHistogram:
     Examples
     --------
     >>> h = StreamingHistogram(bins=4)
-    >>> h.update(np.array([0.0, 1.0, 2.0, 4.0])); h.counts.tolist(), h.lo, h.width
+    >>> h.update(np.array([0.0, 1.5, 2.5, 4.0])); h.counts.tolist(), h.lo, round(h.width, 6)
     ([1, 1, 1, 1], 0.0, 1.0)
-    >>> h.update(np.array([7.5])); h.counts.tolist(), h.width   # width doubled, bins merged
+    >>> h.update(np.array([7.5])); h.counts.tolist(), round(h.width, 6)   # width doubled, bins merged
     ([2, 2, 0, 1], 2.0)
     """
 
