@@ -18,6 +18,11 @@ The scheme is TFLite's int8 spec (docs/architecture.md, /work/shared/arith.md se
 
 Graph inputs and outputs stay int8 tensors; the runtime quantizes float inputs and dequantizes
 outputs at the edges.
+
+These are the defaults. Other calibration methods (intrt/convert/observers.py), symmetric
+activations, per-tensor or asymmetric weights, uint8 model edges, per-tensor overrides
+(intrt/convert/schemes.py) and layers kept in float32 (intrt/convert/mixed.py) are options of
+:func:`quantize_graph`.
 """
 from __future__ import annotations
 
