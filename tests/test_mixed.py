@@ -101,3 +101,24 @@ def test_cli_keep_and_suggest_float(tmp_path, capsys):
     assert "FULLY_CONNECTED (float32)" in out and "keeping one layer in float32" in out and "conv4" in out
     assert main(["--keep-float", "conv3", "--repeats", "1", "--calibration", "64"]) == 0
     assert "keep_float conv3" in capsys.readouterr().out
+
+
+def test_float_layer_checks_dtypes_and_inspect_shows_it(graph, tmp_path, capsys):
+    import dataclasses
+
+    from intrt import cli
+    from intrt.errors import IntrtError
+    from intrt.format import save
+
+    q = quantize_graph(graph, X_TRAIN[:64], keep_float=["logits"], quiet=True)
+    save(q, tmp_path / "m.intrt")
+    assert cli.main(["inspect", str(tmp_path / "m.intrt")]) == 0
+    out = capsys.readouterr().out
+    assert "metadata keep_float: logits" in out and "float32" in out
+    # a float layer whose weights are int8 is refused at load time, naming the node
+    k = next(i for i, n in enumerate(q.nodes) if n.op == "FULLY_CONNECTED")
+    w = q.nodes[k].inputs[1]
+    bad = list(q.tensors)
+    bad[w] = dataclasses.replace(bad[w], dtype="int8", data=np.zeros(bad[w].shape, np.int8), quant=intrt.QParams(1.0, 0))
+    with pytest.raises(IntrtError, match="'logits'.*weights .* must be float32"):
+        intrt.load(to_bytes(dataclasses.replace(q, tensors=bad)))

@@ -262,7 +262,8 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
             raise ConversionError("quantize_graph needs calibration_data (or precomputed ranges)")
         from intrt.convert.observers import collect
 
-        ranges = table.ranges(collect(graph, calibration_data, batch_size=batch_size, bins=bins, quiet=quiet))
+        ranges = table.ranges(collect(graph, calibration_data, batch_size=batch_size, bins=bins, quiet=quiet,
+                                      histograms=table.needs_histograms()))
     act = activation_params(graph, ranges, table.activation_chooser())
 
     tensors: List[Tensor] = []

@@ -148,6 +148,12 @@ class SchemeTable:
         return calibration.ranges(lambda i: s(i).method, symmetric=lambda i: s(i).activations == "symmetric",
                                   percentile=lambda i: s(i).percentile)
 
+    def needs_histograms(self) -> bool:
+        """True if some tensor is calibrated by a histogram method (percentile, entropy, mse)."""
+        from intrt.convert.observers import HISTOGRAM_METHODS
+
+        return any(s.method in HISTOGRAM_METHODS for s in [self.default] + list(self.by_tensor.values()))
+
     def activation_chooser(self):
         """``choose(tensor indices, lo, hi) -> QParams`` for a group of tensors sharing parameters:
         symmetric when any member asks for it."""
