@@ -134,16 +134,16 @@ class AnalysisReport:
         return len(self.rows)
 
     def table(self) -> str:
-        head = (f"{'layer':<16}{'op':<19}{'SQNR dB':>9}{'cos':>9}{'max LSB':>9}{'mean LSB':>9}{'sat %':>7}"
+        head = (f"{'layer':<16}{'op':<28}{'SQNR dB':>9}{'cos':>9}{'max LSB':>9}{'mean LSB':>9}{'sat %':>7}"
                 f"  |{'SQNR dB':>9}{'cos':>9}{'max LSB':>9}{'mean LSB':>9}{'sat %':>7}")
-        lines = [f"{'':<35}{'isolated (float input)':^52}  |{'accumulated (int8 model input)':^43}", head,
+        lines = [f"{'':<44}{'isolated (float input)':^52}  |{'accumulated (int8 model input)':^43}", head,
                  "-" * len(head)]
         for r in self.rows:
             cells = []
             for kind in ("isolated", "accumulated"):
                 cells.append(f"{r[kind + '_sqnr_db']:>9.2f}{r[kind + '_cosine']:>9.5f}{r[kind + '_max_err_lsb']:>9.2f}"
                              f"{r[kind + '_mean_err_lsb']:>9.3f}{r[kind + '_saturated_pct']:>7.2f}")
-            lines.append(f"{r['layer'][:15]:<16}{r['op'][:18]:<19}{cells[0]}  |{cells[1]}")
+            lines.append(f"{r['layer'][:15]:<16}{r['op'][:27]:<28}{cells[0]}  |{cells[1]}")
         lines.append(f"(worst first by {self.sort_by}; LSB = the output tensor's scale)")
         return "\n".join(lines)
 
@@ -220,13 +220,16 @@ def analyze(float_graph: Graph, quantized_model, data, *, max_samples: int = 512
     float_by_name = {float_graph.tensors[i].name: v for i, v in fvals.items()
                      if float_graph.tensors[i].data is None}
     # a uint8 edge renames the int8 tensor inside (QUANTIZE between them): it stands for the same float tensor
+    # and a layer kept in float32 (mixed precision) sits between DEQUANTIZE and QUANTIZE nodes whose
+    # float32 tensors stand for the float graph's tensors on the int8 side
     alias: Dict[int, str] = {}
     for n in q.nodes:
-        if n.op == "QUANTIZE" and n.inputs and q.tensors[n.inputs[0]].dtype != "float32":
+        if n.op in EDGE_OPS and n.inputs:
             a, b = n.inputs[0], n.outputs[0]
             for inner, outer in ((a, b), (b, a)):
                 if q.tensors[inner].name not in float_by_name and q.tensors[outer].name in float_by_name:
                     alias[inner] = q.tensors[outer].name
+    producer = {o: k for k, n in enumerate(q.nodes) for o in n.outputs}
 
     def float_of(i: int):
         return float_by_name.get(alias.get(i, q.tensors[i].name))
@@ -239,20 +242,42 @@ def analyze(float_graph: Graph, quantized_model, data, *, max_samples: int = 512
                                   for i in q.inputs}
     rows: List[dict] = []
     samples: Dict[str, tuple] = {}
+    runners = {}
+
+    def isolated_inputs(kk):
+        vals = []
+        for i in runners[kk][0]:
+            fi = float_of(i)
+            if fi is None:
+                vals.append(acc[i])
+            elif q.tensors[i].dtype == "float32":
+                vals.append(np.asarray(fi, np.float32))
+            else:
+                vals.append(quantize(fi, q.tensors[i].quant))
+        return vals
+
     for k, n in enumerate(q.nodes):
-        ins, run = node_runner(q, k)
+        runners[k] = ins, run = node_runner(q, k)
         out = n.outputs[0]
         acc[out] = run([acc[i] for i in ins])
         t = q.tensors[out]
         f = float_of(out)
-        if n.op in EDGE_OPS or f is None or t.quant is None or t.quant.axis is not None:
+        layer = k
+        src = n.inputs[0] if n.inputs else -1
+        if n.op == "QUANTIZE" and src >= 0 and q.tensors[src].dtype == "float32" and src in producer \
+                and q.nodes[producer[src]].op not in EDGE_OPS:
+            layer = producer[src]  # a layer kept in float32: reported at its QUANTIZE
+        elif n.op in EDGE_OPS:
             continue
-        iso_in = []
-        for i in ins:
-            fi = float_of(i)
-            iso_in.append(acc[i] if fi is None else quantize(fi, q.tensors[i].quant))
-        iso = run(iso_in)
-        row = {"layer": n.name or f"node{k}", "op": n.op, "tensor": alias.get(out, t.name), "scale": float(t.quant.scale[0]),
+        if f is None or t.quant is None or t.quant.axis is not None:
+            continue
+        if layer == k:
+            iso = run(isolated_inputs(k))
+        else:
+            iso = run([runners[layer][1](isolated_inputs(layer))])
+        ln = q.nodes[layer]
+        row = {"layer": ln.name or f"node{layer}", "op": ln.op + (" (float32)" if layer != k else ""),
+               "tensor": alias.get(out, t.name), "scale": float(t.quant.scale[0]),
                "zero_point": int(t.quant.zero_point[0])}
         for kind, val in (("isolated", iso), ("accumulated", acc[out])):
             for m, v in error_metrics(f, val, t.quant).items():
@@ -283,6 +308,10 @@ def add_arguments(p) -> None:
     p.add_argument("--activations", choices=ACTIVATIONS, default="asymmetric")
     p.add_argument("--weights", choices=WEIGHTS, default="per_channel")
     p.add_argument("--io-dtype", choices=IO_DTYPES, default="int8")
+    p.add_argument("--keep-float", action="append", default=[], metavar="LAYER",
+                   help="keep this conv/FC layer in float32 (mixed precision); repeat for several")
+    p.add_argument("--suggest-float", action="store_true",
+                   help="also measure, for each conv/FC layer, the output SQNR gain of keeping it in float32")
     p.add_argument("--sort-by", default="isolated_sqnr_db", help="ranking column (default isolated_sqnr_db)")
     p.add_argument("--csv", metavar="PATH", help="save the rows as CSV")
     p.add_argument("--json", metavar="PATH", help="save the rows as JSON")
@@ -310,9 +339,13 @@ def command(args) -> int:
     else:
         from intrt.convert.ptq import quantize_graph
 
-        quantized = quantize_graph(graph, data[:args.calibration], **options)
+        quantized = quantize_graph(graph, data[:args.calibration], keep_float=args.keep_float, **options)
     report = analyze(graph, quantized, data, max_samples=args.samples, sort_by=args.sort_by)
     print(report.table())
+    if args.suggest_float:
+        print("\nkeeping one layer in float32 (output SQNR against float, measured):")
+        for r in suggest_keep_float(graph, data[:args.calibration], data[:args.samples], quiet=True, **options):
+            print(f"  {r['layer']:<16}{r['op']:<19}{r['sqnr_db']:>8.2f} dB  ({r['gain_db']:+.2f} dB)")
     if args.csv:
         report.to_csv(args.csv)
         print(f"wrote {args.csv}")
@@ -326,3 +359,58 @@ def command(args) -> int:
                                 data[:args.calibration], options=options):
             print(f"wrote {path}")
     return 0
+
+
+def suggest_keep_float(float_graph: Graph, calibration_data, data, *, max_samples: int = 512, **options) -> List[dict]:
+    """Which layer to keep in float32 for the largest gain: each candidate measured, best first.
+
+    Every CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED layer is kept in float alone (same
+    calibration ranges, the other options as given to :func:`intrt.convert.ptq.quantize_graph`) and
+    the SQNR of the model's first output against float is measured on ``data``. Rows: ``layer``,
+    ``op``, ``sqnr_db`` and ``gain_db`` over the all-int8 model, largest gain first.
+
+    Examples
+    --------
+    >>> from intrt.demo import build_float_graph, load_digits
+    >>> x = load_digits()[0]
+    >>> rows = suggest_keep_float(build_float_graph(), x[:64], x[64:128], quiet=True)
+    >>> sorted(r["layer"] for r in rows)
+    ['conv1', 'conv2', 'conv3', 'conv4', 'logits']
+    """
+    from intrt.convert.float_exec import run_float
+    from intrt.convert.mixed import FLOAT_LAYER_OPS
+    from intrt.convert.observers import collect
+    from intrt.convert.ptq import fuse_activations, quantize_graph
+    from intrt.convert.schemes import Scheme, SchemeTable
+    from intrt.format import to_bytes
+    import intrt
+
+    scheme_keys = ("method", "percentile", "activations", "weights", "io_dtype")
+    fused = fuse_activations(float_graph)
+    table = SchemeTable(float_graph, Scheme(**{k: options[k] for k in scheme_keys if k in options}),
+                        options.get("per_tensor"))
+    table.follow_fusion(fused)
+    ranges = table.ranges(collect(fused, calibration_data, quiet=True, bins=options.get("bins", 2048)))
+    x = data[:max_samples] if isinstance(data, np.ndarray) else data
+    ref = run_float(float_graph, x)[0]
+
+    def sqnr(keep):
+        q = quantize_graph(float_graph, None, ranges=ranges, keep_float=keep, **options)
+        y = intrt.load(to_bytes(q)).run_list(x if isinstance(x, (list, tuple)) else [x])[0]
+        return error_metrics_float(ref, y)
+
+    base = sqnr([])
+    rows = []
+    for n in fused.nodes:
+        if n.op in FLOAT_LAYER_OPS and n.name:
+            s = sqnr([n.name])
+            rows.append({"layer": n.name, "op": n.op, "sqnr_db": s, "gain_db": s - base})
+    rows.sort(key=lambda r: -r["gain_db"])
+    return rows
+
+
+def error_metrics_float(f: np.ndarray, y: np.ndarray) -> float:
+    """SQNR in dB of float outputs ``y`` against ``f``."""
+    f = np.asarray(f, np.float64)
+    noise = float(np.sum((f - np.asarray(y, np.float64)) ** 2))
+    return math.inf if noise == 0 else 10 * math.log10(float(np.sum(f * f)) / noise)

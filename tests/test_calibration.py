@@ -228,3 +228,15 @@ def test_progress_line_only_when_not_quiet():
     p.step(3, 300)
     p.close()
     assert out.getvalue() == ""
+
+
+def test_minmax_only_pass_skips_histograms():
+    g, x, y = relu_graph()
+    data = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    full = collect(g, data, quiet=True)
+    light = collect(g, data, quiet=True, histograms=False)
+    for m in ("minmax", "moving_average"):
+        assert light.ranges(m) == full.ranges(m)
+    assert light.stats[x].hist.total == 0
+    with pytest.raises(ConversionError, match="needs histograms"):
+        light.ranges("percentile")

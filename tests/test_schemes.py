@@ -194,3 +194,37 @@ def test_convert_passes_the_scheme(tmp_path):
                 quiet=True)
     assert g.metadata["calibration"] == "entropy" and g.metadata["activations"] == "symmetric"
     assert intrt.load(str(tmp_path / "m.intrt")).run(DATA[:2]).shape == (2, 5)
+
+
+def test_layer_override_reaches_the_fused_activation():
+    g = conv_fc_graph()
+    q = quantize_graph(g, DATA, per_tensor={"conv": {"activations": "symmetric"}}, quiet=True)
+    assert int(by_name(q, "conv_relu").quant.zero_point[0]) == 0
+    assert int(by_name(q, "image").quant.zero_point[0]) != 0
+    # a tensor's own override wins over its layer's
+    q = quantize_graph(g, DATA, per_tensor={"conv": {"activations": "symmetric"},
+                                            "conv_relu": {"activations": "asymmetric"}}, quiet=True)
+    assert int(by_name(q, "conv_relu").quant.zero_point[0]) == -128
+
+
+@pytest.mark.parametrize("activations", ["asymmetric", "symmetric"])
+@pytest.mark.parametrize("method", ["minmax", "percentile", "entropy", "mse", "moving_average"])
+def test_constant_data_gives_usable_scales(method, activations):
+    zeros = np.zeros((8, 4, 4, 2), np.float32)
+    q = quantize_graph(conv_fc_graph(), zeros, method=method, activations=activations, quiet=True)
+    for t in q.tensors:
+        if t.quant is not None:
+            assert np.all(t.quant.scale > 0), t.name
+    y = intrt.load(to_bytes(q)).run(zeros)
+    assert np.all(np.isfinite(y))
+
+
+def test_module_examples():
+    import doctest
+
+    from intrt import analysis
+    from intrt.convert import float_model, mixed, observers, schemes
+
+    for mod in (observers, schemes, analysis, float_model, mixed):
+        result = doctest.testmod(mod)
+        assert result.failed == 0, mod.__name__

@@ -31,6 +31,8 @@ from intrt.errors import ConversionError
 from intrt.graph import Graph
 
 METHODS = ("minmax", "moving_average", "percentile", "entropy", "mse")
+#: methods that read the histograms (the others need only min/max statistics)
+HISTOGRAM_METHODS = ("percentile", "entropy", "mse")
 DEFAULT_BINS = 2048
 DEFAULT_PERCENTILE = 99.99
 #: smoothing constant of the moving-average min/max (as PyTorch's MovingAverageMinMaxObserver)
@@ -66,9 +68,9 @@ class StreamingHistogram:
     Examples
     --------
     >>> h = StreamingHistogram(bins=4)
-    >>> h.update(np.array([0.0, 1.0, 2.0, 4.0])); h.counts.tolist(), h.lo, h.width
+    >>> h.update(np.array([0.0, 1.5, 2.5, 4.0])); h.counts.tolist(), h.lo, round(h.width, 6)
     ([1, 1, 1, 1], 0.0, 1.0)
-    >>> h.update(np.array([7.5])); h.counts.tolist(), h.width   # width doubled, bins merged
+    >>> h.update(np.array([7.5])); h.counts.tolist(), round(h.width, 6)   # width doubled, bins merged
     ([2, 2, 0, 1], 2.0)
     """
 
@@ -267,8 +269,9 @@ def mse_range(counts: np.ndarray, lo: float, width: float, *, symmetric: bool, x
 class TensorStats:
     """Everything the calibration methods need about one tensor, in bounded memory."""
 
-    def __init__(self, name: str, bins: int = DEFAULT_BINS, ema: float = EMA_CONSTANT):
+    def __init__(self, name: str, bins: int = DEFAULT_BINS, ema: float = EMA_CONSTANT, histograms: bool = True):
         self.name = name
+        self.histograms = histograms
         self.count = 0
         self.min = math.inf
         self.max = -math.inf
@@ -292,8 +295,9 @@ class TensorStats:
         else:
             self.ema_min += self.ema * (lo - self.ema_min)
             self.ema_max += self.ema * (hi - self.ema_max)
-        self.hist.update(x)
-        self.abs_hist.update(np.abs(x))
+        if self.histograms:
+            self.hist.update(x)
+            self.abs_hist.update(np.abs(x))
 
     def range(self, method: str = "minmax", *, symmetric: bool = False, percentile: float = DEFAULT_PERCENTILE,
               mse_grid: int = 64) -> Tuple[float, float]:
@@ -301,6 +305,9 @@ class TensorStats:
         check_method(method, f"tensor {self.name!r}")
         if self.count == 0:
             raise ConversionError(f"calibration: tensor {self.name!r} saw no values")
+        if method in HISTOGRAM_METHODS and not self.histograms:
+            raise ConversionError(f"tensor {self.name!r}: method {method!r} needs histograms, which were not "
+                                  "collected (histograms=False)")
         amax = max(abs(self.min), abs(self.max))
         if method == "minmax":
             lo, hi = self.min, self.max
@@ -380,9 +387,10 @@ class Calibration:
     (0.0, 3.0)
     """
 
-    def __init__(self, graph: Graph, bins: int = DEFAULT_BINS):
+    def __init__(self, graph: Graph, bins: int = DEFAULT_BINS, histograms: bool = True):
         self.graph = graph
         self.bins = int(bins)
+        self.histograms = histograms
         self.stats: Dict[int, TensorStats] = {}
         self.batches = 0
         self.samples = 0
@@ -402,7 +410,7 @@ class Calibration:
                 continue
             st = self.stats.get(idx)
             if st is None:
-                st = self.stats[idx] = TensorStats(t.name, self.bins)
+                st = self.stats[idx] = TensorStats(t.name, self.bins, histograms=self.histograms)
             st.update(v)
         first = values[self.graph.inputs[0]] if self.graph.inputs else None
         self.samples += int(first.shape[0]) if first is not None and first.ndim else 1
@@ -427,10 +435,11 @@ def _count_batches(data, batch_size: int) -> Optional[int]:
 
 
 def collect(graph: Graph, data: Iterable, *, batch_size: int = 64, bins: int = DEFAULT_BINS,
-            quiet: bool = False) -> Calibration:
+            quiet: bool = False, histograms: bool = True) -> Calibration:
     """One pass over ``data`` (see :func:`intrt.convert.calibrate.iter_batches`) collecting statistics.
 
     A progress line goes to stderr when the pass takes more than a second, unless ``quiet``.
+    ``histograms=False`` keeps only min/max statistics (enough for minmax and moving_average).
 
     Examples
     --------
@@ -445,7 +454,7 @@ def collect(graph: Graph, data: Iterable, *, batch_size: int = 64, bins: int = D
 
     if batch_size < 1:
         raise ConversionError(f"batch_size must be >= 1, got {batch_size}")
-    cal = Calibration(graph, bins)
+    cal = Calibration(graph, bins, histograms)
     progress = _Progress(_count_batches(data, batch_size), quiet)
     try:
         for batch in iter_batches(data, batch_size):

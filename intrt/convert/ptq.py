@@ -18,6 +18,11 @@ The scheme is TFLite's int8 spec (docs/architecture.md, /work/shared/arith.md se
 
 Graph inputs and outputs stay int8 tensors; the runtime quantizes float inputs and dequantizes
 outputs at the edges.
+
+These are the defaults. Other calibration methods (intrt/convert/observers.py), symmetric
+activations, per-tensor or asymmetric weights, uint8 model edges, per-tensor overrides
+(intrt/convert/schemes.py) and layers kept in float32 (intrt/convert/mixed.py) are options of
+:func:`quantize_graph`.
 """
 from __future__ import annotations
 
@@ -195,7 +200,8 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
                    dynamic_batch: Optional[bool] = None, ranges: Optional[Ranges] = None,
                    batch_size: int = 64, method: str = "minmax", percentile: float = 99.99,
                    activations: str = "asymmetric", weights: Optional[str] = None, io_dtype: str = "int8",
-                   per_tensor: Optional[dict] = None, bins: int = 2048, quiet: bool = False) -> Graph:
+                   per_tensor: Optional[dict] = None, bins: int = 2048, quiet: bool = False,
+                   keep_float=None) -> Graph:
     """Quantize a float graph to an int8 :class:`Graph`.
 
     Parameters
@@ -228,6 +234,9 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
         (see :mod:`intrt.convert.schemes`).
     bins, quiet
         Histogram bins per tensor; no progress line on stderr.
+    keep_float : list of str, optional
+        Names of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED layers to keep in float32
+        (mixed precision, :mod:`intrt.convert.mixed`).
 
     Examples
     --------
@@ -247,12 +256,17 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     table = schemes.SchemeTable(float_graph, schemes.Scheme(method, percentile, activations, weights, io_dtype),
                                 per_tensor)
     graph = fuse_activations(float_graph)
+    table.follow_fusion(graph)
+    from intrt.convert.mixed import FloatLayers
+
+    kept = FloatLayers(graph, keep_float)
     if ranges is None:
         if calibration_data is None:
             raise ConversionError("quantize_graph needs calibration_data (or precomputed ranges)")
         from intrt.convert.observers import collect
 
-        ranges = table.ranges(collect(graph, calibration_data, batch_size=batch_size, bins=bins, quiet=quiet))
+        ranges = table.ranges(collect(graph, calibration_data, batch_size=batch_size, bins=bins, quiet=quiet,
+                                      histograms=table.needs_histograms()))
     act = activation_params(graph, ranges, table.activation_chooser())
 
     tensors: List[Tensor] = []
@@ -294,6 +308,9 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     nodes: List[Node] = []
     for k, n in enumerate(graph.nodes):
         ins: List[int] = []
+        if kept.wants(n):
+            nodes.extend(kept.emit(n, float_graph, add, activation))
+            continue
         if n.op in WEIGHT_AXIS:
             x, w = n.inputs[0], n.inputs[1]
             b = n.inputs[2] if len(n.inputs) > 2 else -1
@@ -329,6 +346,9 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     meta = dict(float_graph.metadata)
     meta.update({"converter": "intrt.convert.ptq"})
     meta.update(table.metadata())
+    if kept.names:
+        meta["keep_float"] = ", ".join(n.name for n in graph.nodes if n.name in kept.names)
+        nodes = kept.prune(nodes, outputs)
     out = Graph(tensors, nodes, [made[("a", i)] for i in float_graph.inputs], outputs,
                 dynamic_batch=float_graph.dynamic_batch if dynamic_batch is None else bool(dynamic_batch),
                 rounding=rounding, metadata=meta)

@@ -113,11 +113,22 @@ class SchemeTable:
                 self.by_layer[key] = s
                 for o in node_outputs[key]:
                     self.by_tensor[o] = s
+        self.named_tensors = set()
         for key, opts in self.overrides.items():
             if key in tensor_ids:
                 i = tensor_ids[key]
                 base = self.by_tensor.get(i, self.default)
                 self.by_tensor[i] = replace(base, **opts).checked(f"per_tensor[{key!r}]")
+                self.named_tensors.add(i)
+
+    def follow_fusion(self, fused: Graph) -> None:
+        """A layer whose activation was fused into it now writes the activation's tensor: the layer's
+        override applies there too (unless that tensor has its own)."""
+        for n in fused.nodes:
+            if n.name in self.by_layer:
+                for o in n.outputs:
+                    if o not in self.named_tensors:
+                        self.by_tensor[o] = self.by_layer[n.name]
 
     def for_tensor(self, i: int) -> Scheme:
         return self.by_tensor.get(i, self.default)
@@ -136,6 +147,12 @@ class SchemeTable:
         s = self.for_tensor
         return calibration.ranges(lambda i: s(i).method, symmetric=lambda i: s(i).activations == "symmetric",
                                   percentile=lambda i: s(i).percentile)
+
+    def needs_histograms(self) -> bool:
+        """True if some tensor is calibrated by a histogram method (percentile, entropy, mse)."""
+        from intrt.convert.observers import HISTOGRAM_METHODS
+
+        return any(s.method in HISTOGRAM_METHODS for s in [self.default] + list(self.by_tensor.values()))
 
     def activation_chooser(self):
         """``choose(tensor indices, lo, hi) -> QParams`` for a group of tensors sharing parameters:
