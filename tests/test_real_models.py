@@ -177,7 +177,7 @@ def test_real_fixture_files_match_manifest(name):
 
 def test_real_models_summary():
     """One table for ``pytest -s``: per fixture, intrt vs REF (or why it cannot run yet) and XNNPACK vs REF."""
-    lines = ["", f"{'fixture':30} {'made by':22} {'bytes':>7}  {'intrt == REF':34}  XNNPACK == REF (per output)"]
+    lines = ["", f"{'fixture':38} {'made by':22} {'bytes':>7}  {'intrt == REF':34}  XNNPACK == REF (per output)"]
     for name in NAMES:
         entry = MANIFEST["fixtures"][name]
         made = ("ai-edge-quantizer" if "ai-edge-quantizer" in entry["made_by"] else
@@ -193,6 +193,6 @@ def test_real_models_summary():
         except Exception as e:  # noqa: BLE001 - a summary: the per-model test reports the failure itself
             ours = f"fails: {type(e).__name__}"
         xnn = " / ".join(f"{100 * f:.2f}%" for f in entry["xnnpack_vs_ref"])
-        lines.append(f"{name:30} {made:22} {entry['tflite_bytes']:>7}  {ours:34}  {xnn}")
+        lines.append(f"{name:38} {made:22} {entry['tflite_bytes']:>7}  {ours:34}  {xnn}")
     print("\n".join(lines))
     assert len(NAMES) >= 3
