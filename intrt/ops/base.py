@@ -153,6 +153,10 @@ class Op:
 
 def make_op(node: Node, graph: Graph, index: int) -> Op:
     cls = OPS.get(node.op)
+    spec = SPECS.get(node.op)
+    if cls is None and spec is not None and spec.quant.float_only:
+        raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} exists only in float graphs "
+                                 "(the converter's passes rewrite it before quantization)")
     if cls is None:
         raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} is not supported; "
                                  f"supported: {', '.join(sorted(OPS))}")
