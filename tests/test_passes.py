@@ -357,7 +357,8 @@ def test_to_nhwc_keeps_values_with_source_layout_edges(groups):
     assert "BATCH_NORM" not in ops(out) and "CLIP" not in ops(out) and "MATMUL" not in ops(out)
     assert ("DEPTHWISE_CONV_2D" in ops(out)) == groups
     assert [out.tensors[i].name for i in out.outputs] == [g.tensors[i].name for i in g.outputs]
-    # transposes: the input edge, NCHW flatten, the 4-D output edge; the user's TRANSPOSE ends up as identity
+    # transposes: the input edge, the NCHW form of `cat` (a graph output, also flattened), and the output
+    # `t` (the user's TRANSPOSE [0, 2, 3, 1] of NCHW data is the identity on NHWC data but writes an output)
     assert ops(out).count("TRANSPOSE") == 3, ops(out)
     conv = out.nodes[1]
     assert conv.op == "CONV_2D" and out.tensors[conv.inputs[1]].shape == (6, 3, 3, 3)
@@ -375,7 +376,8 @@ def test_to_nhwc_with_nhwc_edges():
     for k, (u, v) in enumerate(zip(before, after)):
         want = u.transpose(0, 2, 3, 1) if u.ndim == 4 else u  # every 4-D edge is NHWC
         np.testing.assert_allclose(v, want, atol=3e-5 * max(1, np.abs(u).max()), err_msg=f"output {k}")
-    assert ops(out).count("TRANSPOSE") == 2  # the NCHW flatten, and the user's TRANSPOSE [0, 2, 3, 1] of NCHW
+    # the user's TRANSPOSE [0, 2, 3, 1] of NCHW data, presented in NHWC, is [0, 3, 1, 2] of NHWC data
+    assert ops(out).count("TRANSPOSE") == 1
     with pytest.raises(ConversionError, match="io_layout"):
         run_passes(g, ["to_nhwc"], io_layout="NCWH")
 
@@ -399,6 +401,20 @@ def test_ptq_asks_for_the_layout_pass():
         quantize_graph(g, randn(2, 1, 3, 4, 4))
 
 
+def test_fold_transpose_into_fully_connected():
+    b = GraphBuilder()
+    x = b.input("x", [2, 3, 4, 5])
+    f = b.reshape(b.transpose(x, [0, 3, 1, 2]), [2, 60])
+    g = b.build([b.fully_connected(f, randn(7, 60), randn(7))])
+    out = check(g, ["fold_transpose_into_fully_connected"], randn(2, 3, 4, 5))
+    assert ops(out) == ["RESHAPE", "FULLY_CONNECTED"] and out.nodes[0].inputs == [x]
+    b = GraphBuilder()
+    x = b.input("x", [2, 3, 4, 5])
+    t = b.transpose(x, [0, 3, 1, 2])
+    g = b.build([b.fully_connected(b.reshape(t, [2, 60]), randn(7, 60)), t])  # the transpose is also an output
+    assert ops(run_passes(g, ["fold_transpose_into_fully_connected"])) == ops(g)
+
+
 def test_cancel_transposes():
     b = GraphBuilder()
     x = b.input("x", [2, 3, 4, 5])
@@ -417,13 +433,15 @@ def test_nchw_float_model_converts_loads_and_runs(tmp_path):
 
     g, _ = nchw_model(groups=True)
     g = run_passes(g, ["to_nhwc"])
-    g.outputs = g.outputs[:1]
+    g.outputs = [next(n for n in g.nodes if n.op == "SOFTMAX").inputs[0]]  # the logits
     data = randn(64, 3, 8, 8)
     g.dynamic_batch = True
     q = convert(g, data, str(tmp_path / "m.intrt"))
+    assert "TRANSPOSE" in ops(q) and not {"BATCH_NORM", "CLIP", "MATMUL"} & set(ops(q))
     m = intrt.load(str(tmp_path / "m.intrt"))
     y = m.run(data[:16])
     ref = run_float(g, data[:16])[0]
+    step = float(q.tensors[q.outputs[0]].quant.scale[0])
     assert y.shape == ref.shape == (16, 5)
-    assert np.max(np.abs(y - simulate(q, data[:16])[0])) <= 2.01 / 256
-    assert np.mean(np.abs(y - ref)) < 0.05
+    assert np.max(np.abs(y - simulate(q, data[:16])[0])) <= 2.01 * step
+    assert np.mean(np.abs(y - ref)) < 3 * step

@@ -23,6 +23,8 @@ fold_batch_norm                         CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONN
 batch_norm_to_mul_add                   a BATCH_NORM left alone -> MUL and ADD by constants
 matmul_to_fully_connected               MATMUL by a constant [K, N] -> FULLY_CONNECTED (weights transposed)
 fold_bias_add                           a layer + ADD/SUB of a per-channel constant -> the layer's bias
+fold_transpose_into_fully_connected     TRANSPOSE -> flattening RESHAPE -> FULLY_CONNECTED: weight columns
+                                        permuted instead (the NCHW flatten after to_nhwc)
 grouped_conv_to_depthwise               CONV_2D with one input channel per group -> DEPTHWISE_CONV_2D
 fuse_activations                        a standalone RELU / RELU6 / RELU_N1_TO_1 -> the producer's fused
                                         ``activation`` (conv, depthwise, FC, ADD, SUB, MUL, pools, concat)
@@ -156,7 +158,8 @@ def compact(graph: Graph) -> Graph:
 #: Rewrites that turn a float graph into one post-training quantization can take (intrt.convert.ptq).
 FLOAT_PIPELINE = ("fold_qdq", "remove_dead_nodes", "fold_constants", "inline_constant_operands", "clip_to_relu",
                   "fold_batch_norm", "batch_norm_to_mul_add", "matmul_to_fully_connected", "fold_bias_add",
-                  "grouped_conv_to_depthwise", "fuse_activations", "cancel_transposes", "remove_dead_nodes")
+                  "grouped_conv_to_depthwise", "fuse_activations", "cancel_transposes",
+                  "fold_transpose_into_fully_connected", "remove_dead_nodes")
 #: Rewrites safe on an imported int8 graph: only unquantized (int32 shape) arithmetic is folded.
 QUANTIZED_PIPELINE = ("fold_constants", "inline_constant_operands", "remove_dead_nodes")
 
@@ -474,6 +477,42 @@ def fold_bias_add(graph: Graph) -> int:
             count += 1
             break
     graph.nodes = [n for k, n in enumerate(graph.nodes) if k not in dropped]
+    return count
+
+
+@graph_pass
+def fold_transpose_into_fully_connected(graph: Graph) -> int:
+    """TRANSPOSE (keeping dim 0) -> RESHAPE to [N, K] -> FULLY_CONNECTED: the FC's weight columns are permuted
+    instead and the TRANSPOSE goes (the NCHW flatten of a model converted to NHWC)."""
+    count = 0
+    cons, prods = consumers(graph), producers(graph)
+    for n in graph.nodes:
+        if n.op != "RESHAPE" or len(n.inputs) != 1 or n.inputs[0] not in prods:
+            continue
+        t_node = graph.nodes[prods[n.inputs[0]]]
+        f = n.outputs[0]
+        if t_node.op != "TRANSPOSE" or "perm" not in t_node.attrs or len(t_node.inputs) != 1:
+            continue
+        perm = [int(p) % len(t_node.attrs["perm"]) for p in t_node.attrs["perm"]]
+        t_shape = graph.tensors[n.inputs[0]].shape
+        f_shape = graph.tensors[f].shape
+        readers = cons.get(f, [])
+        if perm[0] != 0 or len(f_shape) != 2 or f_shape[0] != t_shape[0] or not _single_use(graph, cons, n.inputs[0]) \
+                or len(readers) != 1 or f in graph.outputs:
+            continue
+        fc = graph.nodes[readers[0]]
+        if fc.op != "FULLY_CONNECTED" or fc.inputs[0] != f or not is_constant(graph, fc.inputs[1]):
+            continue
+        w = graph.tensors[fc.inputs[1]]
+        if w.data.ndim != 2 or w.data.shape[1] != f_shape[1]:
+            continue
+        w_t = w.data.reshape((w.data.shape[0],) + tuple(t_shape[1:]))
+        w_x = w_t.transpose([0] + [perm.index(j) for j in range(1, len(perm))]).reshape(w.data.shape)
+        fc.inputs[1] = add_constant(graph, w.name, np.ascontiguousarray(w_x), w)
+        n.inputs = [t_node.inputs[0]]
+        count += 1
+    if count:
+        remove_dead_nodes(graph)
     return count
 
 

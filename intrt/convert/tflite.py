@@ -507,10 +507,10 @@ class _OpContext:
         lo, hi = spec.num_inputs
         if not (lo <= len(inputs) and (hi is None or len(inputs) <= hi)):
             raise self.error(f"takes {lo}..{hi if hi is not None else 'n'} inputs, got {len(inputs)}")
-        if len(self.outs) != spec.outputs:
+        if spec.outputs is not None and len(self.outs) != spec.outputs:
             raise self.unsupported(f"{len(self.outs)} outputs (intrt's {spec.op} has {spec.outputs})")
         try:
-            attrs = spec.canonical(attrs, fill=False)
+            attrs = spec.canonical(attrs, fill=False, operands=spec.operand_attrs(inputs))
             rank = len(self.raw(0).shape) if inputs and inputs[0] != -1 else len(self.out().shape)
             for a in spec.attrs:
                 if a.name in attrs and isinstance(a.kind, (Axis, Axes)):

@@ -380,7 +380,7 @@ class OpSpec:
     inputs: Tuple[Input, ...]
     attrs: Tuple[Attr, ...] = ()
     float_fn: Optional[Callable] = None
-    outputs: int = 1
+    outputs: Optional[int] = 1  # None: any number (e.g. SPLIT; the op checks it)
     quant: Quant = Quant()
     fuses_as: Optional[str] = None  # a standalone activation that folds into a producer's `activation`
     tflite: Optional[TFLite] = None
