@@ -244,8 +244,8 @@ RECORDED = {
 }
 
 # Every slip must change outputs of at least one fixture of its op family.
-FAMILIES = {"FULLY_CONNECTED": ("fc", "dense"), "CONV": ("conv", "depthwise"), "MEAN": ("mean",), "ADD/SUB": ("add", "sub"),
-            "MUL": ("mul",), "REQUANTIZE": ("requantize", "relu"), "POOL": ("avgpool",)}
+FAMILIES = {"FULLY_CONNECTED": ("fc", "dense"), "CONV": ("conv", "depthwise"), "MEAN": ("mean",),
+            "ADD/SUB": ("add", "sub"), "MUL": ("mul",), "REQUANTIZE": ("requantize", "relu"), "POOL": ("avgpool",)}
 
 
 def family(name):
