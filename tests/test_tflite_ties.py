@@ -307,3 +307,38 @@ def test_fixture_bit_exact_on_every_path(name, isa, threads):
     print(f"\n{name} [{isa}, {threads} thread(s)]: equal bytes vs LiteRT BUILTIN_REF {equal:.6f} ({want.size} outputs)")
     assert got.shape == want.shape and got.dtype == want.dtype
     assert equal == 1.0, f"{name} [{isa}, {threads}T]: {int(np.sum(got != want))} of {want.size} outputs differ"
+
+
+# -- the rounding oracles themselves, against exact Python integers --------------------------------------
+from fractions import Fraction  # noqa: E402
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+MULTS = st.one_of(st.integers(0, 2 ** 31 - 1), st.integers(0x7FFF0000 - 70000, 0x7FFF0000 + 70000),
+                  st.sampled_from([0, 1, 1 << 30, (1 << 30) + 1, 0x7FFEFFFF, 0x7FFF0000, 0x7FFF7FFF, 2 ** 31 - 1]))
+ACCS = st.one_of(st.integers(-2 ** 31, 2 ** 31 - 1), st.integers(-300, 300),
+                 st.sampled_from([-2 ** 31, 2 ** 31 - 1, -2 ** 31 + 1, 0]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=ACCS, m=MULTS, e=st.integers(-31, 7))
+def test_rounding_oracles_against_python_integers(x, m, e):
+    sh = 31 - e
+    exact = Fraction(x * m, 2 ** sh)
+    away = int(np.sign(exact)) * int(abs(exact) + Fraction(1, 2)) if exact else 0
+    assert int(rr.fixed_round_half_away(x, m, e)) == away
+    assert bool(rr.fixed_is_tie(x, m, e)) == (exact.denominator == 2)
+    m16 = 0x7FFF if m >= 0x7FFF0000 else (m + 2 ** 15) >> 16        # common.cc, int64_t overload
+    assert int(rr.mbqm_int64_input(x, m, e)) == (x * m16 + 2 ** (14 - e)) >> (15 - e)
+    assert int(rr.mbqm_single(x, m, e)) == min(max((x * m + 2 ** (sh - 1)) >> sh, -2 ** 31), 2 ** 31 - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=ACCS, scale=st.one_of(st.floats(1e-12, 1e3), st.sampled_from([0.5, 0.25, 1.5, 0.49999999999999994])))
+def test_float_rounding_oracles_against_fractions(x, scale):
+    v = Fraction(float(x) * scale)          # the product rounded to double, as C computes it
+    floor_half = int(np.floor(v + Fraction(1, 2)))
+    away = int(np.sign(v)) * int(abs(v) + Fraction(1, 2)) if v else 0
+    assert int(rr.float_round_half_away(x, scale)) == away
+    assert int(rr.float_round_half_up(x, scale)) == floor_half
+    assert bool(rr.float_is_tie(x, scale)) == (v.denominator == 2)
