@@ -28,4 +28,5 @@ open(p, "w").write(s)
 PY
 python3 setup.py build_ext --inplace -q
 python3 -c "from intrt.kernels import gemm; assert gemm.get_isa() == 'avx512vnni', gemm.cpu_features(); print(gemm.cpu_features())"
-python3 -m pytest -q -p no:cacheprovider tests/test_gemm.py tests/test_conv.py tests/test_fully_connected.py tests/test_tflite_import.py
+python3 -m pytest -q -p no:cacheprovider tests/test_gemm.py tests/test_conv.py tests/test_fully_connected.py tests/test_tflite_import.py \
+    tests/test_tflite_ties.py

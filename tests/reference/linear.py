@@ -74,9 +74,8 @@ def _padded_windows(x, z_in, kh, kw, stride, dilation, padding):
     return window, oh, ow
 
 
-def conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
-               padding="VALID", rounding="double"):
-    """x [N,H,W,C] int8, w [O,KH,KW,Cg] int8, bias [O] int32 or None; padding "SAME"/"VALID"/[t,b,l,r]."""
+def conv2d_acc(x, w, bias, z_in, stride=(1, 1), dilation=(1, 1), padding="VALID"):
+    """int64 accumulators [N, OH, OW, O] of CONV_2D: bias + sum of w * (x - z_in) over each (padded) window."""
     n, h, wd, c = x.shape
     o, kh, kw, cg = w.shape
     groups = c // cg
@@ -92,12 +91,18 @@ def conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1
                 acc[:, oy, ox, g * og:(g + 1) * og] = np.einsum("nhwc,ohwc->no", part, w64[g * og:(g + 1) * og])
     if bias is not None:
         acc += bias.astype(np.int64)
+    return acc
+
+
+def conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
+               padding="VALID", rounding="double"):
+    """x [N,H,W,C] int8, w [O,KH,KW,Cg] int8, bias [O] int32 or None; padding "SAME"/"VALID"/[t,b,l,r]."""
+    acc = conv2d_acc(x, w, bias, z_in, stride, dilation, padding)
     return requantize(acc, mult, shift, z_out, act_min, act_max, rounding)
 
 
-def depthwise_conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
-                         padding="VALID", depth_multiplier=1, rounding="double"):
-    """x [N,H,W,C] int8, w [1,KH,KW,C*dm] int8; output channel ic*dm + m reads input channel ic."""
+def depthwise_acc(x, w, bias, z_in, stride=(1, 1), dilation=(1, 1), padding="VALID", depth_multiplier=1):
+    """int64 accumulators [N, OH, OW, C*dm] of DEPTHWISE_CONV_2D; channel ic*dm + m reads input channel ic."""
     n, h, wd, c = x.shape
     _, kh, kw, o = w.shape
     assert o == c * depth_multiplier
@@ -110,6 +115,13 @@ def depthwise_conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max,
             acc[:, oy, ox, :] = (window(oy, ox)[..., src] * w64).sum(axis=(1, 2))
     if bias is not None:
         acc += bias.astype(np.int64)
+    return acc
+
+
+def depthwise_conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
+                         padding="VALID", depth_multiplier=1, rounding="double"):
+    """x [N,H,W,C] int8, w [1,KH,KW,C*dm] int8; output channel ic*dm + m reads input channel ic."""
+    acc = depthwise_acc(x, w, bias, z_in, stride, dilation, padding, depth_multiplier)
     return requantize(acc, mult, shift, z_out, act_min, act_max, rounding)
 
 

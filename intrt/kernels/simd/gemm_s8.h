@@ -615,7 +615,9 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_single64(__m512i x, __m512i m, __m512i t) {
 /* Float requantization (gemm_requant_float), 16 lanes of channels c..c+15: two halves of 8 doubles. */
 GEMM_INLINE GEMM_AVX512 __m512d a5_round_half_away(__m512d v) {
     const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
-    __m512d t = _mm512_roundscale_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    /* truncate (imm8 = 3; _MM_FROUND_NO_EXC would only suppress the inexact flag, and SIMDe's emulation used by
+       tests/avx512_emulated.sh ignores the rounding mode when that bit is set) */
+    __m512d t = _mm512_roundscale_pd(v, _MM_FROUND_TO_ZERO);
     __mmask8 up = _mm512_cmp_pd_mask(v, _mm512_add_pd(t, half), _CMP_GE_OQ);
     __mmask8 down = _mm512_cmp_pd_mask(v, _mm512_sub_pd(t, half), _CMP_LE_OQ);
     t = _mm512_mask_add_pd(t, up, t, one);
