@@ -106,6 +106,21 @@ OPTIONS = {
     "ReducerOptions": (27, {"keep_dims": (0, "bool", False)}),
     "SubOptions": (28, {"fused_activation_function": (0, "byte", 0), "pot_scale_int16": (1, "bool", True)}),
     "SqueezeOptions": (30, {"squeeze_dims": (0, "[int]", None)}),
+    "ResizeBilinearOptions": (15, {"align_corners": (2, "bool", False), "half_pixel_centers": (3, "bool", False)}),
+    "SpaceToDepthOptions": (19, {"block_size": (0, "int", 0)}),
+    "GatherOptions": (23, {"axis": (0, "int", 0), "batch_dims": (1, "int", 0)}),
+    "StridedSliceOptions": (32, {"begin_mask": (0, "int", 0), "end_mask": (1, "int", 0),
+                                 "ellipsis_mask": (2, "int", 0), "new_axis_mask": (3, "int", 0),
+                                 "shrink_axis_mask": (4, "int", 0), "offset": (5, "bool", False)}),
+    "SplitOptions": (35, {"num_splits": (0, "int", 0)}),
+    "PackOptions": (59, {"values_count": (0, "int", 0), "axis": (1, "int", 0)}),
+    "UnpackOptions": (64, {"num": (0, "int", 0), "axis": (1, "int", 0)}),
+    "ResizeNearestNeighborOptions": (74, {"align_corners": (0, "bool", False),
+                                          "half_pixel_centers": (1, "bool", False)}),
+    "LeakyReluOptions": (75, {"alpha": (0, "float", 0.0)}),
+    "MirrorPadOptions": (77, {"mode": (0, "byte", 0)}),
+    "SplitVOptions": (79, {"num_splits": (0, "int", 0)}),
+    "DepthToSpaceOptions": (94, {"block_size": (0, "int", 0)}),
 }
 
 #: Largest element count accepted for one tensor (shapes are int32 in TFLite).
@@ -588,6 +603,104 @@ def _softmax(c: _OpContext):
     return "SOFTMAX", c.ins, {"beta": float(c.options("SoftmaxOptions")["beta"])}
 
 
+def _strided_slice(c: _OpContext):
+    c.expect_inputs(4, 4)
+    o = c.options("StridedSliceOptions")
+    attrs = {"begin": c.const_ints(1, "begin"), "end": c.const_ints(2, "end"), "strides": c.const_ints(3, "strides")}
+    attrs.update({k: int(o[k]) for k in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask",
+                                         "shrink_axis_mask")})
+    attrs["offset"] = int(bool(o["offset"]))
+    return "STRIDED_SLICE", c.ins[:1], attrs
+
+
+def _slice(c: _OpContext):
+    c.expect_inputs(3, 3)
+    return "SLICE", c.ins[:1], {"begin": c.const_ints(1, "begin"), "size": c.const_ints(2, "size")}
+
+
+def _split(c: _OpContext):
+    c.expect_inputs(2, 2)  # (axis, input)
+    axis = c.const_ints(0, "axis")
+    if len(axis) != 1:
+        raise c.error(f"axis must hold one value, got {axis}")
+    rank = len(c.raw(1).shape)
+    return "SPLIT", c.ins[1:], {"axis": c.axis(axis[0], rank, "axis"), "num_splits": len(c.outs)}
+
+
+def _split_v(c: _OpContext):
+    c.expect_inputs(3, 3)  # (input, size_splits, axis)
+    axis = c.const_ints(2, "axis")
+    if len(axis) != 1:
+        raise c.error(f"axis must hold one value, got {axis}")
+    rank = len(c.raw(0).shape)
+    return "SPLIT_V", c.ins[:1], {"axis": c.axis(axis[0], rank, "axis"),
+                                  "size_splits": c.const_ints(1, "size_splits")}
+
+
+def _unpack(c: _OpContext):
+    c.expect_inputs(1, 1)
+    o = c.options("UnpackOptions")
+    return "UNPACK", c.ins, {"axis": c.axis(o["axis"], len(c.raw(0).shape), "axis"), "num": len(c.outs)}
+
+
+def _pack(c: _OpContext):
+    if not c.ins:
+        raise c.error("has no inputs")
+    o = c.options("PackOptions")
+    return "PACK", c.ins, {"axis": c.axis(o["axis"], len(c.out().shape), "axis")}
+
+
+def _expand_dims(c: _OpContext):
+    c.expect_inputs(2, 2)
+    return "RESHAPE", c.ins[:1], {"shape": [int(d) for d in c.out().shape]}
+
+
+def _gather(c: _OpContext):
+    c.expect_inputs(2, 2)
+    o = c.options("GatherOptions")
+    if o["batch_dims"] != 0:
+        raise c.unsupported(f"batch_dims {o['batch_dims']} (only 0)")
+    idx = c.raw(1)
+    return "GATHER", c.ins[:1], {"axis": c.axis(o["axis"], len(c.raw(0).shape), "axis"),
+                                 "indices": c.const_ints(1, "indices"), "indices_shape": list(idx.shape)}
+
+
+def _block(table_name):
+    def handler(c: _OpContext):
+        c.expect_inputs(1, 1)
+        return c.name, c.ins, {"block_size": int(c.options(table_name)["block_size"])}
+
+    return handler
+
+
+def _mirror_pad(c: _OpContext):
+    c.expect_inputs(2, 2)
+    mode = c.options("MirrorPadOptions")["mode"]
+    if mode not in (0, 1):
+        raise c.error(f"unknown mirror pad mode {mode}")
+    return "MIRROR_PAD", c.ins[:1], {"pads": c.const_ints(1, "paddings"), "mode": ("REFLECT", "SYMMETRIC")[mode]}
+
+
+def _resize(table_name):
+    def handler(c: _OpContext):
+        c.expect_inputs(2, 2)
+        o = c.options(table_name)
+        return c.name, c.ins[:1], {"size": c.const_ints(1, "size"), "align_corners": int(bool(o["align_corners"])),
+                                   "half_pixel_centers": int(bool(o["half_pixel_centers"]))}
+
+    return handler
+
+
+def _leaky_relu(c: _OpContext):
+    c.expect_inputs(1, 1)
+    return "LEAKY_RELU", c.ins, {"alpha": float(c.options("LeakyReluOptions")["alpha"])}
+
+
+def _two_inputs(c: _OpContext):
+    c.expect_inputs(2, 2)
+    return c.name, c.ins, {}
+
+
 def _plain(c: _OpContext):
     c.expect_inputs(1, 1)
     return c.name, c.ins, {}
@@ -599,6 +712,12 @@ _HANDLERS = {
     "ADD": _binary("AddOptions"), "SUB": _binary("SubOptions"), "MUL": _binary("MulOptions"),
     "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad, "RESHAPE": _reshape, "SQUEEZE": _squeeze,
     "TRANSPOSE": _transpose, "SOFTMAX": _softmax,
+    "STRIDED_SLICE": _strided_slice, "SLICE": _slice, "SPLIT": _split, "SPLIT_V": _split_v, "UNPACK": _unpack,
+    "PACK": _pack, "EXPAND_DIMS": _expand_dims, "GATHER": _gather, "MIRROR_PAD": _mirror_pad,
+    "DEPTH_TO_SPACE": _block("DepthToSpaceOptions"), "SPACE_TO_DEPTH": _block("SpaceToDepthOptions"),
+    "RESIZE_BILINEAR": _resize("ResizeBilinearOptions"),
+    "RESIZE_NEAREST_NEIGHBOR": _resize("ResizeNearestNeighborOptions"),
+    "LEAKY_RELU": _leaky_relu, "PRELU": _two_inputs, "MAXIMUM": _two_inputs, "MINIMUM": _two_inputs,
     **{name: _plain for name in ("LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1",
                                  "QUANTIZE", "DEQUANTIZE")},
 }
