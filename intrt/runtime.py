@@ -401,10 +401,17 @@ def describe_graph(graph: Graph, file_size: Optional[int] = None, producer: Opti
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     lines.append("nodes:")
+    from intrt.ops.spec import op_spec  # the op descriptions say what to print
+
     for k, n in enumerate(graph.nodes):
         name = f" {n.name!r}" if n.name else ""
-        attrs = _attr_text(n.attrs)
-        lines.append(f"  {k:>3} {n.op}{name}: {n.inputs} -> {n.outputs}" + (f"  {attrs}" if attrs else ""))
+        spec = op_spec(n.op)
+        try:
+            summary = spec.inspect(n.attrs, [t[i] if 0 <= i < len(t) else None for i in n.inputs],
+                                   [t[i] for i in n.outputs if 0 <= i < len(t)]) if spec else _attr_text(n.attrs)
+        except Exception:  # a file the runtime rejects is still described
+            summary = _attr_text(n.attrs)
+        lines.append(f"  {k:>3} {n.op}{name}: {n.inputs} -> {n.outputs}" + (f"  {summary}" if summary else ""))
     return "\n".join(lines)
 
 

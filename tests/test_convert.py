@@ -192,7 +192,7 @@ def small_cnn(rng, act="RELU", softmax=True):
     c = b.conv2d(x, w1, rng.standard_normal(4).astype(np.float32), padding="SAME", name="c1")
     c = b.relu(c, name="r1") if act == "RELU" else b.relu6(c, name="r1")
     d = b.depthwise_conv2d(c, rng.standard_normal((1, 3, 3, 4)).astype(np.float32),
-                           rng.standard_normal(4).astype(np.float32), stride=2, name="dw")
+                           rng.standard_normal(4).astype(np.float32), stride=2, padding="SAME", name="dw")
     p = b.max_pool2d(d, 3, 3, "VALID", name="pool")
     f = b.fully_connected(b.reshape(p, [-1, 4], name="flat"), rng.standard_normal((3, 4)).astype(np.float32),
                           rng.standard_normal(3).astype(np.float32), name="fc")

@@ -8,23 +8,28 @@ Example::
     y = b.reshape(y, [-1, 8 * 8 * 16])
     graph = b.build(outputs=[b.fully_connected(y, fc_w, fc_b)], dynamic_batch=True)
 
-Every method returns the index of its output tensor. Weights and biases may be numpy arrays (made
-float32 constants) or tensor indices. Output shapes are inferred by running the op's float
-implementation on zeros, so the builder and :mod:`intrt.convert.float_exec` cannot disagree.
+Every method returns the index of its output tensor (a list of indices for ops with several outputs).
+Weights and biases may be numpy arrays (made float32 constants) or tensor indices.
+
+:meth:`GraphBuilder.op` adds any described op: attributes are checked against its description
+(intrt/ops/<op>.py), unknown names rejected, defaults filled. The per-op methods (``conv2d``,
+``max_pool2d``, ...) are generated from the same descriptions: inputs first, then the attributes in
+declaration order with the description's defaults (``help(GraphBuilder.conv2d)`` lists them). Output
+shapes are inferred by running the op's float reference on zeros, so the builder and
+:mod:`intrt.convert.float_exec` cannot disagree.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from intrt.errors import ConversionError
 from intrt.graph import Graph, Node, Tensor
+from intrt.ops.spec import ABSENT, REQUIRED, AttrError, OpSpec, all_specs, op_spec
+from intrt.quant import QParams
 from intrt.convert.float_exec import eval_node
-
-
-def _pair(v):
-    return [int(v), int(v)] if isinstance(v, (int, np.integer)) else [int(i) for i in v]
 
 
 class GraphBuilder:
@@ -44,8 +49,8 @@ class GraphBuilder:
         self._names[name] += 1
         return self._unique(f"{name}_{self._names[name]}")
 
-    def _add_tensor(self, name, shape, data=None) -> int:
-        self.tensors.append(Tensor(self._unique(name), "float32", tuple(int(s) for s in shape), None, data))
+    def _add_tensor(self, name, shape, data=None, dtype="float32", quant=None) -> int:
+        self.tensors.append(Tensor(self._unique(name), dtype, tuple(int(s) for s in shape), quant, data))
         return len(self.tensors) - 1
 
     def input(self, name: str, shape: Sequence[int]) -> int:
@@ -54,11 +59,13 @@ class GraphBuilder:
         self.inputs.append(idx)
         return idx
 
-    def constant(self, name: str, data) -> int:
-        data = np.ascontiguousarray(data, dtype=np.float32)
-        if not np.all(np.isfinite(data)):
+    def constant(self, name: str, data, dtype: str = "float32", quant: Optional[QParams] = None) -> int:
+        """A constant tensor (float32 by default; "int32" for shape arithmetic, "int8" with ``quant`` for the
+        integer weights of a QUANTIZE/DEQUANTIZE graph)."""
+        data = np.ascontiguousarray(data, dtype=np.dtype(dtype))
+        if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
             raise ConversionError(f"constant {name!r} contains NaN or Inf")
-        return self._add_tensor(name, data.shape, data)
+        return self._add_tensor(name, data.shape, data, dtype, quant)
 
     def _as_tensor(self, v, name) -> int:
         if v is None or (isinstance(v, (int, np.integer)) and v == -1):
@@ -69,111 +76,59 @@ class GraphBuilder:
             return int(v)
         return self.constant(name, v)
 
+    def _zeros_or_data(self, i):
+        if i < 0:
+            return None
+        t = self.tensors[i]
+        return t.data if t.data is not None else np.zeros(t.shape, np.dtype(t.dtype))
+
     # -- nodes ------------------------------------------------------------------------------
-    def op(self, op_type: str, inputs: Sequence, attrs: Optional[dict] = None, name: str = "") -> int:
-        """Add any node: ``inputs`` are tensor indices (-1 = absent) or arrays (made constants)."""
+    def op(self, op_type: str, inputs: Sequence, attrs: Optional[dict] = None, name: str = "",
+           outputs_quant: Optional[Sequence[Optional[QParams]]] = None, outputs_dtype: Optional[Sequence[str]] = None):
+        """Add any described op; returns its output tensor index (a list for several outputs).
+
+        ``inputs`` are tensor indices (-1 / None = absent) or arrays (made float32 constants); ``attrs``
+        are checked against the op's description and completed with its defaults.
+        """
+        spec = op_spec(op_type)
+        if spec is None:
+            raise ConversionError(f"op type {op_type!r} is not described; known: {', '.join(sorted(all_specs()))}")
         name = name or f"{op_type.lower()}_{len(self.nodes)}"
-        idx = [self._as_tensor(v, f"{name}/in{k}") for k, v in enumerate(inputs)]
-        attrs = dict(attrs or {})
-        node = Node(op_type, idx, [], attrs, name)
-        args = [None if i < 0 else self.tensors[i].data if self.tensors[i].data is not None
-                else np.zeros(self.tensors[i].shape, np.float32) for i in idx]
-        while args and args[-1] is None:
-            args.pop()
+        idx = [self._as_tensor(v, f"{name}/{spec.slot(k).name if spec.slot(k) else k}") for k, v in enumerate(inputs)]
+        lo, hi = spec.num_inputs
+        if len(idx) < lo or (hi is not None and len(idx) > hi):
+            raise ConversionError(f"node {name!r} ({op_type}): takes {lo}..{hi if hi is not None else 'n'} inputs, "
+                                  f"got {len(idx)}")
+        args = [self._zeros_or_data(i) for i in idx]
         try:
-            y = eval_node(node, args)
+            attrs = spec.canonical(dict(attrs or {}))
+            if spec.complete is not None:
+                attrs = spec.complete(attrs, [None if i < 0 else self.tensors[i].shape for i in idx])
+            node = Node(op_type, idx, [], attrs, name)
+            quant = ([None if i < 0 else self.tensors[i].quant for i in idx], list(outputs_quant or [None]))
+            ys = eval_node(node, args, quant)
+        except AttrError as e:
+            raise ConversionError(f"node {name!r} ({op_type}): {e}") from None
         except Exception as e:
             raise ConversionError(f"node {name!r} ({op_type}): {e}") from e
-        out = self._add_tensor(name, np.shape(y))
-        node.outputs = [out]
+        outs = []
+        for k, y in enumerate(ys):
+            dtype = outputs_dtype[k] if outputs_dtype else ("float32" if np.asarray(y).dtype.kind == "f"
+                                                           else str(np.asarray(y).dtype))
+            q = outputs_quant[k] if outputs_quant else None
+            outs.append(self._add_tensor(name if len(ys) == 1 else f"{name}:{k}", np.shape(y), dtype=dtype, quant=q))
+        node.outputs = outs
         self.nodes.append(node)
-        return out
+        return outs[0] if len(outs) == 1 else outs
 
-    def conv2d(self, x, weights, bias=None, *, stride=1, dilation=1, padding="SAME", activation="NONE",
-               name="") -> int:
-        """CONV_2D; ``weights`` OHWI ``[O, KH, KW, I]``, ``bias`` [O]."""
-        name = name or f"conv2d_{len(self.nodes)}"
-        return self.op("CONV_2D", [x, self._as_tensor(weights, name + "/weights"),
-                                   self._as_tensor(bias, name + "/bias")],
-                       {"stride": _pair(stride), "dilation": _pair(dilation), "padding": padding,
-                        "activation": activation}, name)
+    def quantize(self, x, params: QParams, name: str = "") -> int:
+        """QUANTIZE: float ``x`` -> an int8/uint8 tensor with ``params`` (a QUANTIZE -> DEQUANTIZE pair in a float
+        graph states a tensor's quantization; see intrt/convert/passes.py fold_qdq)."""
+        return self.op("QUANTIZE", [x], {}, name, outputs_quant=[params], outputs_dtype=[params.dtype])
 
-    def depthwise_conv2d(self, x, weights, bias=None, *, stride=1, dilation=1, padding="SAME", depth_multiplier=None,
-                         activation="NONE", name="") -> int:
-        """DEPTHWISE_CONV_2D; ``weights`` ``[1, KH, KW, C*mult]``, ``bias`` [C*mult]."""
-        name = name or f"depthwise_conv2d_{len(self.nodes)}"
-        w = self._as_tensor(weights, name + "/weights")
-        if depth_multiplier is None:
-            depth_multiplier = self.tensors[w].shape[3] // max(self.tensors[x].shape[3], 1)
-        return self.op("DEPTHWISE_CONV_2D", [x, w, self._as_tensor(bias, name + "/bias")],
-                       {"stride": _pair(stride), "dilation": _pair(dilation), "padding": padding,
-                        "depth_multiplier": int(depth_multiplier), "activation": activation}, name)
-
-    def fully_connected(self, x, weights, bias=None, *, keep_num_dims=False, activation="NONE", name="") -> int:
-        """FULLY_CONNECTED; ``weights`` ``[O, K]``, ``bias`` [O]."""
-        name = name or f"fully_connected_{len(self.nodes)}"
-        return self.op("FULLY_CONNECTED", [x, self._as_tensor(weights, name + "/weights"),
-                                           self._as_tensor(bias, name + "/bias")],
-                       {"keep_num_dims": int(bool(keep_num_dims)), "activation": activation}, name)
-
-    def max_pool2d(self, x, filter, stride=None, padding="VALID", activation="NONE", name="") -> int:
-        return self.op("MAX_POOL_2D", [x], {"filter": _pair(filter), "stride": _pair(filter if stride is None else stride),
-                                            "padding": padding, "activation": activation}, name)
-
-    def avg_pool2d(self, x, filter, stride=None, padding="VALID", activation="NONE", name="") -> int:
-        return self.op("AVERAGE_POOL_2D", [x], {"filter": _pair(filter),
-                                                "stride": _pair(filter if stride is None else stride),
-                                                "padding": padding, "activation": activation}, name)
-
-    def mean(self, x, axes, keep_dims=False, name="") -> int:
-        return self.op("MEAN", [x], {"axes": [int(a) for a in axes], "keep_dims": int(bool(keep_dims))}, name)
-
-    def add(self, a, b, activation="NONE", name="") -> int:
-        return self.op("ADD", [a, b], {"activation": activation}, name)
-
-    def sub(self, a, b, activation="NONE", name="") -> int:
-        return self.op("SUB", [a, b], {"activation": activation}, name)
-
-    def mul(self, a, b, activation="NONE", name="") -> int:
-        return self.op("MUL", [a, b], {"activation": activation}, name)
-
-    def concat(self, xs, axis=-1, activation="NONE", name="") -> int:
-        return self.op("CONCATENATION", list(xs), {"axis": int(axis), "activation": activation}, name)
-
-    def pad(self, x, pads, name="") -> int:
-        """``pads`` = ``[[before, after], ...]`` per dim (or already flattened)."""
-        flat = [int(p) for p in np.asarray(pads).reshape(-1)]
-        return self.op("PAD", [x], {"pads": flat}, name)
-
-    def reshape(self, x, shape, name="") -> int:
-        return self.op("RESHAPE", [x], {"shape": [int(s) for s in shape]}, name)
-
-    def squeeze(self, x, axes=(), name="") -> int:
-        return self.op("SQUEEZE", [x], {"axes": [int(a) for a in axes]}, name)
-
-    def transpose(self, x, perm, name="") -> int:
-        return self.op("TRANSPOSE", [x], {"perm": [int(p) for p in perm]}, name)
-
-    def softmax(self, x, beta=1.0, name="") -> int:
-        return self.op("SOFTMAX", [x], {"beta": float(beta)}, name)
-
-    def relu(self, x, name="") -> int:
-        return self.op("RELU", [x], {}, name)
-
-    def relu6(self, x, name="") -> int:
-        return self.op("RELU6", [x], {}, name)
-
-    def relu_n1_to_1(self, x, name="") -> int:
-        return self.op("RELU_N1_TO_1", [x], {}, name)
-
-    def logistic(self, x, name="") -> int:
-        return self.op("LOGISTIC", [x], {}, name)
-
-    def tanh(self, x, name="") -> int:
-        return self.op("TANH", [x], {}, name)
-
-    def hard_swish(self, x, name="") -> int:
-        return self.op("HARD_SWISH", [x], {}, name)
+    def dequantize(self, q, name: str = "") -> int:
+        """DEQUANTIZE: an int8/uint8 tensor with parameters -> float32."""
+        return self.op("DEQUANTIZE", [q], {}, name, outputs_dtype=["float32"])
 
     # -- result -----------------------------------------------------------------------------
     def build(self, outputs: Sequence[int], dynamic_batch: bool = False, metadata=None) -> Graph:
@@ -188,3 +143,57 @@ class GraphBuilder:
                 raise ConversionError(f"output tensor {o} is neither a graph input nor produced by a node")
         return Graph(list(self.tensors), list(self.nodes), list(self.inputs), outputs,
                      dynamic_batch=bool(dynamic_batch), metadata=dict(metadata or {}))
+
+
+# -- the per-op methods, generated from the descriptions -----------------------------------------------------
+def _method(spec: OpSpec):
+    """``GraphBuilder.<spec.builder>(inputs..., attributes..., name="")`` for one described op."""
+    data_inputs = [i for i in spec.inputs if i.attr is None]
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for i in data_inputs:
+        default = None if i.optional else inspect.Parameter.empty
+        params.append(inspect.Parameter(i.name + ("s" if i.variadic and not i.name.endswith("s") else ""),
+                                        inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default))
+    names = [p.name for p in params[1:]]
+    attrs = [a for a in spec.attrs]
+    seen_default = any(p.default is not inspect.Parameter.empty for p in params[1:])
+    for a in attrs:
+        if a.default is REQUIRED and not seen_default:
+            default = inspect.Parameter.empty
+            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        else:
+            default = None if a.default is REQUIRED or a.default is ABSENT else a.default
+            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if not a.float_only else inspect.Parameter.KEYWORD_ONLY
+            seen_default = True
+        if a.float_only:
+            kind = inspect.Parameter.KEYWORD_ONLY
+        params.append(inspect.Parameter(a.name, kind, default=default))
+    params.append(inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=""))
+    signature = inspect.Signature(params)
+    variadic = bool(data_inputs) and data_inputs[-1].variadic
+
+    def method(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        values = bound.arguments
+        node_name = values.pop("name", "") or f"{spec.builder}_{len(self.nodes)}"
+        inputs = []
+        for k, n in enumerate(names):
+            v = values.get(n)
+            if variadic and k == len(names) - 1:
+                inputs.extend(v)
+            else:
+                slot = data_inputs[k]
+                inputs.append(self._as_tensor(v, f"{node_name}/{slot.name}") if v is not None else -1)
+        given = {a.name: values[a.name] for a in attrs if a.name in values and values[a.name] is not None}
+        return self.op(spec.op, inputs, given, node_name)
+
+    method.__name__ = spec.builder
+    method.__qualname__ = f"GraphBuilder.{spec.builder}"
+    method.__signature__ = signature
+    method.__doc__ = f"{spec.op}: {spec.help()}\n\nReturns the output tensor index."
+    return method
+
+
+for _spec in all_specs().values():
+    if _spec.builder and not hasattr(GraphBuilder, _spec.builder):
+        setattr(GraphBuilder, _spec.builder, _method(_spec))

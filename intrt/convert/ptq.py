@@ -28,17 +28,20 @@ import numpy as np
 
 from intrt.errors import ConversionError
 from intrt.graph import Graph, Node, Tensor
+from intrt.ops.spec import all_specs
 from intrt.quant import INT32_MAX, INT32_MIN, QParams, choose_asymmetric, choose_symmetric, quantize
 from intrt.convert.calibrate import Ranges, calibrate
 
-#: ops with a weight tensor (input 1) and its per-channel axis
-WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
+# The quantization roles of the ops, read from their descriptions (``OpSpec.quant``, intrt/ops/<op>.py).
+_SPECS = all_specs()
+#: ops with a weight tensor (input ``quant.weights``) and its per-channel axis
+WEIGHT_AXIS = {t: s.quant.weight_axis for t, s in _SPECS.items() if s.quant.weights is not None}
 #: standalone activations that fold into the preceding layer's ``activation`` attribute
-FUSABLE = ("RELU", "RELU6", "RELU_N1_TO_1")
+FUSABLE = tuple(sorted(t for t, s in _SPECS.items() if s.fuses_as))
 #: ops whose inputs and output must share (scale, zero point)
-SHARED_PARAMS = ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "SQUEEZE", "TRANSPOSE", "CONCATENATION")
+SHARED_PARAMS = tuple(sorted(t for t, s in _SPECS.items() if s.quant.shared))
 #: ops with a fixed output quantization: (scale, zero point)
-FIXED_OUTPUT = {"SOFTMAX": (1.0 / 256, -128), "LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
+FIXED_OUTPUT = {t: s.quant.fixed_output for t, s in _SPECS.items() if s.quant.fixed_output is not None}
 
 
 # ------------------------------------------------------------------------------ fusion ----
@@ -109,7 +112,7 @@ def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
     fixed: Dict[int, tuple] = {}
     for n in graph.nodes:
         if n.op in SHARED_PARAMS:
-            for i in n.inputs:
+            for i in list(n.inputs) + list(n.outputs[1:]):  # every output of SPLIT / UNPACK too
                 if i >= 0:
                     groups.union(i, n.outputs[0])
         if n.op in FIXED_OUTPUT:

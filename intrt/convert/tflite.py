@@ -3,8 +3,10 @@
 ``from_tflite(path_or_bytes)`` reads the ``.tflite`` FlatBuffer with the bounds-checked reader of
 :mod:`intrt.convert.flatbuffer` (no TensorFlow, no ``flatbuffers`` package) and maps subgraph 0 to
 a graph whose tensors keep TFLite's names, shapes, dtypes and quantization parameters unchanged.
-Constant operands that intrt keeps as attributes (reshape shape, mean axes, transpose perm, pad
-paddings) are read and dropped from the node inputs.
+Each operator is mapped by its op's description (``OpSpec.tflite`` in intrt/ops/<op>.py): option
+fields become attributes, constant operands that intrt keeps as attributes (reshape shape, mean
+axes, transpose perm, pad paddings; ``Input.attr``) are read and dropped from the node inputs, and
+the attributes are checked against the description.
 
 The table and field numbers below are the field order of TFLite's public schema
 (``tensorflow/compiler/mlir/lite/schema/schema.fbs``): a field's slot is its position in the
@@ -25,8 +27,10 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from intrt.convert.flatbuffer import FlatBuffer, Table
-from intrt.errors import ConversionError, QuantizationError, UnsupportedOpError
+from intrt.errors import ConversionError, QuantizationError, ShapeError, UnsupportedOpError
 from intrt.graph import Graph, Node, Tensor
+from intrt.ops.spec import ACTIVATIONS as SUPPORTED_ACTIVATIONS
+from intrt.ops.spec import INTS, AttrError, Axes, Axis, Float, OpSpec, all_specs
 from intrt.quant import QParams
 
 # --- schema facts ---------------------------------------------------------------------------------
@@ -50,7 +54,6 @@ TENSOR_TYPES = {
     14: ("variant", None), 15: ("uint32", "<u4"), 16: ("uint16", "<u2"), 17: ("int4", None),
     18: ("bfloat16", None),
 }
-TENSOR_TYPE_INT32 = 2
 
 #: BuiltinOperator enum, codes 0..161 in order (names only used in messages, except the supported ones).
 BUILTIN_OPERATORS = """
@@ -364,15 +367,16 @@ class _Importer:
 
     # -- one operator --------------------------------------------------------------------------
     def convert_op(self, i: int, name: str, op: Table, ins: List[int], outs: List[int]) -> Node:
+        """One TFLite operator as an intrt node, read through the op's description (``OpSpec.tflite``)."""
         ctx = _OpContext(self, i, name, op, ins, outs)
         if name in CALLS_SUBGRAPHS:
             raise ctx.unsupported("it calls another subgraph; only subgraph 0 without control flow is imported")
-        handler = _HANDLERS.get(name)
-        if handler is None:
+        spec = _HANDLERS.get(name)
+        if spec is None:
             supported = ", ".join(sorted(_HANDLERS))
             raise UnsupportedOpError(f"operator {i}: op {name} is not supported by the TFLite importer "
                                      f"(supported: {supported})")
-        op_type, node_inputs, attrs = handler(ctx)
+        op_type, node_inputs, attrs = ctx.map(spec)
         for t in node_inputs:
             if t != -1 and t not in self.written:
                 raise ConversionError(f"operator {i} ({name}): input {self.raw[t].describe()} is read before "
@@ -381,7 +385,7 @@ class _Importer:
             if t in self.written:
                 raise ConversionError(f"operator {i} ({name}): output {self.raw[t].describe()} is a constant, a "
                                       "graph input or already written")
-        if op_type not in ("QUANTIZE", "DEQUANTIZE"):
+        if not spec.quant.edge:
             for t in node_inputs + outs:
                 if t != -1 and self.raw[t].type_name == "float32":
                     raise ctx.unsupported(f"{self.raw[t].describe()} is float32; only full-integer int8 ops are "
@@ -392,7 +396,7 @@ class _Importer:
 
 
 class _OpContext:
-    """What an op handler needs: its tensors, options and uniform errors."""
+    """One operator being imported: its tensors, options, uniform errors, and the generic mapping."""
 
     def __init__(self, importer: _Importer, index: int, name: str, table: Table, ins, outs):
         self.imp = importer
@@ -418,10 +422,6 @@ class _OpContext:
             raise self.error(f"output {slot} is missing ({len(self.outs)} outputs)")
         return self.imp.raw[self.outs[slot]]
 
-    def expect_inputs(self, lo: int, hi: int) -> None:
-        if not lo <= len(self.ins) <= hi:
-            raise self.error(f"takes {lo}..{hi} inputs, got {len(self.ins)}")
-
     def options(self, table_name: str) -> dict:
         """The op's builtin options (schema defaults when the table is absent)."""
         union_index, fields = OPTIONS[table_name]
@@ -439,285 +439,88 @@ class _OpContext:
                 out[key] = value.scalar(slot, kind, default)
         return out
 
-    def activation(self, opts: dict) -> str:
-        code = opts["fused_activation_function"]
-        act = ACTIVATIONS.get(code)
-        if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-            raise self.unsupported(f"fused activation {act or code} (supported: NONE, RELU, RELU6, RELU_N1_TO_1)")
-        return act
+    def option_value(self, opts: dict, field: str):
+        """An option field as intrt spells it: enums by name (padding, fused activation)."""
+        v = opts[field]
+        if field == "padding":
+            if v not in PADDINGS:
+                raise self.error(f"unknown padding {v}")
+            return PADDINGS[v]
+        if field == "fused_activation_function":
+            act = ACTIVATIONS.get(v)
+            if act not in SUPPORTED_ACTIVATIONS:
+                raise self.unsupported(f"fused activation {act or v} (supported: {', '.join(SUPPORTED_ACTIVATIONS)})")
+            return act
+        return v
 
-    def padding(self, opts: dict) -> str:
-        if opts["padding"] not in PADDINGS:
-            raise self.error(f"unknown padding {opts['padding']}")
-        return PADDINGS[opts["padding"]]
-
-    def bias_type(self, opts: dict) -> None:
-        if opts["quantized_bias_type"] not in (0, TENSOR_TYPE_INT32):  # 0: unset
-            name = TENSOR_TYPES.get(opts["quantized_bias_type"], ("?",))[0]
-            raise self.unsupported(f"quantized_bias_type {name} (only int32 biases)")
-
-    def const_ints(self, slot: int, what: str) -> List[int]:
-        """A constant int32/int64 input read as a list (e.g. axes, perm, paddings)."""
+    def const_operand(self, slot: int, what: str, kind) -> object:
+        """A constant input read as the value of attribute kind ``kind`` (e.g. axes, perm, paddings)."""
         t = self.raw(slot)
         if not t.is_constant:
             raise self.unsupported(f"{what} ({t.describe()}) must be a constant tensor")
-        if t.type_name not in ("int32", "int64"):
-            raise self.unsupported(f"{what} ({t.describe()}) has type {t.type_name}, expected int32 or int64")
-        return [int(v) for v in t.array().reshape(-1)]
+        allowed = ("float32", "int32", "int64") if isinstance(kind, Float) else ("int32", "int64")
+        if t.type_name not in allowed:
+            raise self.unsupported(f"{what} ({t.describe()}) has type {t.type_name}, expected "
+                                   f"{' or '.join(allowed)}")
+        try:
+            return kind.from_array(t.array())
+        except AttrError as e:
+            raise self.error(f"{what} ({t.describe()}): {e}") from None
 
-    def axis(self, axis: int, rank: int, what: str) -> int:
-        if not -rank <= axis < max(rank, 1):
-            raise self.error(f"{what} {axis} out of range for rank {rank}")
-        return axis + rank if axis < 0 else axis
+    def const_ints(self, slot: int, what: str) -> List[int]:
+        """A constant int32/int64 input read as a list."""
+        return self.const_operand(slot, what, INTS)
 
+    def _attr_error(self, e: AttrError):
+        return self.unsupported(str(e)) if e.error is UnsupportedOpError else self.error(str(e))
 
-# --- op handlers: each returns (op type, TFLite input indices for the node, attributes) -----------------
-def _conv_2d(c: _OpContext):
-    c.expect_inputs(2, 3)
-    o = c.options("Conv2DOptions")
-    c.bias_type(o)
-    return "CONV_2D", c.ins, {"stride": [o["stride_h"], o["stride_w"]],
-                              "dilation": [o["dilation_h_factor"], o["dilation_w_factor"]],
-                              "padding": c.padding(o), "activation": c.activation(o)}
-
-
-def _depthwise_conv_2d(c: _OpContext):
-    c.expect_inputs(2, 3)
-    o = c.options("DepthwiseConv2DOptions")
-    x, w = c.raw(0), c.raw(1)
-    if len(x.shape) != 4 or len(w.shape) != 4:
-        raise c.error(f"input shape {x.shape} and filter shape {w.shape} must be 4-D")
-    # TFLite derives the multiplier from the shapes (the option is redundant and ignored).
-    in_c, out_c = x.shape[3], w.shape[3]
-    if in_c == 0 or out_c % in_c:
-        raise c.error(f"filter channels {out_c} are not a multiple of input channels {in_c}")
-    return "DEPTHWISE_CONV_2D", c.ins, {"stride": [o["stride_h"], o["stride_w"]],
-                                        "dilation": [o["dilation_h_factor"], o["dilation_w_factor"]],
-                                        "padding": c.padding(o), "depth_multiplier": out_c // in_c,
-                                        "activation": c.activation(o)}
-
-
-def _fully_connected(c: _OpContext):
-    c.expect_inputs(2, 3)
-    o = c.options("FullyConnectedOptions")
-    if o["weights_format"] != 0:
-        raise c.unsupported(f"weights_format {o['weights_format']} (only DEFAULT)")
-    c.bias_type(o)
-    if len(c.outs) != 1:
-        raise c.unsupported(f"{len(c.outs)} outputs (shuffled-weights workspace output)")
-    return "FULLY_CONNECTED", c.ins, {"keep_num_dims": int(bool(o["keep_num_dims"])),
-                                      "activation": c.activation(o)}
-
-
-def _pool(c: _OpContext):
-    c.expect_inputs(1, 1)
-    o = c.options("Pool2DOptions")
-    return c.name, c.ins, {"filter": [o["filter_height"], o["filter_width"]],
-                           "stride": [o["stride_h"], o["stride_w"]], "padding": c.padding(o),
-                           "activation": c.activation(o)}
-
-
-def _mean(c: _OpContext):
-    c.expect_inputs(2, 2)
-    o = c.options("ReducerOptions")
-    rank = len(c.raw(0).shape)
-    axes = []
-    for a in c.const_ints(1, "axes"):
-        a = c.axis(a, rank, "axis")
-        if a not in axes:
-            axes.append(a)
-    return "MEAN", c.ins[:1], {"axes": axes, "keep_dims": int(bool(o["keep_dims"]))}
+    def map(self, spec: OpSpec):
+        """(op type, node inputs, attributes) of this operator, from ``spec.tflite`` and ``spec.inputs``."""
+        m = spec.tflite
+        opts = self.options(m.options) if m.options else {}
+        for key, (allowed, why) in m.require.items():
+            if opts[key] not in allowed:
+                raise self.unsupported(f"{key} {opts[key]} ({why})")
+        attrs = {}
+        for attr, fields in m.attrs.items():
+            if isinstance(fields, tuple):
+                value = [self.option_value(opts, f) for f in fields]
+            else:
+                value = self.option_value(opts, fields)
+            if value is not None:
+                attrs[attr] = value
+        inputs = list(self.ins)
+        for k, t in enumerate(inputs):  # constant operands become attributes and leave the node
+            slot = spec.slot(k)
+            if slot is None or slot.attr is None or t == -1:
+                continue
+            attrs[slot.attr] = self.const_operand(k, slot.name, spec.attr(slot.attr).kind)
+            inputs[k] = -1
+        if m.fixup is not None:
+            attrs, inputs = m.fixup(self, attrs, inputs)
+        while inputs and inputs[-1] == -1 and spec.slot(len(inputs) - 1) is not None \
+                and spec.slot(len(inputs) - 1).attr is not None:  # a constant operand moved to the attributes
+            inputs.pop()
+        lo, hi = spec.num_inputs
+        if not (lo <= len(inputs) and (hi is None or len(inputs) <= hi)):
+            raise self.error(f"takes {lo}..{hi if hi is not None else 'n'} inputs, got {len(inputs)}")
+        if (spec.outputs is None and not self.outs) or (spec.outputs is not None and len(self.outs) != spec.outputs):
+            raise self.unsupported(f"{len(self.outs)} outputs (intrt's {spec.op} has {spec.outputs})")
+        try:
+            attrs = spec.canonical(attrs, fill=False)
+            rank = len(self.raw(0).shape) if inputs and inputs[0] != -1 else len(self.out().shape)
+            for a in spec.attrs:
+                if a.name in attrs and isinstance(a.kind, (Axis, Axes)):
+                    attrs[a.name] = a.kind.normalize(attrs[a.name], rank)
+        except AttrError as e:
+            raise self._attr_error(e) from None
+        if spec.complete is not None:
+            try:
+                attrs = spec.complete(attrs, [self.imp.raw[t].shape if t != -1 else None for t in inputs])
+            except ShapeError as e:
+                raise self.error(str(e)) from None
+        return spec.op, inputs, attrs
 
 
-def _binary(table_name):
-    def handler(c: _OpContext):
-        c.expect_inputs(2, 2)
-        return c.name, c.ins, {"activation": c.activation(c.options(table_name))}
-
-    return handler
-
-
-def _concatenation(c: _OpContext):
-    if not c.ins:
-        raise c.error("has no inputs")
-    o = c.options("ConcatenationOptions")
-    return "CONCATENATION", c.ins, {"axis": c.axis(o["axis"], len(c.out().shape), "axis"),
-                                    "activation": c.activation(o)}
-
-
-def _pad(c: _OpContext):
-    c.expect_inputs(2, 3 if c.name == "PADV2" else 2)
-    x = c.raw(0)
-    pads = c.const_ints(1, "paddings")
-    if len(pads) != 2 * len(x.shape):
-        raise c.error(f"paddings has {len(pads)} values; input {x.describe()} of rank {len(x.shape)} "
-                      f"needs {2 * len(x.shape)}")
-    if c.name == "PADV2" and len(c.ins) == 3 and c.ins[2] != -1:
-        cv = c.raw(2)
-        out_q = c.out().qparams()
-        if not cv.is_constant or cv.type_name != x.type_name or int(np.prod(cv.shape, dtype=np.int64)) != 1:
-            raise c.unsupported(f"constant_values {cv.describe()} must be one constant {x.type_name} value")
-        value = int(cv.array().reshape(-1)[0])
-        if out_q is None or value != int(out_q.zero_point[0]):
-            zp = None if out_q is None else int(out_q.zero_point[0])
-            raise c.unsupported(f"pad value {value} differs from the output zero point {zp}; only padding with "
-                                "the zero point (real 0.0) is supported")
-    return "PAD", c.ins[:1], {"pads": pads}
-
-
-def _reshape(c: _OpContext):
-    c.expect_inputs(1, 2)
-    x, y = c.raw(0), c.out()
-    shape = None
-    if len(c.ins) == 2 and c.ins[1] != -1 and c.raw(1).is_constant:
-        shape = c.const_ints(1, "shape")
-    if shape is None:
-        shape = c.options("ReshapeOptions")["new_shape"] or None
-    if shape is None:
-        shape = list(y.shape)
-    # Resolve the one allowed -1 and check the result against the output tensor's shape.
-    n_in = int(np.prod(x.shape, dtype=np.int64))
-    known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
-    if shape.count(-1) > 1 or any(d < -1 for d in shape):
-        raise c.error(f"invalid new shape {shape}")
-    resolved = [d if d != -1 else (n_in // known if known else 0) for d in shape]
-    if tuple(resolved) != tuple(y.shape):
-        raise c.error(f"new shape {shape} of input shape {x.shape} does not give the output shape {y.shape}")
-    return "RESHAPE", c.ins[:1], {"shape": [int(d) for d in shape]}
-
-
-def _squeeze(c: _OpContext):
-    c.expect_inputs(1, 1)
-    rank = len(c.raw(0).shape)
-    dims = c.options("SqueezeOptions")["squeeze_dims"] or []
-    return "SQUEEZE", c.ins, {"axes": sorted({c.axis(a, rank, "squeeze dim") for a in dims})}
-
-
-def _transpose(c: _OpContext):
-    c.expect_inputs(2, 2)
-    return "TRANSPOSE", c.ins[:1], {"perm": c.const_ints(1, "perm")}
-
-
-def _softmax(c: _OpContext):
-    c.expect_inputs(1, 1)
-    return "SOFTMAX", c.ins, {"beta": float(c.options("SoftmaxOptions")["beta"])}
-
-
-def _strided_slice(c: _OpContext):
-    c.expect_inputs(4, 4)
-    o = c.options("StridedSliceOptions")
-    attrs = {"begin": c.const_ints(1, "begin"), "end": c.const_ints(2, "end"), "strides": c.const_ints(3, "strides")}
-    attrs.update({k: int(o[k]) for k in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask",
-                                         "shrink_axis_mask")})
-    attrs["offset"] = int(bool(o["offset"]))
-    return "STRIDED_SLICE", c.ins[:1], attrs
-
-
-def _slice(c: _OpContext):
-    c.expect_inputs(3, 3)
-    return "SLICE", c.ins[:1], {"begin": c.const_ints(1, "begin"), "size": c.const_ints(2, "size")}
-
-
-def _split(c: _OpContext):
-    c.expect_inputs(2, 2)  # (axis, input)
-    axis = c.const_ints(0, "axis")
-    if len(axis) != 1:
-        raise c.error(f"axis must hold one value, got {axis}")
-    rank = len(c.raw(1).shape)
-    return "SPLIT", c.ins[1:], {"axis": c.axis(axis[0], rank, "axis"), "num_splits": len(c.outs)}
-
-
-def _split_v(c: _OpContext):
-    c.expect_inputs(3, 3)  # (input, size_splits, axis)
-    axis = c.const_ints(2, "axis")
-    if len(axis) != 1:
-        raise c.error(f"axis must hold one value, got {axis}")
-    rank = len(c.raw(0).shape)
-    return "SPLIT_V", c.ins[:1], {"axis": c.axis(axis[0], rank, "axis"),
-                                  "size_splits": c.const_ints(1, "size_splits")}
-
-
-def _unpack(c: _OpContext):
-    c.expect_inputs(1, 1)
-    o = c.options("UnpackOptions")
-    return "UNPACK", c.ins, {"axis": c.axis(o["axis"], len(c.raw(0).shape), "axis"), "num": len(c.outs)}
-
-
-def _pack(c: _OpContext):
-    if not c.ins:
-        raise c.error("has no inputs")
-    o = c.options("PackOptions")
-    return "PACK", c.ins, {"axis": c.axis(o["axis"], len(c.out().shape), "axis")}
-
-
-def _expand_dims(c: _OpContext):
-    c.expect_inputs(2, 2)
-    return "RESHAPE", c.ins[:1], {"shape": [int(d) for d in c.out().shape]}
-
-
-def _gather(c: _OpContext):
-    c.expect_inputs(2, 2)
-    o = c.options("GatherOptions")
-    if o["batch_dims"] != 0:
-        raise c.unsupported(f"batch_dims {o['batch_dims']} (only 0)")
-    idx = c.raw(1)
-    return "GATHER", c.ins[:1], {"axis": c.axis(o["axis"], len(c.raw(0).shape), "axis"),
-                                 "indices": c.const_ints(1, "indices"), "indices_shape": list(idx.shape)}
-
-
-def _block(table_name):
-    def handler(c: _OpContext):
-        c.expect_inputs(1, 1)
-        return c.name, c.ins, {"block_size": int(c.options(table_name)["block_size"])}
-
-    return handler
-
-
-def _mirror_pad(c: _OpContext):
-    c.expect_inputs(2, 2)
-    mode = c.options("MirrorPadOptions")["mode"]
-    if mode not in (0, 1):
-        raise c.error(f"unknown mirror pad mode {mode}")
-    return "MIRROR_PAD", c.ins[:1], {"pads": c.const_ints(1, "paddings"), "mode": ("REFLECT", "SYMMETRIC")[mode]}
-
-
-def _resize(table_name):
-    def handler(c: _OpContext):
-        c.expect_inputs(2, 2)
-        o = c.options(table_name)
-        return c.name, c.ins[:1], {"size": c.const_ints(1, "size"), "align_corners": int(bool(o["align_corners"])),
-                                   "half_pixel_centers": int(bool(o["half_pixel_centers"]))}
-
-    return handler
-
-
-def _leaky_relu(c: _OpContext):
-    c.expect_inputs(1, 1)
-    return "LEAKY_RELU", c.ins, {"alpha": float(c.options("LeakyReluOptions")["alpha"])}
-
-
-def _two_inputs(c: _OpContext):
-    c.expect_inputs(2, 2)
-    return c.name, c.ins, {}
-
-
-def _plain(c: _OpContext):
-    c.expect_inputs(1, 1)
-    return c.name, c.ins, {}
-
-
-_HANDLERS = {
-    "CONV_2D": _conv_2d, "DEPTHWISE_CONV_2D": _depthwise_conv_2d, "FULLY_CONNECTED": _fully_connected,
-    "MAX_POOL_2D": _pool, "AVERAGE_POOL_2D": _pool, "MEAN": _mean,
-    "ADD": _binary("AddOptions"), "SUB": _binary("SubOptions"), "MUL": _binary("MulOptions"),
-    "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad, "RESHAPE": _reshape, "SQUEEZE": _squeeze,
-    "TRANSPOSE": _transpose, "SOFTMAX": _softmax,
-    "STRIDED_SLICE": _strided_slice, "SLICE": _slice, "SPLIT": _split, "SPLIT_V": _split_v, "UNPACK": _unpack,
-    "PACK": _pack, "EXPAND_DIMS": _expand_dims, "GATHER": _gather, "MIRROR_PAD": _mirror_pad,
-    "DEPTH_TO_SPACE": _block("DepthToSpaceOptions"), "SPACE_TO_DEPTH": _block("SpaceToDepthOptions"),
-    "RESIZE_BILINEAR": _resize("ResizeBilinearOptions"),
-    "RESIZE_NEAREST_NEIGHBOR": _resize("ResizeNearestNeighborOptions"),
-    "LEAKY_RELU": _leaky_relu, "PRELU": _two_inputs, "MAXIMUM": _two_inputs, "MINIMUM": _two_inputs,
-    **{name: _plain for name in ("LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1",
-                                 "QUANTIZE", "DEQUANTIZE")},
-}
+#: BuiltinOperator name -> the description of the intrt op it becomes (from every ``OpSpec.tflite``)
+_HANDLERS: Dict[str, OpSpec] = {b: s for s in all_specs().values() if s.tflite is not None for b in s.tflite.builtins}

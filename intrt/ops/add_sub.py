@@ -22,7 +22,10 @@ import numpy as np
 from intrt.errors import QuantizationError
 from intrt.kernels.eltwise import PAIR_TABLE_MIN_SIZE, BinaryStep, add_s8, pair_inputs
 from intrt.kernels.fixedpoint import multiply_by_quantized_multiplier
+from intrt.errors import ShapeError
 from intrt.ops.base import Op, register
+from intrt.ops.common import apply_activation
+from intrt.ops.spec import ACTIVATION, Attr, Input, OpSpec, TFLite
 from intrt.quant import activation_range, quantize_multiplier
 
 MAX_DIMS = 6
@@ -95,6 +98,37 @@ def rescale_table(zero_point: int, mult: int, shift: int, left_shift: int, round
                                                                  rounding), dtype=np.int32)
 
 
+# -- the descriptions (MUL's is in mul.py) -----------------------------------------------------------------------
+def binary_float(fn):
+    """Float reference of a broadcasting binary op; integer operands (shape arithmetic) stay integers."""
+
+    def float_fn(attrs, inputs):
+        a, b = (np.asarray(v) for v in inputs)
+        if not (a.dtype.kind in "iu" and b.dtype.kind in "iu"):
+            a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
+        try:
+            y = fn(a, b)
+        except ValueError as e:
+            raise ShapeError(f"operands of shapes {a.shape} and {b.shape} do not broadcast") from e
+        return apply_activation(y, attrs["activation"])
+
+    return float_fn
+
+
+def binary_spec(op, doc, fn, options, builder):
+    """The description of a broadcasting binary op with a fused activation (ADD, SUB, MUL)."""
+    return OpSpec(op, doc, inputs=(Input("a"), Input("b")),
+                  attrs=(Attr("activation", ACTIVATION, "NONE", "fused activation"),),
+                  float_fn=binary_float(fn),
+                  tflite=TFLite((op,), options, {"activation": "fused_activation_function"}),
+                  layout="elementwise", builder=builder)
+
+
+ADD = binary_spec("ADD", "a + b with numpy broadcasting (up to 6 loop dims in int8).", np.add, "AddOptions", "add")
+SUB = binary_spec("SUB", "a - b with numpy broadcasting (up to 6 loop dims in int8).", np.subtract, "SubOptions",
+                  "sub")
+
+
 class BroadcastBinaryOp(Op):
     """Shared part of ADD/SUB and MUL: int8 operands, fused clamp, broadcasting, run and bind.
 
@@ -115,7 +149,7 @@ class BroadcastBinaryOp(Op):
         return x1, x2, y
 
     def clamp_bounds(self, y):
-        act_min, act_max = activation_range(self.attr("activation", "NONE"), y.quant)
+        act_min, act_max = activation_range(self.attrs["activation"], y.quant)
         if act_min > act_max:
             raise self.error(f"empty activation range [{act_min}, {act_max}]")
         return act_min, act_max
@@ -139,7 +173,7 @@ class BroadcastBinaryOp(Op):
                               pair_table=self.pairs if use_pairs else None)
 
 
-@register("ADD", "SUB")
+@register(ADD, SUB)
 class AddSub(BroadcastBinaryOp):
     left_shift = 20
     kernel = staticmethod(add_s8)

@@ -1,10 +1,13 @@
 """What every operator implements, and the registry the runtime looks op types up in.
 
-An op is one short module in ``intrt/ops/``: a subclass of :class:`Op` registered under its op
-type. The runtime calls, in order:
+An op is one short module in ``intrt/ops/``: its description (an :class:`~intrt.ops.spec.OpSpec`:
+inputs, attributes with defaults, float reference, quantization role, importer mapping) and a subclass
+of :class:`Op` registered for it with ``@register(SPEC)``. The runtime calls, in order:
 
-1. ``__init__(node, graph)`` at load time: reads attributes, checks dtypes and quantization
-   parameters, and does all the float work once (multipliers, shifts, clamp bounds).
+1. ``__init__(node, graph)`` at load time: ``self.attrs`` holds the node's attributes checked against
+   the description (defaults filled, constant operands such as TFLite's ``perm`` input merged in);
+   the op checks dtypes and quantization parameters and does all the float work once (multipliers,
+   shifts, clamp bounds).
 2. ``output_shapes(input_shapes)`` whenever the input shapes change: validates them and returns
    the output shapes. Kernels rely on this check, so they can skip bounds checks.
 3. ``run(inputs, outputs)`` for every inference: integer-only; ``outputs`` are preallocated
@@ -14,21 +17,24 @@ type. The runtime calls, in order:
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Type
+from typing import Dict, List, Sequence, Type, Union
 
 import numpy as np
 
 from intrt.errors import ModelFormatError, QuantizationError, ShapeError, UnsupportedOpError
 from intrt.graph import Graph, Node, Tensor
+from intrt.ops.spec import SPECS, AttrError, OpSpec
 
+#: op type -> the class that runs it on int8 tensors (ops without one exist only in float graphs)
 OPS: Dict[str, Type["Op"]] = {}
 
 
-def register(*op_types: str):
-    """Class decorator: make ``cls`` the implementation of ``op_types``."""
+def register(*specs: Union[OpSpec, str]):
+    """Class decorator: make ``cls`` the int8 implementation of the described ops (or bare op type names)."""
 
     def wrap(cls):
-        for t in op_types:
+        for s in specs:
+            t = s.op if isinstance(s, OpSpec) else s
             if t in OPS:
                 raise RuntimeError(f"op type {t} registered twice")
             OPS[t] = cls
@@ -48,14 +54,29 @@ class Op:
         self.node = node
         self.index = index
         self.graph = graph
-        lo, hi = self.num_inputs
+        self.spec = SPECS.get(node.op)
+        lo, hi = self.spec.num_inputs if self.spec is not None else self.num_inputs
         n = len(node.inputs)
         if n < lo or (hi is not None and n > hi):
             raise self.error(f"takes {lo}..{hi if hi is not None else 'n'} inputs, got {n}", ModelFormatError)
-        if len(node.outputs) != self.num_outputs:
-            raise self.error(f"takes {self.num_outputs} outputs, got {len(node.outputs)}", ModelFormatError)
+        n_out = self.spec.outputs if self.spec is not None else self.num_outputs
+        if (n_out is None and not node.outputs) or (n_out is not None and len(node.outputs) != n_out):
+            raise self.error(f"takes {n_out or 'one or more'} outputs, got {len(node.outputs)}", ModelFormatError)
         self.inputs: List[Tensor] = [graph.tensors[i] if i >= 0 else None for i in node.inputs]
         self.outputs: List[Tensor] = [graph.tensors[i] for i in node.outputs]
+        self.attrs = self._read_attrs() if self.spec is not None else node.attrs
+
+    def _read_attrs(self) -> dict:
+        """The node's attributes checked against the description; constant operands merged in."""
+        operands = {}
+        for k, t in enumerate(self.inputs):
+            name = self.spec.slot(k).attr
+            if name is not None and t is not None and name not in self.node.attrs:
+                operands[k] = self.expect_constant(t, f"{self.spec.slot(k).name} input {t.name!r}")
+        try:
+            return self.spec.resolve(self.node.attrs, operands, float_graph=False)
+        except AttrError as e:
+            raise self.error(str(e), e.error) from None
 
     # -- helpers for subclasses -------------------------------------------------------------
     def describe(self) -> str:
@@ -66,11 +87,12 @@ class Op:
         return kind(f"{self.describe()}: {message}")
 
     def attr(self, key, default=None, required=False):
-        if key not in self.node.attrs:
+        """An attribute of ``self.attrs`` (for described ops: checked, with the description's default)."""
+        if key not in self.attrs:
             if required:
                 raise self.error(f"missing attribute {key!r}")
             return default
-        return self.node.attrs[key]
+        return self.attrs[key]
 
     def int_attr(self, key, default=None, required=False) -> int:
         v = self.attr(key, default, required)

@@ -13,10 +13,24 @@ import numpy as np
 from intrt.kernels.activations import LutStep, lut_apply
 from intrt.kernels.requant import requantize
 from intrt.ops.base import Op, register
+from intrt.ops.common import ACTIVATION_BOUNDS
+from intrt.ops.lut import unary_spec
 from intrt.quant import activation_range, quantize_multipliers
 
 
-@register("RELU", "RELU6", "RELU_N1_TO_1")
+def _clamp(name):
+    lo, hi = ACTIVATION_BOUNDS[name]
+    return lambda x: np.clip(x, lo, hi)
+
+
+# A standalone activation folds into a preceding op's fused `activation` (intrt/convert/passes.py).
+RELU = unary_spec("RELU", "max(x, 0).", _clamp("RELU"), fuses_as="RELU")
+RELU6 = unary_spec("RELU6", "min(max(x, 0), 6).", _clamp("RELU6"), fuses_as="RELU6")
+RELU_N1_TO_1 = unary_spec("RELU_N1_TO_1", "min(max(x, -1), 1) (hard tanh).", _clamp("RELU_N1_TO_1"),
+                          fuses_as="RELU_N1_TO_1")
+
+
+@register(RELU, RELU6, RELU_N1_TO_1)
 class Clamp(Op):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)

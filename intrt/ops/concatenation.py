@@ -9,14 +9,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from intrt.errors import ShapeError
 from intrt.kernels.requant import ConcatStep, requantize
 from intrt.ops.base import Op, register
+from intrt.ops.common import apply_activation
+from intrt.ops.spec import ACTIVATION, AXIS, Attr, Input, OpSpec, Quant, TFLite
 from intrt.quant import activation_range, quantize_multipliers
 
 
-@register("CONCATENATION")
+def concatenation_float(attrs, inputs):
+    """Float reference (integer inputs, e.g. shape vectors, stay integers)."""
+    xs = [np.asarray(x) for x in inputs]
+    if not all(x.dtype.kind in "iu" for x in xs):
+        xs = [x.astype(np.float32, copy=False) for x in xs]
+    try:
+        y = np.concatenate(xs, axis=attrs["axis"])
+    except ValueError as e:  # numpy AxisError is a ValueError too
+        raise ShapeError(f"CONCATENATION of shapes {[x.shape for x in xs]}: {e}") from e
+    return apply_activation(y, attrs["activation"])
+
+
+CONCATENATION = OpSpec(
+    "CONCATENATION", "Inputs joined along ``axis``; in int8 inputs and output share (scale, zero point) "
+    "(inputs with other parameters are requantized).",
+    inputs=(Input("inputs", variadic=True),),
+    attrs=(Attr("axis", AXIS, doc="negative counts from the end"), Attr("activation", ACTIVATION, "NONE")),
+    float_fn=concatenation_float, quant=Quant(shared=True),
+    tflite=TFLite(("CONCATENATION",), "ConcatenationOptions",
+                  {"axis": "axis", "activation": "fused_activation_function"}),
+    layout="axis", builder="concat")
+
+
+@register(CONCATENATION)
 class Concatenation(Op):
-    num_inputs = (1, None)
 
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
@@ -26,11 +51,11 @@ class Concatenation(Op):
         if self.inputs[0] is None:
             raise self.error("input 0 is absent")
         ndim = len(self.inputs[0].shape)
-        axis = self.int_attr("axis", required=True)
+        axis = self.attrs["axis"]
         if not -ndim <= axis < ndim:
             raise self.error(f"axis {axis} out of range for the {ndim}-D input {self.inputs[0].name!r}")
         self.axis = axis % ndim
-        self.act_min, self.act_max = activation_range(self.attr("activation", "NONE"), qy)
+        self.act_min, self.act_max = activation_range(self.attrs["activation"], qy)
         if self.act_min > self.act_max:
             raise self.error(f"empty activation range [{self.act_min}, {self.act_max}]")
         self.single = graph.rounding == "single"

@@ -20,6 +20,8 @@ from intrt.errors import QuantizationError, ShapeError, UnsupportedOpError
 from intrt.kernels.conv import conv2d_s8
 from intrt.kernels.gemm import PackedGemm
 from intrt.ops.base import Op, register
+from intrt.ops.common import LAYOUT_ATTR, apply_activation, conv_padding, f32, nchw_in, nchw_out, windows
+from intrt.ops.spec import ACTIVATION, PADDING, PAIR, Attr, Input, OpSpec, Quant, TFLite
 from intrt.quant import INT32_MAX, INT32_MIN, activation_range, quantize_multipliers
 
 INPUT, FILTER, BIAS = 0, 1, 2
@@ -110,9 +112,7 @@ def requant_multipliers(op: Op, reals) -> tuple:
 
 
 def clamp_bounds(op: Op, out_quant) -> tuple:
-    activation = op.attr("activation", "NONE")
-    if not isinstance(activation, str):
-        raise op.error(f"attribute 'activation' must be a string, got {activation!r}")
+    activation = op.attrs["activation"]
     try:
         lo, hi = activation_range(activation, out_quant)
     except QuantizationError as e:
@@ -147,40 +147,13 @@ def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray):
 
 def spatial_attrs(op: Op):
     """stride, dilation (each [h, w], >= 1) and padding ("SAME", "VALID" or [top, bottom, left, right])."""
-    stride = op.ints_attr("stride", 2, default=[1, 1])
-    dilation = op.ints_attr("dilation", 2, default=[1, 1])
-    if min(stride) < 1 or min(dilation) < 1:
-        raise op.error(f"stride {stride} and dilation {dilation} must be positive")
-    padding = op.attr("padding", "VALID")
-    if isinstance(padding, str):
-        padding = padding.upper()
-        if padding not in ("SAME", "VALID"):
-            raise op.error(f"padding must be 'SAME', 'VALID' or [top, bottom, left, right], got {padding!r}")
-    else:
-        padding = op.ints_attr("padding", 4)
-        if min(padding) < 0:
-            raise op.error(f"explicit padding {padding} must be non-negative")
-    return stride, dilation, padding
+    return op.attrs["stride"], op.attrs["dilation"], op.attrs["padding"]
 
 
 def output_size(op: Op, size: int, k: int, stride: int, dilation: int, padding, dim: int):
-    """(output size, padding before) along one spatial dim (dim 0 = height, 1 = width), TFLite's rules.
-
-    SAME: out = ceil(in / stride), total = max((out - 1) * stride + eff_k - in, 0), before = total // 2.
-    VALID: out = ceil((in - eff_k + 1) / stride). Explicit: out = (in + before + after - eff_k) // stride + 1.
-    eff_k = (k - 1) * dilation + 1.
-    """
-    eff_k = (k - 1) * dilation + 1
-    if padding == "SAME":
-        out = (size + stride - 1) // stride
-        before = max((out - 1) * stride + eff_k - size, 0) // 2
-    elif padding == "VALID":
-        out = (size - eff_k + stride) // stride
-        before = 0
-    else:
-        before, after = padding[2 * dim], padding[2 * dim + 1]
-        padded = size + before + after
-        out = (padded - eff_k) // stride + 1 if padded >= eff_k else 0
+    """(output size, padding before) along one spatial dim (dim 0 = height, 1 = width): common.conv_padding,
+    with an empty output an error naming the node."""
+    out, before, _ = conv_padding(size, k, stride, dilation, padding, dim)
     if out <= 0:
         which = "height" if dim == 0 else "width"
         raise op.shape_error(f"input {which} {size} with kernel {k}, dilation {dilation}, stride {stride} "
@@ -188,7 +161,58 @@ def output_size(op: Op, size: int, k: int, stride: int, dilation: int, padding, 
     return out, before
 
 
-@register("CONV_2D")
+# -- the description ------------------------------------------------------------------------------------------
+def conv2d_float(attrs, inputs):
+    """Float reference: grouped 2-D convolution, NHWC x OHWI (or NCHW x OIHW with layout="NCHW")."""
+    x, w, b = inputs
+    x, w = nchw_in(attrs, f32(x), f32(w))
+    if w.ndim != 4 or x.ndim != 4:
+        raise ShapeError(f"CONV_2D needs 4-D input and OHWI filter, got {x.shape} and {w.shape}")
+    o, kh, kw, cg = w.shape
+    c = x.shape[3]
+    if cg == 0 or c % cg or o % (c // cg):
+        raise ShapeError(f"CONV_2D: input has {c} channels but the filter {w.shape} expects a divisor of it "
+                         f"(and output channels divisible by the groups)")
+    groups = c // cg
+    p = windows(x, kh, kw, attrs["stride"], attrs["dilation"], attrs["padding"], 0.0)
+    n, oh, ow = p.shape[:3]
+    og = o // groups
+    y = np.empty((n, oh, ow, o), np.float32)
+    for g in range(groups):
+        pg = p[:, :, :, g * cg:(g + 1) * cg]  # [N, OH, OW, Cg, KH, KW]
+        wg = w[g * og:(g + 1) * og]           # [Og, KH, KW, Cg]
+        cols = pg.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * cg)
+        y[..., g * og:(g + 1) * og] = (cols @ wg.reshape(og, -1).T).reshape(n, oh, ow, og)
+    if b is not None:
+        y += f32(b)
+    return nchw_out(attrs, apply_activation(y, attrs["activation"]))
+
+
+#: Attributes of CONV_2D and DEPTHWISE_CONV_2D (depthwise adds depth_multiplier).
+SPATIAL_ATTRS = (
+    Attr("stride", PAIR, [1, 1], "[h, w]"),
+    Attr("dilation", PAIR, [1, 1], "[h, w]"),
+    Attr("padding", PADDING, "VALID"),
+    Attr("activation", ACTIVATION, "NONE", "fused activation"),
+)
+#: TFLite: Conv2D/DepthwiseConv2D option fields of the spatial attributes; int32 biases only.
+TFLITE_SPATIAL = {"stride": ("stride_h", "stride_w"), "dilation": ("dilation_h_factor", "dilation_w_factor"),
+                  "padding": "padding", "activation": "fused_activation_function"}
+TFLITE_BIAS_INT32 = {"quantized_bias_type": ((0, 2), "only int32 biases")}  # 0: unset, 2: TensorType INT32
+
+
+CONV_2D = OpSpec(
+    "CONV_2D", "2-D convolution (groups = input channels / filter channels), NHWC, filter OHWI.",
+    inputs=(Input("input"), Input("filter", constant=True, doc="[O, KH, KW, C/groups]"),
+            Input("bias", optional=True, constant=True, doc="[O]")),
+    attrs=SPATIAL_ATTRS + (LAYOUT_ATTR,),
+    float_fn=conv2d_float,
+    quant=Quant(weights=FILTER, weight_axis=0, bias=BIAS),
+    tflite=TFLite(("CONV_2D",), "Conv2DOptions", TFLITE_SPATIAL, TFLITE_BIAS_INT32),
+    layout="spatial", builder="conv2d")
+
+
+@register(CONV_2D)
 class Conv2D(Op):
     num_inputs = (2, 3)
 

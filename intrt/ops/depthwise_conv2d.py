@@ -17,14 +17,65 @@ from __future__ import annotations
 
 import numpy as np
 
+from intrt.errors import ShapeError
 from intrt.kernels.depthwise import DepthwiseStep, PackedDepthwise, get_isa
 from intrt.ops.base import Op, register
-from intrt.ops.conv2d import (INPUT, check_accumulator, check_activation_tensors, clamp_bounds, filter_scales,
-                              load_bias, load_filter, output_size, requant_multipliers, single_rounding,
-                              spatial_attrs)
+from intrt.ops.common import apply_activation, f32, windows
+from intrt.ops.conv2d import (BIAS, FILTER, INPUT, SPATIAL_ATTRS, TFLITE_SPATIAL,
+                              check_accumulator, check_activation_tensors, clamp_bounds, filter_scales, load_bias,
+                              load_filter, output_size, requant_multipliers, single_rounding, spatial_attrs)
+from intrt.ops.spec import ABSENT, Attr, Input, Int, OpSpec, Quant, TFLite
 
 
-@register("DEPTHWISE_CONV_2D")
+def depthwise_float(attrs, inputs):
+    """Float reference: output channel oc = ic * depth_multiplier + m reads input channel ic."""
+    x, w, b = f32(inputs[0]), f32(inputs[1]), inputs[2]
+    if w.ndim != 4 or w.shape[0] != 1 or x.ndim != 4:
+        raise ShapeError(f"DEPTHWISE_CONV_2D needs a 4-D input and a [1, KH, KW, C*mult] filter, got {x.shape} "
+                         f"and {w.shape}")
+    c = x.shape[3]
+    _, kh, kw, cm = w.shape
+    mult = attrs.get("depth_multiplier", cm // max(c, 1))
+    if c * mult != cm:
+        raise ShapeError(f"DEPTHWISE_CONV_2D: {c} input channels x depth_multiplier {mult} != {cm} filter channels")
+    xm = np.repeat(x, mult, axis=3) if mult > 1 else x
+    p = windows(xm, kh, kw, attrs["stride"], attrs["dilation"], attrs["padding"], 0.0)
+    n, oh, ow = p.shape[:3]
+    y = np.zeros((n, oh, ow, cm), np.float32)
+    for ky in range(kh):  # one multiply-add per filter tap
+        for kx in range(kw):
+            y += p[..., ky, kx] * w[0, ky, kx]
+    if b is not None:
+        y += f32(b)
+    return apply_activation(y, attrs["activation"])
+
+
+def depth_multiplier_from_shapes(attrs, shapes):
+    """Fill ``depth_multiplier`` = filter channels / input channels (TFLite derives it from the shapes)."""
+    x, w = shapes[0], shapes[1]
+    if len(x) != 4 or len(w) != 4:
+        raise ShapeError(f"input shape {tuple(x)} and filter shape {tuple(w)} must be 4-D")
+    if x[3] == 0 or w[3] % x[3]:
+        raise ShapeError(f"filter channels {w[3]} are not a multiple of input channels {x[3]}")
+    if "depth_multiplier" not in attrs:
+        attrs = dict(attrs, depth_multiplier=w[3] // x[3])
+    return attrs
+
+
+DEPTHWISE_CONV_2D = OpSpec(
+    "DEPTHWISE_CONV_2D", "Depthwise 2-D convolution, NHWC, filter [1, KH, KW, C*depth_multiplier].",
+    inputs=(Input("input"), Input("filter", constant=True, doc="[1, KH, KW, C*depth_multiplier]"),
+            Input("bias", optional=True, constant=True, doc="[C*depth_multiplier]")),
+    attrs=SPATIAL_ATTRS[:3] + (Attr("depth_multiplier", Int(lo=1), ABSENT, "absent: filter channels / C"),)
+    + SPATIAL_ATTRS[3:],
+    float_fn=depthwise_float,
+    quant=Quant(weights=FILTER, weight_axis=3, bias=BIAS),
+    # TFLite's depth_multiplier option is redundant (and sometimes wrong): the shapes decide it (complete).
+    tflite=TFLite(("DEPTHWISE_CONV_2D",), "DepthwiseConv2DOptions", TFLITE_SPATIAL),
+    complete=depth_multiplier_from_shapes, builder="depthwise_conv2d")
+
+
+@register(DEPTHWISE_CONV_2D)
 class DepthwiseConv2D(Op):
     num_inputs = (2, 3)
 
@@ -39,10 +90,9 @@ class DepthwiseConv2D(Op):
         s_w, _, _ = filter_scales(self, channel_axis=3, out_c=out_c)
         self.bias = load_bias(self, out_c)
         self.stride, self.dilation, self.padding = spatial_attrs(self)
-        self.depth_multiplier = None
-        if "depth_multiplier" in node.attrs:
-            self.depth_multiplier = self.int_attr("depth_multiplier")
-            if self.depth_multiplier < 1 or out_c % self.depth_multiplier != 0:
+        self.depth_multiplier = self.attrs.get("depth_multiplier")
+        if self.depth_multiplier is not None:
+            if out_c % self.depth_multiplier != 0:
                 raise self.error(f"depth_multiplier {self.depth_multiplier} must be positive and divide the "
                                  f"filter's {out_c} channels")
         s_w = np.broadcast_to(s_w.astype(np.float64), (out_c,))

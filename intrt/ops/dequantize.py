@@ -7,11 +7,26 @@ from __future__ import annotations
 import numpy as np
 
 from intrt.kernels.quantize import DequantizeStep, dequantize_to_f32
+from intrt.errors import QuantizationError
 from intrt.ops.base import Op, register
-from intrt.quant import _channel_view
+from intrt.ops.spec import Input, OpSpec, Quant, TFLite
+from intrt.quant import _channel_view, dequantize
 
 
-@register("DEQUANTIZE")
+def dequantize_float(attrs, inputs, quant):
+    (q_in,), _ = quant
+    if q_in is None:
+        raise QuantizationError("DEQUANTIZE: the input tensor has no quantization parameters")
+    return dequantize(np.asarray(inputs[0]), q_in)
+
+
+DEQUANTIZE = OpSpec(
+    "DEQUANTIZE", "int8/uint8 -> float32 with the input tensor's parameters: s * (q - z).",
+    inputs=(Input("input"),), float_fn=dequantize_float, float_needs_quant=True, foldable=False,
+    quant=Quant(edge=True), tflite=TFLite(("DEQUANTIZE",)), layout="elementwise")
+
+
+@register(DEQUANTIZE)
 class Dequantize(Op):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)

@@ -18,14 +18,56 @@ import math
 
 import numpy as np
 
+from intrt.errors import ShapeError
 from intrt.kernels.gemm import PackedGemm
 from intrt.kernels.linear import fully_connected_s8
 from intrt.ops.base import Op, register
-from intrt.ops.conv2d import (INPUT, check_accumulator, check_activation_tensors, clamp_bounds, filter_scales,
-                              load_bias, load_filter, requant_multipliers, single_rounding)
+from intrt.ops.common import apply_activation, f32
+from intrt.ops.conv2d import (BIAS, FILTER, INPUT, TFLITE_BIAS_INT32, check_accumulator, check_activation_tensors,
+                              clamp_bounds, filter_scales, load_bias, load_filter, requant_multipliers,
+                              single_rounding)
+from intrt.ops.spec import ACTIVATION, BOOL, Attr, Input, OpSpec, Quant, TFLite
 
 
-@register("FULLY_CONNECTED")
+def fully_connected_float(attrs, inputs):
+    """Float reference: ``x.reshape(-1, K) @ W.T + b`` (keep_num_dims: leading dims kept)."""
+    x, w, b = f32(inputs[0]), f32(inputs[1]), inputs[2]
+    if w.ndim != 2:
+        raise ShapeError(f"FULLY_CONNECTED weights must be [O, K], got {w.shape}")
+    o, k = w.shape
+    if k == 0 or x.size % k:
+        raise ShapeError(f"FULLY_CONNECTED: input {x.shape} ({x.size} values) is not a multiple of K={k}")
+    y = x.reshape(-1, k) @ w.T
+    if b is not None:
+        y = y + f32(b)
+    if attrs["keep_num_dims"]:
+        if x.shape[-1] != k:
+            raise ShapeError(f"FULLY_CONNECTED keep_num_dims: last input dim {x.shape[-1]} != K={k}")
+        y = y.reshape(x.shape[:-1] + (o,))
+    return apply_activation(y.astype(np.float32, copy=False), attrs["activation"])
+
+
+def _single_output(ctx, attrs, inputs):
+    if len(ctx.outs) != 1:
+        raise ctx.unsupported(f"{len(ctx.outs)} outputs (shuffled-weights workspace output)")
+    return attrs, inputs
+
+
+FULLY_CONNECTED = OpSpec(
+    "FULLY_CONNECTED", "Dense layer: y = x.reshape(-1, K) @ W.T + b, weights [O, K].",
+    inputs=(Input("input"), Input("weights", constant=True, doc="[O, K]"),
+            Input("bias", optional=True, constant=True, doc="[O]")),
+    attrs=(Attr("keep_num_dims", BOOL, 0, "1: output keeps the input's leading dims"),
+           Attr("activation", ACTIVATION, "NONE", "fused activation")),
+    float_fn=fully_connected_float,
+    quant=Quant(weights=FILTER, weight_axis=0, bias=BIAS),
+    tflite=TFLite(("FULLY_CONNECTED",), "FullyConnectedOptions",
+                  {"keep_num_dims": "keep_num_dims", "activation": "fused_activation_function"},
+                  dict(TFLITE_BIAS_INT32, weights_format=((0,), "only DEFAULT weights")), fixup=_single_output),
+    builder="fully_connected")
+
+
+@register(FULLY_CONNECTED)
 class FullyConnected(Op):
     num_inputs = (2, 3)
 
@@ -36,9 +78,7 @@ class FullyConnected(Op):
         out_c, depth = self.weights.shape
         s_w, per_channel, z_w = filter_scales(self, channel_axis=0, out_c=out_c, allow_zero_point=True)
         self.bias = load_bias(self, out_c)
-        self.keep_num_dims = self.int_attr("keep_num_dims", default=0)
-        if self.keep_num_dims not in (0, 1):
-            raise self.error(f"keep_num_dims must be 0 or 1, got {self.keep_num_dims}")
+        self.keep_num_dims = self.attrs["keep_num_dims"]
         if per_channel:
             reals = np.float64(in_q.scale[0]) * s_w.astype(np.float64) / np.float64(out_q.scale[0])
         else:

@@ -10,8 +10,10 @@ import numpy as np
 from intrt.errors import QuantizationError
 from intrt.kernels.activations import hard_swish_s8
 from intrt.ops.base import register
-from intrt.ops.lut import LookupTableOp
+from intrt.ops.lut import LookupTableOp, unary_spec
 from intrt.quant import quantize_multiplier
+
+HARD_SWISH = unary_spec("HARD_SWISH", "x * relu6(x + 3) / 6.", lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0)
 
 
 def int16_multiplier(real):
@@ -22,7 +24,7 @@ def int16_multiplier(real):
     return (mult + (1 << 15)) >> 16, exponent
 
 
-@register("HARD_SWISH")
+@register(HARD_SWISH)
 class HardSwish(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)

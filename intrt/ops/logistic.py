@@ -9,10 +9,13 @@ import numpy as np
 from intrt.errors import QuantizationError
 from intrt.kernels.activations import LUT_LOGISTIC, build_lut
 from intrt.ops.base import register
-from intrt.ops.lut import LookupTableOp
+from intrt.ops.lut import LookupTableOp, unary_spec
+
+LOGISTIC = unary_spec("LOGISTIC", "1 / (1 + exp(-x)); int8 output (1/256, -128).",
+                      lambda x: 1.0 / (1.0 + np.exp(-x)), fixed_output=(1.0 / 256, -128))
 
 
-@register("LOGISTIC")
+@register(LOGISTIC)
 class Logistic(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)

@@ -15,6 +15,8 @@ from intrt.errors import ShapeError
 from intrt.kernels.copy import CopyStep, ChainStep, memcpy_step, transpose_step
 from intrt.kernels.reduce import MeanStep, mean_s8
 from intrt.ops.base import Op, register
+from intrt.ops.common import f32
+from intrt.ops.spec import AXES, BOOL, Attr, Input, OpSpec, TFLite
 from intrt.quant import quantize_multipliers
 
 MAX_REDUCED = 1 << 23
@@ -27,7 +29,23 @@ def fold_count(mult: int, shift: int, count: int):
     return int((mult << k) // count), shift - k  # mult >= 0: floor == C truncation
 
 
-@register("MEAN")
+def mean_float(attrs, inputs):
+    x = f32(inputs[0])
+    axes = tuple(sorted({int(a) % max(x.ndim, 1) for a in attrs["axes"]}))
+    return np.mean(x, axis=axes, keepdims=bool(attrs["keep_dims"]), dtype=np.float32)
+
+
+MEAN = OpSpec(
+    "MEAN", "Mean over ``axes`` (TFLite's QuantizedMeanOrSum in int8).",
+    inputs=(Input("input"), Input("axes", optional=True, constant=True, attr="axes")),
+    attrs=(Attr("axes", AXES, doc="reduced axes (negative allowed)"),
+           Attr("keep_dims", BOOL, 0, "1: reduced axes stay as size 1")),
+    float_fn=mean_float,
+    tflite=TFLite(("MEAN",), "ReducerOptions", {"keep_dims": "keep_dims"}),
+    layout="axes", builder="mean")
+
+
+@register(MEAN)
 class Mean(Op):
     num_inputs = (1, 2)
 
@@ -35,16 +53,8 @@ class Mean(Op):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
         qx, qy = self.int8_io()
-        if "axes" in node.attrs:
-            axes = self.ints_attr("axes")
-        elif len(self.inputs) > 1 and self.inputs[1] is not None:
-            axes = [int(v) for v in np.asarray(self.expect_constant(self.inputs[1], "axes input")).ravel()]
-        else:
-            raise self.error("missing attribute 'axes'")
-        keep = self.attr("keep_dims", 0)
-        if keep not in (0, 1, True, False):
-            raise self.error(f"attribute 'keep_dims' must be 0 or 1, got {keep!r}")
-        self.keep_dims = bool(keep)
+        axes = self.attrs["axes"]
+        self.keep_dims = bool(self.attrs["keep_dims"])
         ndim = len(x.shape)
         resolved = []
         for a in axes:

@@ -10,12 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from intrt.kernels.eltwise import BinaryStep, mul_s8
-from intrt.ops.add_sub import BroadcastBinaryOp
+from intrt.ops.add_sub import BroadcastBinaryOp, binary_spec
 from intrt.ops.base import register
 from intrt.quant import quantize_multipliers
 
 
-@register("MUL")
+MUL = binary_spec("MUL", "a * b with numpy broadcasting (up to 6 loop dims in int8).", np.multiply, "MulOptions",
+                  "mul")
+
+
+@register(MUL)
 class Mul(BroadcastBinaryOp):
     kernel = staticmethod(mul_s8)
     make_step = staticmethod(BinaryStep.mul)

@@ -12,27 +12,68 @@ from __future__ import annotations
 
 import numpy as np
 
-from intrt.errors import UnsupportedOpError
+from intrt.errors import ShapeError, UnsupportedOpError
 from intrt.kernels.pool import PoolStep, pool_s8
 from intrt.ops.base import Op, register
+from intrt.ops.common import LAYOUT_ATTR, apply_activation, conv_padding, f32, nchw_in, nchw_out, windows
 from intrt.ops.reshape import expect_same_quant
+from intrt.ops.spec import ACTIVATION, PADDING, PAIR, Attr, Input, OpSpec, Quant, TFLite
 from intrt.quant import activation_range
 
 MAX_WINDOW = 1 << 24  # 128 * window fits in the int32 accumulator
 
 
-def pool_geometry(op: Op, padding, in_size: int, filter_size: int, stride: int, explicit, axis: str):
-    """(out_size, pad_before) of one spatial axis; ``explicit`` = (before, after) when padding is a list."""
-    if padding == "SAME":
-        out = (in_size + stride - 1) // stride
-        total = max((out - 1) * stride + filter_size - in_size, 0)
-        return out, total // 2
-    before, after = explicit if padding == "EXPLICIT" else (0, 0)
-    padded = in_size + before + after
-    if padded < filter_size:
+def pool_geometry(op: Op, padding, in_size: int, filter_size: int, stride: int, axis: str):
+    """(out_size, pad_before) of one spatial axis (common.conv_padding); a filter that does not fit the
+    (padded) input is a ShapeError naming the node."""
+    out, before, after = conv_padding(in_size, filter_size, stride, 1, padding, 0 if axis == "height" else 1)
+    if out == 0 and padding != "SAME":
         raise op.shape_error(f"{axis}: filter {filter_size} is larger than the padded input "
                              f"{in_size} + {before} + {after}")
-    return (padded - filter_size) // stride + 1, before
+    return out, before
+
+
+# -- the description ------------------------------------------------------------------------------------------
+def _pool_float(attrs, x, fill):
+    x = nchw_in(attrs, f32(x))[0]
+    kh, kw = attrs["filter"]
+    return x, windows(x, kh, kw, attrs["stride"], (1, 1), attrs["padding"], fill)
+
+
+def max_pool_float(attrs, inputs):
+    """Float reference: window maximum; padded cells never win."""
+    _, p = _pool_float(attrs, inputs[0], -np.inf)
+    y = p.max(axis=(4, 5)) if p.size else p.sum(axis=(4, 5))
+    return nchw_out(attrs, apply_activation(y, attrs["activation"]))
+
+
+def average_pool_float(attrs, inputs):
+    """Float reference: window mean over the cells inside the input (padding not counted)."""
+    x, p = _pool_float(attrs, inputs[0], 0.0)
+    total = p.sum(axis=(4, 5), dtype=np.float32)
+    ones = np.ones((1,) + x.shape[1:3] + (1,), np.float32)
+    kh, kw = attrs["filter"]
+    count = windows(ones, kh, kw, attrs["stride"], (1, 1), attrs["padding"], 0.0).sum(axis=(4, 5))
+    if np.any(count == 0):
+        raise ShapeError("AVERAGE_POOL_2D: a pooling window lies entirely in the padding")
+    return nchw_out(attrs, apply_activation((total / count).astype(np.float32), attrs["activation"]))
+
+
+POOL_ATTRS = (Attr("filter", PAIR, doc="[h, w]"), Attr("stride", PAIR, [1, 1], "[h, w]"),
+              Attr("padding", PADDING, "VALID"), Attr("activation", ACTIVATION, "NONE", "fused activation"),
+              LAYOUT_ATTR)
+TFLITE_POOL = {"filter": ("filter_height", "filter_width"), "stride": ("stride_h", "stride_w"),
+               "padding": "padding", "activation": "fused_activation_function"}
+
+MAX_POOL_2D = OpSpec(
+    "MAX_POOL_2D", "2-D max pooling, NHWC; input and output share (scale, zero point).",
+    inputs=(Input("input"),), attrs=POOL_ATTRS, float_fn=max_pool_float, quant=Quant(shared=True),
+    tflite=TFLite(("MAX_POOL_2D",), "Pool2DOptions", TFLITE_POOL), layout="spatial", builder="max_pool2d")
+AVERAGE_POOL_2D = OpSpec(
+    "AVERAGE_POOL_2D", "2-D average pooling, NHWC (padding excluded from the count); input and output share "
+    "(scale, zero point).",
+    inputs=(Input("input"),), attrs=POOL_ATTRS, float_fn=average_pool_float, quant=Quant(shared=True),
+    tflite=TFLite(("AVERAGE_POOL_2D",), "Pool2DOptions", TFLITE_POOL), layout="spatial", builder="avg_pool2d")
 
 
 class _Pool(Op):
@@ -45,35 +86,19 @@ class _Pool(Op):
         self.expect_quant(x, what="input")
         self.expect_quant(y, what="output")
         expect_same_quant(self, x, y)
-        self.filter = self.ints_attr("filter", length=2, required=True)
-        self.stride = self.ints_attr("stride", length=2, default=[1, 1])
-        if min(self.filter) < 1 or min(self.stride) < 1:
-            raise self.error(f"filter {self.filter} and stride {self.stride} must be >= 1")
+        self.filter, self.stride, self.padding = self.attrs["filter"], self.attrs["stride"], self.attrs["padding"]
         if self.filter[0] * self.filter[1] > MAX_WINDOW:
             raise self.error(f"filter {self.filter} has more than 2**24 cells (int32 accumulator bound)",
                              UnsupportedOpError)
-        padding = self.attr("padding", "VALID")
-        if isinstance(padding, str) and padding.upper() in ("SAME", "VALID"):
-            self.padding, self.explicit = padding.upper(), None
-        elif isinstance(padding, (list, tuple)):
-            pads = self.ints_attr("padding", length=4)
-            if min(pads) < 0:
-                raise self.error(f"padding {pads} must be non-negative")
-            self.padding, self.explicit = "EXPLICIT", pads
-        else:
-            raise self.error(f"padding must be 'SAME', 'VALID' or [top, bottom, left, right], got {padding!r}")
-        self.act_min, self.act_max = activation_range(self.attr("activation", "NONE"), y.quant)
+        self.act_min, self.act_max = activation_range(self.attrs["activation"], y.quant)
         if self.act_min > self.act_max:
             raise self.error(f"empty activation range [{self.act_min}, {self.act_max}]")
 
     def _geometry(self, in_shape):
         if len(in_shape) != 4:
             raise self.shape_error(f"input must be NHWC (4-D), got shape {tuple(in_shape)}")
-        ex = self.explicit or [0, 0, 0, 0]
-        out_h, pad_top = pool_geometry(self, self.padding, in_shape[1], self.filter[0], self.stride[0],
-                                       ex[0:2], "height")
-        out_w, pad_left = pool_geometry(self, self.padding, in_shape[2], self.filter[1], self.stride[1],
-                                        ex[2:4], "width")
+        out_h, pad_top = pool_geometry(self, self.padding, in_shape[1], self.filter[0], self.stride[0], "height")
+        out_w, pad_left = pool_geometry(self, self.padding, in_shape[2], self.filter[1], self.stride[1], "width")
         return out_h, out_w, pad_top, pad_left
 
     def output_shapes(self, input_shapes):
@@ -108,11 +133,11 @@ class _Pool(Op):
                         self.act_min, self.act_max, self.average)
 
 
-@register("MAX_POOL_2D")
+@register(MAX_POOL_2D)
 class MaxPool2D(_Pool):
     average = False
 
 
-@register("AVERAGE_POOL_2D")
+@register(AVERAGE_POOL_2D)
 class AveragePool2D(_Pool):
     average = True

@@ -12,13 +12,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from intrt.errors import QuantizationError
 from intrt.kernels.quantize import QuantizeStep, quantize_f32
 from intrt.ops.base import Op, register
 from intrt.ops.clamp import apply_table, lookup_table, table_step
-from intrt.quant import _channel_view, quantize_multipliers
+from intrt.ops.spec import Input, OpSpec, Quant, TFLite
+from intrt.quant import _channel_view, dequantize, quantize, quantize_multipliers
 
 
-@register("QUANTIZE")
+def quantize_float(attrs, inputs, quant):
+    """Reference: float -> integers with the output tensor's parameters (integers are requantized)."""
+    x = np.asarray(inputs[0])
+    (q_in,), (q_out,) = quant
+    if q_out is None:
+        raise QuantizationError("QUANTIZE: the output tensor has no quantization parameters")
+    if x.dtype.kind in "iu":
+        x = dequantize(x, q_in)
+    return quantize(x.astype(np.float32, copy=False), q_out)
+
+
+QUANTIZE = OpSpec(
+    "QUANTIZE", "float32 -> int8/uint8 with the output tensor's parameters, or int8/uint8 requantization. In "
+    "float graphs a QUANTIZE -> DEQUANTIZE pair states a tensor's parameters (the fold_qdq pass).",
+    inputs=(Input("input"),), float_fn=quantize_float, float_needs_quant=True, foldable=False,
+    quant=Quant(edge=True), tflite=TFLite(("QUANTIZE",)), layout="elementwise")
+
+
+@register(QUANTIZE)
 class Quantize(Op):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)

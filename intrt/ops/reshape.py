@@ -17,6 +17,7 @@ import numpy as np
 from intrt.errors import QuantizationError, ShapeError
 from intrt.kernels.copy import memcpy_step
 from intrt.ops.base import Op, register
+from intrt.ops.spec import ABSENT, AXES, SHAPE, Attr, Input, OpSpec, Quant, TFLite
 
 #: Relative scale tolerance of "same quantization" (float32 noise from converters; TFLite's pooling
 #: kernels DCHECK |s_in - s_out| <= 1e-6 and otherwise ignore the scales).
@@ -57,22 +58,71 @@ class _Move(Op):
         return memcpy_step(inputs[0], outputs[0], name=self.node.op.lower())
 
 
-@register("RESHAPE")
-class Reshape(_Move):
-    num_inputs = (1, 2)
+# -- the descriptions -------------------------------------------------------------------------------------------
+def _keep_dtype(x):
+    x = np.asarray(x)
+    return x if x.dtype.kind in "iu" else x.astype(np.float32, copy=False)
 
+
+def reshape_float(attrs, inputs):
+    x = _keep_dtype(inputs[0])
+    if "shape" not in attrs:
+        raise ShapeError("RESHAPE needs attribute 'shape' (or a shape input) in a float graph")
+    try:
+        return x.reshape(attrs["shape"])
+    except ValueError as e:
+        raise ShapeError(f"RESHAPE: cannot reshape {x.shape} to {attrs['shape']}") from e
+
+
+def _tflite_reshape(ctx, attrs, inputs):
+    """TFLite: the shape input wins over new_shape; without either the output tensor's shape. The
+    result must give the output tensor's shape."""
+    x, y = ctx.raw(0), ctx.out()
+    if "shape" not in attrs:
+        attrs = dict(attrs, shape=ctx.options("ReshapeOptions")["new_shape"] or list(y.shape))
+    shape = [int(d) for d in attrs["shape"]]
+    if shape.count(-1) > 1 or any(d < -1 for d in shape):
+        raise ctx.error(f"invalid new shape {shape}")
+    n_in = int(np.prod(x.shape, dtype=np.int64))
+    known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+    resolved = [d if d != -1 else (n_in // known if known else 0) for d in shape]
+    if tuple(resolved) != tuple(y.shape):
+        raise ctx.error(f"new shape {shape} of input shape {x.shape} does not give the output shape {y.shape}")
+    return attrs, inputs
+
+
+RESHAPE = OpSpec(
+    "RESHAPE", "The input's elements under another shape; input and output share (scale, zero point).",
+    inputs=(Input("input"), Input("shape", optional=True, constant=True, attr="shape")),
+    attrs=(Attr("shape", SHAPE, ABSENT, "one -1 allowed; absent (int8 graphs): the output tensor's shape"),),
+    float_fn=reshape_float, quant=Quant(shared=True),
+    tflite=TFLite(("RESHAPE",), fixup=_tflite_reshape), layout="reshape", builder="reshape")
+
+
+def squeeze_float(attrs, inputs):
+    x = _keep_dtype(inputs[0])
+    axes = attrs["axes"]
+    try:
+        return np.squeeze(x, axis=tuple(axes) if axes else None)
+    except ValueError as e:
+        raise ShapeError(f"SQUEEZE of shape {x.shape} with axes {axes}: {e}") from e
+
+
+SQUEEZE = OpSpec(
+    "SQUEEZE", "Drops size-1 dims; input and output share (scale, zero point).",
+    inputs=(Input("input"),),
+    attrs=(Attr("axes", AXES, [], "dims to drop; empty: every size-1 dim of the graph's input shape"),),
+    float_fn=squeeze_float, quant=Quant(shared=True),
+    tflite=TFLite(("SQUEEZE",), "SqueezeOptions", {"axes": "squeeze_dims"}), layout="axes", builder="squeeze")
+
+
+@register(RESHAPE)
+class Reshape(_Move):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
         expect_same_quant(self, x, y)
-        if "shape" in node.attrs:
-            shape = self.ints_attr("shape")
-        elif len(self.inputs) > 1 and self.inputs[1] is not None:
-            shape = [int(v) for v in np.asarray(self.expect_constant(self.inputs[1], "shape input")).ravel()]
-        else:
-            shape = list(y.shape)
-        if sum(1 for d in shape if d == -1) > 1 or any(d < -1 for d in shape):
-            raise self.error(f"attribute 'shape' {shape} may hold one -1 and otherwise sizes >= 0")
+        shape = self.attrs.get("shape", list(y.shape))
         self.shape = shape
         # Under a dynamic batch, dim 0 follows the input only if the graph's own shapes keep the batch there
         # (a reshape that folds the batch away keeps its literal target).
@@ -105,14 +155,14 @@ class Reshape(_Move):
         return [self._resolve(self.shape, in_shape)]
 
 
-@register("SQUEEZE")
+@register(SQUEEZE)
 class Squeeze(_Move):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
         expect_same_quant(self, x, y)
         ndim = len(x.shape)
-        axes = self.ints_attr("axes", default=[])
+        axes = self.attrs["axes"]
         if axes:
             resolved = set()
             for a in axes:

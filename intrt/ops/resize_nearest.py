@@ -13,7 +13,8 @@ import numpy as np
 
 from intrt.errors import ShapeError
 from intrt.ops.base import register
-from intrt.ops.select_move import SelectMove, ints
+from intrt.ops.select_move import SelectMove, move_float
+from intrt.ops.spec import BOOL, Attr, Input, Ints, OpSpec, Quant, TFLite
 
 
 def nearest_rows(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
@@ -38,12 +39,11 @@ def nearest_rows(in_size: int, out_size: int, align_corners: bool, half_pixel_ce
 
 
 def resize_attrs(attrs, x):
+    """(size, align_corners, half_pixel_centers) of RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR, checked."""
     if x.ndim != 4:
         raise ShapeError(f"needs a 4-D NHWC input, got shape {x.shape}")
-    size = ints(attrs, "size")
-    if len(size) != 2 or min(size) < 1:
-        raise ShapeError(f"size {size} must be [height, width], both >= 1")
-    align, half = bool(int(attrs.get("align_corners", 0))), bool(int(attrs.get("half_pixel_centers", 0)))
+    size = attrs["size"]
+    align, half = bool(attrs.get("align_corners", 0)), bool(attrs.get("half_pixel_centers", 0))
     if align and half:
         raise ShapeError("align_corners and half_pixel_centers cannot both be set")
     if min(x.shape[1], x.shape[2]) < 1:
@@ -51,11 +51,30 @@ def resize_attrs(attrs, x):
     return size, align, half
 
 
-@register("RESIZE_NEAREST_NEIGHBOR")
+def resize_nearest(attrs, x):
+    (oh, ow), align, half = resize_attrs(attrs, x)
+    rows = nearest_rows(x.shape[1], oh, align, half)
+    cols = nearest_rows(x.shape[2], ow, align, half)
+    return [x[:, rows][:, :, cols]]
+
+
+def resize_spec(op, doc, float_fn, options, builder, quant):
+    """The description shared by RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR."""
+    return OpSpec(
+        op, doc, inputs=(Input("input"), Input("size", optional=True, constant=True, attr="size")),
+        attrs=(Attr("size", Ints(2, lo=1), doc="[out_height, out_width]"), Attr("align_corners", BOOL, 0),
+               Attr("half_pixel_centers", BOOL, 0, doc="not together with align_corners")),
+        float_fn=float_fn, quant=quant,
+        tflite=TFLite((op,), options, attrs={"align_corners": "align_corners",
+                                             "half_pixel_centers": "half_pixel_centers"}),
+        builder=builder)
+
+
+RESIZE_NEAREST_NEIGHBOR = resize_spec(
+    "RESIZE_NEAREST_NEIGHBOR", "Each output pixel copies its nearest input pixel (NHWC); a data move.",
+    move_float(resize_nearest), "ResizeNearestNeighborOptions", "resize_nearest", Quant(shared=True))
+
+
+@register(RESIZE_NEAREST_NEIGHBOR)
 class ResizeNearestNeighbor(SelectMove):
-    @staticmethod
-    def select(attrs, x):
-        (oh, ow), align, half = resize_attrs(attrs, x)
-        rows = nearest_rows(x.shape[1], oh, align, half)
-        cols = nearest_rows(x.shape[2], ow, align, half)
-        return [x[:, rows][:, :, cols]]
+    select = staticmethod(resize_nearest)

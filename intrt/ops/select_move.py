@@ -3,7 +3,7 @@
 A subclass defines the move once, as ``select(attrs, x) -> [y, ...]``: numpy indexing on an array of the
 input's shape (slices, ``np.take``, ``np.pad(mode="reflect")``, reshape + transpose). That one function is:
 
-* the op's definition and its float reference (intrt/convert/float_exec.py calls it on float arrays);
+* the op's definition and its float reference (the description's ``float_fn`` is :func:`move_float`);
 * ``output_shapes``: it is applied to a zero-stride probe of the input shape (no memory);
 * the kernel plan: applied to ``arange(n)``, it gives for every output element the flat index of the input
   element it copies. When that index is a sum of one term per output dim (true for every op here: slices,
@@ -58,7 +58,6 @@ class SelectMove(Op):
         x = self.inputs[0]
         for y in self.outputs:
             expect_same_quant(self, x, y)
-        self.attrs = dict(node.attrs)
         self.output_shapes([tuple(x.shape)])  # attribute errors surface at load time
 
     @staticmethod
@@ -95,6 +94,19 @@ class SelectMove(Op):
             steps.append(GatherStep(x, y.reshape(sel.shape), [t * x.itemsize for t in tables],
                                     name=self.node.op.lower()))
         return steps[0] if len(steps) == 1 else ChainStep(steps, name=self.node.op.lower())
+
+
+def move_float(select):
+    """The float reference of a move: ``select`` on the (float or integer) input itself."""
+
+    def float_fn(attrs, inputs):
+        x = np.asarray(inputs[0])
+        if x.dtype.kind not in "iu":
+            x = x.astype(np.float32, copy=False)
+        ys = [np.ascontiguousarray(y) for y in select(attrs, x)]
+        return ys[0] if len(ys) == 1 else ys
+
+    return float_fn
 
 
 def ints(attrs: dict, key: str, default=None) -> List[int]:

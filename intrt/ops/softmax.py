@@ -9,24 +9,40 @@ import math
 
 import numpy as np
 
-from intrt.errors import QuantizationError
+from intrt.errors import QuantizationError, UnsupportedOpError
 from intrt.kernels.activations import SoftmaxStep, softmax_exp_table, softmax_s8
 from intrt.ops.base import Op, register
+from intrt.ops.common import f32
+from intrt.ops.spec import AXIS, FLOAT, Attr, Input, OpSpec, Quant, TFLite
 from intrt.quant import quantize_multiplier
 
 SCALED_DIFF_INTEGER_BITS = 5  # the rescaled difference is Q5.26
 
 
-@register("SOFTMAX")
+def softmax_float(attrs, inputs):
+    x = f32(inputs[0]) * np.float32(attrs["beta"])
+    e = np.exp(x - x.max(axis=attrs["axis"], keepdims=True))
+    return (e / e.sum(axis=attrs["axis"], keepdims=True)).astype(np.float32)
+
+
+SOFTMAX = OpSpec(
+    "SOFTMAX", "softmax(beta * x) along ``axis``; the int8 kernel works on the last axis, output (1/256, -128).",
+    inputs=(Input("input"),),
+    attrs=(Attr("beta", FLOAT, 1.0), Attr("axis", AXIS, -1, "int8: the last axis only")),
+    float_fn=softmax_float, quant=Quant(fixed_output=(1.0 / 256, -128)),
+    tflite=TFLite(("SOFTMAX",), "SoftmaxOptions", {"beta": "beta"}), layout="axis", builder="softmax")
+
+
+@register(SOFTMAX)
 class Softmax(Op):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
         qx, qy = self.int8_io()
-        beta = self.attr("beta", 1.0)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
-            raise self.error(f"attribute 'beta' must be a number, got {beta!r}")
-        beta = float(np.float32(beta))  # TfLiteSoftmaxParams.beta is a float32
+        if self.attrs["axis"] not in (-1, len(x.shape) - 1):
+            raise self.error(f"softmax along axis {self.attrs['axis']} of the {len(x.shape)}-D input {x.name!r}: "
+                             "the int8 kernel works on the last axis", UnsupportedOpError)
+        beta = float(np.float32(self.attrs["beta"]))  # TfLiteSoftmaxParams.beta is a float32
         if not math.isfinite(beta) or beta <= 0:
             raise self.error(f"attribute 'beta' must be positive and finite, got {beta!r}", QuantizationError)
 

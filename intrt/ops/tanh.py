@@ -8,10 +8,12 @@ import numpy as np
 
 from intrt.kernels.activations import LUT_TANH, build_lut
 from intrt.ops.base import register
-from intrt.ops.lut import LookupTableOp
+from intrt.ops.lut import LookupTableOp, unary_spec
+
+TANH = unary_spec("TANH", "tanh(x); int8 output (1/128, 0).", np.tanh, fixed_output=(1.0 / 128, 0))
 
 
-@register("TANH")
+@register(TANH)
 class Tanh(LookupTableOp):
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)

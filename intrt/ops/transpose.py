@@ -10,22 +10,32 @@ import numpy as np
 from intrt.kernels.copy import COPY_MAX_DIMS, plan_copy, transpose_step
 from intrt.ops.base import Op, register
 from intrt.ops.reshape import expect_same_quant
+from intrt.ops.spec import INTS, Attr, Input, OpSpec, Quant, TFLite
 
 
-@register("TRANSPOSE")
+def transpose_float(attrs, inputs):
+    x = np.asarray(inputs[0])
+    if x.dtype.kind not in "iu":
+        x = x.astype(np.float32, copy=False)
+    return np.ascontiguousarray(np.transpose(x, attrs["perm"]))
+
+
+TRANSPOSE = OpSpec(
+    "TRANSPOSE", "``x.transpose(perm)``; input and output share (scale, zero point).",
+    # TFLite passes perm as a constant second input; an attribute on the node wins
+    inputs=(Input("input"), Input("perm", optional=True, constant=True, attr="perm")),
+    attrs=(Attr("perm", INTS, doc="a permutation of the input's axes (negative allowed)"),),
+    float_fn=transpose_float, quant=Quant(shared=True),
+    tflite=TFLite(("TRANSPOSE",)), layout="transpose", builder="transpose")
+
+
+@register(TRANSPOSE)
 class Transpose(Op):
-    num_inputs = (1, 2)  # TFLite passes perm as a constant second input; intrt's attribute wins
-
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]
         expect_same_quant(self, x, y)
-        if "perm" in node.attrs:
-            perm = self.ints_attr("perm")
-        elif len(self.inputs) > 1 and self.inputs[1] is not None:
-            perm = [int(v) for v in np.asarray(self.expect_constant(self.inputs[1], "perm input")).ravel()]
-        else:
-            raise self.error("missing attribute 'perm'")
+        perm = self.attrs["perm"]
         ndim = len(x.shape)
         resolved = [p + ndim if p < 0 else p for p in perm]
         if sorted(resolved) != list(range(ndim)):
