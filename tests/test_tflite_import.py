@@ -349,6 +349,21 @@ def test_constant_operands_become_attributes_and_leave_the_node():
         from_tflite(_attr_model("RESHAPE", [1, 2, 3], [1, 6], [3, 2]))
 
 
+def test_operands_computed_by_int32_arithmetic_fold_into_attributes():
+    """The shared passes fold unquantized int32 ops (shape arithmetic) and inline the result as an attribute."""
+    tensors = [tensor("x", [1, 2, 3], scale=[0.1], zp=[2]), tensor("a", [3], ttype=2, buffer=1),
+               tensor("b", [3], ttype=2, buffer=2), tensor("perm", [3], ttype=2),
+               tensor("y", [1, 3, 2], scale=[0.1], zp=[2])]
+    ops = [operator(0, [1, 2], [3], 11, T()), operator(1, [0, 3], [4])]
+    bufs = [np.array([0, 1, 1], "<i4").tobytes(), np.array([0, 1, 0], "<i4").tobytes()]
+    g = from_tflite(model(tensors, ops, [OP["ADD"], OP["TRANSPOSE"]], [0], [4], bufs))
+    assert [n.op for n in g.nodes] == ["TRANSPOSE"] and g.nodes[0].attrs == {"perm": [0, 2, 1]}
+    assert [t.name for t in g.tensors] == ["x", "y"]
+    tensors[2] = tensor("b", [3], ttype=2)  # now a graph input: the perm cannot be known
+    with pytest.raises(UnsupportedOpError, match="'y' \\(TRANSPOSE\\): perm input 'perm' must be a constant"):
+        from_tflite(model(tensors, ops, [OP["ADD"], OP["TRANSPOSE"]], [0, 2], [4], bufs[:1]))
+
+
 def test_padv2_value_becomes_the_real_pad_value():
     zp_value = (tensor("v", [], ttype=9, buffer=2, scale=[0.1], zp=[2]), np.int8(2).tobytes())
     g = from_tflite(_attr_model("PADV2", [1, 2], [1, 4], [0, 0, 1, 1], extra=[zp_value]))

@@ -4,6 +4,10 @@ Nothing here is imported by the runtime; submodules load lazily::
 
     from intrt.convert import GraphBuilder, quantize_graph, convert
     graph = quantize_graph(float_graph, calibration_batches)
+
+What each op is (attributes, float reference, quantization role, importer mapping) comes from its
+description in intrt/ops/<op>.py; graph rewrites shared by every frontend are in
+:mod:`intrt.convert.passes`.
 """
 import importlib
 
@@ -15,6 +19,9 @@ _LAZY = {
     "quantize_graph": "intrt.convert.ptq",
     "convert": "intrt.convert.ptq",
     "fuse_activations": "intrt.convert.ptq",
+    "prepare_float_graph": "intrt.convert.ptq",
+    "run_passes": "intrt.convert.passes",
+    "to_nhwc": "intrt.convert.passes",
     "from_tflite": "intrt.convert.tflite",
 }
 

@@ -40,6 +40,7 @@ class GraphBuilder:
         self.nodes: List[Node] = []
         self.inputs: List[int] = []
         self._names: Dict[str, int] = {}
+        self._values: Dict[int, np.ndarray] = {}  # integer results seen while inferring shapes
 
     # -- tensors ----------------------------------------------------------------------------
     def _unique(self, name: str) -> str:
@@ -77,10 +78,15 @@ class GraphBuilder:
         return self.constant(name, v)
 
     def _zeros_or_data(self, i):
+        """What shape inference runs on: constants, computed integer values (shape arithmetic), else zeros."""
         if i < 0:
             return None
         t = self.tensors[i]
-        return t.data if t.data is not None else np.zeros(t.shape, np.dtype(t.dtype))
+        if t.data is not None:
+            return t.data
+        if i in self._values:
+            return self._values[i]
+        return np.zeros(t.shape, np.dtype(t.dtype))
 
     # -- nodes ------------------------------------------------------------------------------
     def op(self, op_type: str, inputs: Sequence, attrs: Optional[dict] = None, name: str = "",
@@ -101,7 +107,7 @@ class GraphBuilder:
                                   f"got {len(idx)}")
         args = [self._zeros_or_data(i) for i in idx]
         try:
-            attrs = spec.canonical(dict(attrs or {}))
+            attrs = spec.canonical(dict(attrs or {}), operands=spec.operand_attrs(idx))
             if spec.complete is not None:
                 attrs = spec.complete(attrs, [None if i < 0 else self.tensors[i].shape for i in idx])
             node = Node(op_type, idx, [], attrs, name)
@@ -117,6 +123,8 @@ class GraphBuilder:
                                                            else str(np.asarray(y).dtype))
             q = outputs_quant[k] if outputs_quant else None
             outs.append(self._add_tensor(name if len(ys) == 1 else f"{name}:{k}", np.shape(y), dtype=dtype, quant=q))
+            if np.asarray(y).dtype.kind in "iu" and dtype in ("int32", "int64"):
+                self._values[outs[-1]] = np.asarray(y)
         node.outputs = outs
         self.nodes.append(node)
         return outs[0] if len(outs) == 1 else outs

@@ -1,16 +1,21 @@
 """Post-training quantization: float graph + calibration data -> int8 :class:`Graph`.
 
-The scheme is TFLite's int8 spec (docs/architecture.md, /work/shared/arith.md section 1):
+The scheme is TFLite's int8 spec (docs/architecture.md, docs/arithmetic.md). What each op needs comes from
+its description's quantization role (``OpSpec.quant`` in intrt/ops/<op>.py), read into the tables below.
 
-1. A RELU / RELU6 / RELU_N1_TO_1 that directly follows a CONV_2D, DEPTHWISE_CONV_2D or
-   FULLY_CONNECTED (whose output feeds nothing else) is fused into the layer's ``activation``.
-2. Activations: asymmetric int8 per tensor from the calibrated ``[min, max]`` (widened to hold 0).
-   Ops that move or compare values without rescaling (pools, RESHAPE, PAD, SQUEEZE, TRANSPOSE,
-   CONCATENATION) share one set of parameters between their inputs and output: the tensors are
-   grouped and the group gets the union of their ranges. SOFTMAX and LOGISTIC outputs are
-   (1/256, -128), TANH outputs (1/128, 0).
-3. Weights: symmetric int8 in [-127, 127], per channel along axis 0 (conv, FC) or 3 (depthwise),
-   or per tensor with ``per_channel=False``.
+1. The float graph goes through the conversion passes (intrt/convert/passes.py ``FLOAT_PIPELINE``):
+   QUANTIZE -> DEQUANTIZE pairs become stated parameters, constants and batch norms fold, MATMUL + ADD
+   become FULLY_CONNECTED, and a RELU / RELU6 / RELU_N1_TO_1 (or the equivalent CLIP) that follows an op
+   with a fused activation (conv, depthwise, FC, ADD, SUB, MUL, pools, concatenation) and is the only
+   reader of its output is fused into the op's ``activation``. A float-only op or an NCHW op left after
+   that is an error naming the node.
+2. Activations: asymmetric int8 per tensor from the calibrated ``[min, max]`` (widened to hold 0), or the
+   parameters a QUANTIZE -> DEQUANTIZE pair stated. Ops with ``quant.shared`` (pools, RESHAPE, PAD,
+   SQUEEZE, TRANSPOSE, CONCATENATION) share one set of parameters between their data inputs and output:
+   the tensors are grouped and the group gets the union of their ranges. Ops with ``quant.fixed_output``
+   get those: SOFTMAX and LOGISTIC (1/256, -128), TANH (1/128, 0).
+3. Weights: symmetric int8 in [-127, 127], per channel along ``quant.weight_axis`` (0 for conv and FC,
+   3 for depthwise), or per tensor with ``per_channel=False``; or the model's own integer weights.
 4. Biases: int32 ``round(b / (s_in * s_w[c]))`` (half away from zero, clamped to int32) with scale
    ``s_in * s_w[c]`` and zero point 0. (QParams only names 8-bit dtypes, so the bias's QParams says
    "int8"; its tensor dtype is "int32".)
@@ -31,6 +36,7 @@ from intrt.graph import Graph, Node, Tensor
 from intrt.ops.spec import all_specs
 from intrt.quant import INT32_MAX, INT32_MIN, QParams, choose_asymmetric, choose_symmetric, quantize
 from intrt.convert.calibrate import Ranges, calibrate
+from intrt.convert.passes import FLOAT_PIPELINE, run_passes
 
 # The quantization roles of the ops, read from their descriptions (``OpSpec.quant``, intrt/ops/<op>.py).
 _SPECS = all_specs()
@@ -44,48 +50,61 @@ SHARED_PARAMS = tuple(sorted(t for t, s in _SPECS.items() if s.quant.shared))
 FIXED_OUTPUT = {t: s.quant.fixed_output for t, s in _SPECS.items() if s.quant.fixed_output is not None}
 
 
-# ------------------------------------------------------------------------------ fusion ----
+# ---------------------------------------------------------------------- preparation ----
 def _check_float_graph(graph: Graph) -> None:
-    for t in graph.tensors:
-        if t.dtype != "float32" or t.quant is not None:
-            raise ConversionError(f"tensor {t.name!r}: a float graph needs float32 tensors without quantization, "
-                                  f"got dtype {t.dtype} quant {t.quant!r}")
+    """A float graph: float32 tensors without parameters, int32/int64 shape arithmetic, and integer tensors
+    only around QUANTIZE/DEQUANTIZE (a QDQ model states its parameters with those nodes)."""
+    qdq = set()
+    for n in graph.nodes:
+        if n.op == "QUANTIZE":
+            qdq.update(n.outputs)
+        elif n.op == "DEQUANTIZE":
+            qdq.update(n.inputs)
+    for i, t in enumerate(graph.tensors):
+        ok = (t.dtype == "float32" and t.quant is None) or (t.dtype in ("int32", "int64") and t.quant is None) \
+            or (i in qdq and t.quant is not None)
+        if not ok:
+            raise ConversionError(f"tensor {t.name!r}: a float graph needs float32 tensors without quantization "
+                                  f"(integer tensors only around QUANTIZE/DEQUANTIZE), got dtype {t.dtype} "
+                                  f"quant {t.quant!r}")
+
+
+def prepare_float_graph(float_graph: Graph) -> Graph:
+    """The float graph after the conversion passes (intrt/convert/passes.py FLOAT_PIPELINE), checked for PTQ.
+
+    Fuses activations, folds constants, batch norms, MATMUL + ADD, QUANTIZE/DEQUANTIZE pairs, ... Tensor
+    indices of ``float_graph`` stay valid (passes only append tensors). Raises ConversionError naming the
+    node when an op is left that PTQ cannot quantize (a float-only op, an NCHW op, a QUANTIZE/DEQUANTIZE).
+    """
+    _check_float_graph(float_graph)
+    graph = run_passes(float_graph, FLOAT_PIPELINE)
     for k, n in enumerate(graph.nodes):
-        if n.op in ("QUANTIZE", "DEQUANTIZE"):
-            raise ConversionError(f"node {k} ({n.name!r}): {n.op} does not belong in a float graph")
+        spec = _SPECS.get(n.op)
+        where = f"node {k} ({n.name!r}) {n.op}"
+        if spec is None:
+            raise ConversionError(f"{where}: op type has no description; known: {', '.join(sorted(_SPECS))}")
+        if spec.quant.float_only:
+            raise ConversionError(f"{where}: this op exists only in float graphs and no pass could rewrite it "
+                                  f"into int8 ops (attributes {n.attrs}, inputs "
+                                  f"{[graph.tensors[i].name for i in n.inputs if i >= 0]})")
+        if spec.quant.edge:
+            raise ConversionError(f"{where}: a {n.op} that is not part of a QUANTIZE -> DEQUANTIZE pair cannot "
+                                  "be quantized")
+        if n.attrs.get("layout", "NHWC") != "NHWC":
+            raise ConversionError(f"{where}: layout {n.attrs['layout']}; convert the graph with "
+                                  "intrt.convert.passes.to_nhwc first")
+        for i in n.inputs + n.outputs:
+            t = graph.tensors[i] if i >= 0 else None
+            if t is not None and t.data is None and t.dtype != "float32":
+                raise ConversionError(f"{where}: tensor {t.name!r} is {t.dtype} and not a constant (shape "
+                                      "arithmetic that could not be folded)")
+    return graph
 
 
 def fuse_activations(graph: Graph) -> Graph:
-    """A copy of ``graph`` with RELU/RELU6/RELU_N1_TO_1 folded into a preceding conv/depthwise/FC.
-
-    The activation's output tensor becomes the layer's output; the layer's old output tensor is
-    left unused (the quantizer drops unused tensors).
-    """
-    consumers: Dict[int, List[int]] = {}
-    for k, n in enumerate(graph.nodes):
-        for i in n.inputs:
-            if i >= 0:
-                consumers.setdefault(i, []).append(k)
-    producer = {o: k for k, n in enumerate(graph.nodes) for o in n.outputs}
-    nodes = [Node(n.op, list(n.inputs), list(n.outputs), copy.deepcopy(n.attrs), n.name) for n in graph.nodes]
-    dropped = set()
-    for k, act in enumerate(nodes):
-        if act.op not in FUSABLE:
-            continue
-        src = act.inputs[0]
-        p = producer.get(src)
-        if p is None or p in dropped or nodes[p].op not in WEIGHT_AXIS:
-            continue
-        layer = nodes[p]
-        if (layer.attrs.get("activation", "NONE") or "NONE").upper() != "NONE":
-            continue
-        if consumers.get(src) != [k] or src in graph.outputs:
-            continue
-        layer.attrs["activation"] = act.op
-        layer.outputs = list(act.outputs)
-        dropped.add(k)
-    return Graph(graph.tensors, [n for k, n in enumerate(nodes) if k not in dropped], list(graph.inputs),
-                 list(graph.outputs), graph.dynamic_batch, graph.rounding, dict(graph.metadata))
+    """A copy of ``graph`` with standalone RELU/RELU6/RELU_N1_TO_1 folded into the op computing their input
+    (the ``fuse_activations`` pass of intrt/convert/passes.py)."""
+    return run_passes(graph, ["fuse_activations"])
 
 
 # ----------------------------------------------------------------- activation params ----
@@ -112,9 +131,11 @@ def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
     fixed: Dict[int, tuple] = {}
     for n in graph.nodes:
         if n.op in SHARED_PARAMS:
-            for i in list(n.inputs) + list(n.outputs[1:]):  # every output of SPLIT / UNPACK too
-                if i >= 0:
-                    groups.union(i, n.outputs[0])
+            for k in _SPECS[n.op].data_slots(len(n.inputs)):
+                if n.inputs[k] >= 0:
+                    groups.union(n.inputs[k], n.outputs[0])
+            for o in n.outputs[1:]:  # every output of SPLIT / UNPACK too
+                groups.union(o, n.outputs[0])
         if n.op in FIXED_OUTPUT:
             fixed[n.outputs[0]] = FIXED_OUTPUT[n.op]
     lo: Dict[int, float] = {}
@@ -122,6 +143,8 @@ def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
     members: Dict[int, List[int]] = {}
     for i, t in enumerate(graph.tensors):
         r = ranges.get(i)
+        if r is None and t.quant is not None and t.data is None:
+            r = (0.0, 0.0)  # stated parameters, never computed (e.g. an unused input): keep them
         if r is None and t.data is not None and i in groups.parent:
             r = (float(np.min(t.data)), float(np.max(t.data))) if t.data.size else (0.0, 0.0)
         if r is None:
@@ -133,8 +156,15 @@ def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
     params: Dict[int, QParams] = {}
     for root, idxs in members.items():
         fixed_here = [fixed[i] for i in idxs if i in fixed]
+        # parameters a QUANTIZE -> DEQUANTIZE pair stated (fold_qdq) win over calibrated ranges
+        given = [graph.tensors[i].quant for i in idxs if graph.tensors[i].quant is not None]
         if fixed_here:
             p = QParams(fixed_here[0][0], fixed_here[0][1])
+        elif given:
+            p = given[0]
+            if p.axis is not None or p.dtype != "int8":
+                raise ConversionError(f"tensor {graph.tensors[idxs[0]].name!r}: activations are int8 per tensor, "
+                                      f"the model states {p}")
         else:
             p = choose_asymmetric(None, xmin=lo[root], xmax=hi[root])
         for i in idxs:
@@ -203,7 +233,8 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     dynamic_batch : bool, optional
         Mark the first dim of activations as a batch; default: the float graph's flag.
     ranges : dict, optional
-        Precomputed ``{tensor index: (min, max)}`` of the *fused* graph instead of calibrating.
+        Precomputed ``{tensor index: (min, max)}`` of the prepared graph (:func:`prepare_float_graph`; its
+        tensor indices extend the float graph's) instead of calibrating.
 
     Examples
     --------
@@ -216,8 +247,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     """
     if rounding not in ("double", "single"):
         raise ConversionError(f"rounding must be 'double' or 'single', got {rounding!r}")
-    _check_float_graph(float_graph)
-    graph = fuse_activations(float_graph)
+    graph = prepare_float_graph(float_graph)
     if ranges is None:
         if calibration_data is None:
             raise ConversionError("quantize_graph needs calibration_data (or precomputed ranges)")
@@ -242,7 +272,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     def activation(i: int) -> int:
         if ("a", i) in made:
             return made[("a", i)]
-        t = float_graph.tensors[i]
+        t = graph.tensors[i]
         if i not in act:
             raise ConversionError(f"tensor {t.name!r} got no calibration range (it is never computed); "
                                   "check the graph's inputs and node order")
@@ -252,51 +282,61 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
         return add(("a", i), Tensor(t.name, "int8", tuple(t.shape), act[i], q))
 
     def constant(i: int) -> int:
-        t = float_graph.tensors[i]
+        t = graph.tensors[i]
         if i in act:  # constant in a shared-parameter group
             return activation(i)
-        p = choose_asymmetric(t.data)
+        p = t.quant if t.quant is not None else choose_asymmetric(t.data)
         return add(("c", i), Tensor(t.name, "int8", tuple(t.shape), p, quantize(t.data, p)))
 
-    for i in float_graph.inputs:
+    def weights(k: int, n: Node, w: int, axis: Optional[int], s_in: float, bias: Optional[np.ndarray]) -> int:
+        wt = graph.tensors[w]
+        if wt.data is None:
+            raise ConversionError(f"node {k} ({n.name!r}) {n.op}: weights {wt.name!r} must be a constant")
+        if wt.quant is not None:  # stated by the model (a DEQUANTIZE of integer weights)
+            p = wt.quant
+            if p.axis is not None and p.axis != WEIGHT_AXIS[n.op]:
+                raise ConversionError(f"node {k} ({n.name!r}) {n.op}: weights {wt.name!r} are quantized along axis "
+                                      f"{p.axis}; the int8 op needs axis {WEIGHT_AXIS[n.op]} or one scale")
+            wq = quantize(wt.data, p)
+        else:
+            wq, p = quantize_weights(wt.data, axis, bias_min_weight_scale(bias, s_in))
+        return add(("w", w, p.axis, p.scale.tobytes()), Tensor(wt.name, "int8", tuple(wt.shape), p, wq))
+
+    for i in graph.inputs:
         activation(i)
     nodes: List[Node] = []
     for k, n in enumerate(graph.nodes):
         ins: List[int] = []
-        if n.op in WEIGHT_AXIS:
-            x, w = n.inputs[0], n.inputs[1]
-            b = n.inputs[2] if len(n.inputs) > 2 else -1
-            xi = activation(x) if float_graph.tensors[x].data is None else constant(x)
-            wt = float_graph.tensors[w]
-            if wt.data is None:
-                raise ConversionError(f"node {k} ({n.name!r}) {n.op}: weights {wt.name!r} must be a constant")
-            bt = float_graph.tensors[b] if b >= 0 else None
+        role = _SPECS[n.op].quant
+        if role.weights is not None:
+            x, w = n.inputs[0], n.inputs[role.weights]
+            b = n.inputs[role.bias] if len(n.inputs) > role.bias else -1
+            xi = activation(x) if graph.tensors[x].data is None else constant(x)
+            bt = graph.tensors[b] if b >= 0 else None
             if bt is not None and bt.data is None:
                 raise ConversionError(f"node {k} ({n.name!r}) {n.op}: bias {bt.name!r} must be a constant")
             s_in = float(tensors[xi].quant.scale[0])
-            axis = WEIGHT_AXIS[n.op] if per_channel else None
-            wq, wp = quantize_weights(wt.data, axis, bias_min_weight_scale(None if bt is None else bt.data, s_in))
-            wi = add(("w", w, axis, wp.scale.tobytes()), Tensor(wt.name, "int8", tuple(wt.shape), wp, wq))
+            wi = weights(k, n, w, WEIGHT_AXIS[n.op] if per_channel else None, s_in, None if bt is None else bt.data)
             ins = [xi, wi]
             if bt is not None:
-                bq, bp = quantize_bias(bt.data, s_in, wp)
+                bq, bp = quantize_bias(bt.data, s_in, tensors[wi].quant)
                 ins.append(add(("b", b, k), Tensor(bt.name, "int32", tuple(bt.shape), bp, bq)))
         else:
             for i in n.inputs:
                 if i < 0:
                     ins.append(-1)
-                elif float_graph.tensors[i].data is None:
+                elif graph.tensors[i].data is None:
                     ins.append(activation(i))
                 else:
                     ins.append(constant(i))
         outs = [activation(o) for o in n.outputs]
         nodes.append(Node(n.op, ins, outs, copy.deepcopy(n.attrs), n.name))
 
-    outputs = [activation(o) for o in float_graph.outputs]
+    outputs = [activation(o) for o in graph.outputs]
     meta = dict(float_graph.metadata)
     meta.update({"converter": "intrt.convert.ptq", "calibration": "minmax",
                  "weights": "per-channel" if per_channel else "per-tensor"})
-    return Graph(tensors, nodes, [made[("a", i)] for i in float_graph.inputs], outputs,
+    return Graph(tensors, nodes, [made[("a", i)] for i in graph.inputs], outputs,
                  dynamic_batch=float_graph.dynamic_batch if dynamic_batch is None else bool(dynamic_batch),
                  rounding=rounding, metadata=meta)
 

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from intrt.convert.flatbuffer import FlatBuffer, Table
+from intrt.convert.passes import QUANTIZED_PIPELINE, run_passes
 from intrt.errors import ConversionError, QuantizationError, ShapeError, UnsupportedOpError
 from intrt.graph import Graph, Node, Tensor
 from intrt.ops.spec import ACTIVATIONS as SUPPORTED_ACTIVATIONS
@@ -308,6 +309,7 @@ class _Importer:
                 raise ConversionError(f"graph output {self.raw[t].describe()} is never written")
         outputs = [self.emit(t) for t in graph_outputs]
 
+        graph = self.finish(nodes, inputs, outputs)
         metadata = {"source": "tflite", "tflite_schema_version": str(self.model.scalar(MODEL_VERSION, "uint", 0))}
         desc = self.model.string(MODEL_DESCRIPTION)
         if desc:
@@ -317,8 +319,22 @@ class _Importer:
             metadata["subgraph"] = sg_name
         if len(subgraphs) > 1:
             metadata["subgraphs_ignored"] = str(len(subgraphs) - 1)
-        return Graph(self.tensors, nodes, inputs, outputs, dynamic_batch=False, rounding="double",
-                     metadata=metadata)
+        graph.metadata = metadata
+        return graph
+
+    def finish(self, nodes, inputs, outputs) -> Graph:
+        """The graph after the passes that are safe on int8 graphs (folding of int32 shape arithmetic,
+        constant operands into attributes, dead nodes); every constant input must be constant by then."""
+        graph = Graph(self.tensors, nodes, inputs, outputs, dynamic_batch=False, rounding="double")
+        graph = run_passes(graph, QUANTIZED_PIPELINE, copy=False, compact_tensors=True)
+        for n in graph.nodes:
+            spec = _SPECS[n.op]
+            for k, i in enumerate(n.inputs):
+                slot = spec.slot(k)
+                if i >= 0 and slot is not None and slot.constant and graph.tensors[i].data is None:
+                    raise UnsupportedOpError(f"node {n.name!r} ({n.op}): {slot.name} input {graph.tensors[i].name!r} "
+                                             "must be a constant tensor (it could not be computed at conversion time)")
+        return graph
 
     def _indices(self, arr, what, optional=True) -> List[int]:
         if arr is None:
@@ -494,6 +510,8 @@ class _OpContext:
             slot = spec.slot(k)
             if slot is None or slot.attr is None or t == -1:
                 continue
+            if not self.imp.raw[t].is_constant:
+                continue  # computed in the graph (shape arithmetic): the passes fold it, or the import fails
             attrs[slot.attr] = self.const_operand(k, slot.name, spec.attr(slot.attr).kind)
             inputs[k] = -1
         if m.fixup is not None:
@@ -504,10 +522,10 @@ class _OpContext:
         lo, hi = spec.num_inputs
         if not (lo <= len(inputs) and (hi is None or len(inputs) <= hi)):
             raise self.error(f"takes {lo}..{hi if hi is not None else 'n'} inputs, got {len(inputs)}")
-        if (spec.outputs is None and not self.outs) or (spec.outputs is not None and len(self.outs) != spec.outputs):
+        if spec.outputs is not None and len(self.outs) != spec.outputs:
             raise self.unsupported(f"{len(self.outs)} outputs (intrt's {spec.op} has {spec.outputs})")
         try:
-            attrs = spec.canonical(attrs, fill=False)
+            attrs = spec.canonical(attrs, fill=False, operands=spec.operand_attrs(inputs))
             rank = len(self.raw(0).shape) if inputs and inputs[0] != -1 else len(self.out().shape)
             for a in spec.attrs:
                 if a.name in attrs and isinstance(a.kind, (Axis, Axes)):
@@ -522,5 +540,6 @@ class _OpContext:
         return spec.op, inputs, attrs
 
 
+_SPECS = all_specs()
 #: BuiltinOperator name -> the description of the intrt op it becomes (from every ``OpSpec.tflite``)
-_HANDLERS: Dict[str, OpSpec] = {b: s for s in all_specs().values() if s.tflite is not None for b in s.tflite.builtins}
+_HANDLERS: Dict[str, OpSpec] = {b: s for s in _SPECS.values() if s.tflite is not None for b in s.tflite.builtins}

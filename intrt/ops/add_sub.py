@@ -136,7 +136,6 @@ class BroadcastBinaryOp(Op):
     constructor) and, in ``__init__``, ``self.kernel_args``: the arguments that follow ``plan`` in both.
     """
 
-    num_inputs = (2, 2)
     kernel = None
     make_step = None
 

@@ -46,7 +46,8 @@ def register(*specs: Union[OpSpec, str]):
 class Op:
     """Base class: input/output tensor lookup and uniform error messages."""
 
-    #: (min, max) number of inputs; None max = unbounded
+    #: (min, max) number of inputs (None max = unbounded) and outputs of an op without a description
+    #: (described ops take both from their OpSpec)
     num_inputs = (1, 1)
     num_outputs = 1
 
@@ -60,8 +61,8 @@ class Op:
         if n < lo or (hi is not None and n > hi):
             raise self.error(f"takes {lo}..{hi if hi is not None else 'n'} inputs, got {n}", ModelFormatError)
         n_out = self.spec.outputs if self.spec is not None else self.num_outputs
-        if (n_out is None and not node.outputs) or (n_out is not None and len(node.outputs) != n_out):
-            raise self.error(f"takes {n_out or 'one or more'} outputs, got {len(node.outputs)}", ModelFormatError)
+        if n_out is not None and len(node.outputs) != n_out:
+            raise self.error(f"takes {n_out} outputs, got {len(node.outputs)}", ModelFormatError)
         self.inputs: List[Tensor] = [graph.tensors[i] if i >= 0 else None for i in node.inputs]
         self.outputs: List[Tensor] = [graph.tensors[i] for i in node.outputs]
         self.attrs = self._read_attrs() if self.spec is not None else node.attrs
@@ -153,6 +154,10 @@ class Op:
 
 def make_op(node: Node, graph: Graph, index: int) -> Op:
     cls = OPS.get(node.op)
+    spec = SPECS.get(node.op)
+    if cls is None and spec is not None and spec.quant.float_only:
+        raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} exists only in float graphs "
+                                 "(the converter's passes rewrite it before quantization)")
     if cls is None:
         raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} is not supported; "
                                  f"supported: {', '.join(sorted(OPS))}")

@@ -214,8 +214,6 @@ CONV_2D = OpSpec(
 
 @register(CONV_2D)
 class Conv2D(Op):
-    num_inputs = (2, 3)
-
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         in_q, out_q = check_activation_tensors(self)

@@ -77,8 +77,6 @@ DEPTHWISE_CONV_2D = OpSpec(
 
 @register(DEPTHWISE_CONV_2D)
 class DepthwiseConv2D(Op):
-    num_inputs = (2, 3)
-
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         in_q, out_q = check_activation_tensors(self)

@@ -47,8 +47,6 @@ MEAN = OpSpec(
 
 @register(MEAN)
 class Mean(Op):
-    num_inputs = (1, 2)
-
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         x, y = self.inputs[0], self.outputs[0]

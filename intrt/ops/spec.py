@@ -380,7 +380,7 @@ class OpSpec:
     inputs: Tuple[Input, ...]
     attrs: Tuple[Attr, ...] = ()
     float_fn: Optional[Callable] = None
-    outputs: Optional[int] = 1  # None: any number >= 1 (SPLIT, UNPACK: the node says how many)
+    outputs: Optional[int] = 1  # None: any number (e.g. SPLIT; the op checks it)
     quant: Quant = Quant()
     fuses_as: Optional[str] = None  # a standalone activation that folds into a producer's `activation`
     tflite: Optional[TFLite] = None
@@ -450,11 +450,12 @@ class OpSpec:
         return {a.name: _copy(a.default) for a in self.attrs if a.default is not REQUIRED and a.default is not ABSENT}
 
     def canonical(self, attrs: Mapping[str, Any], *, fill: bool = True, float_graph: bool = True,
-                  strict: bool = True) -> Dict[str, Any]:
+                  strict: bool = True, operands: Sequence[str] = ()) -> Dict[str, Any]:
         """Checked attributes in canonical form, defaults filled (``fill``).
 
         Raises AttrError naming the attribute: unknown names (``strict``), bad values, missing required
-        ones, and (``float_graph=False``) float-only attributes away from their default.
+        ones (unless named in ``operands``: given by an input computed in the graph), and
+        (``float_graph=False``) float-only attributes away from their default.
         """
         out: Dict[str, Any] = {}
         for k, v in attrs.items():
@@ -472,6 +473,8 @@ class OpSpec:
         for a in self.attrs:
             if a.name not in out:
                 if a.default is REQUIRED:
+                    if a.name in operands:
+                        continue
                     raise AttrError(f"missing attribute {a.name!r}")
                 if fill and a.default is not ABSENT and not a.float_only:
                     out[a.name] = _copy(a.default)
@@ -481,6 +484,11 @@ class OpSpec:
                 raise AttrError(f"attribute {a.name!r} = {out[a.name]!r} exists only in float graphs (a "
                                 "conversion pass rewrites it away)", UnsupportedOpError)
         return out
+
+    def operand_attrs(self, inputs: Sequence[int]) -> List[str]:
+        """Attributes that a node's present inputs (tensor indices, -1 absent) stand for."""
+        return [self.slot(k).attr for k, i in enumerate(inputs)
+                if i >= 0 and self.slot(k) is not None and self.slot(k).attr is not None]
 
     def value(self, attrs: Mapping[str, Any], name: str):
         """An attribute of canonical ``attrs`` with its default (None for an absent optional one)."""
