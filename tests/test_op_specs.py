@@ -33,7 +33,7 @@ def test_tables_are_derived_from_the_descriptions():
                                       "CONCATENATION", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "UNPACK",
                                       "PACK", "EXPAND_DIMS", "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH",
                                       "MIRROR_PAD", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MAXIMUM",
-                                      "MINIMUM"}
+                                      "MINIMUM", "REDUCE_MAX"}
     assert set(ptq.FUSABLE) == {"RELU", "RELU6", "RELU_N1_TO_1"}
     assert tflite._HANDLERS["PADV2"] is SPECS["PAD"] and tflite._HANDLERS["CONV_2D"] is SPECS["CONV_2D"]
     assert not {"BATCH_NORM", "MATMUL", "CLIP", "SHAPE"} & set(tflite._HANDLERS)
