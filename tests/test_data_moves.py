@@ -24,18 +24,20 @@ from tests.reference import resize as ref_resize
 Q = QParams(0.05, -3)
 
 
-def run_node(op, arrays, attrs, quants=None, n_out=1, constants=None):
-    """One-node int8 graph: returns (runtime outputs, op.run outputs). ``constants``: {input index: array}."""
+def run_node(op, arrays, attrs, quants=None, n_out=1, constants=None, out_quant=None):
+    """One-node int8 graph: returns (runtime outputs, op.run outputs). ``quants``: one per input (default Q);
+    the outputs take ``out_quant`` (default the first input's). ``constants``: {input index: array}."""
     constants = constants or {}
     quants = quants or [Q] * len(arrays)
+    out_quant = out_quant or quants[0]
     tensors = [Tensor(f"in{i}", a.dtype.name, a.shape, q, constants.get(i)) for i, (a, q) in enumerate(zip(arrays, quants))]
     probe = Node(op, list(range(len(arrays))), list(range(len(arrays), len(arrays) + n_out)), dict(attrs), "n")
-    tensors += [Tensor(f"out{k}", "int8", (), quants[0]) for k in range(n_out)]
+    tensors += [Tensor(f"out{k}", "int8", (), out_quant) for k in range(n_out)]
     g = Graph(tensors, [probe], [i for i in range(len(arrays)) if i not in constants], probe.outputs)
     impl = make_op(probe, g, 0)
     shapes = impl.output_shapes([a.shape for a in arrays])
     for k, s in enumerate(shapes):
-        tensors[len(arrays) + k] = Tensor(f"out{k}", "int8", s, quants[0])
+        tensors[len(arrays) + k] = Tensor(f"out{k}", "int8", s, out_quant)
     g = Graph(tensors, [probe], g.inputs, probe.outputs)
     m = load(fmt.to_bytes(g))
     got = m.run_list([a for i, a in enumerate(arrays) if i not in constants], quantized=True)

@@ -39,3 +39,42 @@ def leaky_relu(x, alpha, p_in, p_out, rounding="double"):
             r = -r if m_a < 0 else r
         out[i] = min(max(r + p_out[1], -128), 127)
     return out
+
+
+def abs_(x, p_in, p_out, rounding="double"):
+    f = mbqm if rounding == "double" else mbqm_single
+    s_in, s_out = np.float32(p_in[0]), np.float32(p_out[0])
+    out = np.empty(x.shape, np.int8)
+    m, e = quantize_multiplier(_f32(s_in / s_out))
+    for i in np.ndindex(x.shape):
+        v = abs(int(x[i]) - p_in[1])
+        r = v if s_in == s_out else f(v, m, e)
+        out[i] = min(max(r + p_out[1], -128), 127)
+    return out
+
+
+def squared_difference(a, b, p1, p2, p_out, rounding="double"):
+    """TFLite squared_difference.cc: left shift 7, three SmallerThanOneExp multipliers."""
+    f = mbqm if rounding == "double" else mbqm_single
+    twice = float(np.float32(2) * max(np.float32(p1[0]), np.float32(p2[0])))
+    m1, e1 = quantize_multiplier(_f32(p1[0]) / twice)
+    m2, e2 = quantize_multiplier(_f32(p2[0]) / twice)
+    mo, eo = quantize_multiplier(twice * twice / float(np.float32(1 << 14) * np.float32(p_out[0])))
+    ab, bb = np.broadcast_arrays(a, b)
+    out = np.empty(ab.shape, np.int8)
+    for i in np.ndindex(ab.shape):
+        d = f((int(ab[i]) - p1[1]) * 128, m1, e1) - f((int(bb[i]) - p2[1]) * 128, m2, e2)
+        out[i] = min(max(f(d * d, mo, eo) + p_out[1], -128), 127)
+    return out
+
+
+def reduce_sum(x, axes, keep_dims, p_in, p_out, rounding="double"):
+    """QuantizedMeanOrSum with compute_sum on the int8 values: clamp(MBQM(sum(q) - z_in*N, M, e) + z_out)."""
+    f = mbqm if rounding == "double" else mbqm_single
+    m, e = quantize_multiplier(float(p_in[0]) / float(p_out[0]))
+    s = x.astype(np.int64).sum(axis=tuple(axes), keepdims=keep_dims)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    out = np.empty(s.shape, np.int8)
+    for i in np.ndindex(s.shape):
+        out[i] = min(max(f(int(s[i]) - p_in[1] * n, m, e) + p_out[1], -128), 127)
+    return out
