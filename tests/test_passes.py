@@ -10,9 +10,9 @@ from intrt.convert.builder import GraphBuilder
 from intrt.convert.float_exec import run_float
 from intrt.convert.passes import FLOAT_PIPELINE, PASSES, compact, run_passes
 from intrt.convert.ptq import prepare_float_graph, quantize_graph, simulate
-from intrt.errors import ConversionError, UnsupportedOpError
+from intrt.errors import ConversionError
 from intrt.graph import Graph, Node, Tensor
-from intrt.quant import QParams, dequantize, quantize
+from intrt.quant import QParams, quantize
 
 RNG = np.random.default_rng(0)
 
@@ -181,16 +181,16 @@ def test_fold_batch_norm(layer):
     b = GraphBuilder()
     if layer == "conv":
         x = b.input("x", [1, 6, 6, 3])
-        y, axis, with_bias = b.conv2d(x, randn(4, 3, 3, 3), randn(4), padding="SAME"), -1, True
+        y, axis = b.conv2d(x, randn(4, 3, 3, 3), randn(4), padding="SAME"), -1
     elif layer == "depthwise":
         x = b.input("x", [1, 6, 6, 3])
-        y, axis, with_bias = b.depthwise_conv2d(x, randn(1, 3, 3, 6), stride=2, padding="SAME"), 3, False
+        y, axis = b.depthwise_conv2d(x, randn(1, 3, 3, 6), stride=2, padding="SAME"), 3  # no bias
     elif layer == "fc":
         x = b.input("x", [2, 7])
-        y, axis, with_bias = b.fully_connected(x, randn(5, 7), randn(5)), 1, True
+        y, axis = b.fully_connected(x, randn(5, 7), randn(5)), 1
     else:
         x = b.input("x", [1, 3, 6, 6])
-        y, axis, with_bias = b.conv2d(x, randn(4, 3, 3, 3), padding="SAME", layout="NCHW"), 1, False
+        y, axis = b.conv2d(x, randn(4, 3, 3, 3), padding="SAME", layout="NCHW"), 1
     c = b.tensors[y].shape[axis]
     g = b.build([b.batch_norm(y, *bn_params(c), epsilon=1e-3, axis=axis)])
     out = check(g, ["fold_batch_norm"], randn(*b.tensors[x].shape, scale=2), atol=2e-5)

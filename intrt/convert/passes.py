@@ -587,35 +587,33 @@ def fold_qdq(graph: Graph) -> int:
     integer tensor's parameters (int32 biases become plain float constants: PTQ derives their scale).
     """
     count = 0
-    changed = True
-    while changed:
-        changed = False
-        cons, prods = consumers(graph), producers(graph)
-        for k, dq in enumerate(graph.nodes):
-            if dq.op != "DEQUANTIZE":
-                continue
-            q_t, y_t = dq.inputs[0], dq.outputs[0]
-            qt, yt = graph.tensors[q_t], graph.tensors[y_t]
-            if qt.quant is None or yt.dtype != "float32":
-                continue
-            if qt.data is not None:  # weights / bias stored as integers
-                yt.data = dequantize(np.asarray(qt.data), qt.quant) if qt.dtype in ("int8", "uint8") else \
-                    (qt.data.astype(np.float64) * _broadcast_scale(qt)).astype(np.float32)
-                yt.quant = qt.quant if qt.dtype in ("int8", "uint8") else None
-                graph.nodes.pop(k)
-                count, changed = count + 1, True
-                break
-            kq = prods.get(q_t)
-            if kq is None or graph.nodes[kq].op != "QUANTIZE":
-                continue
-            x_t = graph.nodes[kq].inputs[0]
-            if graph.tensors[x_t].dtype != "float32" or not _merge(graph, x_t, y_t, qt.quant, prods):
-                continue
-            graph.nodes.pop(k)
-            if not any(q_t in n.inputs for n in graph.nodes) and q_t not in graph.outputs:
-                graph.nodes = [n for n in graph.nodes if q_t not in n.outputs]
-            count, changed = count + 1, True
-            break
+    cons, prods = consumers(graph), producers(graph)
+    dropped = set()
+    for k, dq in enumerate(graph.nodes):
+        if dq.op != "DEQUANTIZE":
+            continue
+        q_t, y_t = dq.inputs[0], dq.outputs[0]
+        qt, yt = graph.tensors[q_t], graph.tensors[y_t]
+        if qt.quant is None or yt.dtype != "float32":
+            continue
+        if qt.data is not None:  # weights / bias stored as integers
+            yt.data = dequantize(np.asarray(qt.data), qt.quant) if qt.dtype in ("int8", "uint8") else \
+                (qt.data.astype(np.float64) * _broadcast_scale(qt)).astype(np.float32)
+            yt.quant = qt.quant if qt.dtype in ("int8", "uint8") else None
+            dropped.add(k)
+            count += 1
+            continue
+        kq = prods.get(q_t)
+        if kq is None or kq in dropped or graph.nodes[kq].op != "QUANTIZE":
+            continue
+        x_t = graph.nodes[kq].inputs[0]
+        if graph.tensors[x_t].dtype != "float32" or not _merge(graph, x_t, y_t, qt.quant, prods):
+            continue
+        dropped.add(k)
+        if q_t not in graph.outputs and all(r in dropped for r in cons.get(q_t, [])):
+            dropped.add(kq)
+        count += 1
+    graph.nodes = [n for k, n in enumerate(graph.nodes) if k not in dropped]
     return count
 
 
@@ -634,7 +632,9 @@ def _merge(graph: Graph, x: int, y: int, params: QParams, prods) -> bool:
         if x in graph.inputs or x in graph.outputs or graph.tensors[x].data is not None or x not in prods:
             return False
         keep, gone = y, x
-        graph.nodes[prods[x]].outputs = [y if o == x else o for o in graph.nodes[prods[x]].outputs]
+        p = graph.nodes[prods[x]]
+        p.outputs = [y if o == x else o for o in p.outputs]
+        prods[y] = prods.pop(x)
     else:
         keep, gone = x, y
     replace_uses(graph, gone, keep)
