@@ -229,3 +229,30 @@ def test_empty_outputs():
     x = np.zeros((2, 0, 3), np.int8)
     check("STRIDED_SLICE", [x], {"begin": [0], "end": [1], "strides": [1]}, [x[0:1]])
     check("SPLIT", [x], {"axis": 2, "num_splits": 3}, [x[:, :, i:i + 1] for i in range(3)])
+
+
+def test_new_ops_through_post_training_quantization():
+    """GraphBuilder -> calibration (the float references) -> PTQ -> int8 runtime, close to the float graph."""
+    from intrt.convert.builder import GraphBuilder
+    from intrt.convert.float_exec import run_float
+    from intrt.convert.ptq import quantize_graph
+
+    rng = np.random.default_rng(0)
+    b = GraphBuilder()
+    x = b.input("x", [1, 6, 8, 4])
+    c = b.conv2d(x, rng.standard_normal((8, 3, 3, 4)).astype(np.float32) * 0.3, padding="SAME")
+    c = b.prelu(c, rng.uniform(0.0, 0.5, (1, 1, 8)).astype(np.float32))
+    left, right = b.split(c, axis=3, num_splits=2)
+    m = b.maximum(left, b.leaky_relu(right, alpha=0.1))
+    s = b.strided_slice(m, begin=[0, 1, 0, 0], end=[1, 5, 8, 4], strides=[1, 2, 1, 1])
+    r = b.resize_bilinear(s, size=[4, 16], half_pixel_centers=1)
+    d = b.depth_to_space(b.mirror_pad(r, pads=[0, 0, 1, 1, 0, 0, 0, 0], mode="REFLECT"), block_size=2)
+    g = b.build([d])
+    data = [rng.uniform(-1, 1, (1, 6, 8, 4)).astype(np.float32) for _ in range(8)]
+    q = quantize_graph(g, data)
+    model = load(fmt.to_bytes(q))
+    want = run_float(g, data[0])[0]
+    got = model.run(data[0])
+    scale = float(q.tensors[q.outputs[0]].quant.scale[0])
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 8 * scale, (np.abs(got - want).max(), scale)
