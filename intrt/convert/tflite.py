@@ -125,6 +125,8 @@ OPTIONS = {
     "MirrorPadOptions": (77, {"mode": (0, "byte", 0)}),
     "SplitVOptions": (79, {"num_splits": (0, "int", 0)}),
     "DepthToSpaceOptions": (94, {"block_size": (0, "int", 0)}),
+    "BatchMatMulOptions": (101, {"adj_x": (0, "bool", False), "adj_y": (1, "bool", False),
+                                 "asymmetric_quantize_inputs": (2, "bool", False)}),
 }
 
 #: Largest element count accepted for one tensor (shapes are int32 in TFLite).
