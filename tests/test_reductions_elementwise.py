@@ -110,3 +110,35 @@ def test_reduction_errors():
         run_node("REDUCE_MAX", [x], {"axes": [1]}, quants=[QParams(0.1, 0)], out_quant=QParams(0.2, 0))
     with pytest.raises(ShapeError, match="out of range"):
         run_node("REDUCE_MAX", [x], {"axes": [2]})
+
+
+@settings(max_examples=30, deadline=None)
+@given(params, params, params, st.sampled_from([((2, 3, 4), (4, 5)), ((1, 3, 4), (2, 4, 2)), ((4, 3), (2, 3, 2)),
+                                                ((2, 1, 3, 4), (5, 4, 2))]),
+       st.booleans(), st.booleans(), st.sampled_from(["double", "single"]), st.integers(0, 2 ** 32 - 1))
+def test_batch_matmul_matches_reference(px, py, po, shapes, adj_x, adj_y, rounding, seed):
+    rng = np.random.default_rng(seed)
+    sx, sy = list(shapes[0]), list(shapes[1])
+    if adj_x:
+        sx[-1], sx[-2] = sx[-2], sx[-1]
+    if adj_y:
+        sy[-1], sy[-2] = sy[-2], sy[-1]
+    x = rng.integers(-128, 128, sx, np.int8)
+    y = rng.integers(-128, 128, sy, np.int8)
+    real = float(np.float32(px[0]) * np.float32(py[0])) / po[0]
+    if not 2.0 ** -31 < real < 2.0 ** 29:
+        return
+    op = _op("BATCH_MATMUL", [tuple(sx), tuple(sy)], [QParams(*px), QParams(*py), QParams(*po)],
+             {"adj_x": int(adj_x), "adj_y": int(adj_y)}, rounding, ())
+    (shape,) = op.output_shapes([x.shape, y.shape])
+    out = np.zeros(shape, np.int8)
+    op.run([x, y], [out])
+    np.testing.assert_array_equal(out, ref.batch_matmul(x, y, px, py, po, adj_x, adj_y, rounding))
+
+
+def test_batch_matmul_shape_errors():
+    q = [QParams(0.1, 0)] * 3
+    with pytest.raises(ShapeError, match="inner dims differ"):
+        _op("BATCH_MATMUL", [(2, 3), (4, 5)], q, {}, "double", ())
+    with pytest.raises(ShapeError, match="do not broadcast|broadcast"):
+        _op("BATCH_MATMUL", [(2, 2, 3), (3, 3, 5)], q, {}, "double", ())

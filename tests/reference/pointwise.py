@@ -78,3 +78,24 @@ def reduce_sum(x, axes, keep_dims, p_in, p_out, rounding="double"):
     for i in np.ndindex(s.shape):
         out[i] = min(max(f(int(s[i]) - p_in[1] * n, m, e) + p_out[1], -128), 127)
     return out
+
+
+def batch_matmul(x, y, px, py, p_out, adj_x=False, adj_y=False, rounding="double"):
+    """TFLite reference batch_matmul.h: int32 sums of (x - z_x)(y - z_y), one MBQM, clamp; batch dims broadcast."""
+    f = mbqm if rounding == "double" else mbqm_single
+    real = float(np.float32(np.float32(px[0]) * np.float32(py[0]))) / float(np.float32(p_out[0]))
+    m, e = quantize_multiplier(real)
+    if adj_x:
+        x = np.swapaxes(x, -1, -2)
+    if adj_y:
+        y = np.swapaxes(y, -1, -2)
+    batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    xb = np.broadcast_to(x, batch + x.shape[-2:])
+    yb = np.broadcast_to(y, batch + y.shape[-2:])
+    out = np.empty(batch + (x.shape[-2], y.shape[-1]), np.int8)
+    for b in np.ndindex(batch):
+        for i in range(x.shape[-2]):
+            for j in range(y.shape[-1]):
+                acc = sum((int(xb[b + (i, k)]) - px[1]) * (int(yb[b + (k, j)]) - py[1]) for k in range(x.shape[-1]))
+                out[b + (i, j)] = min(max(f(acc, m, e) + p_out[1], -128), 127)
+    return out
