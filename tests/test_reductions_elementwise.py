@@ -142,3 +142,31 @@ def test_batch_matmul_shape_errors():
         _op("BATCH_MATMUL", [(2, 3), (4, 5)], q, {}, "double", ())
     with pytest.raises(ShapeError, match="do not broadcast|broadcast"):
         _op("BATCH_MATMUL", [(2, 2, 3), (3, 3, 5)], q, {}, "double", ())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+       st.sampled_from(["SAME", "VALID"]), st.sampled_from([(1, 1), (2, 2), (2, 1), (3, 2)]),
+       st.sampled_from(["double", "single"]), st.integers(0, 2 ** 32 - 1))
+def test_transpose_conv_matches_reference(h, w, c, o, k, padding, stride, rounding, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, (2, h, w, c), np.int8)
+    wt = rng.integers(-127, 128, (o, k, k, c), np.int8)
+    bias = rng.integers(-3000, 3000, o).astype(np.int32)
+    if padding == "SAME":
+        oh, ow = h * stride[0], w * stride[1]
+    else:
+        oh, ow = (h - 1) * stride[0] + k, (w - 1) * stride[1] + k
+    w_scales = rng.uniform(0.002, 0.02, o).astype(np.float32)
+    p_in, p_out = (0.05, -3), (0.2, 4)
+    tensors = [Tensor("x", "int8", x.shape, QParams(*p_in)),
+               Tensor("w", "int8", wt.shape, QParams(w_scales, np.zeros(o, np.int64), axis=0), wt),
+               Tensor("b", "int32", bias.shape, None, bias), Tensor("y", "int8", (2, oh, ow, o), QParams(*p_out))]
+    g = Graph(tensors, [Node("TRANSPOSE_CONV", [0, 1, 2], [3], {"output_shape": [2, oh, ow, o], "stride": list(stride),
+                                                                 "padding": padding}, "t")], [0], [3], rounding=rounding)
+    op = make_op(g.nodes[0], g, 0)
+    out = np.zeros((2, oh, ow, o), np.int8)
+    op.run([x], [out])
+    want = ref.transpose_conv(x, wt, bias, (2, oh, ow, o), stride, padding, p_in, w_scales, p_out,
+                              rounding=rounding)
+    np.testing.assert_array_equal(out, want)

@@ -125,6 +125,8 @@ OPTIONS = {
     "MirrorPadOptions": (77, {"mode": (0, "byte", 0)}),
     "SplitVOptions": (79, {"num_splits": (0, "int", 0)}),
     "DepthToSpaceOptions": (94, {"block_size": (0, "int", 0)}),
+    "TransposeConvOptions": (49, {"padding": (0, "byte", 0), "stride_w": (1, "int", 0), "stride_h": (2, "int", 0),
+                                  "fused_activation_function": (3, "byte", 0), "quantized_bias_type": (4, "byte", 0)}),
     "BatchMatMulOptions": (101, {"adj_x": (0, "bool", False), "adj_y": (1, "bool", False),
                                  "asymmetric_quantize_inputs": (2, "bool", False)}),
 }

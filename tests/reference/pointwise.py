@@ -99,3 +99,31 @@ def batch_matmul(x, y, px, py, p_out, adj_x=False, adj_y=False, rounding="double
                 acc = sum((int(xb[b + (i, k)]) - px[1]) * (int(yb[b + (k, j)]) - py[1]) for k in range(x.shape[-1]))
                 out[b + (i, j)] = min(max(f(acc, m, e) + p_out[1], -128), 127)
     return out
+
+
+def transpose_conv(x, w, bias, out_shape, stride, padding, p_in, w_scales, p_out, act_min=-128, act_max=127,
+                   rounding="double"):
+    """TFLite reference_integer_ops::TransposeConv: scatter each input pixel, then per-channel MBQM."""
+    f = mbqm if rounding == "double" else mbqm_single
+    n, h, wd, c = x.shape
+    o, kh, kw, _ = w.shape
+    _, oh, ow, _ = out_shape
+    pt = max((h - 1) * stride[0] + kh - oh, 0) // 2
+    pl = max((wd - 1) * stride[1] + kw - ow, 0) // 2
+    acc = np.zeros(out_shape, np.int64)
+    for b in range(n):
+        for iy in range(h):
+            for ix in range(wd):
+                for ci in range(c):
+                    v = int(x[b, iy, ix, ci]) - p_in[1]
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            yy, xx = iy * stride[0] - pt + ky, ix * stride[1] - pl + kx
+                            if 0 <= yy < oh and 0 <= xx < ow:
+                                acc[b, yy, xx, :] += v * w[:, ky, kx, ci].astype(np.int64)
+    out = np.empty(out_shape, np.int8)
+    for idx in np.ndindex(*out_shape):
+        oc = idx[3]
+        m, e = quantize_multiplier(float(p_in[0]) * float(w_scales[oc]) / float(p_out[0]))
+        out[idx] = min(max(f(int(acc[idx]) + int(bias[oc]), m, e) + p_out[1], act_min), act_max)
+    return out
