@@ -27,7 +27,7 @@ def test_every_op_has_one_description_with_a_float_reference():
 
 def test_tables_are_derived_from_the_descriptions():
     assert set(FLOAT_OPS) == set(SPECS)
-    assert ptq.WEIGHT_AXIS == {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
+    assert ptq.WEIGHT_AXIS == {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0}
     assert ptq.FIXED_OUTPUT == {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
     assert set(ptq.SHARED_PARAMS) == {"MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "SQUEEZE", "TRANSPOSE",
                                       "CONCATENATION", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "UNPACK",
