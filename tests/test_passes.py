@@ -12,7 +12,7 @@ from intrt.convert.passes import FLOAT_PIPELINE, PASSES, compact, run_passes
 from intrt.convert.ptq import prepare_float_graph, quantize_graph, simulate
 from intrt.errors import ConversionError
 from intrt.graph import Graph, Node, Tensor
-from intrt.quant import QParams, quantize
+from intrt.quant import QParams, dequantize, quantize
 
 RNG = np.random.default_rng(0)
 
@@ -313,6 +313,18 @@ def test_qdq_only_after_the_activation_fuses():
     q = quantize_graph(b.build([y], dynamic_batch=True), randn(8, 4))
     assert ops(q) == ["FULLY_CONNECTED"] and q.nodes[0].attrs["activation"] == "RELU"
     assert q.tensors[q.outputs[0]].quant == p
+
+
+def test_uint8_qdq_parameters_become_the_same_int8_grid():
+    b = GraphBuilder()
+    x = b.input("x", [1, 4])
+    pu = QParams(0.03, 140, "uint8")
+    y = b.dequantize(b.quantize(b.fully_connected(x, randn(3, 4)), pu))
+    g = b.build([y], dynamic_batch=True)
+    q = quantize_graph(g, randn(8, 4))
+    assert q.tensors[q.outputs[0]].quant == QParams(0.03, 12, "int8")  # real = 0.03 * (q - 12) either way
+    assert np.array_equal(dequantize(np.arange(-128, 128, dtype=np.int8), QParams(0.03, 12)),
+                          dequantize(np.arange(256, dtype=np.uint8), pu))
 
 
 def test_a_lone_quantize_is_an_error_naming_the_node():

@@ -839,6 +839,15 @@ def to_nhwc(graph: Graph, io_layout: str = "source") -> int:
 
     ``io_layout="source"`` (default) keeps 4-D graph inputs and outputs in NCHW (a TRANSPOSE at each edge),
     ``"NHWC"`` changes them to NHWC. Run ``cancel_transposes`` after it (the float pipeline does).
+
+    Examples
+    --------
+    >>> from intrt.convert.builder import GraphBuilder
+    >>> b = GraphBuilder(); x = b.input("x", [1, 3, 8, 8])
+    >>> y = b.max_pool2d(b.conv2d(x, np.ones((4, 3, 3, 3), np.float32), layout="NCHW"), 2, 2, layout="NCHW")
+    >>> g = run_passes(b.build([y]), ["to_nhwc"])
+    >>> [n.op for n in g.nodes], g.tensors[g.nodes[1].inputs[1]].shape, g.tensors[g.outputs[0]].shape
+    (['TRANSPOSE', 'CONV_2D', 'MAX_POOL_2D', 'TRANSPOSE'], (4, 3, 3, 3), (1, 4, 3, 3))
     """
     if io_layout not in ("source", "NHWC"):
         raise ConversionError(f"io_layout must be 'source' or 'NHWC', got {io_layout!r}")

@@ -125,6 +125,13 @@ class _Groups:
         self.parent[self.find(a)] = self.find(b)
 
 
+def as_int8(p: QParams) -> QParams:
+    """uint8 parameters as the int8 ones with the same real grid (zero point - 128); int8 unchanged."""
+    if p.dtype == "int8":
+        return p
+    return QParams(p.scale, p.zero_point.astype(np.int64) - 128, "int8", p.axis)
+
+
 def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
     """Per-tensor int8 parameters of every activation (and of constants in a shared group)."""
     groups = _Groups()
@@ -161,8 +168,8 @@ def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
         if fixed_here:
             p = QParams(fixed_here[0][0], fixed_here[0][1])
         elif given:
-            p = given[0]
-            if p.axis is not None or p.dtype != "int8":
+            p = as_int8(given[0])
+            if p.axis is not None:
                 raise ConversionError(f"tensor {graph.tensors[idxs[0]].name!r}: activations are int8 per tensor, "
                                       f"the model states {p}")
         else:
@@ -285,7 +292,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
         t = graph.tensors[i]
         if i in act:  # constant in a shared-parameter group
             return activation(i)
-        p = t.quant if t.quant is not None else choose_asymmetric(t.data)
+        p = as_int8(t.quant) if t.quant is not None else choose_asymmetric(t.data)
         return add(("c", i), Tensor(t.name, "int8", tuple(t.shape), p, quantize(t.data, p)))
 
     def weights(k: int, n: Node, w: int, axis: Optional[int], s_in: float, bias: Optional[np.ndarray]) -> int:
@@ -293,7 +300,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
         if wt.data is None:
             raise ConversionError(f"node {k} ({n.name!r}) {n.op}: weights {wt.name!r} must be a constant")
         if wt.quant is not None:  # stated by the model (a DEQUANTIZE of integer weights)
-            p = wt.quant
+            p = as_int8(wt.quant)
             if p.axis is not None and p.axis != WEIGHT_AXIS[n.op]:
                 raise ConversionError(f"node {k} ({n.name!r}) {n.op}: weights {wt.name!r} are quantized along axis "
                                       f"{p.axis}; the int8 op needs axis {WEIGHT_AXIS[n.op]} or one scale")
