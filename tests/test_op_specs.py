@@ -27,10 +27,13 @@ def test_every_op_has_one_description_with_a_float_reference():
 
 def test_tables_are_derived_from_the_descriptions():
     assert set(FLOAT_OPS) == set(SPECS)
-    assert ptq.WEIGHT_AXIS == {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
+    assert ptq.WEIGHT_AXIS == {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0}
     assert ptq.FIXED_OUTPUT == {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
     assert set(ptq.SHARED_PARAMS) == {"MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "SQUEEZE", "TRANSPOSE",
-                                      "CONCATENATION"}
+                                      "CONCATENATION", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "UNPACK",
+                                      "PACK", "EXPAND_DIMS", "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH",
+                                      "MIRROR_PAD", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MAXIMUM",
+                                      "MINIMUM", "REDUCE_MAX"}
     assert set(ptq.FUSABLE) == {"RELU", "RELU6", "RELU_N1_TO_1"}
     assert tflite._HANDLERS["PADV2"] is SPECS["PAD"] and tflite._HANDLERS["CONV_2D"] is SPECS["CONV_2D"]
     assert not {"BATCH_NORM", "MATMUL", "CLIP", "SHAPE"} & set(tflite._HANDLERS)

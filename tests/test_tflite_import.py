@@ -289,8 +289,8 @@ def test_unsupported_op_names_op_index_and_supported_list():
     tensors = [tensor("x", [1, 4], scale=[0.1], zp=[0]), tensor("y", [1, 4], scale=[0.1], zp=[0]),
                tensor("z", [1, 4], scale=[0.1], zp=[0])]
     ops = [operator(0, [0], [1]), operator(1, [1], [2])]
-    data = model(tensors, ops, [OP["RELU"], OP["LEAKY_RELU"]], [0], [2])
-    with pytest.raises(UnsupportedOpError, match=r"operator 1: op LEAKY_RELU is not supported.*supported: ADD"):
+    data = model(tensors, ops, [OP["RELU"], OP["LSH_PROJECTION"]], [0], [2])
+    with pytest.raises(UnsupportedOpError, match=r"operator 1: op LSH_PROJECTION is not supported.*supported: ABS, ADD"):
         from_tflite(data)
     data = model(tensors[:2], [operator(0, [0], [1])], ["MyCustomOp"], [0], [1])
     with pytest.raises(UnsupportedOpError, match=r"CUSTOM\(MyCustomOp\)"):
@@ -364,13 +364,13 @@ def test_operands_computed_by_int32_arithmetic_fold_into_attributes():
         from_tflite(model(tensors, ops, [OP["ADD"], OP["TRANSPOSE"]], [0, 2], [4], bufs[:1]))
 
 
-def test_padv2_value_must_be_the_zero_point():
+def test_padv2_value_becomes_the_real_pad_value():
     zp_value = (tensor("v", [], ttype=9, buffer=2, scale=[0.1], zp=[2]), np.int8(2).tobytes())
     g = from_tflite(_attr_model("PADV2", [1, 2], [1, 4], [0, 0, 1, 1], extra=[zp_value]))
-    assert g.nodes[0].op == "PAD" and g.nodes[0].inputs == [0]
+    assert g.nodes[0].op == "PAD" and g.nodes[0].inputs == [0] and g.nodes[0].attrs["value"] == 0.0
     other = (tensor("v", [], ttype=9, buffer=2, scale=[0.1], zp=[2]), np.int8(7).tobytes())
-    with pytest.raises(UnsupportedOpError, match="operator 0: PADV2 .*pad value 7 .*zero point 2"):
-        from_tflite(_attr_model("PADV2", [1, 2], [1, 4], [0, 0, 1, 1], extra=[other]))
+    g = from_tflite(_attr_model("PADV2", [1, 2], [1, 4], [0, 0, 1, 1], extra=[other]))
+    assert g.nodes[0].attrs["value"] == pytest.approx(0.5)
 
 
 def test_squeeze_softmax_concat_options():
@@ -490,7 +490,7 @@ def _manifest():
     return m.get("fixtures", m)
 
 
-UNSUPPORTED_FIXTURES = {"leaky_relu": "LEAKY_RELU"}  # ops outside intrt's op set: import must name them
+UNSUPPORTED_FIXTURES = {}  # ops outside intrt's op set: import must name them
 
 
 def _check_tensor(t, want):

@@ -151,6 +151,8 @@ def activation_params(graph: Graph, ranges: Ranges, choose=None) -> Dict[int, QP
             for k in _SPECS[n.op].data_slots(len(n.inputs)):
                 if n.inputs[k] >= 0:
                     groups.union(n.inputs[k], n.outputs[0])
+            for o in n.outputs[1:]:  # every output of SPLIT / UNPACK too
+                groups.union(o, n.outputs[0])
         if n.op in FIXED_OUTPUT:
             fixed[n.outputs[0]] = FIXED_OUTPUT[n.op]
     lo: Dict[int, float] = {}

@@ -69,6 +69,10 @@ class Mean(Op):
         self.output_zero_point = int(qy.zero_point[0])
         self.single = graph.rounding == "single"
 
+    def multiplier(self, count: int):
+        """(M, e) applied to the sum of ``count`` elements: 1/count folded in (SUM overrides it)."""
+        return fold_count(self.mult, self.shift, count)
+
     def output_shapes(self, input_shapes):
         in_shape = tuple(input_shapes[0])
         if self.copy:
@@ -104,7 +108,7 @@ class Mean(Op):
         view, perm = self._view(x.shape)
         if perm is not None:
             x = np.ascontiguousarray(x.transpose(perm))
-        mult, shift = fold_count(self.mult, self.shift, view[1])
+        mult, shift = self.multiplier(view[1])
         acc = np.empty(view[2], np.int32)
         mean_s8(x.reshape(view), y.reshape(view[0], view[2]), self.input_zero_point, mult, shift,
                 self.output_zero_point, acc, self.single)
@@ -116,7 +120,7 @@ class Mean(Op):
         if x.size == 0:  # fill the output with 0 (TFLite's int8 "quiet NaN")
             return CopyStep(x, y, x.shape, [0] * x.ndim, [0] * x.ndim, fill=np.zeros(1, y.dtype), name="mean")
         view, perm = self._view(x.shape)
-        mult, shift = fold_count(self.mult, self.shift, view[1])
+        mult, shift = self.multiplier(view[1])
         if perm is None:
             return MeanStep(x.reshape(view), y.reshape(view[0], view[2]), self.input_zero_point, mult, shift,
                             self.output_zero_point, self.single)
