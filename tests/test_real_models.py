@@ -41,11 +41,6 @@ KNOWN_GAPS = {
                     "needs PRELU in float32 between DEQUANTIZE and QUANTIZE (ai-edge-quantizer 0.10.0 leaves PRELU "
                     "unquantized; alpha is a per-channel float32 constant of shape [1,1,C], C in 8..64), and int8 "
                     "STRIDED_SLICE (all masks 0, constant begin/end/strides, slicing channels 64->32, 32->16)"),
-    "selfie_segmentation_landscape": (UnsupportedOpError, ("RESIZE_BILINEAR", "TRANSPOSE_CONV"),
-                                      "needs int8 RESIZE_BILINEAR (align_corners False, half_pixel_centers True, "
-                                      "constant size, x2 upsampling 9x16->18x32, 18x32->36x64, 36x64->72x128, "
-                                      "same scale in and out) and int8 TRANSPOSE_CONV with bias (SAME, stride 2, "
-                                      "weights [1,2,2,16], constant output_shape [1,144,256,1])"),
     "keras_flatten": (UnsupportedOpError, ("SHAPE", "STRIDED_SLICE", "PACK"),
                       "needs the Keras 3 Flatten shape subgraph folded at import: SHAPE (out_type int32) -> "
                       "STRIDED_SLICE (shrink_axis_mask 1, takes the batch) -> PACK (axis 0, with constant 96) -> "
@@ -60,12 +55,6 @@ KNOWN_GAPS = {
     "okay_nabu_logit": (UnsupportedOpError, ("CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
                                              "STRIDED_SLICE", "SPLIT_V"),
                         "same as okay_nabu (this copy also outputs the FULLY_CONNECTED logit and input)"),
-    # Not committed (about 1.3 MB; make_real_fixtures.py --large makes it). Measured with the
-    # FULLY_CONNECTED of the time of writing: 2 of 4 outputs (the two per-channel FC heads, 63 values each)
-    # differ by 1 in 1-2 values per sample (96.8-98.4 % equal bytes), all other outputs are exact.
-    "hand_landmark_lite": (AssertionError, (),
-                           "per-channel FULLY_CONNECTED rounds ties differently from the reference kernel "
-                           "(LiteRT's per-channel FC uses the 64-bit MultiplyByQuantizedMultiplier)"),
 }
 
 
