@@ -1,4 +1,5 @@
-"""Operators: one module per op (family), each registering itself in :data:`OPS`."""
+"""Operators: one module per op (family), each declaring its description (an OpSpec, registered in
+:data:`intrt.ops.spec.SPECS`) and registering its int8 implementation in :data:`OPS`."""
 import importlib
 import pkgutil
 
