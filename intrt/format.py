@@ -280,17 +280,17 @@ _TOP = ({"producer": lambda v: isinstance(v, str), "graph": lambda v: isinstance
         {"producer": "a string", "graph": "an object"})
 _GRAPH = ({"tensors": lambda v: isinstance(v, list), "nodes": lambda v: isinstance(v, list),
            "inputs": _int_list, "outputs": _int_list, "dynamic_batch": lambda v: isinstance(v, bool),
-           "rounding": lambda v: v in ROUNDINGS,
+           "rounding": lambda v: isinstance(v, str) and v in ROUNDINGS,
            "metadata": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values())},
           {"tensors": "a list", "nodes": "a list", "inputs": "a list of integers", "outputs": "a list of integers",
            "dynamic_batch": "true or false", "rounding": f"one of {list(ROUNDINGS)}",
            "metadata": "an object of strings"})
-_TENSOR = ({"name": lambda v: isinstance(v, str), "dtype": lambda v: v in DTYPES, "shape": _int_list,
+_TENSOR = ({"name": lambda v: isinstance(v, str), "dtype": lambda v: isinstance(v, str) and v in DTYPES, "shape": _int_list,
             "quant": lambda v: v is None or isinstance(v, dict), "data": lambda v: v is None or isinstance(v, dict)},
            {"name": "a string", "dtype": f"one of {sorted(DTYPES)}", "shape": "a list of integers",
             "quant": "null or an object", "data": "null or an object"})
 _QUANT = ({"scale": lambda v: isinstance(v, list) and all(_is_num(x) for x in v), "zero_point": _int_list,
-           "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: v in QUANT_DTYPES},
+           "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: isinstance(v, str) and v in QUANT_DTYPES},
           {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
            "dtype": f"one of {list(QUANT_DTYPES)}"})
 _DATA = ({"offset": _is_int, "size": _is_int}, {"offset": "an integer", "size": "an integer"})
@@ -309,7 +309,8 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
                                "(need the same non-zero number)")
     for s in scale:
         try:
-            exact = math.isfinite(s) and float(np.float32(s)) == float(s)
+            with np.errstate(over="ignore"):  # 1e39 rounds to inf in float32: rejected below, not warned about
+                exact = math.isfinite(s) and float(np.float32(s)) == float(s)
         except OverflowError:  # a huge JSON integer
             exact = False
         if not exact:

@@ -171,6 +171,8 @@ def output_size(op: Op, size: int, k: int, stride: int, dilation: int, padding, 
     eff_k = (k - 1) * dilation + 1.
     """
     eff_k = (k - 1) * dilation + 1
+    if eff_k > 2 ** 31 - 1:  # the kernels take geometry as int32 (as TFLite)
+        raise op.error(f"kernel {k} with dilation {dilation} spans {eff_k} pixels, more than 2**31 - 1")
     if padding == "SAME":
         out = (size + stride - 1) // stride
         before = max((out - 1) * stride + eff_k - size, 0) // 2

@@ -26,7 +26,8 @@ class Softmax(Op):
         beta = self.attr("beta", 1.0)
         if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
             raise self.error(f"attribute 'beta' must be a number, got {beta!r}")
-        beta = float(np.float32(beta))  # TfLiteSoftmaxParams.beta is a float32
+        with np.errstate(over="ignore"):  # beyond float32: inf, rejected just below
+            beta = float(np.float32(beta))  # TfLiteSoftmaxParams.beta is a float32
         if not math.isfinite(beta) or beta <= 0:
             raise self.error(f"attribute 'beta' must be positive and finite, got {beta!r}", QuantizationError)
 
