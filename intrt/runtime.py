@@ -379,11 +379,11 @@ def _greedy_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:
     inputs and outputs are alive at the same node, so they never share memory.
 
     Placed tensors are listed under every node index they are alive at, so a tensor only meets the
-    tensors alive during its own lifetime (a few in a typical graph): the work is about
-    n log n + sum of (lifetime x tensors alive). Graphs where that sum grows beyond
-    ``_LAYOUT_WORK_PER_TENSOR * n log n`` (thousands of tensors alive together, e.g. one CONCATENATION of
-    everything) switch to :func:`_sweep_layout`, which is O(n log n) always, so planning stays
-    O(n log n) for every graph.
+    tensors alive during its own lifetime (a few in a typical graph). That costs at most
+    sum over nodes of (alive + alive**2), computed first; a graph where this exceeds
+    ``max(_LAYOUT_WORK_MIN, _LAYOUT_WORK_PER_TENSOR * n log2 n)`` (thousands of tensors alive together,
+    e.g. one CONCATENATION of everything) is laid out by :func:`_sweep_layout` instead, which is
+    O(n log n) always. So planning is O(n log n) for every graph.
     """
     offsets: Dict[int, int] = {}
     live = [i for i in sizes if sizes[i]]
@@ -395,8 +395,16 @@ def _greedy_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:
     t0 = min(first[i] for i in live)
     span = max(last[i] for i in live) - t0 + 1
     n = len(live)
-    budget = _LAYOUT_WORK_MIN + _LAYOUT_WORK_PER_TENSOR * n * n.bit_length()
-    work = 0
+    count = [0] * (span + 1)  # tensors alive at each node index, by a difference array
+    for i in live:
+        count[first[i] - t0] += 1
+        count[last[i] - t0 + 1] -= 1
+    work = alive_now = 0
+    for t in range(span):
+        alive_now += count[t]
+        work += alive_now + alive_now * alive_now
+    if work > max(_LAYOUT_WORK_MIN, _LAYOUT_WORK_PER_TENSOR * n * n.bit_length()):
+        return _sweep_layout(first, last, sizes)
     alive: List[list] = [[] for _ in range(span)]  # per node index: (offset, end) of placed tensors alive then
     total = 0
     for i in sorted(live, key=lambda i: (-sizes[i], first[i], i)):
@@ -404,9 +412,6 @@ def _greedy_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:
         busy = []
         for t in range(f, l + 1):
             busy.extend(alive[t])
-        work += 2 * (l - f + 1) + len(busy)
-        if work > budget:
-            return _sweep_layout(first, last, sizes)
         busy.sort()  # duplicates (a tensor alive at several of these nodes) do not change the scan
         size = sizes[i]
         off = 0
@@ -423,9 +428,10 @@ def _greedy_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:
     return offsets, total
 
 
-#: work budget of the greedy layout (see _greedy_layout): list entries read per tensor x n log n, plus a floor
-_LAYOUT_WORK_PER_TENSOR = 64
-_LAYOUT_WORK_MIN = 4_000_000
+#: work budget of the greedy layout (see _greedy_layout): list entries read, per n log2 n, with a floor that
+#: keeps every ordinary model (hundreds of nodes, tens of tensors alive at once) on the greedy layout
+_LAYOUT_WORK_PER_TENSOR = 16
+_LAYOUT_WORK_MIN = 2 ** 20
 
 
 def _sweep_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:

@@ -74,7 +74,12 @@ def worker(args) -> int:
     while (args.cases is None or index < args.cases) and (deadline is None or time.monotonic() < deadline):
         out.write(f"C {index}\n")
         out.flush()
-        target, strategy, blob, rng = make_case(args.seed, index, intrt_seeds, tflite_seeds, args.tflite_share)
+        try:
+            target, strategy, blob, rng = make_case(args.seed, index, intrt_seeds, tflite_seeds, args.tflite_share)
+        except Exception as e:  # a bug of the fuzzer itself, not of intrt: report it, go on
+            out.write(f"M {index} {type(e).__name__} {json.dumps(str(e))}\n")
+            index += 1
+            continue
         try:
             outcome = execute(target, blob, rng)
             out.write(f"R {index} {target} {outcome} {strategy}\n")
@@ -142,6 +147,9 @@ def supervise(args) -> int:
                         outcomes[f"NON-INTRT:{parts[3]}"] += 1
                         findings.append({"kind": "exception", "index": int(parts[1]), "target": parts[2],
                                          "type": parts[3], "strategy": parts[4], "traceback": json.loads(parts[5])})
+                        current = None
+                    elif kind == "M":
+                        outcomes["fuzzer-error:" + parts[2]] += 1
                         current = None
                     elif kind == "DONE":
                         done = True
