@@ -787,7 +787,7 @@ def r_json_syntax(rng, blob):
     if choice == 0:
         raw = raw[:rng.randrange(1, len(raw))]  # cut inside the JSON
     elif choice == 1:
-        raw = raw.replace(b"0.", b"NaN*", 1) if b"0." in raw else b'{"a": NaN}'
+        raw = raw.replace(b'"scale": [', b'"scale": [NaN, ', 1) if b'"scale": [' in raw else b'{"a": NaN}'
     elif choice == 2:
         raw = b'{"producer": "x", "producer": "y", ' + raw[1:]  # a duplicate key
     elif choice == 3:

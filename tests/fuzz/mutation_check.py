@@ -98,7 +98,8 @@ def copy_tree(dest: str):
 def run_suites(work: str, timeout: float):
     for suite in SUITES:
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *suite], cwd=work,
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout,
+                           env=dict(os.environ, INTRT_RULE_EXAMPLES="8"))
         if r.returncode != 0:
             failed = re.findall(r"^FAILED (\S+)", r.stdout, re.M) or [f"exit {r.returncode}"]
             return failed[0]

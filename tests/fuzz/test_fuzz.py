@@ -3,6 +3,7 @@ section 3), each checked against the rule's own message, and a short structure-a
 only intrt errors. ``python -m tests.fuzz.mutation_check`` disables each check of the reader in turn and
 shows that these tests then fail (every rule is covered).
 """
+import os
 import random
 import re
 import warnings
@@ -29,7 +30,7 @@ def test_every_rule_has_a_message():
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("INTRT_RULE_EXAMPLES", "25")), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 32 - 1))
 def test_rule(rule, seed):
     """A file breaking exactly this rule is refused by this rule's check (its message, not another one's)."""
