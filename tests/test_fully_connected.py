@@ -117,7 +117,7 @@ def double_multiplier(s_in, s_w, s_out):
 
 def test_per_tensor_uses_float32_product():
     """Find scales where the float32 product and the double product give different multipliers, and check
-    the per-tensor op uses the float32 one while per-channel uses the double one (arith.md 2.6)."""
+    the per-tensor op uses the float32 one while per-channel uses the double one (docs/arithmetic.md (9))."""
     rng = np.random.default_rng(0)
     for _ in range(10000):
         s_in, s_w, s_out = (float(np.float32(v)) for v in rng.uniform(0.001, 0.2, 3))
@@ -209,7 +209,7 @@ def test_accumulator_bound_counts_the_weight_zero_point():
     build_op((1, 33025), np.full((1, 33025), 127, np.int8), None, q, w_q, q)
     with pytest.raises(QuantizationError, match="fc_out.*overflow"):
         build_op((1, 33026), np.full((1, 33026), 127, np.int8), None, q, w_q, q)
-    # symmetric weights: 66,311 taps of 127 fit, 66,312 do not (arith.md section 6)
+    # symmetric weights: 66,311 taps of 127 fit, 66,312 do not (accumulator bound, docs/arithmetic.md (9))
     build_op((1, 66311), np.full((1, 66311), 127, np.int8), None, q, q, q)
     with pytest.raises(QuantizationError, match="reduction length 66312"):
         build_op((1, 66312), np.full((1, 66312), -127, np.int8), None, q, q, q)

@@ -119,7 +119,7 @@ def test_fc_large_reference_only():
 @pytest.mark.parametrize("single", [False, True])
 def test_requantization_edges(single):
     # every shift, extreme multipliers and accumulators (incl. INT32_MIN * INT32_MIN saturation, left-shift
-    # saturation, double-rounding ties from arith.md 2.3); K = 1 and w = 0/1 so acc = bias (+ x - z_in)
+    # saturation, double-rounding ties of docs/arithmetic.md (7)); K = 1 and w = 0/1 so acc = bias (+ x - z_in)
     shifts = np.arange(-31, 31, dtype=np.int32)
     mults = np.array([1 << 30, INT32_MAX, 1 << 30 | 1, 1518500250, 1], np.int32)
     if not single:
@@ -142,7 +142,7 @@ def test_requantization_edges(single):
 
 
 def test_double_rounding_examples():
-    # arith.md 2.3: acc=1, e=-1 and acc=3, e=-2 give 1 with double rounding, 0 with single rounding
+    # docs/arithmetic.md (7) and (7'): acc=1, e=-1 and acc=3, e=-2 give 1 with double rounding, 0 with single rounding
     w = np.zeros((2, 1), np.int8)
     bias = np.array([1, 3], np.int32)
     mult = np.full(2, 1 << 30, np.int32)

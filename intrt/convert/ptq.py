@@ -1,6 +1,6 @@
 """Post-training quantization: float graph + calibration data -> int8 :class:`Graph`.
 
-The scheme is TFLite's int8 spec (docs/architecture.md, /work/shared/arith.md section 1):
+The scheme is TFLite's int8 spec (docs/architecture.md, docs/arithmetic.md section 1):
 
 1. A RELU / RELU6 / RELU_N1_TO_1 that directly follows a CONV_2D, DEPTHWISE_CONV_2D or
    FULLY_CONNECTED (whose output feeds nothing else) is fused into the layer's ``activation``.

@@ -1,4 +1,4 @@
-# Fixed-point helpers of the integer pipeline (gemmlowp / TFLite scheme); docs/arithmetic.md, eq. (3)-(6).
+# Fixed-point helpers of the integer pipeline (gemmlowp / TFLite scheme); docs/arithmetic.md, eq. (5)-(7').
 # Every kernel that requantizes cimports these; they are inline, so they cost nothing across modules.
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MIN, INT32_MAX
 

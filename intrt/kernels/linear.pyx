@@ -1,4 +1,4 @@
-"""Reference int8 fully connected layer (docs/arithmetic.md, section 3.3); TFLite reference semantics bit for bit:
+"""Reference int8 fully connected layer (docs/arithmetic.md, equation (9)); TFLite reference semantics bit for bit:
 
     acc[b, o] = bias[o] + sum_k (w[o, k] + weights_offset) * (x[b, k] + input_offset)
     y[b, o]   = clamp(MBQM(acc, mult[o], shift[o]) + output_offset, act_min, act_max)

@@ -130,7 +130,7 @@ def single_rounding(op: Op) -> bool:
 
 
 def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray):
-    """Reject filters whose int32 accumulator could overflow (docs/arithmetic.md, section 6).
+    """Reject filters whose int32 accumulator could overflow (docs/arithmetic.md, equation (9)).
 
     ``rows[oc]`` are the effective weights (w - z_w) of output channel oc. Every partial sum lies within
     bias[oc] +/- 255 * sum|rows[oc]|; both ends must fit in int32.

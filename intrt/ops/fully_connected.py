@@ -8,7 +8,7 @@ Output: [batches, O], or with keep_num_dims=1 the input shape with its last dim 
 batches = product of the leading dims when the last dim is K; otherwise (keep_num_dims=0) the input is
 flattened to [-1, K] as TFLite does, provided its size is a multiple of K.
 
-Multiplier (arith.md 2.6): per channel m[o] = double(s_in) * double(s_w[o]) / double(s_out); per tensor
+Multiplier (docs/arithmetic.md (9)): per channel m[o] = double(s_in) * double(s_w[o]) / double(s_out); per tensor
 TFLite's float32 product: double(float32(s_in) * float32(s_w)) / double(s_out).
 Weight values of -128 are accepted (see conv2d.py).
 """

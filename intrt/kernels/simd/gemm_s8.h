@@ -25,7 +25,7 @@
    unsigned scalar adds), so the final sum is the exact accumulator even if a partial sum would not fit.
 
    Requantization is the integer pipeline of intrt/kernels/fixedpoint.pxd (TFLite MultiplyByQuantizedMultiplier,
-   double rounding, or single rounding) evaluated lane by lane; see docs/arithmetic.md and /work/shared/arith.md 2.2-2.4.
+   double rounding, or single rounding) evaluated lane by lane; see docs/arithmetic.md (5)-(7').
    The clamp is applied before adding z_out (lo = act_min - z_out, hi = act_max - z_out), which equals the
    reference's int64 "add then clamp" and cannot overflow.
 
