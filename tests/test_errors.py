@@ -210,3 +210,25 @@ def test_no_overflow_warning_for_a_huge_header_scale():
         warnings.simplefilter("error")
         with pytest.raises(ModelFormatError, match="not exactly a finite float32"):
             fmt.load_graph(build(header, data))
+
+
+def test_tflite_tensor_index_minus_one_at_a_required_input():
+    """A corrupt operator input index 0xFFFFFFFF reads as -1 (TFLite's "absent"); at a required input the
+    importer's graph must be refused with a ModelFormatError, not an AttributeError."""
+    import struct
+
+    blob = open(os.path.join(FIXTURES, "conv2d_1x1.tflite"), "rb").read()
+    hits = 0
+    for pos in range(0, len(blob) - 3, 4):
+        b = bytearray(blob)
+        struct.pack_into("<i", b, pos, -1)
+        try:
+            g = from_tflite(bytes(b))
+        except IntrtError:
+            continue
+        if not any(node.inputs[j] == -1 for node in g.nodes for j in range(min(2, len(node.inputs)))):
+            continue
+        hits += 1
+        with pytest.raises(ModelFormatError, match="is required"):
+            intrt.load(fmt.to_bytes(g))
+    assert hits >= 1  # the filter or the input index of the CONV_2D
