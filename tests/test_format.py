@@ -370,3 +370,11 @@ def test_fuzz_header_mutations_with_valid_crc(blob, edits):
     for t in g.tensors:  # whatever loaded is consistent
         if t.data is not None:
             assert t.data.nbytes == t.nbytes
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b'"text"', b"3 ", b"null"])
+def test_file_info_needs_a_json_object_header(raw):
+    """``intrt inspect`` reads only the preamble and the header: a header that is not an object is refused there
+    too (not an AttributeError on a list)."""
+    with pytest.raises(ModelFormatError, match="header must be a JSON object"):
+        fmt.file_info(build(None, b"", raw_header=raw))
