@@ -5,7 +5,7 @@
 ``--threads`` is used by both intrt (output rows split over OpenMP threads, for every layer, whatever its
 size) and ORT.
 
-Layers: 3x3 112x112x32 stride 1 (the ANCHORS.md layer) and the 17 depthwise layers of the MobileNetV2
+Layers: 3x3 112x112x32 stride 1 (MobileNetV1/V2's first depthwise layer at 224x224) and the 17 depthwise layers of the MobileNetV2
 (alpha 0.35, 96x96) fixture, with that model's own weights and quantization. intrt runs a DepthwiseStep
 bound to fixed buffers (as the runtime does); the "all 17" row runs the 17 steps back to back in one
 StepList. ORT runs a single QLinearConv with group = C (NCHW graph; ORT converts it to NHWC itself).

@@ -9,9 +9,9 @@ committed to the repository:
 Nothing in this file is needed at run time: intrt itself never imports
 torch or scikit-learn. Running it needs a separate environment, e.g.
 
-    python3 -m venv /work/venvs/train
-    /work/venvs/train/bin/pip install torch scikit-learn numpy
-    /work/venvs/train/bin/python examples/train_digits.py
+    python3 -m venv .venv-train
+    .venv-train/bin/pip install torch scikit-learn numpy
+    .venv-train/bin/python examples/train_digits.py
 
 Data: scikit-learn's bundled copy of the UCI "Optical Recognition of
 Handwritten Digits" test set (1,797 images of 8x8 pixels, values 0..16),

@@ -9,8 +9,8 @@ Load a ``.intrt`` model and run it::
 The integer arithmetic is TFLite's int8 reference arithmetic (docs/arithmetic.md); the file
 format is docs/format.md. Converters live in :mod:`intrt.convert` and need optional extras.
 """
-from intrt.errors import (ConversionError, InputError, IntrtError, ModelFormatError, QuantizationError,
-                          ShapeError, UnsupportedOpError)
+from intrt.errors import (ArgumentTypeError, ConversionError, InputError, InternalError, IntrtError,
+                          MemoryLimitError, ModelFormatError, QuantizationError, ShapeError, UnsupportedOpError)
 from intrt.quant import (QParams, activation_range, choose_asymmetric, choose_symmetric, dequantize, quantize,
                          quantize_multiplier)
 
@@ -50,4 +50,5 @@ def get_num_threads() -> int:
 
 __all__ = ["load", "analyze", "set_num_threads", "get_num_threads", "QParams", "quantize", "dequantize", "choose_symmetric", "choose_asymmetric",
            "quantize_multiplier", "activation_range", "IntrtError", "QuantizationError", "ModelFormatError",
-           "UnsupportedOpError", "ShapeError", "InputError", "ConversionError", "__version__"]
+           "UnsupportedOpError", "ShapeError", "InputError", "ConversionError", "ArgumentTypeError", "MemoryLimitError",
+           "InternalError", "__version__"]

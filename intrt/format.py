@@ -1,4 +1,4 @@
-"""The ``.intrt`` file: write, read (memory-mapped, zero-copy) and validate. Layout: docs/format.md.
+"""The ``.intrt`` file: write, read and validate. Layout: docs/format.md.
 
 A file is a fixed 48-byte preamble, a UTF-8 JSON header describing the graph, and a data section
 of raw little-endian constant arrays, each on a 64-byte boundary::
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import os
 import struct
 import sys
@@ -25,7 +24,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-from intrt.errors import ModelFormatError, QuantizationError
+from intrt.errors import MemoryLimitError, ModelFormatError, QuantizationError
 from intrt.graph import DTYPES, Graph, Node, Tensor
 from intrt.quant import QParams
 
@@ -280,17 +279,17 @@ _TOP = ({"producer": lambda v: isinstance(v, str), "graph": lambda v: isinstance
         {"producer": "a string", "graph": "an object"})
 _GRAPH = ({"tensors": lambda v: isinstance(v, list), "nodes": lambda v: isinstance(v, list),
            "inputs": _int_list, "outputs": _int_list, "dynamic_batch": lambda v: isinstance(v, bool),
-           "rounding": lambda v: v in ROUNDINGS,
+           "rounding": lambda v: isinstance(v, str) and v in ROUNDINGS,
            "metadata": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values())},
           {"tensors": "a list", "nodes": "a list", "inputs": "a list of integers", "outputs": "a list of integers",
            "dynamic_batch": "true or false", "rounding": f"one of {list(ROUNDINGS)}",
            "metadata": "an object of strings"})
-_TENSOR = ({"name": lambda v: isinstance(v, str), "dtype": lambda v: v in DTYPES, "shape": _int_list,
+_TENSOR = ({"name": lambda v: isinstance(v, str), "dtype": lambda v: isinstance(v, str) and v in DTYPES, "shape": _int_list,
             "quant": lambda v: v is None or isinstance(v, dict), "data": lambda v: v is None or isinstance(v, dict)},
            {"name": "a string", "dtype": f"one of {sorted(DTYPES)}", "shape": "a list of integers",
             "quant": "null or an object", "data": "null or an object"})
 _QUANT = ({"scale": lambda v: isinstance(v, list) and all(_is_num(x) for x in v), "zero_point": _int_list,
-           "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: v in QUANT_DTYPES},
+           "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: isinstance(v, str) and v in QUANT_DTYPES},
           {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
            "dtype": f"one of {list(QUANT_DTYPES)}"})
 _DATA = ({"offset": _is_int, "size": _is_int}, {"offset": "an integer", "size": "an integer"})
@@ -309,7 +308,8 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
                                "(need the same non-zero number)")
     for s in scale:
         try:
-            exact = math.isfinite(s) and float(np.float32(s)) == float(s)
+            with np.errstate(over="ignore"):  # 1e39 rounds to inf in float32: rejected below, not warned about
+                exact = math.isfinite(s) and float(np.float32(s)) == float(s)
         except OverflowError:  # a huge JSON integer
             exact = False
         if not exact:
@@ -434,23 +434,62 @@ _PLACEHOLDER = np.zeros(0, np.uint8)
 
 
 def _open(source):
-    """(buffer, owner mmap or None, description) for a path or bytes-like object."""
+    """(read-only buffer, description) for a path or bytes-like object.
+
+    A path is read into private memory (one sequential read; 64-byte aligned, read-only), not memory-mapped:
+    a model then never depends on its file again, so replacing, truncating or deleting the file while the
+    model is loaded cannot crash the process (SIGBUS) or change the constants under it (docs/format.md, 5).
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
         buf = bytes(source) if not isinstance(source, bytes) else source  # own an immutable copy
-        return buf, None, "<bytes>"
+        return buf, "<bytes>"
     path = os.fspath(source)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size < PREAMBLE_SIZE:
             raise ModelFormatError(f"{path}: file is {size} bytes, smaller than the {PREAMBLE_SIZE}-byte "
                                    "preamble (truncated or not an .intrt file)")
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    return mm, mm, path
+        try:
+            raw = np.empty(size + ALIGNMENT, np.uint8)
+        except MemoryError:
+            raise MemoryLimitError(f"{path}: cannot allocate {size} bytes to read the file") from None
+        start = -raw.ctypes.data % ALIGNMENT
+        arr = raw[start:start + size]
+        view = memoryview(arr)
+        got = 0
+        while got < size:
+            n = f.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        if got != size or f.read(1):
+            raise ModelFormatError(f"{path}: the file changed size while it was read ({size} bytes expected)")
+    arr.flags.writeable = False
+    return memoryview(arr), path
 
 
-def read_preamble(buf) -> dict:
-    """Decode and check the 48-byte preamble of ``buf`` (bytes or mmap). Returns its fields."""
-    size = len(buf)
+def _read_head(source):
+    """(preamble + header bytes, file size, description) without reading the data section (``inspect``)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        buf = bytes(source)
+        return buf, len(buf), "<bytes>"
+    path = os.fspath(source)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(PREAMBLE_SIZE)
+        if len(head) == PREAMBLE_SIZE and head[:len(MAGIC)] == MAGIC:
+            header_size = PREAMBLE.unpack_from(head, 0)[3]
+            if 2 <= header_size <= MAX_HEADER_SIZE:
+                head += f.read(header_size)
+    return head, size, path
+
+
+def read_preamble(buf, file_size=None) -> dict:
+    """Decode and check the 48-byte preamble of ``buf`` (the file's bytes, or its first bytes and
+    ``file_size``). Returns its fields."""
+    size = len(buf) if file_size is None else file_size
+    if len(buf) < PREAMBLE_SIZE:
+        size = len(buf)
     if size < PREAMBLE_SIZE:
         raise ModelFormatError(f"file is {size} bytes, smaller than the {PREAMBLE_SIZE}-byte preamble "
                                "(truncated or not an .intrt file)")
@@ -481,9 +520,10 @@ def read_preamble(buf) -> dict:
 def load_graph(source, verify_checksum: bool = True) -> Graph:
     """Read a ``.intrt`` file (path or bytes) into a :class:`~intrt.graph.Graph`.
 
-    Files are memory-mapped read-only; constant tensors are zero-copy read-only numpy views of
-    the mapping (each array keeps the mapping alive). ``verify_checksum=False`` skips the CRC-32
-    over header and data (faster for big models; structure is still fully validated).
+    A file is read once into private memory (64-byte aligned); constant tensors are read-only numpy
+    views of that copy, so the model never depends on the file again (it may be replaced, truncated or
+    deleted). ``verify_checksum=False`` skips the CRC-32 over header and data (structure is still fully
+    validated).
 
     Raises ModelFormatError for any malformed, truncated, corrupted or newer-version file;
     OSError if the path cannot be read.
@@ -493,26 +533,13 @@ def load_graph(source, verify_checksum: bool = True) -> Graph:
 
 def load_graph_info(source, verify_checksum: bool = True) -> Tuple[Graph, dict]:
     """:func:`load_graph` plus the preamble fields and producer string (see :func:`read_preamble`)."""
-    buf, mm, desc = _open(source)
+    buf, desc = _open(source)
     try:
         return _load_from_buffer(buf, verify_checksum)
     except ModelFormatError as e:
-        if mm is not None:
-            _close_quietly(mm)
         if desc != "<bytes>":
             raise ModelFormatError(f"{desc}: {e}") from None
         raise
-    except BaseException:
-        if mm is not None:
-            _close_quietly(mm)
-        raise
-
-
-def _close_quietly(mm):
-    try:
-        mm.close()
-    except BufferError:  # an array view still exists; the mapping closes when it is collected
-        pass
 
 
 def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
@@ -553,13 +580,15 @@ def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
 
 
 def file_info(source) -> dict:
-    """Preamble fields and the producer string of a file, without building the graph (for ``inspect``)."""
-    buf, mm, _ = _open(source)
+    """Preamble fields and the producer string of a file, without building the graph or reading its data
+    section (for ``inspect``)."""
+    head, size, desc = _read_head(source)
     try:
-        pre = read_preamble(buf)
-        hdr = _parse_header(bytes(buf[PREAMBLE_SIZE:PREAMBLE_SIZE + pre["header_size"]]))
-        pre["producer"] = hdr.get("producer") if isinstance(hdr.get("producer"), str) else None
-        return pre
-    finally:
-        if mm is not None:
-            _close_quietly(mm)
+        pre = read_preamble(head, size)
+        hdr = _parse_header(bytes(head[PREAMBLE_SIZE:PREAMBLE_SIZE + pre["header_size"]]))
+    except ModelFormatError as e:
+        if desc != "<bytes>":
+            raise ModelFormatError(f"{desc}: {e}") from None
+        raise
+    pre["producer"] = hdr.get("producer") if isinstance(hdr.get("producer"), str) else None
+    return pre

@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from intrt.errors import QuantizationError
+from intrt.errors import ArgumentTypeError, QuantizationError
 from intrt.kernels.quantize import dequantize_to_f32, quantize_f32
 
 #: Integer ranges of the supported storage types.
@@ -135,7 +135,8 @@ def quantize(x, params: QParams) -> np.ndarray:
     >>> quantize([0.0, 1.25, 1e9, float("nan")], QParams(0.5, 1))
     array([   1,    4,  127, -128], dtype=int8)
     """
-    x = np.asarray(x, dtype=np.float32)
+    with np.errstate(over="ignore"):  # float64 beyond float32 becomes +/-inf, which saturates (no warning)
+        x = np.asarray(x, dtype=np.float32)
     shape = x.shape
     x = np.ascontiguousarray(x).reshape(shape)  # ascontiguousarray makes 0-d arrays 1-d
     out = np.empty(shape, dtype=params.dtype)
@@ -280,6 +281,8 @@ def activation_range(activation: str, params: QParams):
 
     TFLite's CalculateActivationRangeQuantized: ``quant(f) = z + round_half_away(f / s)`` in float32.
     """
+    if activation is not None and not isinstance(activation, str):
+        raise ArgumentTypeError(f"activation must be a string (one of {ACTIVATIONS}), got {activation!r}")
     activation = (activation or "NONE").upper()
     if activation not in ACTIVATIONS:
         raise QuantizationError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")

@@ -20,6 +20,8 @@ across threads.
 """
 from __future__ import annotations
 
+import math
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from intrt.errors import InputError, ModelFormatError, ShapeError
+from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, ModelFormatError, ShapeError
 from intrt.graph import DTYPES, Graph
 from intrt.kernels.step import StepList
 from intrt.quant import QParams, dequantize, quantize
@@ -65,13 +67,14 @@ class _Plan:
     without the GIL and without Python between nodes. Other nodes stay ``(op, inputs, outputs)``.
     """
 
-    __slots__ = ("shapes", "buffers", "arena_bytes", "program")
+    __slots__ = ("shapes", "buffers", "arena_bytes", "program", "memory_bytes")
 
-    def __init__(self, shapes, buffers, arena_bytes, program):
+    def __init__(self, shapes, buffers, arena_bytes, program, memory_bytes=0):
         self.shapes: List[tuple] = shapes
         self.buffers: List[Optional[np.ndarray]] = buffers  # per tensor: constant or planned buffer
         self.arena_bytes: int = arena_bytes
         self.program: list = program
+        self.memory_bytes: int = memory_bytes  # arena + graph input/output buffers + op scratch
 
 
 class Model:
@@ -87,7 +90,8 @@ class Model:
     """
 
     def __init__(self, graph: Graph, ops, max_plans: int = 8, file_size: Optional[int] = None,
-                 producer: Optional[str] = None, bind_steps: bool = True):
+                 producer: Optional[str] = None, bind_steps: bool = True, max_memory: Optional[int] = None):
+        self.max_memory = memory_limit(max_memory)
         self.graph = graph
         self.ops = list(ops)
         self.max_plans = max(1, int(max_plans))
@@ -156,26 +160,40 @@ class Model:
             for i in node.inputs:
                 if i in first:
                     last[i] = k
-        sizes = {}
-        for i in first:
-            sizes[i] = int(np.prod(shapes[i], dtype=np.int64)) * np.dtype(DTYPES[g.tensors[i].dtype]).itemsize
+        sizes = {i: self._tensor_bytes(i, shapes[i], input_shapes) for i in first}
+        own = {i: self._tensor_bytes(i, shapes[i], input_shapes) for i in dict.fromkeys(list(g.outputs) + list(g.inputs))
+               if i not in first and g.tensors[i].data is None}
+        scratch = self._scratch_bytes(shapes)
         offsets, total = _greedy_layout(first, last, sizes)
+        memory = total + sum(own.values()) + scratch
+        if memory > self.max_memory:
+            big = max(list(sizes) + list(own), key=lambda i: sizes.get(i, own.get(i, 0)), default=None)
+            what = "" if big is None else (f"; the largest tensor is {self._tensor_text(big, shapes[big])} with "
+                                           f"{sizes.get(big, own.get(big))} bytes")
+            raise MemoryLimitError(f"input shapes {list(input_shapes)} need {memory} bytes of activations (arena "
+                                   f"{total}, graph inputs/outputs {sum(own.values())}, op scratch {scratch}), more "
+                                   f"than the memory limit of {self.max_memory} bytes{what} (raise it with "
+                                   "intrt.load(..., max_memory=...) or INTRT_MAX_MEMORY)")
         try:
             arena = np.empty(total, np.uint8)
             buffers: List[Optional[np.ndarray]] = [t.data for t in g.tensors]
             for i, off in offsets.items():
-                dt = np.dtype(DTYPES[g.tensors[i].dtype])
+                dt = _NUMPY_DTYPES[g.tensors[i].dtype]
                 if sizes[i] == 0:
                     buffers[i] = np.empty(shapes[i], dt)
                 else:
                     buffers[i] = arena[off:off + sizes[i]].view(dt).reshape(shapes[i])
-            for i in list(g.outputs) + list(g.inputs):
-                if buffers[i] is None:
-                    buffers[i] = np.empty(shapes[i], DTYPES[g.tensors[i].dtype])
-        except (MemoryError, ValueError) as e:
-            raise ShapeError(f"cannot allocate {total} bytes of activations for input shapes "
-                             f"{list(input_shapes)}: {e}") from None
-        plan = _Plan(shapes, buffers, total, self._compile(buffers))
+            for i in own:
+                buffers[i] = np.empty(shapes[i], _NUMPY_DTYPES[g.tensors[i].dtype])
+        except MemoryError:
+            raise MemoryLimitError(f"cannot allocate {memory} bytes of activations for input shapes "
+                                   f"{list(input_shapes)}: out of memory") from None
+        try:
+            program = self._compile(buffers)
+        except MemoryError:
+            raise MemoryLimitError(f"out of memory while preparing the kernels for input shapes "
+                                   f"{list(input_shapes)}") from None
+        plan = _Plan(shapes, buffers, total, program, memory)
         self._plans[input_shapes] = plan
         self._last_key, self._last_plan = input_shapes, plan
         while len(self._plans) > self.max_plans:  # evict the least recently used, never the stored one
@@ -201,10 +219,37 @@ class Model:
             program.append(StepList(pending))
         return program
 
+    def _tensor_bytes(self, i: int, shape: tuple, input_shapes) -> int:
+        """Bytes of tensor ``i`` with ``shape``; a single tensor beyond the memory limit stops planning here."""
+        n = math.prod(shape) * _NUMPY_DTYPES[self.graph.tensors[i].dtype].itemsize
+        if n > self.max_memory:
+            raise MemoryLimitError(f"{self._tensor_text(i, shape)} needs {n} bytes for input shapes "
+                                   f"{list(input_shapes)}, more than the memory limit of {self.max_memory} bytes "
+                                   "(raise it with intrt.load(..., max_memory=...) or INTRT_MAX_MEMORY)")
+        return n
+
+    def _tensor_text(self, i: int, shape: tuple) -> str:
+        t = self.graph.tensors[i]
+        return f"tensor {i} ({t.name!r}, {t.dtype} {list(shape)})"
+
+    def _scratch_bytes(self, shapes) -> int:
+        """Memory the ops allocate for a plan besides the tensors (``Op.scratch_bytes``)."""
+        total = 0
+        for op, (ins, outs) in zip(self.ops, self._node_io):
+            total += int(op.scratch_bytes([shapes[i] if i >= 0 else None for i in ins], [shapes[o] for o in outs]))
+        return total
+
     @property
     def arena_bytes(self) -> int:
-        """Activation arena size of the plan for the stored input shapes."""
+        """Size of the shared activation arena of the plan for the stored input shapes (part of
+        :attr:`memory_bytes`: graph inputs and outputs have buffers of their own)."""
         return self._plan(self._stored_key).arena_bytes
+
+    @property
+    def memory_bytes(self) -> int:
+        """All activation memory of the plan for the stored input shapes: the arena, the buffers of graph
+        inputs and outputs, and the ops' scratch (constants not included). ``max_memory`` bounds it."""
+        return self._plan(self._stored_key).memory_bytes
 
     # -- inputs and outputs -----------------------------------------------------------------
     def _collect(self, inputs) -> List:
@@ -220,7 +265,9 @@ class Model:
             return [inputs[i.name] for i in self.inputs]
         if isinstance(inputs, (list, tuple)):
             if len(inputs) != n:
-                raise InputError(f"the model takes {n} input(s) {[i.name for i in self.inputs]}, got {len(inputs)}")
+                raise InputError(f"the model takes {n} input(s) {[i.name for i in self.inputs]}, got {len(inputs)} "
+                                 f"in a {type(inputs).__name__}: a list or tuple means one array per "
+                                 "model input (pass a nested list as one input with np.asarray(...))")
             return list(inputs)
         if n != 1:
             raise InputError(f"the model takes {n} inputs {[i.name for i in self.inputs]}; pass a list or a dict")
@@ -228,6 +275,9 @@ class Model:
 
     def _convert_input(self, info: TensorInfo, x, quantized: bool) -> np.ndarray:
         where = f"input {info.name!r}"
+        if isinstance(x, np.ma.MaskedArray) and np.ma.is_masked(x):
+            raise InputError(f"{where}: a masked array with masked elements; intrt has no masks (fill them "
+                             "first, e.g. x.filled(0))")
         try:
             x = np.asarray(x)
         except (ValueError, TypeError) as e:
@@ -261,6 +311,8 @@ class Model:
     # -- running ----------------------------------------------------------------------------
     def run_list(self, inputs, quantized: bool = False) -> List[np.ndarray]:
         """Like :meth:`run` but always returns a list of outputs."""
+        if type(quantized) is not bool and not isinstance(quantized, np.bool_):
+            raise ArgumentTypeError(f"quantized must be True or False, got {quantized!r}")
         xs = [self._convert_input(info, x, quantized) for info, x in zip(self.inputs, self._collect(inputs))]
         key = tuple(x.shape for x in xs)
         g = self.graph
@@ -309,8 +361,9 @@ class Model:
 
     def describe(self) -> str:
         """Text summary: inputs, outputs, tensors, nodes, memory (what ``intrt inspect`` prints)."""
+        plan = self._plan(self._stored_key)
         return describe_graph(self.graph, file_size=self.file_size, producer=self.producer,
-                              arena_bytes=self.arena_bytes)
+                              arena_bytes=plan.arena_bytes, memory_bytes=plan.memory_bytes)
 
     def __repr__(self):
         ins = ", ".join(f"{i.name}:{i.dtype}{list(i.shape)}" for i in self.inputs)
@@ -322,27 +375,137 @@ def _greedy_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:
     """Offsets in one arena for tensors with lifetimes [first, last] (node indices, inclusive).
 
     Largest tensors first; each goes at the lowest aligned offset that does not overlap a placed
-    tensor whose lifetime intersects its own (TFLite's greedy memory planner idea). An op's
+    tensor whose lifetime intersects its own (TFLite's greedy-by-size memory planner idea). An op's
     inputs and outputs are alive at the same node, so they never share memory.
+
+    Placed tensors are listed under every node index they are alive at, so a tensor only meets the
+    tensors alive during its own lifetime (a few in a typical graph). That costs at most
+    sum over nodes of (alive + alive**2), computed first; a graph where this exceeds
+    ``max(_LAYOUT_WORK_MIN, _LAYOUT_WORK_PER_TENSOR * n log2 n)`` (thousands of tensors alive together,
+    e.g. one CONCATENATION of everything) is laid out by :func:`_sweep_layout` instead, which is
+    O(n log n) always. So planning is O(n log n) for every graph.
     """
-    order = sorted(sizes, key=lambda i: (-sizes[i], first[i], i))
-    placed: List[Tuple[int, int, int, int]] = []  # (offset, end, first, last)
-    offsets = {}
-    total = 0
-    for i in order:
-        size = sizes[i]
-        if size == 0:
+    offsets: Dict[int, int] = {}
+    live = [i for i in sizes if sizes[i]]
+    for i in sizes:
+        if not sizes[i]:
             offsets[i] = 0
-            continue
-        busy = sorted((o, e) for o, e, f, l in placed if not (l < first[i] or last[i] < f))
+    if not live:
+        return offsets, 0
+    t0 = min(first[i] for i in live)
+    span = max(last[i] for i in live) - t0 + 1
+    n = len(live)
+    count = [0] * (span + 1)  # tensors alive at each node index, by a difference array
+    for i in live:
+        count[first[i] - t0] += 1
+        count[last[i] - t0 + 1] -= 1
+    work = alive_now = 0
+    for t in range(span):
+        alive_now += count[t]
+        work += alive_now + alive_now * alive_now
+    if work > max(_LAYOUT_WORK_MIN, _LAYOUT_WORK_PER_TENSOR * n * n.bit_length()):
+        return _sweep_layout(first, last, sizes)
+    alive: List[list] = [[] for _ in range(span)]  # per node index: (offset, end) of placed tensors alive then
+    total = 0
+    for i in sorted(live, key=lambda i: (-sizes[i], first[i], i)):
+        f, l = first[i] - t0, last[i] - t0
+        busy = []
+        for t in range(f, l + 1):
+            busy.extend(alive[t])
+        busy.sort()  # duplicates (a tensor alive at several of these nodes) do not change the scan
+        size = sizes[i]
         off = 0
         for o, e in busy:
             if off + size <= o:
                 break
-            off = max(off, -(-e // ARENA_ALIGNMENT) * ARENA_ALIGNMENT)
+            if e > off:
+                off = -(-e // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
         offsets[i] = off
-        placed.append((off, off + size, first[i], last[i]))
+        entry = (off, off + size)
+        for t in range(f, l + 1):
+            alive[t].append(entry)
         total = max(total, off + size)
+    return offsets, total
+
+
+#: work budget of the greedy layout (see _greedy_layout): list entries read, per n log2 n, with a floor that
+#: keeps every ordinary model (hundreds of nodes, tens of tensors alive at once) on the greedy layout
+_LAYOUT_WORK_PER_TENSOR = 16
+_LAYOUT_WORK_MIN = 2 ** 20
+
+
+def _sweep_layout(first, last, sizes) -> Tuple[Dict[int, int], int]:
+    """Execution-order layout in O(n log n): at each node, place its new tensors (largest first) in a free block
+    (a fitting block of the same power-of-two size class, else any block of a larger class, else the top of
+    the arena), then free the tensors last used there, merging neighbouring free blocks."""
+    offsets: Dict[int, int] = {}
+    starts: Dict[int, List[int]] = {}
+    ends: Dict[int, List[int]] = {}
+    for i, s in sizes.items():
+        if s:
+            starts.setdefault(first[i], []).append(i)
+            ends.setdefault(last[i], []).append(i)
+        else:
+            offsets[i] = 0
+    classes: Dict[int, Dict[int, int]] = {}  # size class (bit length) -> {offset: size} of free blocks
+    mask = 0                                 # bit c set when classes[c] is not empty
+    block_at: Dict[int, int] = {}            # free block start -> size
+    block_end: Dict[int, int] = {}           # free block end -> start
+    top = total = 0
+
+    def add_free(o, size):
+        nonlocal mask
+        c = size.bit_length()
+        classes.setdefault(c, {})[o] = size
+        mask |= 1 << c
+        block_at[o], block_end[o + size] = size, o
+
+    def take_free(o):
+        nonlocal mask
+        size = block_at.pop(o)
+        del block_end[o + size]
+        c = size.bit_length()
+        del classes[c][o]
+        if not classes[c]:
+            mask &= ~(1 << c)
+        return size
+
+    for t in sorted(set(starts) | set(ends)):
+        for i in sorted(starts.get(t, ()), key=lambda i: (-sizes[i], i)):
+            need = -(-sizes[i] // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+            c = need.bit_length()
+            found = None
+            for o, size in list(classes.get(c, {}).items())[:8]:  # a few tries in the same class
+                if size >= need:
+                    found = o
+                    break
+            if found is None:
+                higher = mask >> (c + 1)
+                if higher:
+                    c2 = c + 1 + ((higher & -higher).bit_length() - 1)
+                    found = next(iter(classes[c2]))
+            if found is not None:
+                size = take_free(found)
+                if size > need:
+                    add_free(found + need, size - need)
+                offsets[i] = found
+            elif top in block_end:  # extend the free block that ends at the top
+                o = block_end[top]
+                take_free(o)
+                offsets[i], top = o, o + need
+            else:
+                offsets[i], top = top, top + need
+            total = max(total, offsets[i] + sizes[i])
+        for i in ends.get(t, ()):
+            o = offsets[i]
+            e = o + -(-sizes[i] // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+            if e in block_at:
+                e += take_free(e)
+            if o in block_end:
+                prev = block_end[o]
+                take_free(prev)
+                o = prev
+            add_free(o, e - o)
     return offsets, total
 
 
@@ -366,7 +529,7 @@ def _attr_text(attrs: dict) -> str:
 
 
 def describe_graph(graph: Graph, file_size: Optional[int] = None, producer: Optional[str] = None,
-                   arena_bytes: Optional[int] = None) -> str:
+                   arena_bytes: Optional[int] = None, memory_bytes: Optional[int] = None) -> str:
     """Human-readable summary of a graph (used by ``Model.describe`` and ``intrt inspect``)."""
     t = graph.tensors
     lines = []
@@ -379,7 +542,10 @@ def describe_graph(graph: Graph, file_size: Optional[int] = None, producer: Opti
     const_bytes = sum(x.nbytes for x in t if x.data is not None)
     lines.append(f"rounding: {graph.rounding}; dynamic batch: {'yes' if graph.dynamic_batch else 'no'}; "
                  f"{len(t)} tensors ({const_bytes} bytes of constants), {len(graph.nodes)} nodes")
-    if arena_bytes is not None:
+    if memory_bytes is not None:
+        lines.append(f"activation memory: {memory_bytes} bytes for the stored input shapes (activation arena "
+                     f"{arena_bytes}, graph inputs/outputs and op scratch {memory_bytes - (arena_bytes or 0)})")
+    elif arena_bytes is not None:
         lines.append(f"activation arena: {arena_bytes} bytes (for the stored input shapes)")
     for k, v in graph.metadata.items():
         lines.append(f"metadata {k}: {v}")
@@ -415,7 +581,40 @@ def describe_graph(graph: Graph, file_size: Optional[int] = None, producer: Opti
     return "\n".join(lines)
 
 
-def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps: bool = True) -> Model:
+#: the default of ``max_memory`` (2 GiB), unless the environment variable INTRT_MAX_MEMORY sets another:
+#: far above a CNN's activations at batch 1 (MobileNetV2: 0.2 MB), and a batch of a few hundred still fits
+DEFAULT_MAX_MEMORY = 2 * 2 ** 30
+_UNITS = {"": 1, "K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30, "T": 2 ** 40}
+
+
+def memory_limit(max_memory=None) -> int:
+    """The activation memory limit in bytes: ``max_memory`` if given, else ``INTRT_MAX_MEMORY`` (bytes, or with a
+    K/M/G/T suffix: ``512M``), else :data:`DEFAULT_MAX_MEMORY`.
+
+    Examples
+    --------
+    >>> memory_limit(2 ** 20)
+    1048576
+    """
+    if max_memory is None:
+        env = os.environ.get("INTRT_MAX_MEMORY", "").strip()
+        if not env:
+            return DEFAULT_MAX_MEMORY
+        unit = env[-1:].upper() if env[-1:].upper() in _UNITS and not env[-1:].isdigit() else ""
+        try:
+            value = int(env[:-1] if unit else env) * _UNITS[unit]
+        except ValueError:
+            raise InputError(f"INTRT_MAX_MEMORY={env!r} is not a byte count (e.g. 1073741824, 512M, 4G)") from None
+        return memory_limit(value)
+    if isinstance(max_memory, bool) or not isinstance(max_memory, (int, np.integer)):
+        raise ArgumentTypeError(f"max_memory must be a number of bytes (int), got {max_memory!r}")
+    if max_memory < 0:
+        raise InputError(f"max_memory must be >= 0 bytes, got {max_memory}")
+    return int(max_memory)
+
+
+def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps: bool = True,
+         max_memory: Optional[int] = None) -> Model:
     """Load a ``.intrt`` model (a path or the file's bytes) ready to run.
 
     Parameters
@@ -428,9 +627,16 @@ def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps
     bind_steps : bool
         Run ops that support it as prepared kernel calls without the GIL (default). False calls
         every op's Python ``run``; both give the same bytes (the tests check it).
+    max_memory : int, optional
+        Most bytes of activation memory one plan may take (arena, graph input and output buffers, op
+        scratch; :attr:`Model.memory_bytes`). Checked when planning, before anything is allocated, so a
+        small file cannot make intrt allocate gigabytes: ``MemoryLimitError`` names the tensor. Default:
+        ``INTRT_MAX_MEMORY`` from the environment, else 2 GiB. With a dynamic batch each new batch size
+        is checked too.
 
     Raises ModelFormatError (bad file), UnsupportedOpError (unknown op or option),
-    QuantizationError / ShapeError (inconsistent model), OSError (unreadable path).
+    QuantizationError / ShapeError (inconsistent model), MemoryLimitError (more than ``max_memory``),
+    OSError (unreadable path).
 
     Examples
     --------
@@ -440,7 +646,8 @@ def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps
     from intrt import format as fmt
     from intrt.ops import make_op
 
+    limit = memory_limit(max_memory)
     graph, info = fmt.load_graph_info(source, verify_checksum=verify_checksum)
     ops = [make_op(node, graph, k) for k, node in enumerate(graph.nodes)]
     return Model(graph, ops, max_plans=max_plans, file_size=info["file_size"], producer=info["producer"],
-                 bind_steps=bind_steps)
+                 bind_steps=bind_steps, max_memory=limit)

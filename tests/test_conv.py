@@ -31,7 +31,7 @@ def test_mbqm_vec_matches_scalar(rounding):
 
 
 def test_mbqm_vec_known_values():
-    # arith.md 2.3: x=1 with real 0.25 -> 1 (double) / 0 (single); x=3 with real 0.375... (M = 2**30 means 0.5)
+    # docs/arithmetic.md (7) vs (7'): x=1 with real 0.25 -> 1 (double) / 0 (single); x=3 with real 0.375... (M = 2**30 means 0.5)
     assert mbqm_vec(1, 2 ** 30, -1, "double") == 1 and mbqm_vec(1, 2 ** 30, -1, "single") == 0
     assert mbqm_vec(3, 2 ** 30, -2, "double") == 1 and mbqm_vec(3, 2 ** 30, -2, "single") == 0
     assert mbqm_vec(-3, 2 ** 30, -1, "double") == -1 and mbqm_vec(-3, 2 ** 30, -1, "single") == -1
@@ -205,7 +205,7 @@ def test_depthwise_kernel_hypothesis(p):
 @pytest.mark.parametrize("depthwise", [False, True])
 def test_rounding_modes_differ_on_ties(depthwise):
     """Power-of-two multipliers make exact ties common: double and single rounding must both match the oracle
-    and must differ from each other (arith.md 2.3: 0.25 * 1 -> 1 double, 0 single)."""
+    and must differ from each other (docs/arithmetic.md (7) and (7'): 0.25 * 1 -> 1 double, 0 single)."""
     rng = np.random.default_rng(8)
     o = 6 if depthwise else 5
     case = conv_case(rng, 2, 6, 6, 3, o, 2, 2, 1, (1, 1), (1, 1), "SAME", "double", depthwise=depthwise, dm=2)

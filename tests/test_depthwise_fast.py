@@ -20,7 +20,7 @@ from intrt.runtime import load
 from tests.reference import fixedpoint as fp
 from tests.reference.linear import depthwise_conv2d_ref, pads_for
 
-ISAS = dwk.available_isas()
+ISAS = dwk.available_isas()  # every path this CPU can execute (depthwise drops none): each is tested below
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
 

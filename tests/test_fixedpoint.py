@@ -1,4 +1,5 @@
-"""Fixed-point requantization against the exact-integer oracle and arith.md's worked numbers."""
+"""Fixed-point requantization (docs/arithmetic.md, equations (4)-(7')) against the exact-integer oracle and
+hand-worked ties."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -56,7 +57,7 @@ def test_mbqm_matches_oracle(x, m, e, rounding):
 
 @pytest.mark.parametrize("x,e,double,single", [(1, -1, 1, 0), (3, -2, 1, 0), (-3, -1, -1, -1), (-1, 0, 0, 0)])
 def test_double_vs_single_rounding_examples(x, e, double, single):
-    # M = 2**30 means 0.5: the worked examples of arith.md section 2.3.
+    # M = 2**30 means 0.5, so x * 2**e * 0.5 lands on ties: docs/arithmetic.md (7) rounds twice, (7') once.
     assert int(fp.multiply_by_quantized_multiplier(x, 1 << 30, e)) == double
     assert int(fp.multiply_by_quantized_multiplier(x, 1 << 30, e, "single")) == single
 

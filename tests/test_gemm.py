@@ -14,8 +14,16 @@ from intrt.kernels.linear import fully_connected_s8
 from tests.reference.gemm import INT32_MAX, INT32_MIN, conv_ref, gemm_ref, im2col_ref
 from tests.reference.linear import fully_connected_float_ref
 
-ISAS = gemm.available_isas()
+# Every path this CPU can execute, not only those that passed the start-up self-check: a broken fast path must
+# fail these tests instead of being dropped quietly (test_every_cpu_path_passes_its_self_check says which).
+ISAS = gemm.cpu_isas()
 THREADS = (1, 2)
+
+
+def test_every_cpu_path_passes_its_self_check():
+    """A path the CPU supports but that disagrees with the portable one is dropped at run time with a warning;
+    here it is an error (a user would silently lose the fast path)."""
+    assert gemm.available_isas() == gemm.cpu_isas()
 
 
 @contextlib.contextmanager

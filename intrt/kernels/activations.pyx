@@ -12,6 +12,7 @@ from libc.stdint cimport int8_t, uint8_t, int16_t, int32_t, int64_t, uint32_t, I
 
 from intrt.kernels.fixedpoint cimport srdhm, rdbpot
 from intrt.kernels.step cimport Step
+from intrt.errors import ShapeError
 
 
 # ---------------------------------------------------------------- lookup tables (LOGISTIC, TANH)
@@ -75,7 +76,7 @@ cdef class LutStep(Step):
         cdef const int8_t[::1] tv = table
         cdef int8_t[::1] ov = out.reshape(-1)
         if tv.shape[0] != 256 or xv.shape[0] != ov.shape[0]:
-            raise ValueError("LutStep: table must have 256 entries and x/out the same size")
+            raise ShapeError("LutStep: table must have 256 entries and x/out the same size")
         self.keep = (x, table, out)
         self.p.n = xv.shape[0]
         self.p.x = &xv[0] if self.p.n else NULL
@@ -233,9 +234,9 @@ cdef void softmax_run(const void* params) noexcept nogil:
 cdef int set_softmax(SoftmaxParams* p, const int8_t[:, ::1] x, const int32_t[::1] exp_table,
                      int8_t[:, ::1] out) except -1:
     if exp_table.shape[0] != 256:
-        raise ValueError("softmax: the exp table must have 256 entries")
+        raise ShapeError("softmax: the exp table must have 256 entries")
     if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[1]:
-        raise ValueError("softmax: input and output shapes differ")
+        raise ShapeError("softmax: input and output shapes differ")
     p.rows, p.depth = x.shape[0], x.shape[1]
     empty = p.rows == 0 or p.depth == 0
     p.x = NULL if empty else &x[0, 0]

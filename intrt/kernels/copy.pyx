@@ -12,6 +12,7 @@ from libc.string cimport memcpy, memset
 import numpy as np
 
 from intrt.kernels.step cimport Step, step_fn_t
+from intrt.errors import InternalError, MemoryLimitError, ShapeError
 
 cdef enum:
     MAX_COPY_DIMS = 8
@@ -134,12 +135,12 @@ cdef class CopyStep(Step):
     def __init__(self, src, dst, shape, src_strides, dst_strides, Py_ssize_t dst_offset=0, fill=None,
                  name="copy"):
         if not (src.flags.c_contiguous and dst.flags.c_contiguous and dst.flags.writeable):
-            raise ValueError("CopyStep: arrays must be C-contiguous and the destination writable")
+            raise ShapeError("CopyStep: arrays must be C-contiguous and the destination writable")
         if src.itemsize != dst.itemsize or src.itemsize not in (1, 2, 4, 8):
-            raise ValueError("CopyStep: src and dst need the same item size of 1, 2, 4 or 8 bytes")
+            raise ShapeError("CopyStep: src and dst need the same item size of 1, 2, 4 or 8 bytes")
         shape, ss, ds = plan_copy(shape, src_strides, dst_strides, src.itemsize)
         if len(shape) > MAX_COPY_DIMS:
-            raise ValueError(f"CopyStep: {len(shape)} dims after merging; at most {MAX_COPY_DIMS}")
+            raise ShapeError(f"CopyStep: {len(shape)} dims after merging; at most {MAX_COPY_DIMS}")
         cdef int k
         self.p.itemsize = src.itemsize
         self.p.ndim = len(shape)
@@ -164,7 +165,7 @@ cdef class CopyStep(Step):
 def memcpy_step(src, dst, name="copy"):
     """dst[...] = src's bytes (same number of bytes, both C-contiguous): RESHAPE, SQUEEZE."""
     if src.nbytes != dst.nbytes:
-        raise ValueError(f"memcpy_step: {src.nbytes} source bytes for {dst.nbytes} destination bytes")
+        raise ShapeError(f"memcpy_step: {src.nbytes} source bytes for {dst.nbytes} destination bytes")
     n = src.size
     return CopyStep(src, dst, (n,), (src.itemsize,), (dst.itemsize,), name=name)
 
@@ -175,14 +176,14 @@ def transpose_step(src, dst, perm, name="transpose"):
     src_strides = [st[p] * src.itemsize for p in perm]
     dst_strides = [s * dst.itemsize for s in np.empty(dst.shape, np.uint8).strides]
     if tuple(dst.shape) != tuple(src.shape[p] for p in perm):
-        raise ValueError(f"transpose_step: output shape {dst.shape} is not {src.shape} permuted by {perm}")
+        raise ShapeError(f"transpose_step: output shape {dst.shape} is not {src.shape} permuted by {perm}")
     return CopyStep(src, dst, dst.shape, src_strides, dst_strides, name=name)
 
 
 def pad_step(src, dst, befores, fill, name="pad"):
     """dst = fill everywhere, src at offset ``befores`` (one per dim), both C-contiguous."""
     if src.ndim != dst.ndim or any(b < 0 or b + n > m for b, n, m in zip(befores, src.shape, dst.shape)):
-        raise ValueError(f"pad_step: {src.shape} at offset {list(befores)} does not fit in {dst.shape}")
+        raise ShapeError(f"pad_step: {src.shape} at offset {list(befores)} does not fit in {dst.shape}")
     dst_strides = [s * dst.itemsize for s in np.empty(dst.shape, np.uint8).strides]
     src_strides = [s * src.itemsize for s in np.empty(src.shape, np.uint8).strides]
     offset = sum(b * s for b, s in zip(befores, dst_strides))
@@ -209,12 +210,12 @@ cdef class ChainStep(Step):
         self.p.fns = <step_fn_t*>malloc(max(len(steps), 1) * sizeof(step_fn_t))
         self.p.args = <const void**>malloc(max(len(steps), 1) * sizeof(void*))
         if self.p.fns == NULL or self.p.args == NULL:
-            raise MemoryError()
+            raise MemoryLimitError("out of memory for a kernel step")
         cdef Step s
         for i, obj in enumerate(steps):
             s = <Step?>obj
             if s.fn == NULL:
-                raise ValueError(f"ChainStep: step {s.name!r} is not initialized")
+                raise InternalError(f"ChainStep: step {s.name!r} is not initialized")
             self.p.fns[i] = s.fn
             self.p.args[i] = s.params
         self.p.n = len(steps)

@@ -35,7 +35,7 @@ import numpy as np
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, intptr_t
 
-from intrt.errors import QuantizationError, ShapeError
+from intrt.errors import InputError, QuantizationError, ShapeError
 from intrt.kernels.step cimport Step
 
 cdef extern from "simd/depthwise_s8.h" nogil:
@@ -102,7 +102,7 @@ def set_isa(name=None):
     """Force a path (``"portable"`` or ``"avx2"``) for steps made from now on; None: back to the default."""
     global _forced
     if name is not None and name not in _AVAILABLE:
-        raise ValueError(f"set_isa: path {name!r} is not one of {available_isas()} on this CPU")
+        raise InputError(f"set_isa: path {name!r} is not one of {available_isas()} on this CPU")
     _forced = name
 
 
@@ -314,13 +314,13 @@ cdef class DepthwiseStep(Step):
             raise ShapeError(f"strides ({sh}, {sw}) and dilations ({dh}, {dw}) must be >= 1")
         name = get_isa() if isa is None else isa
         if name not in ISA_NAMES:
-            raise ValueError(f"unknown depthwise path {name!r}; choose one of {ISA_NAMES}")
+            raise InputError(f"unknown depthwise path {name!r}; choose one of {ISA_NAMES}")
         t_count = packed.kh * packed.kw
         if threads is None:
             macs = y.shape[1] * y.shape[2] * oc * t_count
             threads = default_threads() if macs >= PARALLEL_MIN_MACS else 1
         elif int(threads) < 1:
-            raise ValueError(f"depthwise step: threads must be >= 1, got {threads}")
+            raise InputError(f"depthwise step: threads must be >= 1, got {threads}")
         threads = max(1, min(int(threads), y.shape[1]))
         taps = np.zeros(max(t_count, 1) * threads, np.intp)     # one set of tap pointers per thread
         expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)

@@ -29,6 +29,7 @@ import numpy as np
 
 from intrt.kernels.fixedpoint cimport requantize
 from intrt.kernels.step cimport Step
+from intrt.errors import QuantizationError, ShapeError
 
 cdef enum:
     MAX_DIMS = 6
@@ -167,18 +168,18 @@ cdef int set_geometry(BinaryParams* p, const int8_t[::1] a, const int8_t[::1] b,
     cdef Py_ssize_t total = 1, last_a = 0, last_b = 0
     shape_, sa_, sb_ = plan
     if len(shape_) != MAX_DIMS or len(sa_) != MAX_DIMS or len(sb_) != MAX_DIMS:
-        raise ValueError(f"broadcast plan must have {MAX_DIMS} dims")
+        raise ShapeError(f"broadcast plan must have {MAX_DIMS} dims")
     for d in range(MAX_DIMS):
         p.shape[d], p.a_strides[d], p.b_strides[d] = shape_[d], sa_[d], sb_[d]
         if p.shape[d] < 0 or p.a_strides[d] < 0 or p.b_strides[d] < 0:
-            raise ValueError("broadcast plan has negative sizes or strides")
+            raise ShapeError("broadcast plan has negative sizes or strides")
         total *= p.shape[d]
         last_a += (p.shape[d] - 1) * p.a_strides[d] if p.shape[d] > 0 else 0
         last_b += (p.shape[d] - 1) * p.b_strides[d] if p.shape[d] > 0 else 0
     if total != out.shape[0]:
-        raise ValueError(f"broadcast plan covers {total} elements, the output has {out.shape[0]}")
+        raise ShapeError(f"broadcast plan covers {total} elements, the output has {out.shape[0]}")
     if total and (last_a >= a.shape[0] or last_b >= b.shape[0]):
-        raise ValueError("broadcast plan reads outside an input")
+        raise ShapeError("broadcast plan reads outside an input")
     p.a = &a[0] if total else NULL
     p.b = &b[0] if total else NULL
     p.out = &out[0] if total else NULL
@@ -190,9 +191,9 @@ cdef int set_add(BinaryParams* p, const int32_t[::1] table1, const int32_t[::1] 
                  bint single_rounding) except -1:
     # table1/table2: 256 entries each, indexed by the byte (q & 0xFF) of the int8 input.
     if table1.shape[0] != 256 or table2.shape[0] != 256:
-        raise ValueError("add: tables must have 256 entries")
+        raise ShapeError("add: tables must have 256 entries")
     if not -128 <= act_min <= act_max <= 127:
-        raise ValueError(f"add: activation range [{act_min}, {act_max}] is not inside int8")
+        raise QuantizationError(f"add: activation range [{act_min}, {act_max}] is not inside int8")
     p.op = OP_ADD
     p.input1_offset = p.input2_offset = 0
     p.table1, p.table2 = &table1[0], &table2[0]
@@ -206,9 +207,9 @@ cdef int set_mul(BinaryParams* p, int32_t input1_offset, int32_t input2_offset, 
                  int32_t output_shift, int32_t output_offset, int32_t act_min, int32_t act_max,
                  bint single_rounding) except -1:
     if not -128 <= act_min <= act_max <= 127:
-        raise ValueError(f"mul: activation range [{act_min}, {act_max}] is not inside int8")
+        raise QuantizationError(f"mul: activation range [{act_min}, {act_max}] is not inside int8")
     if not (-255 <= input1_offset <= 255 and -255 <= input2_offset <= 255):
-        raise ValueError("mul: input offsets must lie in [-255, 255]")
+        raise QuantizationError("mul: input offsets must lie in [-255, 255]")
     p.op = OP_MUL
     p.input1_offset, p.input2_offset = input1_offset, input2_offset
     p.table1 = p.table2 = NULL
@@ -271,7 +272,7 @@ cdef class BinaryStep(Step):
         if pair_table is not None:
             pt = pair_table
             if pt.shape[0] != 65536:
-                raise ValueError("BinaryStep: the pair table must have 65536 entries")
+                raise ShapeError("BinaryStep: the pair table must have 65536 entries")
             self.p.pair_table = &pt[0]
         self.keep = (a, b, out, pair_table) + tuple(tables)
         self.fn = binary_run

@@ -13,6 +13,8 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+from intrt.errors import ShapeError
+
 from intrt.kernels.step cimport Step
 
 cdef enum:
@@ -125,19 +127,19 @@ cdef class GatherStep(Step):
 
     def __init__(self, src, dst, tables, name="gather"):
         if not (src.flags.c_contiguous and dst.flags.c_contiguous and dst.flags.writeable):
-            raise ValueError("GatherStep: arrays must be C-contiguous and the destination writable")
+            raise ShapeError("GatherStep: arrays must be C-contiguous and the destination writable")
         if src.itemsize != dst.itemsize:
-            raise ValueError("GatherStep: src and dst need the same item size")
+            raise ShapeError("GatherStep: src and dst need the same item size")
         if len(tables) != dst.ndim or any(len(t) != n for t, n in zip(tables, dst.shape)):
-            raise ValueError(f"GatherStep: need one table of length n per output dim {dst.shape}")
+            raise ShapeError(f"GatherStep: need one table of length n per output dim {dst.shape}")
         if dst.size:
             lo = sum(int(np.min(t)) for t in tables)
             hi = sum(int(np.max(t)) for t in tables)
             if lo < 0 or hi + src.itemsize > src.nbytes:
-                raise ValueError(f"GatherStep: offsets span [{lo}, {hi}] outside the {src.nbytes}-byte source")
+                raise ShapeError(f"GatherStep: offsets span [{lo}, {hi}] outside the {src.nbytes}-byte source")
         shape, tabs, chunk = plan_tables(dst.shape, tables, src.itemsize)
         if len(shape) > MAX_GATHER_DIMS:
-            raise ValueError(f"GatherStep: {len(shape)} dims after merging; at most {MAX_GATHER_DIMS}")
+            raise ShapeError(f"GatherStep: {len(shape)} dims after merging; at most {MAX_GATHER_DIMS}")
         cdef int k
         cdef const int64_t[::1] view
         self.p.ndim = len(shape)

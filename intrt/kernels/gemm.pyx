@@ -39,7 +39,7 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MAX
 
 from intrt.kernels.step cimport Step
 
-from intrt.errors import QuantizationError, ShapeError
+from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, QuantizationError, ShapeError
 
 cdef extern from "simd/gemm_s8.h" nogil:
     enum:
@@ -124,11 +124,13 @@ def _default_threads():
 cdef int _num_threads = _default_threads()
 
 
-def set_num_threads(int n):
+def set_num_threads(n):
     """Threads used by every GEMM from now on (>= 1). Results are identical for every count."""
     global _num_threads
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise ArgumentTypeError(f"set_num_threads: the thread count must be an integer, got {n!r}")
     if n < 1:
-        raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
+        raise InputError(f"set_num_threads: need at least 1 thread, got {n}")
     _num_threads = n
 
 
@@ -169,9 +171,9 @@ def set_isa(name=None):
     """Force a path (``"portable"``, ``"avx2"``, ``"avx512vnni"``) for GEMMs packed from now on; None: best."""
     global _forced
     if name is not None and name not in ISA_NAMES:
-        raise ValueError(f"set_isa: unknown path {name!r}; choose one of {ISA_NAMES}")
+        raise InputError(f"set_isa: unknown path {name!r}; choose one of {ISA_NAMES}")
     if name is not None and name not in available_isas():
-        raise ValueError(f"set_isa: this CPU cannot run {name!r}; it offers {available_isas()}")
+        raise InputError(f"set_isa: this CPU cannot run {name!r}; it offers {available_isas()}")
     _forced = name
 
 
@@ -280,7 +282,7 @@ cdef class PackedGemm:
 
         name = get_isa() if isa is None else isa
         if name not in cpu_isas():
-            raise ValueError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {cpu_isas()}")
+            raise InputError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {cpu_isas()}")
         cdef int i = ISA_NAMES.index(name)
         nr, kg = GEMM_NR[i], GEMM_KG[i]
         nblocks = -(-O // nr)
@@ -393,7 +395,7 @@ cdef class PackedGemm:
 
     cdef _run(self, gemm_source *s, Py_ssize_t rows):
         if gemm_run(&self.p, s, rows, _num_threads, NULL, 0):
-            raise MemoryError("PackedGemm: could not allocate the activation scratch buffer")
+            raise MemoryLimitError("PackedGemm: could not allocate the activation scratch buffer")
 
     def bind_fc(self, x, y):
         """A Step computing :meth:`run_fc` on these fixed arrays (the runtime's plans)."""

@@ -21,6 +21,7 @@ from libc.string cimport memset
 import numpy as np
 
 from intrt.kernels.step cimport Step
+from intrt.errors import QuantizationError, ShapeError
 
 
 cdef struct PoolParams:
@@ -71,7 +72,7 @@ cdef inline int32_t rounded_average_fast(int32_t acc, int32_t half, Divider d) n
 def rounded_averages(const int32_t[::1] acc, int32_t n):
     """(P2) of every acc[i] for a window of n cells (1 <= n <= 2**24), through the kernel's divider."""
     if not 1 <= n <= (1 << 24):
-        raise ValueError(f"window size {n} outside [1, 2**24]")
+        raise ShapeError(f"window size {n} outside [1, 2**24]")
     cdef Divider d = make_divider(n)
     return [rounded_average_fast(acc[i], n // 2, d) for i in range(acc.shape[0])]
 
@@ -145,13 +146,13 @@ cdef int set_pool(PoolParams* p, const int8_t[:, :, :, ::1] x, int8_t[:, :, :, :
                   int filter_w, int stride_h, int stride_w, int pad_top, int pad_left, int32_t act_min,
                   int32_t act_max, bint average, int32_t[::1] sums) except -1:
     if out.shape[0] != x.shape[0] or out.shape[3] != x.shape[3]:
-        raise ValueError("pool: output batch or depth does not match the input")
+        raise ShapeError("pool: output batch or depth does not match the input")
     if sums.shape[0] < x.shape[3]:
-        raise ValueError("pool: scratch is shorter than the depth")
+        raise ShapeError("pool: scratch is shorter than the depth")
     if min(filter_h, filter_w, stride_h, stride_w) < 1 or min(pad_top, pad_left) < 0:
-        raise ValueError("pool: filter and stride must be >= 1, padding >= 0")
+        raise ShapeError("pool: filter and stride must be >= 1, padding >= 0")
     if not -128 <= act_min <= act_max <= 127:
-        raise ValueError(f"pool: activation range [{act_min}, {act_max}] is not inside int8")
+        raise QuantizationError(f"pool: activation range [{act_min}, {act_max}] is not inside int8")
     p.batches, p.in_h, p.in_w, p.depth = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
     p.out_h, p.out_w = out.shape[1], out.shape[2]
     p.filter_h, p.filter_w, p.stride_h, p.stride_w = filter_h, filter_w, stride_h, stride_w

@@ -15,6 +15,7 @@ from libc.stdint cimport int8_t, uint8_t, int32_t
 import numpy as np
 
 from intrt.kernels.step cimport Step
+from intrt.errors import QuantizationError, ShapeError
 
 ctypedef fused qint_t:
     int8_t
@@ -92,7 +93,7 @@ cdef void dequantize_run(const void* params) noexcept nogil:
 cdef int set_channels(ConvertParams* p, Py_ssize_t outer, Py_ssize_t channels, Py_ssize_t inner,
                       const float[::1] scale, const int32_t[::1] zero_point) except -1:
     if scale.shape[0] < channels or zero_point.shape[0] < channels:
-        raise ValueError(f"{channels} channels but {scale.shape[0]} scales and {zero_point.shape[0]} zero points")
+        raise ShapeError(f"{channels} channels but {scale.shape[0]} scales and {zero_point.shape[0]} zero points")
     p.outer, p.channels, p.inner = outer, channels, inner
     if outer == 0 or channels == 0 or inner == 0:
         p.outer = 0
@@ -105,7 +106,7 @@ def quantize_f32(const float[:, :, ::1] x, const float[::1] scale, const int32_t
                  int32_t qmin, int32_t qmax, qint_t[:, :, ::1] out):
     cdef ConvertParams p
     if x.shape[0] != out.shape[0] or x.shape[1] != out.shape[1] or x.shape[2] != out.shape[2]:
-        raise ValueError("quantize: input and output shapes differ")
+        raise ShapeError("quantize: input and output shapes differ")
     set_channels(&p, x.shape[0], x.shape[1], x.shape[2], scale, zero_point)
     set_range(&p, qmin, qmax)
     if p.outer:
@@ -119,7 +120,7 @@ def dequantize_to_f32(const qint_t[:, :, ::1] q, const float[::1] scale, const i
                       float[:, :, ::1] out):
     cdef ConvertParams p
     if q.shape[0] != out.shape[0] or q.shape[1] != out.shape[1] or q.shape[2] != out.shape[2]:
-        raise ValueError("dequantize: input and output shapes differ")
+        raise ShapeError("dequantize: input and output shapes differ")
     set_channels(&p, q.shape[0], q.shape[1], q.shape[2], scale, zero_point)
     p.unsigned_q = qint_t is uint8_t
     if p.outer:
@@ -131,7 +132,7 @@ def dequantize_to_f32(const qint_t[:, :, ::1] q, const float[::1] scale, const i
 
 cdef int set_range(ConvertParams* p, int32_t qmin, int32_t qmax) except -1:
     if not (qmin == -128 and qmax == 127 or qmin == 0 and qmax == 255):
-        raise ValueError(f"quantize: [{qmin}, {qmax}] is not the int8 or uint8 range")
+        raise QuantizationError(f"quantize: [{qmin}, {qmax}] is not the int8 or uint8 range")
     p.qmin, p.qmax = qmin, qmax
     return 0
 
@@ -144,7 +145,7 @@ cdef class QuantizeStep(Step):
         cdef const float[:, :, ::1] xv = x
         cdef uint8_t[:, :, ::1] ov = out.view(np.uint8)
         if tuple(x.shape) != tuple(out.shape) or x.ndim != 3:
-            raise ValueError("QuantizeStep: input and output must be the same 3-D shape")
+            raise ShapeError("QuantizeStep: input and output must be the same 3-D shape")
         set_channels(&self.p, xv.shape[0], xv.shape[1], xv.shape[2], scale, zero_point)
         set_range(&self.p, qmin, qmax)
         self.p.x = &xv[0, 0, 0] if self.p.outer else NULL
@@ -163,7 +164,7 @@ cdef class DequantizeStep(Step):
         cdef const uint8_t[:, :, ::1] qv = q.view(np.uint8)
         cdef float[:, :, ::1] ov = out
         if tuple(q.shape) != tuple(out.shape) or q.ndim != 3 or q.dtype not in (np.int8, np.uint8):
-            raise ValueError("DequantizeStep: int8/uint8 input and float32 output of the same 3-D shape")
+            raise ShapeError("DequantizeStep: int8/uint8 input and float32 output of the same 3-D shape")
         set_channels(&self.p, qv.shape[0], qv.shape[1], qv.shape[2], scale, zero_point)
         self.p.unsigned_q = q.dtype == np.uint8
         self.p.qx = &qv[0, 0, 0] if self.p.outer else NULL

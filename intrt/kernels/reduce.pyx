@@ -16,6 +16,7 @@ import numpy as np
 
 from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
 from intrt.kernels.step cimport Step
+from intrt.errors import ShapeError
 
 MAX_REDUCED = 1 << 23
 
@@ -80,12 +81,12 @@ cdef int set_mean(MeanParams* p, const int8_t[:, :, ::1] x, int8_t[:, ::1] out, 
                   int32_t mult, int32_t shift, int32_t output_zero_point, int32_t[::1] acc,
                   bint single_rounding) except -1:
     if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[2]:
-        raise ValueError(f"mean: output [{out.shape[0]}, {out.shape[1]}] does not match the input "
+        raise ShapeError(f"mean: output [{out.shape[0]}, {out.shape[1]}] does not match the input "
                          f"[{x.shape[0]}, {x.shape[1]}, {x.shape[2]}]")
     if acc.shape[0] < x.shape[2]:
-        raise ValueError("mean: scratch is shorter than the inner size")
+        raise ShapeError("mean: scratch is shorter than the inner size")
     if x.shape[1] > MAX_REDUCED:
-        raise ValueError("mean: more than 2**23 reduced elements overflow the int32 sum")
+        raise ShapeError("mean: more than 2**23 reduced elements overflow the int32 sum")
     p.outer, p.count, p.inner = x.shape[0], x.shape[1], x.shape[2]
     empty = p.outer == 0 or p.count == 0 or p.inner == 0
     p.x = NULL if empty else &x[0, 0, 0]

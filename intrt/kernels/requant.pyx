@@ -18,6 +18,7 @@ from libc.string cimport memcpy
 
 from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
 from intrt.kernels.step cimport Step
+from intrt.errors import MemoryLimitError, QuantizationError, ShapeError
 
 ctypedef fused in_t:
     int8_t
@@ -67,9 +68,9 @@ cdef int set_requant(RequantParams* p, bint input_unsigned, bint output_unsigned
                      bint single_rounding) except -1:
     cdef int32_t qmin = 0 if output_unsigned else -128
     if not qmin <= act_min <= act_max <= qmin + 255:
-        raise ValueError(f"requantize: activation range [{act_min}, {act_max}] is not inside the output dtype")
+        raise QuantizationError(f"requantize: activation range [{act_min}, {act_max}] is not inside the output dtype")
     if not -31 <= shift <= 30:
-        raise ValueError(f"requantize: shift {shift} is outside [-31, 30]")
+        raise QuantizationError(f"requantize: shift {shift} is outside [-31, 30]")
     p.input_zero_point, p.mult, p.shift, p.output_zero_point = input_zero_point, mult, shift, output_zero_point
     p.act_min, p.act_max = act_min, act_max
     p.input_unsigned, p.single_rounding = input_unsigned, single_rounding
@@ -82,7 +83,7 @@ def requantize(const in_t[:, ::1] x, int32_t input_zero_point, int32_t mult, int
     cdef RequantParams p
     cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1]
     if out.shape[0] != rows or out.shape[1] != cols:
-        raise ValueError("requantize: input and output shapes differ")
+        raise ShapeError("requantize: input and output shapes differ")
     set_requant(&p, in_t is uint8_t, out_t is uint8_t, input_zero_point, mult, shift, output_zero_point,
                 act_min, act_max, single_rounding)
     if rows == 0 or cols == 0:
@@ -139,10 +140,10 @@ cdef class ConcatStep(Step):
         cdef ConcatInput* x
         inputs = list(inputs)
         if len(requant) != len(inputs):
-            raise ValueError("ConcatStep: one requant entry per input")
+            raise ShapeError("ConcatStep: one requant entry per input")
         self.p.inputs = <ConcatInput*>malloc(max(len(inputs), 1) * sizeof(ConcatInput))
         if self.p.inputs == NULL:
-            raise MemoryError()
+            raise MemoryLimitError("out of memory for a kernel step")
         self.p.outer, self.p.total = ov.shape[0], ov.shape[1]
         self.p.out = <uint8_t*>&ov[0, 0] if ov.shape[0] and ov.shape[1] else NULL
         offset = 0
@@ -150,7 +151,7 @@ cdef class ConcatStep(Step):
             xv = arr
             x = &self.p.inputs[k]
             if xv.shape[0] != self.p.outer:
-                raise ValueError(f"ConcatStep: input {k} has {xv.shape[0]} rows, the output {self.p.outer}")
+                raise ShapeError(f"ConcatStep: input {k} has {xv.shape[0]} rows, the output {self.p.outer}")
             x.width, x.offset = xv.shape[1], offset
             x.src = <const uint8_t*>&xv[0, 0] if xv.shape[0] and xv.shape[1] else NULL
             x.copy = rq is None
@@ -161,7 +162,7 @@ cdef class ConcatStep(Step):
             offset += xv.shape[1]
             self.p.n = k + 1
         if offset != self.p.total:
-            raise ValueError(f"ConcatStep: inputs cover {offset} of {self.p.total} output columns")
+            raise ShapeError(f"ConcatStep: inputs cover {offset} of {self.p.total} output columns")
         if self.p.out == NULL:
             self.p.n = 0  # nothing to write
         self.keep = (tuple(inputs), out)

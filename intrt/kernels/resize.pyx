@@ -12,6 +12,8 @@ from libc.stdint cimport int8_t, int32_t, int64_t
 
 import numpy as np
 
+from intrt.errors import ShapeError
+
 from intrt.kernels.step cimport Step
 
 
@@ -78,10 +80,10 @@ cdef class ResizeBilinearStep(Step):
         cdef int8_t[:, :, :, ::1] yv = y
         tabs = [np.ascontiguousarray(t, np.int32) for t in tuple(rows) + tuple(cols)]
         if y.shape[0] != x.shape[0] or y.shape[3] != x.shape[3]:
-            raise ValueError(f"ResizeBilinearStep: shapes {x.shape} -> {y.shape} differ in batch or depth")
+            raise ShapeError(f"ResizeBilinearStep: shapes {x.shape} -> {y.shape} differ in batch or depth")
         for t, n, lim in zip(tabs, [y.shape[1]] * 3 + [y.shape[2]] * 3, [x.shape[1]] * 2 + [None] + [x.shape[2]] * 2 + [None]):
             if t.shape != (n,) or (lim is not None and n and (t.min() < 0 or t.max() >= lim)):
-                raise ValueError("ResizeBilinearStep: interpolation table of the wrong size or out of range")
+                raise ShapeError("ResizeBilinearStep: interpolation table of the wrong size or out of range")
         cdef const int32_t[::1] y0 = tabs[0], y1 = tabs[1], dy = tabs[2], x0 = tabs[3], x1 = tabs[4], dx = tabs[5]
         self.p.batches, self.p.in_h, self.p.in_w, self.p.depth = x.shape
         self.p.out_h, self.p.out_w = y.shape[1], y.shape[2]

@@ -1,5 +1,6 @@
 """Run prepared kernel calls (see step.pxd) back to back without the GIL."""
 from libc.stdlib cimport malloc, free
+from intrt.errors import InternalError, MemoryLimitError
 
 
 cdef class Step:
@@ -11,7 +12,7 @@ cdef class Step:
     def __call__(self):
         """Run this one step (tests and debugging)."""
         if self.fn == NULL:
-            raise RuntimeError(f"step {self.name!r} is not initialized")
+            raise InternalError(f"step {self.name!r} is not initialized")
         with nogil:
             self.fn(self.params)
 
@@ -29,12 +30,12 @@ cdef class StepList:
         self.fns = <step_fn_t*>malloc(max(self.n, 1) * sizeof(step_fn_t))
         self.params = <const void**>malloc(max(self.n, 1) * sizeof(void*))
         if self.fns == NULL or self.params == NULL:
-            raise MemoryError()
+            raise MemoryLimitError("out of memory for a kernel step")
         cdef Step s
         for i, obj in enumerate(self.steps):
             s = <Step?>obj
             if s.fn == NULL:
-                raise RuntimeError(f"step {s.name!r} is not initialized")
+                raise InternalError(f"step {s.name!r} is not initialized")
             self.fns[i] = s.fn
             self.params[i] = s.params
 

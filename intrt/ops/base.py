@@ -27,6 +27,7 @@ from intrt.ops.spec import SPECS, AttrError, OpSpec
 
 #: op type -> the class that runs it on int8 tensors (ops without one exist only in float graphs)
 OPS: Dict[str, Type["Op"]] = {}
+INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
 
 
 def register(*specs: Union[OpSpec, str]):
@@ -63,6 +64,12 @@ class Op:
         n_out = self.spec.outputs if self.spec is not None else self.num_outputs
         if n_out is not None and len(node.outputs) != n_out:
             raise self.error(f"takes {n_out} outputs, got {len(node.outputs)}", ModelFormatError)
+        for j, i in enumerate(node.inputs[:lo]):
+            if i < 0:  # -1 marks an absent optional input; the first `lo` inputs are required
+                raise self.error(f"input {j} is required, but the node gives -1 (absent)", ModelFormatError)
+        activation = node.attrs.get("activation")
+        if activation is not None and not isinstance(activation, str):
+            raise self.error(f"attribute 'activation' must be a string, got {activation!r}", ModelFormatError)
         self.inputs: List[Tensor] = [graph.tensors[i] if i >= 0 else None for i in node.inputs]
         self.outputs: List[Tensor] = [graph.tensors[i] for i in node.outputs]
         self.attrs = self._read_attrs() if self.spec is not None else node.attrs
@@ -96,17 +103,23 @@ class Op:
         return self.attrs[key]
 
     def int_attr(self, key, default=None, required=False) -> int:
+        """An integer attribute; like TFLite's schema, it must fit in int32."""
         v = self.attr(key, default, required)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise self.error(f"attribute {key!r} must be an integer, got {v!r}")
+        if not INT32_MIN <= v <= INT32_MAX:
+            raise self.error(f"attribute {key!r} = {v} is outside the int32 range")
         return int(v)
 
     def ints_attr(self, key, length=None, default=None, required=False) -> List[int]:
+        """A list of integers, each in the int32 range (as TFLite's schema)."""
         v = self.attr(key, default, required)
         if not isinstance(v, (list, tuple)) or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v):
             raise self.error(f"attribute {key!r} must be a list of integers, got {v!r}")
         if length is not None and len(v) != length:
             raise self.error(f"attribute {key!r} must have {length} values, got {len(v)}")
+        if not all(INT32_MIN <= i <= INT32_MAX for i in v):
+            raise self.error(f"attribute {key!r} = {v} has a value outside the int32 range")
         return [int(i) for i in v]
 
     def expect_dtype(self, tensor: Tensor, *dtypes: str, what="input"):
@@ -143,6 +156,11 @@ class Op:
     def run(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> None:
         raise NotImplementedError
 
+    def scratch_bytes(self, input_shapes: Sequence[tuple], output_shapes: Sequence[tuple]) -> int:
+        """Bytes the op allocates per plan besides its outputs (e.g. an expanded copy of the input), when
+        that grows with the activations; the runtime counts it against the memory limit. Default 0."""
+        return 0
+
     def bind(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]):
         """Optionally a prepared kernel call (an ``intrt.kernels.step.Step``) for these fixed buffers.
 
@@ -169,4 +187,7 @@ def make_op(node: Node, graph: Graph, index: int) -> Op:
     if cls is None:
         raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} is not supported; "
                                  f"supported: {', '.join(sorted(OPS))}")
-    return cls(node, graph, index)
+    # Scales near the float32 limits overflow in the float32 products and quotients TFLite computes; the ops
+    # reject the resulting inf (no multiplier represents it), so numpy's overflow warning would only be noise.
+    with np.errstate(over="ignore"):
+        return cls(node, graph, index)

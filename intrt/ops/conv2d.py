@@ -130,7 +130,7 @@ def single_rounding(op: Op) -> bool:
 
 
 def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray):
-    """Reject filters whose int32 accumulator could overflow (docs/arithmetic.md, section 6).
+    """Reject filters whose int32 accumulator could overflow (docs/arithmetic.md, equation (9)).
 
     ``rows[oc]`` are the effective weights (w - z_w) of output channel oc. Every partial sum lies within
     bias[oc] +/- 255 * sum|rows[oc]|; both ends must fit in int32.
@@ -153,6 +153,9 @@ def spatial_attrs(op: Op):
 def output_size(op: Op, size: int, k: int, stride: int, dilation: int, padding, dim: int):
     """(output size, padding before) along one spatial dim (dim 0 = height, 1 = width): common.conv_padding,
     with an empty output an error naming the node."""
+    eff_k = (k - 1) * dilation + 1
+    if eff_k > 2 ** 31 - 1:  # the kernels take geometry as int32 (as TFLite)
+        raise op.error(f"kernel {k} with dilation {dilation} spans {eff_k} pixels, more than 2**31 - 1")
     out, before, _ = conv_padding(size, k, stride, dilation, padding, dim)
     if out <= 0:
         which = "height" if dim == 0 else "width"

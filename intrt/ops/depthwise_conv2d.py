@@ -126,6 +126,11 @@ class DepthwiseConv2D(Op):
         _, out_h, out_w, _, _ = self._geometry(tuple(input_shapes[INPUT]))
         return [(input_shapes[INPUT][0], out_h, out_w, self.weights.shape[3])]
 
+    def scratch_bytes(self, input_shapes, output_shapes):
+        _, h, w, c = input_shapes[INPUT]
+        out_c = self.weights.shape[3]
+        return h * w * out_c if out_c != c else 0  # DepthwiseStep's expanded image when depth_multiplier > 1
+
     def _step(self, x, y):
         _, _, _, pad_top, pad_left = self._geometry(x.shape)
         return DepthwiseStep(self.packed, x, y, self.stride, self.dilation, pad_top, pad_left)

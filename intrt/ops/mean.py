@@ -9,6 +9,8 @@ Like TFLite (reference_ops::QuantizedMeanOrSum):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from intrt.errors import ShapeError
@@ -85,6 +87,12 @@ class Mean(Op):
         if self.keep_dims:
             return [tuple(1 if i in self.axes else d for i, d in enumerate(in_shape))]
         return [tuple(d for i, d in enumerate(in_shape) if i not in self.axes)]
+
+    def scratch_bytes(self, input_shapes, output_shapes):
+        shape = tuple(input_shapes[0])
+        if self.copy or 0 in shape:
+            return 0
+        return math.prod(shape) if self._view(shape)[1] is not None else 0  # bind's transposed copy
 
     def _view(self, shape):
         """(outer, N, inner) of the input, and the transpose moving the reduced axes last (None: not needed)."""

@@ -42,7 +42,8 @@ class Softmax(Op):
         if self.attrs["axis"] not in (-1, len(x.shape) - 1):
             raise self.error(f"softmax along axis {self.attrs['axis']} of the {len(x.shape)}-D input {x.name!r}: "
                              "the int8 kernel works on the last axis", UnsupportedOpError)
-        beta = float(np.float32(self.attrs["beta"]))  # TfLiteSoftmaxParams.beta is a float32
+        with np.errstate(over="ignore"):  # beyond float32: inf, rejected just below
+            beta = float(np.float32(self.attrs["beta"]))  # TfLiteSoftmaxParams.beta is a float32
         if not math.isfinite(beta) or beta <= 0:
             raise self.error(f"attribute 'beta' must be positive and finite, got {beta!r}", QuantizationError)
 

@@ -92,6 +92,8 @@ class Int(Kind):
         if not _is_int(value):
             raise AttrError(f"must be an integer, got {value!r}")
         value = int(value)
+        if not -2 ** 31 <= value < 2 ** 31:  # the kernels take it as an int32, as TFLite's schema
+            raise AttrError(f"must fit in int32, got {value}")
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
             raise AttrError(f"must be {self.text[4:]}, got {value}")
         return value
@@ -156,6 +158,8 @@ class Ints(Kind):
             raise AttrError(f"must have {self.length} values, got {len(value)}")
         if self.lo is not None and any(v < self.lo for v in value):
             raise AttrError(f"values must be >= {self.lo}, got {value}")
+        if any(not -2 ** 31 <= v < 2 ** 31 for v in value):  # the kernels take them as int32, as TFLite's schema
+            raise AttrError(f"values must fit in int32, got {value}")
         return value
 
     def format(self, value):

@@ -1,4 +1,7 @@
-"""Oracles for pooling, mean, add/sub/mul, requantize, concatenation and pad, from docs/arithmetic.md (sections 2-4).
+"""Oracles for pooling, mean, add/sub/mul, requantize, concatenation and pad, from TFLite's reference integer kernels
+(pooling.h, mean.h, add.h, mul.h, requantize.h, concatenation.h, pad.h) and docs/arithmetic.md (4)-(8); the
+equations (P1)-(P3), (M1)-(M2), (E1)-(E4) and (R1) are those of intrt/kernels/pool.pyx, reduce.pyx, eltwise.pyx
+and requant.pyx.
 
 Plain Python integers element by element (slow, obviously correct); shapes come from numpy broadcasting.
 Multipliers are derived here from the scales, with the precision each TFLite kernel uses.

@@ -49,7 +49,7 @@
                     (DW_RQ_*); single rounding with shift > 0 or a negative multiplier requantizes lane by
                     lane with the scalar code.
 
-   Requantization (arith.md 2.2-2.4): double rounding RDBPOT(SRDHM(sat(acc << left), M), right), or single
+   Requantization (docs/arithmetic.md (5)-(7')): double rounding RDBPOT(SRDHM(sat(acc << left), M), right), or single
    rounding (acc * M + 2**(t-1)) >> t with t = 31 - shift. The scalar code clamps MBQM to [lo, hi] =
    [act_min - z_out, act_max - z_out] before adding z_out, which equals the reference's int64 "add, then
    clamp"; the AVX2 code's saturating packs give the same (|z_out| <= 128, act range inside int8). */

@@ -1,0 +1,84 @@
+"""What one fuzz case does with a file, shared by the bounded runner (tests/fuzz/run.py), the atheris harnesses
+and the tests: load it (``intrt.load`` for ``.intrt`` bytes; ``from_tflite`` then save and load for ``.tflite``
+bytes) and, if it loads, run it on random inputs. An :class:`~intrt.errors.IntrtError` is an accepted outcome
+(except :class:`~intrt.errors.InternalError`, which is a bug); any other exception propagates to the caller.
+"""
+from __future__ import annotations
+
+import random
+import struct
+
+import numpy as np
+
+import intrt
+from intrt import format as fmt
+from intrt.convert.tflite import from_tflite
+from intrt.errors import InternalError, IntrtError
+
+#: activation memory a fuzzed model may plan (small, so a case never takes long or much memory)
+FUZZ_MAX_MEMORY = 64 * 2 ** 20
+
+
+def run_model(model, rng: random.Random) -> None:
+    """Run a loaded model on random integer inputs (``quantized=True``) and, if it has any, on float inputs."""
+    xs = []
+    for info in model.inputs:
+        shape = tuple(info.shape)
+        if info.dynamic_batch and shape and rng.random() < 0.3:
+            shape = (rng.choice((0, 1, 2, 3)),) + shape[1:]
+        dt = np.dtype(info.dtype)
+        nprng = np.random.default_rng(rng.randrange(2 ** 32))
+        if dt.kind == "f":
+            xs.append(nprng.standard_normal(shape).astype(dt) * rng.choice((1.0, 1e3, 1e30)))
+        else:
+            lim = np.iinfo(dt)
+            xs.append(nprng.integers(lim.min, int(lim.max) + 1, shape, dtype=dt))
+    model.run_list(xs, quantized=True)
+    if any(info.float_interface and info.dtype != "float32" for info in model.inputs) and rng.random() < 0.3:
+        model.run_list([np.asarray(x, np.float32) / 64.0 for x in xs])
+
+
+def execute(target: str, blob: bytes, rng: random.Random, max_memory: int = FUZZ_MAX_MEMORY) -> str:
+    """Load (and run) one case. Returns the outcome: ``"ok"`` (loaded and ran) or ``"<stage>:<ErrorClass>"``."""
+    stage = "import"
+    try:
+        if target == "tflite":
+            graph = from_tflite(blob)
+            stage = "save"
+            blob = fmt.to_bytes(graph)
+        stage = "load"
+        model = intrt.load(blob, max_memory=max_memory)
+        stage = "run"
+        run_model(model, rng)
+    except InternalError:
+        raise
+    except IntrtError as e:
+        return f"{stage}:{type(e).__name__}"
+    return "ok"
+
+
+# -- TFLite mutations (byte and 32-bit word level: offsets, lengths and indices of a FlatBuffer are words) -----
+
+TFLITE_WORDS = [0, 1, 2, 3, 4, 8, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000,
+                0xFFFFFFFF, 0xFFFFFFFE, 0x40000000]
+
+
+def mutate_tflite(rng: random.Random, blob: bytes) -> bytes:
+    b = bytearray(blob)
+    for _ in range(rng.randint(1, 4)):
+        r = rng.random()
+        if r < 0.5 and len(b) >= 8:
+            pos = rng.randrange(0, len(b) - 3) & ~3
+            word = rng.choice(TFLITE_WORDS) if rng.random() < 0.7 else \
+                (struct.unpack_from("<I", b, pos)[0] + rng.choice((1, -1, 4, -4, 256))) & 0xFFFFFFFF
+            struct.pack_into("<I", b, pos, word)
+        elif r < 0.8:
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        elif r < 0.9:
+            del b[rng.randrange(len(b)):]
+            if not b:
+                b = bytearray(blob[:8])
+        else:
+            pos = rng.randrange(len(b))
+            b[pos:pos] = bytes(rng.randrange(1, 16))
+    return bytes(b)
