@@ -22,7 +22,6 @@ Example
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -286,23 +285,51 @@ ACTIVATION = Activation()
 LAYOUT = Enum("NHWC", "NCHW")
 
 
-@dataclass(frozen=True)
-class Attr:
+class _Record:
+    """A small record: ``FIELDS`` = ((name, default), ...), filled by position or keyword, read-only after.
+
+    (Plain classes rather than dataclasses: building dataclasses costs milliseconds, and op modules are
+    imported whenever a model is loaded.)
+    """
+
+    FIELDS: Tuple = ()
+    _NO = object()  # no default: the argument is required
+
+    def __init__(self, *args, **kwargs):
+        names = [f for f, _ in self.FIELDS]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} positional arguments")
+        values = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names or k in values:
+                raise TypeError(f"{type(self).__name__}: unexpected or repeated argument {k!r}")
+            values[k] = v
+        for name, default in self.FIELDS:
+            if name not in values:
+                if default is _Record._NO:
+                    raise TypeError(f"{type(self).__name__}: missing argument {name!r}")
+                values[name] = dict(default) if isinstance(default, dict) else default
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n, _ in self.FIELDS)})"
+
+
+class Attr(_Record):
     """One attribute: name, kind, default (REQUIRED, ABSENT or a value) and a one-line meaning.
 
     ``float_only`` attributes exist only in float graphs (e.g. ``layout="NCHW"``): a pass rewrites them
     away, the int8 op accepts only the default, and canonical forms leave them out when at the default.
     """
 
-    name: str
-    kind: Kind
-    default: Any = REQUIRED
-    doc: str = ""
-    float_only: bool = False
+    FIELDS = (("name", _Record._NO), ("kind", _Record._NO), ("default", REQUIRED), ("doc", ""),
+              ("float_only", False))
 
 
-@dataclass(frozen=True)
-class Input:
+class Input(_Record):
     """One input slot.
 
     ``constant``: must be a constant tensor in an int8 graph (weights, biases, shape operands).
@@ -312,16 +339,11 @@ class Input:
     ``variadic``: this slot takes any number of tensors (CONCATENATION), it must be the last one.
     """
 
-    name: str
-    optional: bool = False
-    constant: bool = False
-    attr: Optional[str] = None
-    variadic: bool = False
-    doc: str = ""
+    FIELDS = (("name", _Record._NO), ("optional", False), ("constant", False), ("attr", None),
+              ("variadic", False), ("doc", ""))
 
 
-@dataclass(frozen=True)
-class Quant:
+class Quant(_Record):
     """An op's role in post-training quantization.
 
     weights / bias: input slots of the weight and bias (weights symmetric int8, per channel along
@@ -331,17 +353,11 @@ class Quant:
     (QUANTIZE, DEQUANTIZE), the only ops whose tensors may be float32 in an int8 graph.
     """
 
-    weights: Optional[int] = None
-    weight_axis: Optional[int] = None
-    bias: Optional[int] = None
-    shared: bool = False
-    fixed_output: Optional[Tuple[float, int]] = None
-    float_only: bool = False
-    edge: bool = False
+    FIELDS = (("weights", None), ("weight_axis", None), ("bias", None), ("shared", False), ("fixed_output", None),
+              ("float_only", False), ("edge", False))
 
 
-@dataclass(frozen=True)
-class TFLite:
+class TFLite(_Record):
     """How TFLite operators become this op (read by intrt.convert.tflite).
 
     builtins: BuiltinOperator names mapped to this op. options: the BuiltinOptions table. attrs: attribute
@@ -351,11 +367,7 @@ class TFLite:
     per-operator context: ``raw(i)``, ``out()``, ``const_ints(i, what)``, ``error``, ``unsupported``).
     """
 
-    builtins: Tuple[str, ...]
-    options: Optional[str] = None
-    attrs: Mapping[str, Any] = field(default_factory=dict)
-    require: Mapping[str, Tuple] = field(default_factory=dict)
-    fixup: Optional[Callable] = None
+    FIELDS = (("builtins", _Record._NO), ("options", None), ("attrs", {}), ("require", {}), ("fixup", None))
 
 
 #: ``OpSpec.layout`` values understood by the NCHW -> NHWC pass (intrt/convert/passes.py); None: the pass
@@ -365,8 +377,7 @@ LAYOUT_RULES = ("elementwise", "spatial", "axis", "axes", "pads", "transpose", "
 SPECS: Dict[str, "OpSpec"] = {}
 
 
-@dataclass(eq=False)
-class OpSpec:
+class OpSpec(_Record):
     """Everything intrt knows about one op type (see the module docstring).
 
     ``float_fn(attrs, inputs)`` gets canonical attributes (defaults filled, constant operands merged) and
@@ -375,31 +386,31 @@ class OpSpec:
     ``quant=(input QParams list, output QParams list)`` (QUANTIZE / DEQUANTIZE).
     """
 
-    op: str
-    doc: str
-    inputs: Tuple[Input, ...]
-    attrs: Tuple[Attr, ...] = ()
-    float_fn: Optional[Callable] = None
-    outputs: Optional[int] = 1  # None: any number (e.g. SPLIT; the op checks it)
-    quant: Quant = Quant()
-    fuses_as: Optional[str] = None  # a standalone activation that folds into a producer's `activation`
-    tflite: Optional[TFLite] = None
-    layout: Optional[str] = None
-    foldable: bool = True  # constant folding may evaluate it (not QUANTIZE/DEQUANTIZE)
-    shape_only: bool = False  # its outputs depend only on its inputs' shapes (SHAPE)
-    float_needs_quant: bool = False
-    complete: Optional[Callable] = None  # complete(attrs, input_shapes) -> attrs derived from shapes
-    summary: Optional[Callable] = None  # summary(attrs, inputs, outputs) -> str for inspect
-    builder: Optional[str] = None  # GraphBuilder method name
+    FIELDS = (
+        ("op", _Record._NO), ("doc", _Record._NO), ("inputs", _Record._NO), ("attrs", ()),
+        ("float_fn", None),
+        ("outputs", 1),            # None: any number (e.g. SPLIT; the op checks it)
+        ("quant", Quant()),
+        ("fuses_as", None),        # a standalone activation that folds into a producer's `activation`
+        ("tflite", None),
+        ("layout", None),          # one of LAYOUT_RULES
+        ("foldable", True),        # constant folding may evaluate it (not QUANTIZE/DEQUANTIZE)
+        ("shape_only", False),     # its outputs depend only on its inputs' shapes (SHAPE)
+        ("float_needs_quant", False),
+        ("complete", None),        # complete(attrs, input_shapes) -> attrs derived from shapes
+        ("summary", None),         # summary(attrs, inputs, outputs) -> str for inspect
+        ("builder", None),         # GraphBuilder method name
+    )
 
-    def __post_init__(self):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         if self.op in SPECS:
             raise RuntimeError(f"op type {self.op} described twice")
         if self.layout is not None and self.layout not in LAYOUT_RULES:
             raise RuntimeError(f"{self.op}: unknown layout rule {self.layout!r}")
         if any(i.variadic for i in self.inputs[:-1]):
             raise RuntimeError(f"{self.op}: only the last input may be variadic")
-        self._attrs = {a.name: a for a in self.attrs}
+        object.__setattr__(self, "_attrs", {a.name: a for a in self.attrs})
         for i in self.inputs:
             if i.attr is not None and i.attr not in self._attrs:
                 raise RuntimeError(f"{self.op}: input {i.name} stands for unknown attribute {i.attr}")
