@@ -75,18 +75,24 @@ def bench_fc(m, k, o, threads_list, repeat, isa):
     bias, mult, shift = quant_params(o)
     y = np.empty((m, o), np.int8)
     g = gemm.PackedGemm(w, bias, Z_IN, mult, shift, Z_OUT, -128, 127, isa=isa)
-    ref = np.empty_like(y)
+    # FULLY_CONNECTED's own requantization (docs/arithmetic.md eq. (10)): a double scale per channel
+    scale = np.ldexp(mult / 2.0 ** 31, shift)
+    gf = gemm.PackedGemm(w, bias, Z_IN, None, None, Z_OUT, -128, 127, isa=isa, scale=scale)
+    ref, ref_f, yf = np.empty_like(y), np.empty_like(y), np.empty_like(y)
     rows = {}
     rows["reference kernel (1T)"] = median_ms(
         lambda: fully_connected_s8(x, w, bias, mult, shift, -Z_IN, 0, Z_OUT, -128, 127, False, ref), max(3, repeat // 10))
+    fully_connected_s8(x, w, bias, None, None, -Z_IN, 0, Z_OUT, -128, 127, False, ref_f, scale=scale)
     for t in threads_list:
         gemm.set_num_threads(t)
         rows[f"intrt gemm {g.isa} {t}T"] = median_ms(lambda: g.run_fc(x, y), repeat)
+        rows[f"intrt gemm {g.isa} {t}T float requant"] = median_ms(lambda: gf.run_fc(x, yf), repeat)
         sess = ort_session(lambda: onnx_model("QLinearMatMul", w, bias, (m, k), (m, o)), t)
         if sess is not None:
             xu = (x.astype(np.int16) + 128).astype(np.uint8)
             rows[f"ORT QLinearMatMul u8s8 {t}T"] = median_ms(lambda: sess.run(None, {"x": xu}), repeat)
     assert np.array_equal(y, ref), "intrt gemm disagrees with the reference kernel"
+    assert np.array_equal(yf, ref_f), "intrt gemm (float requantization) disagrees with the reference kernel"
     xf, wf = x.astype(np.float32), np.ascontiguousarray(w.T.astype(np.float32))
     rows["numpy float32 matmul"] = median_ms(lambda: xf @ wf, repeat)
     return f"FC {m}x{k}x{o}", m * k * o, rows

@@ -24,6 +24,13 @@ def load(path, **kwargs):
     return _load(path, **kwargs)
 
 
+def analyze(float_graph, quantized_model, data, **kwargs):
+    """Per-layer quantization error report; see :func:`intrt.analysis.analyze`."""
+    from intrt.analysis import analyze as _analyze
+
+    return _analyze(float_graph, quantized_model, data, **kwargs)
+
+
 def set_num_threads(n: int) -> None:
     """Threads the kernels may use (default: the CPU count, at most 8; env ``INTRT_NUM_THREADS``).
 
@@ -41,6 +48,6 @@ def get_num_threads() -> int:
     return _get()
 
 
-__all__ = ["load", "set_num_threads", "get_num_threads", "QParams", "quantize", "dequantize", "choose_symmetric", "choose_asymmetric",
+__all__ = ["load", "analyze", "set_num_threads", "get_num_threads", "QParams", "quantize", "dequantize", "choose_symmetric", "choose_asymmetric",
            "quantize_multiplier", "activation_range", "IntrtError", "QuantizationError", "ModelFormatError",
            "UnsupportedOpError", "ShapeError", "InputError", "ConversionError", "__version__"]

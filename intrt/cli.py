@@ -1,4 +1,4 @@
-"""The ``intrt`` command line: ``inspect``, ``run``, ``convert`` and ``demo``.
+"""The ``intrt`` command line: ``inspect``, ``run``, ``convert``, ``analyze`` and ``demo``.
 
 Exit status: 0 success, 1 an intrt error (bad model, bad input, unreadable file), 2 a usage error.
 Errors print one line ``intrt: error: ...`` to stderr; no traceback for IntrtError.
@@ -59,6 +59,13 @@ def _build_parser() -> argparse.ArgumentParser:
                                    + ", ".join(sorted(CONVERTERS)) + ".")
     s.add_argument("input", metavar="INPUT", help="model to convert (.tflite)")
     s.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the .intrt file to write")
+
+    s = sub.add_parser("analyze", help="per-layer quantization error of a float model (SQNR, LSB error, ...)",
+                       description="Quantize FLOAT_MODEL on DATA (or take --quantized) and report every layer's "
+                                   "error against float, isolated and accumulated, worst first.")
+    from intrt.analysis import add_arguments
+
+    add_arguments(s)
 
     s = sub.add_parser("demo", help="quantize the bundled digits CNN, run it, compare with float",
                        description="Run the bundled demo (intrt.demo). Extra options are passed on to it.")
@@ -167,6 +174,12 @@ def _cmd_convert(args) -> int:
     return 0
 
 
+def _cmd_analyze(args) -> int:
+    from intrt.analysis import command
+
+    return command(args)
+
+
 def _cmd_demo(args, extra: List[str]) -> int:
     try:
         from intrt import demo
@@ -188,7 +201,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "demo":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    commands = {"inspect": _cmd_inspect, "run": _cmd_run, "convert": _cmd_convert}
+    commands = {"inspect": _cmd_inspect, "run": _cmd_run, "convert": _cmd_convert, "analyze": _cmd_analyze}
     try:
         if args.command == "demo":
             return _cmd_demo(args, extra)

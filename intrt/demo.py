@@ -40,6 +40,24 @@ def load_digits():
                 d["x_test"].astype(np.float32) / 16.0, d["y_test"].astype(np.int64))
 
 
+#: the "glitch" data set: this share of the calibration images gets one hot pixel of this value
+GLITCH_RATE, GLITCH_VALUE = 0.01, 40.0
+
+
+def add_glitches(x: np.ndarray, rate: float = GLITCH_RATE, value: float = GLITCH_VALUE, seed: int = 0) -> np.ndarray:
+    """A copy of images ``x`` where ``rate`` of them (at least one) have one random pixel set to ``value``.
+
+    Models a sensor glitch in the calibration set: rare, huge activations that stretch a min-max
+    range (pixels are normally in [0, 1]). The test images stay clean.
+    """
+    rng = np.random.default_rng(seed)
+    x = x.copy()
+    n = max(1, int(round(rate * len(x))))
+    for k in rng.choice(len(x), n, replace=False):
+        x[k, rng.integers(x.shape[1]), rng.integers(x.shape[2]), 0] = value
+    return x
+
+
 def build_float_graph(weights=None):
     """The demo CNN as a float graph (batch dim dynamic).
 
@@ -90,8 +108,14 @@ def _first(y):
     return y[0] if isinstance(y, (list, tuple)) else y
 
 
-def run_demo(out_path: Optional[str] = None, calibration: int = 256, repeats: int = 7):
-    """Do the whole demo and return a dict of metrics (see :func:`main`)."""
+def run_demo(out_path: Optional[str] = None, calibration: int = 256, repeats: int = 7, *, data: str = "digits",
+             plot_dir: Optional[str] = None, **scheme):
+    """Do the whole demo and return a dict of metrics (see :func:`main`).
+
+    ``scheme``: quantization options of :func:`intrt.convert.ptq.quantize_graph` (``method``,
+    ``percentile``, ``activations``, ``weights``, ``io_dtype``). ``data="glitch"`` calibrates on
+    images with rare hot pixels (:func:`add_glitches`). ``plot_dir``: write the error pictures there.
+    """
     import intrt
     from intrt.convert.float_exec import run_float
     from intrt.convert.ptq import convert
@@ -99,11 +123,21 @@ def run_demo(out_path: Optional[str] = None, calibration: int = 256, repeats: in
     x_train, _, x_test, y_test = load_digits()
     if calibration < 1:
         raise intrt.ConversionError(f"--calibration must be >= 1, got {calibration}")
+    if data not in ("digits", "glitch"):
+        raise intrt.ConversionError(f"data must be 'digits' or 'glitch', got {data!r}")
+    x_cal = x_train[:calibration] if data == "digits" else add_glitches(x_train[:calibration])
     float_graph = build_float_graph()
+    scheme.setdefault("quiet", True)
     t0 = time.perf_counter()
-    convert(float_graph, x_train[:calibration], out_path)
+    qgraph = convert(float_graph, x_cal, out_path, **scheme)
     convert_s = time.perf_counter() - t0
     model = intrt.load(out_path)
+    plots = []
+    if plot_dir:
+        from intrt.plots import plot_report
+
+        plots = plot_report(intrt.analyze(float_graph, qgraph, x_test[:64]), plot_dir, calibration_data=x_cal,
+                            options=scheme)
 
     f_logits = run_float(float_graph, x_test)[0]
     q_logits = np.asarray(_first(model.run(x_test)), np.float32)
@@ -124,6 +158,10 @@ def run_demo(out_path: Optional[str] = None, calibration: int = 256, repeats: in
         "int8_single_us": _median_time(lambda: model.run(one), repeats * 5) * 1e6,
         "float_single_us": _median_time(lambda: run_float(float_graph, one), repeats * 5) * 1e6,
         "path": out_path,
+        "data": data,
+        "scheme": ", ".join(f"{k} {v}" for k, v in sorted(qgraph.metadata.items())
+                            if k in ("calibration", "activations", "weights", "io_dtype", "per_tensor", "keep_float")),
+        "plots": plots,
         "output_names": [model.graph.tensors[i].name for i in model.graph.outputs]
         if hasattr(model, "graph") else ["logits"],
     }
@@ -133,6 +171,8 @@ def format_report(m: dict) -> str:
     lines = [
         f"intrt demo: 8x8 digits CNN, {m['n_test']} test images, calibrated on {m['calibration']} training images",
         f"model file: {m['path'] or '(temporary)'} ({m['file_bytes']} bytes, converted in {m['convert_s']:.2f} s)",
+        f"quantization: {m.get('scheme', '')}" + ("; calibration images with rare hot pixels (glitch data)"
+                                                  if m.get("data") == "glitch" else ""),
         "",
         f"{'metric':<34}{'float32 (numpy)':>16}{'int8 (intrt)':>16}",
         "-" * 66,
@@ -147,6 +187,8 @@ def format_report(m: dict) -> str:
         f"{m['int8_batch_us']:>16.1f}",
         f"{'latency, batch 1 (us)':<34}{m['float_single_us']:>16.1f}{m['int8_single_us']:>16.1f}",
     ]
+    if m.get("plots"):
+        lines.append(f"{len(m['plots'])} pictures written to {os.path.dirname(m['plots'][0])}")
     return "\n".join(lines)
 
 
@@ -159,16 +201,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, metavar="N",
                         help="timed runs per latency figure; the median is reported (default 7)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
+    parser.add_argument("--method", default="minmax", choices=("minmax", "moving_average", "percentile", "entropy",
+                                                               "mse"), help="calibration method (default minmax)")
+    parser.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default 99.99)")
+    parser.add_argument("--activations", default="asymmetric", choices=("asymmetric", "symmetric"))
+    parser.add_argument("--weights", default="per_channel", choices=("per_channel", "per_tensor", "asymmetric"),
+                        help="weight scheme; asymmetric is applied to the FULLY_CONNECTED layer only "
+                             "(TFLite's conv needs symmetric weights)")
+    parser.add_argument("--io-dtype", default="int8", choices=("int8", "uint8"))
+    parser.add_argument("--data", default="digits", choices=("digits", "glitch"),
+                        help="calibration images: clean, or 1%% with a hot pixel of 40.0 (default digits)")
+    parser.add_argument("--keep-float", action="append", default=[], metavar="LAYER",
+                        help="keep this layer (conv1..conv4, logits) in float32; repeat for several")
+    parser.add_argument("--plot", metavar="DIR", help="write error heat maps and histograms to DIR (matplotlib)")
     args = parser.parse_args(argv)
     if args.calibration < 1:
         parser.error(f"--calibration must be >= 1, got {args.calibration}")
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    scheme = dict(method=args.method, percentile=args.percentile, activations=args.activations,
+                  weights="per_channel" if args.weights == "asymmetric" else args.weights, io_dtype=args.io_dtype,
+                  data=args.data, plot_dir=args.plot, keep_float=args.keep_float)
+    if args.weights == "asymmetric":
+        scheme["per_tensor"] = {"logits": {"weights": "asymmetric"}}
     if args.out:
-        metrics = run_demo(args.out, args.calibration, args.repeats)
+        metrics = run_demo(args.out, args.calibration, args.repeats, **scheme)
     else:
         with tempfile.TemporaryDirectory(prefix="intrt-demo-") as tmp:
-            metrics = run_demo(os.path.join(tmp, "digits_cnn.intrt"), args.calibration, args.repeats)
+            metrics = run_demo(os.path.join(tmp, "digits_cnn.intrt"), args.calibration, args.repeats, **scheme)
             metrics["path"] = None  # removed with the directory
     if not args.quiet:
         print(format_report(metrics))

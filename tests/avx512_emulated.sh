@@ -20,7 +20,7 @@ sec = s[start:end].replace(
     '#define GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))',
     "#define GEMM_AVX512\n" + open("tests/avx512_shims.h").read())
 sec = re.sub(r"\b_mm(\d*)_", r"simde_mm\1_", sec)
-sec = re.sub(r"\b__m(128|256|512)i\b", r"simde__m\1i", sec)
+sec = re.sub(r"\b__m(128|256|512)([id])\b", r"simde__m\1\2", sec)
 sec = re.sub(r"\b__mmask(\d+)\b", r"simde__mmask\1", sec)
 s = s[:start] + sec + s[end:]
 s = s.replace('return (__builtin_cpu_supports("avx512f")', 'return 1 || (__builtin_cpu_supports("avx512f")', 1)
@@ -28,4 +28,5 @@ open(p, "w").write(s)
 PY
 python3 setup.py build_ext --inplace -q
 python3 -c "from intrt.kernels import gemm; assert gemm.get_isa() == 'avx512vnni', gemm.cpu_features(); print(gemm.cpu_features())"
-python3 -m pytest -q -p no:cacheprovider tests/test_gemm.py tests/test_conv.py tests/test_fully_connected.py tests/test_tflite_import.py
+python3 -m pytest -q -p no:cacheprovider tests/test_gemm.py tests/test_conv.py tests/test_fully_connected.py tests/test_tflite_import.py \
+    tests/test_tflite_ties.py

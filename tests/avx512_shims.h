@@ -25,3 +25,15 @@ static inline void simde_mm_mask_storeu_epi8(void *p, simde__mmask16 k, simde__m
     for (int i = 0; i < 16; i++)
         if ((k >> i) & 1) ((int8_t *)p)[i] = x.i8[i];
 }
+static inline simde__m512d simde_mm512_cvtepi32_pd(simde__m256i a) {
+    simde__m256i_private x = simde__m256i_to_private(a);
+    simde__m512d_private r;
+    for (int i = 0; i < 8; i++) r.f64[i] = (double)x.i32[i];
+    return simde__m512d_from_private(r);
+}
+static inline simde__m256i simde_mm512_cvttpd_epi32(simde__m512d a) {   /* in-range values only (as used) */
+    simde__m512d_private x = simde__m512d_to_private(a);
+    simde__m256i_private r;
+    for (int i = 0; i < 8; i++) r.i32[i] = (int32_t)x.f64[i];
+    return simde__m256i_from_private(r);
+}

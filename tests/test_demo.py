@@ -83,3 +83,31 @@ def test_demo_rejects_bad_calibration_count():
 
     with pytest.raises(SystemExit):
         main(["--calibration", "0"])
+
+
+def test_demo_methods_and_glitch_data(capsys, tmp_path):
+    from intrt.demo import add_glitches, load_digits, main
+
+    x = load_digits()[0][:200]
+    g = add_glitches(x)
+    changed = np.nonzero(np.any(g != x, axis=(1, 2, 3)))[0]
+    assert len(changed) == 2 and np.all(g[changed].max(axis=(1, 2, 3)) == 40.0)
+    assert main(["--method", "percentile", "--percentile", "99.9", "--data", "glitch", "--activations", "symmetric",
+                 "--weights", "asymmetric", "--io-dtype", "uint8", "--repeats", "1",
+                 "--out", str(tmp_path / "m.intrt")]) == 0
+    out = capsys.readouterr().out
+    assert "calibration percentile 99.9" in out and "activations symmetric" in out and "io_dtype uint8" in out
+    assert "hot pixels" in out and '"logits": {"weights": "asymmetric"}' in out
+    acc = float(re.search(r"top-1 accuracy\s+[\d.]+%\s+([\d.]+)%", out).group(1))
+    assert acc > 95.0
+
+
+def test_demo_plot(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from intrt.demo import main
+
+    assert main(["--plot", str(tmp_path / "png"), "--repeats", "1", "--calibration", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "pictures written to" in out
+    names = os.listdir(tmp_path / "png")
+    assert "sqnr_summary.png" in names and "sym_vs_asym_conv1_relu.png" in names and len(names) == 27

@@ -1,5 +1,6 @@
 """intrt.kernels.gemm (packed int8 GEMM): bit for bit against the reference kernels (linear.fully_connected_s8,
-conv.conv2d_s8) and the numpy int64 oracle, on every path this CPU runs and for 1 and 2 threads."""
+conv.conv2d_s8) and the numpy int64 oracle, on every path this CPU runs and for 1 and 2 threads, in both
+requantization modes (MBQM for convolutions, float for FULLY_CONNECTED)."""
 import contextlib
 
 import numpy as np
@@ -11,6 +12,7 @@ from intrt.kernels import gemm
 from intrt.kernels.conv import conv2d_s8
 from intrt.kernels.linear import fully_connected_s8
 from tests.reference.gemm import INT32_MAX, INT32_MIN, conv_ref, gemm_ref, im2col_ref
+from tests.reference.linear import fully_connected_float_ref
 
 ISAS = gemm.available_isas()
 THREADS = (1, 2)
@@ -111,7 +113,7 @@ def test_fc_large_reference_only():
 @pytest.mark.parametrize("single", [False, True])
 def test_requantization_edges(single):
     # every shift, extreme multipliers and accumulators (incl. INT32_MIN * INT32_MIN saturation, left-shift
-    # saturation, double-rounding ties from arith.md 2.3); K = 1 and w = 0/1 so acc = bias (+ x - z_in)
+    # saturation, double-rounding ties, docs/arithmetic.md eq. (7)); K = 1 and w = 0/1 so acc = bias (+ x - z_in)
     shifts = np.arange(-31, 31, dtype=np.int32)
     mults = np.array([1 << 30, INT32_MAX, 1 << 30 | 1, 1518500250, 1], np.int32)
     if not single:
@@ -134,7 +136,7 @@ def test_requantization_edges(single):
 
 
 def test_double_rounding_examples():
-    # arith.md 2.3: acc=1, e=-1 and acc=3, e=-2 give 1 with double rounding, 0 with single rounding
+    # docs/arithmetic.md eq. (7): acc=1, e=-1 and acc=3, e=-2 give 1 with double rounding, 0 with single rounding
     w = np.zeros((2, 1), np.int8)
     bias = np.array([1, 3], np.int32)
     mult = np.full(2, 1 << 30, np.int32)
@@ -154,6 +156,113 @@ def test_bias_none_is_zero_bias():
     want = gemm_ref(x, w, None, 4, mult, shift, 0, -128, 127)
     for name, got in run_fc_all(x, w, None, 4, mult, shift, 0, -128, 127, False).items():
         assert_same(got, want, name)
+
+
+# -- float requantization (FULLY_CONNECTED, docs/arithmetic.md eq. (10)) -----------------------------------
+def run_fc_float_all(x, w, bias, z_in, scale, z_out, lo, hi):
+    """Every (path, thread count) result of PackedGemm(scale=...).run_fc."""
+    out = {}
+    for isa in ISAS:
+        g = gemm.PackedGemm(w, bias, z_in, None, None, z_out, lo, hi, isa=isa, scale=scale)
+        assert g.float_requant and g.requant_mode == 0
+        for t in THREADS:
+            y = np.full((x.shape[0], w.shape[0]), 77, np.int8)
+            with threads(t):
+                g.run_fc(x, y)
+            out[f"{isa} {t}T"] = y
+    return out
+
+
+def fc_float_reference(x, w, bias, z_in, scale, z_out, lo, hi):
+    y = np.full((x.shape[0], w.shape[0]), 77, np.int8)
+    b = np.zeros(w.shape[0], np.int32) if bias is None else bias
+    fully_connected_s8(x, w, b, None, None, -z_in, 0, z_out, lo, hi, False, y, scale=scale)
+    return y
+
+
+def float_scales(rng, o):
+    """Short binary fractions (exact ties), the same times 1 +/- 2**-20 or 2**-52 (near ties), log-uniform
+    values, and scales large enough to overflow int32 (saturation)."""
+    kind = rng.integers(0, 4, o)
+    dyadic = rng.integers(1, 32, o) / 2.0 ** rng.integers(0, 16, o)
+    eps = rng.choice([-(2 ** -20), 2 ** -20, -(2 ** -52), 2 ** -52], o)
+    return np.select([kind == 0, kind == 1, kind == 2], [dyadic, dyadic * (1 + eps), 2.0 ** rng.integers(-40, 40, o)],
+                     np.exp(rng.uniform(np.log(1e-9), np.log(10.0), o)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(0, 20), k=st.integers(0, 70), o=st.integers(0, 70),
+       z_in=st.sampled_from([-128, 127, 0, -5, 33]), z_out=st.integers(-128, 127), clamp=st.booleans(),
+       small=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_fc_float_matches_reference_and_oracle(m, k, o, z_in, z_out, clamp, small, seed):
+    rng = np.random.default_rng(seed)
+    w, bias, _, _ = random_problem(rng, o, k)
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    if small:   # accumulators near 0 and dyadic scales: most outputs are exact ties
+        w = rng.integers(-2, 3, (o, k)).astype(np.int8)
+        x = np.clip(z_in + rng.integers(-3, 4, (m, k)), -128, 127).astype(np.int8)
+        bias = rng.integers(-9, 10, o).astype(np.int32)
+    scale = float_scales(rng, o)
+    lo, hi = (sorted(rng.integers(-128, 128, 2).tolist()) if clamp else (-128, 127))
+    want = fully_connected_float_ref(x, w, bias, z_in, 0, z_out, scale, lo, hi)
+    assert_same(fc_float_reference(x, w, bias, z_in, scale, z_out, lo, hi), want, "reference kernel")
+    for name, got in run_fc_float_all(x, w, bias, z_in, scale, z_out, lo, hi).items():
+        assert_same(got, want, name)
+
+
+@pytest.mark.parametrize("m,k,o", [(1, 1, 1), (7, 3, 9), (13, 9, 48), (65, 257, 100), (301, 300, 37)])
+def test_fc_float_shapes(m, k, o):
+    rng = np.random.default_rng(m + k + o)
+    w, bias, _, _ = random_problem(rng, o, k)
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    scale = np.exp(rng.uniform(np.log(1e-7), np.log(1e-4), o))
+    want = fc_float_reference(x, w, bias, -7, scale, 3, -128, 127)
+    assert_same(fully_connected_float_ref(x, w, bias, -7, 0, 3, scale, -128, 127), want, "oracle")
+    for name, got in run_fc_float_all(x, w, bias, -7, scale, 3, -128, 127).items():
+        assert_same(got, want, name)
+
+
+@pytest.mark.parametrize("z_out,lo,hi", [(0, -128, 127), (-128, -128, 127), (127, -128, 127), (-5, -5, 1)])
+def test_fc_float_requantization_edges(z_out, lo, hi):
+    # INT32_MIN / INT32_MAX accumulators, exact ties in both signs, the doubles next to 0.5, tiny, subnormal and
+    # huge scales (products beyond int32 saturate); K = 1 and w = 0/1 so acc = bias (+ x - z_in)
+    accs = np.array([0, 1, -1, 3, -3, 5, -5, 2, -2, INT32_MAX, INT32_MIN, INT32_MAX - 255, INT32_MIN + 255,
+                     1 << 20, -(1 << 20), 12345, -12345], np.int64)
+    scales = np.array([0.5, 0.25, 1.5, 2.5, 1.0, 0.49999999999999994, 0.5000000000000001, 2.0 ** -31, 2.0 ** -32,
+                       5e-324, 2.0 ** 31, 1e300, 1 / 3, 0.1], np.float64)
+    pairs = [(a, sc) for a in accs for sc in scales]
+    o = len(pairs)
+    bias = np.array([a for a, _ in pairs], np.int64)
+    w = np.zeros((o, 1), np.int8)
+    w[np.abs(bias) < 2 ** 30, 0] = 1
+    bias = bias.astype(np.int32)
+    scale = np.array([sc for _, sc in pairs])
+    x = np.array([[0], [1], [-128], [127]], np.int8)
+    want = fully_connected_float_ref(x, w, bias, 0, 0, z_out, scale, lo, hi)
+    assert_same(fc_float_reference(x, w, bias, 0, scale, z_out, lo, hi), want, "reference kernel")
+    for name, got in run_fc_float_all(x, w, bias, 0, scale, z_out, lo, hi).items():
+        assert_same(got, want, name)
+
+
+def test_fc_float_ties_differ_from_mbqm():
+    # scale 1/2: acc = -1 -> -0.5 -> -1 (away from zero); MBQM (2**30, 0) gives 0 (SRDHM's ties go up)
+    w = np.zeros((2, 1), np.int8)
+    bias = np.array([-1, 1], np.int32)
+    x = np.zeros((1, 1), np.int8)
+    for isa in ISAS:
+        y = np.empty((1, 2), np.int8)
+        gemm.PackedGemm(w, bias, 0, None, None, 0, -128, 127, isa=isa, scale=np.full(2, 0.5)).run_fc(x, y)
+        assert y[0].tolist() == [-1, 1], isa
+        gemm.PackedGemm(w, bias, 0, np.full(2, 1 << 30), np.zeros(2, np.int32), 0, -128, 127, isa=isa).run_fc(x, y)
+        assert y[0].tolist() == [0, 1], isa
+
+
+def test_fc_float_rejects_bad_scales():
+    w = np.ones((2, 3), np.int8)
+    with pytest.raises(QuantizationError, match="finite"):
+        gemm.PackedGemm(w, None, 0, None, None, 0, -128, 127, scale=[1.0, np.nan])
+    with pytest.raises(ShapeError, match="scale"):
+        gemm.PackedGemm(w, None, 0, None, None, 0, -128, 127, scale=[1.0])
 
 
 def fast_mode(w, bias, mult, shift, z_out, single=False):

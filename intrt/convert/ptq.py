@@ -23,6 +23,11 @@ its description's quantization role (``OpSpec.quant`` in intrt/ops/<op>.py), rea
 
 Graph inputs and outputs stay int8 tensors; the runtime quantizes float inputs and dequantizes
 outputs at the edges.
+
+These are the defaults. Other calibration methods (intrt/convert/observers.py), symmetric
+activations, per-tensor or asymmetric weights, uint8 model edges, per-tensor overrides
+(intrt/convert/schemes.py) and layers kept in float32 (intrt/convert/mixed.py) are options of
+:func:`quantize_graph`.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from intrt.errors import ConversionError
 from intrt.graph import Graph, Node, Tensor
 from intrt.ops.spec import all_specs
 from intrt.quant import INT32_MAX, INT32_MIN, QParams, choose_asymmetric, choose_symmetric, quantize
-from intrt.convert.calibrate import Ranges, calibrate
+from intrt.convert.calibrate import Ranges
 from intrt.convert.passes import FLOAT_PIPELINE, run_passes
 
 # The quantization roles of the ops, read from their descriptions (``OpSpec.quant``, intrt/ops/<op>.py).
@@ -132,8 +137,13 @@ def as_int8(p: QParams) -> QParams:
     return QParams(p.scale, p.zero_point.astype(np.int64) - 128, "int8", p.axis)
 
 
-def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
-    """Per-tensor int8 parameters of every activation (and of constants in a shared group)."""
+def activation_params(graph: Graph, ranges: Ranges, choose=None) -> Dict[int, QParams]:
+    """Per-tensor int8 parameters of every activation (and of constants in a shared group).
+
+    ``choose(tensor indices, lo, hi) -> QParams`` picks a calibrated group's parameters (default:
+    asymmetric; see :meth:`intrt.convert.schemes.SchemeTable.activation_chooser`). Fixed output
+    parameters and parameters stated by the model come first.
+    """
     groups = _Groups()
     fixed: Dict[int, tuple] = {}
     for n in graph.nodes:
@@ -172,6 +182,8 @@ def activation_params(graph: Graph, ranges: Ranges) -> Dict[int, QParams]:
             if p.axis is not None:
                 raise ConversionError(f"tensor {graph.tensors[idxs[0]].name!r}: activations are int8 per tensor, "
                                       f"the model states {p}")
+        elif choose is not None:
+            p = choose(idxs, lo[root], hi[root])
         else:
             p = choose_asymmetric(None, xmin=lo[root], xmax=hi[root])
         for i in idxs:
@@ -224,7 +236,10 @@ def quantize_bias(b: np.ndarray, input_scale: float, weight_params: QParams):
 # ------------------------------------------------------------------------------ driver ----
 def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bool = True, rounding: str = "double",
                    dynamic_batch: Optional[bool] = None, ranges: Optional[Ranges] = None,
-                   batch_size: int = 64) -> Graph:
+                   batch_size: int = 64, method: str = "minmax", percentile: float = 99.99,
+                   activations: str = "asymmetric", weights: Optional[str] = None, io_dtype: str = "int8",
+                   per_tensor: Optional[dict] = None, bins: int = 2048, quiet: bool = False,
+                   keep_float=None) -> Graph:
     """Quantize a float graph to an int8 :class:`Graph`.
 
     Parameters
@@ -242,6 +257,25 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     ranges : dict, optional
         Precomputed ``{tensor index: (min, max)}`` of the prepared graph (:func:`prepare_float_graph`; its
         tensor indices extend the float graph's) instead of calibrating.
+    method : {"minmax", "moving_average", "percentile", "entropy", "mse"}
+        How activation ranges are calibrated (:mod:`intrt.convert.observers`).
+    percentile : float
+        For ``method="percentile"``: share of values kept, in (0, 100].
+    activations : {"asymmetric", "symmetric"}
+        Activation scheme (symmetric: zero point 0).
+    weights : {"per_channel", "per_tensor", "asymmetric"}, optional
+        Weight scheme; default from ``per_channel``. "asymmetric" (per tensor, with a zero point)
+        is supported by FULLY_CONNECTED only.
+    io_dtype : {"int8", "uint8"}
+        Type of the model's input and output tensors.
+    per_tensor : dict, optional
+        ``{tensor or layer name: {option: value}}`` overriding the above for some tensors
+        (see :mod:`intrt.convert.schemes`).
+    bins, quiet
+        Histogram bins per tensor; no progress line on stderr.
+    keep_float : list of str, optional
+        Names of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED layers to keep in float32
+        (mixed precision, :mod:`intrt.convert.mixed`).
 
     Examples
     --------
@@ -254,12 +288,23 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
     """
     if rounding not in ("double", "single"):
         raise ConversionError(f"rounding must be 'double' or 'single', got {rounding!r}")
+    from intrt.convert import schemes
+    from intrt.convert.mixed import FloatLayers
+
+    weights = weights if weights is not None else ("per_channel" if per_channel else "per_tensor")
+    table = schemes.SchemeTable(float_graph, schemes.Scheme(method, percentile, activations, weights, io_dtype),
+                                per_tensor)
     graph = prepare_float_graph(float_graph)
+    table.follow_fusion(graph)
+    kept = FloatLayers(graph, keep_float)
     if ranges is None:
         if calibration_data is None:
             raise ConversionError("quantize_graph needs calibration_data (or precomputed ranges)")
-        ranges = calibrate(graph, calibration_data, batch_size)
-    act = activation_params(graph, ranges)
+        from intrt.convert.observers import collect
+
+        ranges = table.ranges(collect(graph, calibration_data, batch_size=batch_size, bins=bins, quiet=quiet,
+                                      histograms=table.needs_histograms()))
+    act = activation_params(graph, ranges, table.activation_chooser())
 
     tensors: List[Tensor] = []
     made: Dict[tuple, int] = {}
@@ -295,7 +340,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
         p = as_int8(t.quant) if t.quant is not None else choose_asymmetric(t.data)
         return add(("c", i), Tensor(t.name, "int8", tuple(t.shape), p, quantize(t.data, p)))
 
-    def weights(k: int, n: Node, w: int, axis: Optional[int], s_in: float, bias: Optional[np.ndarray]) -> int:
+    def weight_tensor(k: int, n: Node, w: int, s_in: float, bias: Optional[np.ndarray]) -> int:
         wt = graph.tensors[w]
         if wt.data is None:
             raise ConversionError(f"node {k} ({n.name!r}) {n.op}: weights {wt.name!r} must be a constant")
@@ -306,14 +351,19 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
                                       f"{p.axis}; the int8 op needs axis {WEIGHT_AXIS[n.op]} or one scale")
             wq = quantize(wt.data, p)
         else:
-            wq, p = quantize_weights(wt.data, axis, bias_min_weight_scale(bias, s_in))
-        return add(("w", w, p.axis, p.scale.tobytes()), Tensor(wt.name, "int8", tuple(wt.shape), p, wq))
+            wq, p = schemes.layer_weights(n, wt.data, table.for_layer(n), WEIGHT_AXIS[n.op],
+                                          bias_min_weight_scale(bias, s_in), quantize_weights)
+        return add(("w", w, p.axis, p.scale.tobytes(), p.zero_point.tobytes()),
+                   Tensor(wt.name, "int8", tuple(wt.shape), p, wq))
 
     for i in graph.inputs:
         activation(i)
     nodes: List[Node] = []
     for k, n in enumerate(graph.nodes):
         ins: List[int] = []
+        if kept.wants(n):
+            nodes.extend(kept.emit(n, graph, add, activation))
+            continue
         role = _SPECS[n.op].quant
         if role.weights is not None:
             x, w = n.inputs[0], n.inputs[role.weights]
@@ -323,7 +373,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
             if bt is not None and bt.data is None:
                 raise ConversionError(f"node {k} ({n.name!r}) {n.op}: bias {bt.name!r} must be a constant")
             s_in = float(tensors[xi].quant.scale[0])
-            wi = weights(k, n, w, WEIGHT_AXIS[n.op] if per_channel else None, s_in, None if bt is None else bt.data)
+            wi = weight_tensor(k, n, w, s_in, None if bt is None else bt.data)
             ins = [xi, wi]
             if bt is not None:
                 bq, bp = quantize_bias(bt.data, s_in, tensors[wi].quant)
@@ -341,11 +391,15 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
 
     outputs = [activation(o) for o in graph.outputs]
     meta = dict(float_graph.metadata)
-    meta.update({"converter": "intrt.convert.ptq", "calibration": "minmax",
-                 "weights": "per-channel" if per_channel else "per-tensor"})
-    return Graph(tensors, nodes, [made[("a", i)] for i in graph.inputs], outputs,
-                 dynamic_batch=float_graph.dynamic_batch if dynamic_batch is None else bool(dynamic_batch),
-                 rounding=rounding, metadata=meta)
+    meta.update({"converter": "intrt.convert.ptq"})
+    meta.update(table.metadata())
+    if kept.names:
+        meta["keep_float"] = ", ".join(n.name for n in graph.nodes if n.name in kept.names)
+        nodes = kept.prune(nodes, outputs)
+    out = Graph(tensors, nodes, [made[("a", i)] for i in graph.inputs], outputs,
+                dynamic_batch=float_graph.dynamic_batch if dynamic_batch is None else bool(dynamic_batch),
+                rounding=rounding, metadata=meta)
+    return schemes.apply_io_dtype(out, table, list(graph.inputs), list(graph.outputs))
 
 
 def convert(float_graph: Graph, calibration_data, path, **kwargs) -> Graph:

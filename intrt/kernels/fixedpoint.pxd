@@ -1,4 +1,4 @@
-# Fixed-point helpers of the integer pipeline (gemmlowp / TFLite scheme); docs/arithmetic.md, eq. (3)-(6).
+# Fixed-point helpers of the integer pipeline (gemmlowp / TFLite scheme); docs/arithmetic.md, eq. (4)-(10).
 # Every kernel that requantizes cimports these; they are inline, so they cost nothing across modules.
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MIN, INT32_MAX
 
@@ -55,6 +55,33 @@ cdef inline int8_t requantize(int32_t acc, int32_t mult, int32_t shift, int32_t 
     if v > act_max:
         v = act_max
     return <int8_t>v
+
+
+cdef inline int32_t round_half_away(double v) noexcept nogil:
+    # C round() (ties away from zero) of |v| < 2**31 as int32. Compares v with t +/- 0.5 instead of
+    # subtracting, so v (often a fresh product) is never the operand of an add a compiler could fuse into an FMA.
+    cdef int32_t t = <int32_t>v          # truncates toward zero
+    if v >= <double>t + 0.5:
+        return t + 1
+    if v <= <double>t - 0.5:
+        return t - 1
+    return t
+
+
+cdef inline int8_t requantize_float(int32_t acc, double scale, int32_t output_offset,
+                                    int32_t act_min, int32_t act_max) noexcept nogil:
+    # TFLite's reference FULLY_CONNECTED (docs/arithmetic.md eq. (10)):
+    # clamp((int32)round((double)acc * scale) + output_offset, act_min, act_max), scale = s_in * s_w / s_out.
+    # Clamping the product to [act_min - offset, act_max - offset] before rounding gives the same integer
+    # (round is monotone and the bounds are integers) and keeps the conversion in range.
+    cdef double v = <double>acc * scale
+    cdef double lo = act_min - output_offset
+    cdef double hi = act_max - output_offset
+    if v < lo:
+        v = lo
+    elif v > hi:
+        v = hi
+    return <int8_t>(round_half_away(v) + output_offset)
 
 
 cdef inline int32_t dot_s8_s16(const int8_t* w, const int16_t* x, Py_ssize_t n) noexcept nogil:

@@ -4,7 +4,11 @@ Bit-exact with the reference kernels ``intrt.kernels.linear.fully_connected_s8``
 ``intrt.kernels.conv.conv2d_s8`` (groups = 1), for every code path and every thread count:
 
     acc[m, o] = bias[o] + sum_k w[o, k] * (x[m, k] - z_in)
-    y[m, o]   = clamp(MBQM(acc, mult[o], shift[o]) + z_out, act_min, act_max)
+    y[m, o]   = clamp(MBQM(acc, mult[o], shift[o]) + z_out, act_min, act_max)              (convolutions)
+    y[m, o]   = clamp(round((double)acc * scale[o]) + z_out, act_min, act_max)           (``scale`` given)
+
+The second requantization, ties away from zero on the double product, is TFLite's reference
+FULLY_CONNECTED (docs/arithmetic.md eq. (10)); a PackedGemm built with ``scale`` uses it on every path.
 
 The arithmetic and the packed layouts are described in ``simd/gemm_s8.h``. Paths ("isa"):
 ``"avx512vnni"`` (vpdpbusd u8 x s8), ``"avx2"`` (vpmaddwd on int16, never saturates) and ``"portable"``
@@ -57,6 +61,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         int fast
         const int64_t *nudge
         const int32_t *sneg
+        const double *scale
     ctypedef struct gemm_source:
         const int8_t *x
         int conv
@@ -188,16 +193,17 @@ def _self_check(name):
     if name not in _verified:
         rng = np.random.default_rng(1234)
         ok = True
-        for single in (False, True):
+        for single in (False, True, None):     # None: float requantization
             o, k, m = 37, 45, 11
             w = rng.integers(-127, 128, (o, k)).astype(np.int8)
             bias = rng.integers(-10 ** 6, 10 ** 6, o).astype(np.int32)
             mult = rng.integers(1 << 30, (1 << 31) - 1, o).astype(np.int32)
             shift = rng.integers(-31, 4, o).astype(np.int32)
             x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+            scale = (np.arange(1, o + 1) / 4096.0) if single is None else None   # includes exact ties
             outs = []
             for isa in ("portable", name):
-                g = PackedGemm(w, bias, -3, mult, shift, 5, -128, 127, single, isa=isa)
+                g = PackedGemm(w, bias, -3, mult, shift, 5, -128, 127, bool(single), isa=isa, scale=scale)
                 y = np.empty((m, o), np.int8)
                 g.run_fc(x, y)
                 outs.append(y)
@@ -219,24 +225,36 @@ cdef class PackedGemm:
     bias : int32 [O] or None.
     input_zero_point : z_in in -128..127.
     mult, shift : int32 [O]: Q31 multipliers and exponents (shift > 0 is a left shift), shift in -31..30.
+        Ignored (may be None) when ``scale`` is given.
     out_zero_point : z_out.
     act_min, act_max : output clamp, -128 <= act_min <= act_max <= 127.
     single_rounding : TFLITE_SINGLE_ROUNDING requantization instead of the default double rounding.
     isa : force a path; None uses :func:`get_isa`.
+    scale : float64 [O] or None. Given: the float requantization of TFLite's reference FULLY_CONNECTED,
+        ``round(acc * scale[o])`` with ties away from zero, instead of MBQM.
     """
     cdef gemm_params p
     cdef readonly str isa
     cdef readonly Py_ssize_t out_channels, depth
     cdef readonly int requant_mode    # AVX2 fast requantization mode (0: general; see _fast_requant)
+    cdef readonly bint float_requant  # built with ``scale``: TFLite's FULLY_CONNECTED float requantization
     cdef object _keep          # arrays the params point into
 
     def __init__(self, w, bias, int input_zero_point, mult, shift, int out_zero_point,
-                 int act_min, int act_max, bint single_rounding=False, isa=None):
+                 int act_min, int act_max, bint single_rounding=False, isa=None, scale=None):
         w = np.asarray(w)
         if w.dtype != np.int8 or w.ndim != 2:
             raise ShapeError(f"PackedGemm: weights must be int8 [O, K], got {w.dtype} {w.shape}")
         O, K = w.shape
         bias = np.zeros(O, np.int64) if bias is None else np.asarray(bias)
+        if scale is not None:
+            scale = np.asarray(scale)
+            if scale.shape != (O,) or scale.dtype.kind not in "fiu":
+                raise ShapeError(f"PackedGemm: scale must be a real array of shape ({O},), got {scale.dtype} "
+                                 f"{scale.shape}")
+            if not np.all(np.isfinite(scale)):
+                raise QuantizationError("PackedGemm: scale values must be finite")
+            mult, shift = np.zeros(O, np.int32), np.zeros(O, np.int32)      # unused by the float requantization
         mult, shift = np.asarray(mult), np.asarray(shift)
         for name, arr in (("bias", bias), ("mult", mult), ("shift", shift)):
             if arr.shape != (O,) or arr.dtype.kind not in "iu":
@@ -284,8 +302,9 @@ cdef class PackedGemm:
         arrays = dict(w=packed, bias=padded(b64), mult=padded(mult), left=padded(left), right=padded(right),
                       total=padded(31 - sh), sneg=padded(np.where(right > 0, -1, 0)))
         arrays["total"][O:] = 31
+        arrays["scale"] = padded(scale if scale is not None else 0.0, np.float64)
         fast = 0
-        if name == "avx2" and not single_rounding and O:
+        if name == "avx2" and not single_rounding and O and scale is None:
             fast = _fast_requant(np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int64), left, right,
                                  out_zero_point)
         if fast:   # 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0); see a2_requant_fast
@@ -308,8 +327,10 @@ cdef class PackedGemm:
         self.p.total = <const int32_t *>_ptr(arrays["total"])
         self.p.sneg = <const int32_t *>_ptr(arrays["sneg"])
         self.p.nudge = <const int64_t *>_ptr(arrays["nudge"])
+        self.p.scale = <const double *>_ptr(arrays["scale"]) if scale is not None else NULL
         self.p.fast = fast
         self.requant_mode = fast
+        self.float_requant = scale is not None
         self.p.act_min, self.p.act_max = act_min, act_max
         self.p.lo, self.p.hi = act_min - out_zero_point, act_max - out_zero_point
         self.p.z_out, self.p.z_in = out_zero_point, input_zero_point

@@ -152,8 +152,16 @@ class Op:
         return None
 
 
+#: float32 versions of op types (layers kept in float by mixed-precision PTQ); chosen when the
+#: node's output tensor is float32 (intrt/ops/float_layers.py)
+FLOAT_OPS: Dict[str, Type["Op"]] = {}
+
+
 def make_op(node: Node, graph: Graph, index: int) -> Op:
     cls = OPS.get(node.op)
+    if node.op in FLOAT_OPS and node.outputs and 0 <= node.outputs[0] < len(graph.tensors) \
+            and graph.tensors[node.outputs[0]].dtype == "float32":
+        cls = FLOAT_OPS[node.op]
     spec = SPECS.get(node.op)
     if cls is None and spec is not None and spec.quant.float_only:
         raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} exists only in float graphs "

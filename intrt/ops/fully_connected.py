@@ -1,4 +1,4 @@
-"""FULLY_CONNECTED: int8 matrix-vector layer (TFLite reference semantics, docs/arithmetic.md 3.3).
+"""FULLY_CONNECTED: int8 matrix-vector layer (TFLite reference semantics, docs/arithmetic.md eq. (9)-(10)).
 
 Inputs: x int8 (per tensor), any rank >= 1, viewed as [batches, K]; weights [O, K] int8 constant, per tensor
 (any zero point z_w, applied as weights_offset = -z_w) or per channel on axis 0 (zero points 0);
@@ -8,8 +8,15 @@ Output: [batches, O], or with keep_num_dims=1 the input shape with its last dim 
 batches = product of the leading dims when the last dim is K; otherwise (keep_num_dims=0) the input is
 flattened to [-1, K] as TFLite does, provided its size is a multiple of K.
 
-Multiplier (arith.md 2.6): per channel m[o] = double(s_in) * double(s_w[o]) / double(s_out); per tensor
-TFLite's float32 product: double(float32(s_in) * float32(s_w)) / double(s_out).
+Requantization (eq. (10)): unlike the convolutions, TFLite's reference FULLY_CONNECTED does not use
+MultiplyByQuantizedMultiplier. Per tensor and per channel alike it computes
+    y = clamp((int32)round((double)acc * scale[o]) + z_out, act_min, act_max),
+    scale[o] = double(s_in) * double(s_w[o]) / double(s_out)
+(reference_integer_ops/fully_connected.h, the overloads that take the float scales; round half away from
+zero). The graph's rounding mode ("double"/"single") is about MBQM and does not apply here.
+K = 0: TFLite's Eval writes zero bytes into the output before any arithmetic; so does intrt.
+Where |acc * scale| >= 2**31 TFLite's int32 conversion is undefined (LiteRT on x86 gives INT32_MIN); intrt
+saturates, so the output is the clamp bound on the side of the sign.
 Weight values of -128 are accepted (see conv2d.py).
 """
 from __future__ import annotations
@@ -24,9 +31,15 @@ from intrt.kernels.linear import fully_connected_s8
 from intrt.ops.base import Op, register
 from intrt.ops.common import apply_activation, f32
 from intrt.ops.conv2d import (BIAS, FILTER, INPUT, TFLITE_BIAS_INT32, check_accumulator, check_activation_tensors,
-                              clamp_bounds, filter_scales, load_bias, load_filter, requant_multipliers,
-                              single_rounding)
+                              clamp_bounds, filter_scales, load_bias, load_filter)
 from intrt.ops.spec import ACTIVATION, BOOL, Attr, Input, OpSpec, Quant, TFLite
+
+
+def output_scales(s_in, s_w, s_out, out_c: int) -> np.ndarray:
+    """scale[o] = double(s_in) * double(s_w[o]) / double(s_out), left to right as TFLite; a single filter
+    scale (per tensor) is repeated for every output."""
+    s_w = np.broadcast_to(np.asarray(s_w, np.float32).astype(np.float64), (out_c,))
+    return np.ascontiguousarray(np.float64(np.float32(s_in)) * s_w / np.float64(np.float32(s_out)))
 
 
 def fully_connected_float(attrs, inputs):
@@ -79,14 +92,8 @@ class FullyConnected(Op):
         s_w, per_channel, z_w = filter_scales(self, channel_axis=0, out_c=out_c, allow_zero_point=True)
         self.bias = load_bias(self, out_c)
         self.keep_num_dims = self.attrs["keep_num_dims"]
-        if per_channel:
-            reals = np.float64(in_q.scale[0]) * s_w.astype(np.float64) / np.float64(out_q.scale[0])
-        else:
-            product = np.float32(in_q.scale[0]) * np.float32(s_w[0])  # float32 multiply, as TFLite
-            reals = np.full(out_c, np.float64(product) / np.float64(out_q.scale[0]))
-        self.mult, self.shift = requant_multipliers(self, reals)
+        self.scale = output_scales(in_q.scale[0], s_w if per_channel else s_w[:1], out_q.scale[0], out_c)
         self.act_min, self.act_max = clamp_bounds(self, out_q)
-        self.single_rounding = single_rounding(self)
         self.input_offset = -int(in_q.zero_point[0])
         self.weights_offset = -z_w
         self.output_offset = int(out_q.zero_point[0])
@@ -94,9 +101,9 @@ class FullyConnected(Op):
         # The packed SIMD GEMM (bit-exact with fully_connected_s8) serves symmetric weights; a per-tensor
         # weight zero point keeps the reference kernel.
         self.gemm = None
-        if self.weights_offset == 0:
-            self.gemm = PackedGemm(self.weights, self.bias, -self.input_offset, self.mult, self.shift,
-                                   self.output_offset, self.act_min, self.act_max, self.single_rounding)
+        if self.weights_offset == 0 and depth > 0:
+            self.gemm = PackedGemm(self.weights, self.bias, -self.input_offset, None, None, self.output_offset,
+                                   self.act_min, self.act_max, scale=self.scale)
 
     def _batches(self, shape) -> int:
         out_c, depth = self.weights.shape
@@ -123,12 +130,15 @@ class FullyConnected(Op):
         x, y = inputs[INPUT], outputs[0]
         out_c, depth = self.weights.shape
         batches = self._batches(x.shape)
+        if depth == 0:          # TFLite: memset(output, 0) when the filter has no columns
+            y[...] = 0
+            return
         if self.gemm is not None:
             self.gemm.run_fc(np.ascontiguousarray(x).reshape(batches, depth), y.reshape(batches, out_c))
             return
-        fully_connected_s8(np.ascontiguousarray(x).reshape(batches, depth), self.weights, self.bias, self.mult,
-                           self.shift, self.input_offset, self.weights_offset, self.output_offset,
-                           self.act_min, self.act_max, self.single_rounding, y.reshape(batches, out_c))
+        fully_connected_s8(np.ascontiguousarray(x).reshape(batches, depth), self.weights, self.bias, None, None,
+                           self.input_offset, self.weights_offset, self.output_offset, self.act_min, self.act_max,
+                           False, y.reshape(batches, out_c), scale=self.scale)
 
     def bind(self, inputs, outputs):
         if self.gemm is None:

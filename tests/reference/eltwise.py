@@ -1,4 +1,4 @@
-"""Oracles for pooling, mean, add/sub/mul, requantize, concatenation and pad, from arith.md sections 3.0, 3.4-3.10.
+"""Oracles for pooling, mean, add/sub/mul, requantize, concatenation and pad, from docs/arithmetic.md (sections 2-4).
 
 Plain Python integers element by element (slow, obviously correct); shapes come from numpy broadcasting.
 Multipliers are derived here from the scales, with the precision each TFLite kernel uses.

@@ -1,5 +1,5 @@
 """Plain-numpy int64 oracle for the packed GEMM (intrt.kernels.gemm), written from the spec
-(/work/shared/arith.md 2.2-2.4, docs/arithmetic.md): acc = bias + (x - z_in) @ w.T in int64, MBQM, + z_out, clamp.
+(docs/arithmetic.md eq. (4)-(10)): acc = bias + (x - z_in) @ w.T in int64, MBQM, + z_out, clamp.
 """
 import numpy as np
 

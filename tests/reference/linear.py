@@ -1,9 +1,9 @@
 """Plain-numpy oracles for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, written from the spec
-(docs/arithmetic.md 2.3-2.4 and 3.1-3.3), independent of the Cython kernels.
+(docs/arithmetic.md eq. (4)-(10)), independent of the Cython kernels.
 
-Accumulation is int64 over an input explicitly padded with z_in (real 0), requantization is MBQM in int64
-numpy ops (checked against the scalar Python-int version in tests/reference/fixedpoint.py), then + z_out and
-the clamp.
+Accumulation is int64 over an input explicitly padded with z_in (real 0). The convolutions requantize with MBQM
+in int64 numpy ops (checked against the scalar Python-int version in tests/reference/fixedpoint.py); FULLY_CONNECTED
+rounds the float64 product acc * scale half away from zero (eq. (10)). Then + z_out and the clamp.
 """
 import numpy as np
 
@@ -74,9 +74,8 @@ def _padded_windows(x, z_in, kh, kw, stride, dilation, padding):
     return window, oh, ow
 
 
-def conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
-               padding="VALID", rounding="double"):
-    """x [N,H,W,C] int8, w [O,KH,KW,Cg] int8, bias [O] int32 or None; padding "SAME"/"VALID"/[t,b,l,r]."""
+def conv2d_acc(x, w, bias, z_in, stride=(1, 1), dilation=(1, 1), padding="VALID"):
+    """int64 accumulators [N, OH, OW, O] of CONV_2D: bias + sum of w * (x - z_in) over each (padded) window."""
     n, h, wd, c = x.shape
     o, kh, kw, cg = w.shape
     groups = c // cg
@@ -92,12 +91,18 @@ def conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1
                 acc[:, oy, ox, g * og:(g + 1) * og] = np.einsum("nhwc,ohwc->no", part, w64[g * og:(g + 1) * og])
     if bias is not None:
         acc += bias.astype(np.int64)
+    return acc
+
+
+def conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
+               padding="VALID", rounding="double"):
+    """x [N,H,W,C] int8, w [O,KH,KW,Cg] int8, bias [O] int32 or None; padding "SAME"/"VALID"/[t,b,l,r]."""
+    acc = conv2d_acc(x, w, bias, z_in, stride, dilation, padding)
     return requantize(acc, mult, shift, z_out, act_min, act_max, rounding)
 
 
-def depthwise_conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
-                         padding="VALID", depth_multiplier=1, rounding="double"):
-    """x [N,H,W,C] int8, w [1,KH,KW,C*dm] int8; output channel ic*dm + m reads input channel ic."""
+def depthwise_acc(x, w, bias, z_in, stride=(1, 1), dilation=(1, 1), padding="VALID", depth_multiplier=1):
+    """int64 accumulators [N, OH, OW, C*dm] of DEPTHWISE_CONV_2D; channel ic*dm + m reads input channel ic."""
     n, h, wd, c = x.shape
     _, kh, kw, o = w.shape
     assert o == c * depth_multiplier
@@ -110,6 +115,13 @@ def depthwise_conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max,
             acc[:, oy, ox, :] = (window(oy, ox)[..., src] * w64).sum(axis=(1, 2))
     if bias is not None:
         acc += bias.astype(np.int64)
+    return acc
+
+
+def depthwise_conv2d_ref(x, w, bias, z_in, z_out, mult, shift, act_min, act_max, stride=(1, 1), dilation=(1, 1),
+                         padding="VALID", depth_multiplier=1, rounding="double"):
+    """x [N,H,W,C] int8, w [1,KH,KW,C*dm] int8; output channel ic*dm + m reads input channel ic."""
+    acc = depthwise_acc(x, w, bias, z_in, stride, dilation, padding, depth_multiplier)
     return requantize(acc, mult, shift, z_out, act_min, act_max, rounding)
 
 
@@ -119,3 +131,37 @@ def fully_connected_ref(x, w, bias, z_in, z_w, z_out, mult, shift, act_min, act_
     if bias is not None:
         acc = acc + bias.astype(np.int64)
     return requantize(acc, mult, shift, z_out, act_min, act_max, rounding)
+
+
+# -- FULLY_CONNECTED: TFLite's reference kernel requantizes in double, not with MBQM -----------------------
+def round_half_away(v):
+    """C round() on float64 arrays: ties away from zero. v - trunc(v) is exact for |v| < 2**52."""
+    v = np.asarray(v, np.float64)
+    t = np.trunc(v)
+    frac = v - t
+    return (t + (frac >= 0.5) - (frac <= -0.5)).astype(np.int64)
+
+
+def fc_output_scales(s_in, s_w, s_out, out_c):
+    """double(s_in) * double(s_w[o]) / double(s_out), left to right (TFLite, reference fully_connected.h)."""
+    s_w = np.broadcast_to(np.asarray(s_w, np.float32), (out_c,)).astype(np.float64)
+    return np.float64(np.float32(s_in)) * s_w / np.float64(np.float32(s_out))
+
+
+def requantize_float(acc, scale, z_out, act_min, act_max):
+    """clamp(round((double)acc * scale) + z_out): the rounding on the float64 product, then the clamp.
+
+    Where TFLite's int32 conversion overflows (|product| >= 2**31, undefined behaviour) this saturates."""
+    with np.errstate(over="ignore"):     # inf products saturate below
+        v = np.asarray(acc, np.int64).astype(np.float64) * np.asarray(scale, np.float64)
+    r = round_half_away(np.clip(v, -2.0 ** 40, 2.0 ** 40))
+    return np.clip(r + z_out, act_min, act_max).astype(np.int8)
+
+
+def fully_connected_float_ref(x, w, bias, z_in, z_w, z_out, scale, act_min, act_max):
+    """x [B,K] int8, w [O,K] int8: acc = (x - z_in) @ (w - z_w).T + bias, then requantize_float per output."""
+    acc = (x.astype(np.int64) - z_in) @ (w.astype(np.int64) - z_w).T
+    if bias is not None:
+        acc = acc + bias.astype(np.int64)
+    assert np.all((acc >= INT32_MIN) & (acc <= INT32_MAX)), "accumulator leaves int32"
+    return requantize_float(acc, scale, z_out, act_min, act_max)

@@ -24,8 +24,12 @@
    check), so the exact accumulator and the folded bias fit. Partial sums are added modulo 2**32 (vector adds,
    unsigned scalar adds), so the final sum is the exact accumulator even if a partial sum would not fit.
 
-   Requantization is the integer pipeline of intrt/kernels/fixedpoint.pxd (TFLite MultiplyByQuantizedMultiplier,
-   double rounding, or single rounding) evaluated lane by lane; see docs/arithmetic.md and /work/shared/arith.md 2.2-2.4.
+   Requantization, chosen per layer:
+   - MBQM (convolutions): the integer pipeline of intrt/kernels/fixedpoint.pxd (TFLite
+     MultiplyByQuantizedMultiplier, double rounding, or single rounding) evaluated lane by lane;
+   - float (FULLY_CONNECTED, p->scale != NULL): round((double)acc * scale[o]) with ties away from zero, as
+     TFLite's reference FULLY_CONNECTED (fixedpoint.pxd requantize_float); one function per path
+     (gemm_requant_float, a2_requant_float, a5_requant_float), see docs/arithmetic.md eq. (10).
    The clamp is applied before adding z_out (lo = act_min - z_out, hi = act_max - z_out), which equals the
    reference's int64 "add then clamp" and cannot overflow.
 
@@ -79,6 +83,9 @@ typedef struct {
     int fast;
     const int64_t *nudge;          /* per 8 channels: the 64-bit nudges of the even, then of the odd channels */
     const int32_t *sneg;           /* -1 where right > 0, else 0 */
+    /* float requantization (FULLY_CONNECTED): s_in * s_w[o] / s_out per channel (nblocks * NR + 8 values);
+       NULL selects MBQM */
+    const double *scale;
 } gemm_params;
 
 typedef struct {                   /* where the activation rows come from */
@@ -121,7 +128,22 @@ static inline int32_t gemm_rdbpot(int32_t x, int32_t n) {
     return (int32_t)(((int64_t)x >> n) + (rem > threshold ? 1 : 0));
 }
 
+/* Float requantization (TFLite's reference FULLY_CONNECTED): round((double)acc * scale[c]) ties away from
+   zero, clamped to [lo, hi], + z_out. The product is clamped first (same integer: rounding is monotone and
+   lo, hi are integers), then rounded by comparing with t +/- 0.5 (t = the truncation): the product is only ever
+   compared, never added to, so no compiler can fuse it into an FMA and change its rounding. */
+static inline int32_t gemm_requant_float(const gemm_params *p, int32_t acc, int64_t c) {
+    double v = (double)acc * p->scale[c];
+    if (v < (double)p->lo) v = (double)p->lo;
+    else if (v > (double)p->hi) v = (double)p->hi;
+    int32_t t = (int32_t)v;
+    if (v >= (double)t + 0.5) t += 1;
+    else if (v <= (double)t - 0.5) t -= 1;
+    return t + p->z_out;
+}
+
 static inline int32_t gemm_requant_scalar(const gemm_params *p, int32_t acc, int64_t c) {
+    if (p->scale) return gemm_requant_float(p, acc, c);
     int32_t v;
     if (p->single) {
         int32_t t = p->total[c];
@@ -414,6 +436,25 @@ GEMM_INLINE GEMM_AVX2 __m256i a2_requant_general(const gemm_params *p, __m256i x
     return _mm256_add_epi32(x, _mm256_set1_epi32(p->z_out));
 }
 
+/* Float requantization (gemm_requant_float), 8 lanes of channels c..c+7: two halves of 4 doubles. */
+GEMM_INLINE GEMM_AVX2 __m256d a2_round_half_away(__m256d v) {
+    const __m256d half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(1.0);
+    __m256d t = _mm256_round_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256d up = _mm256_and_pd(_mm256_cmp_pd(v, _mm256_add_pd(t, half), _CMP_GE_OQ), one);
+    __m256d down = _mm256_and_pd(_mm256_cmp_pd(v, _mm256_sub_pd(t, half), _CMP_LE_OQ), one);
+    return _mm256_sub_pd(_mm256_add_pd(t, up), down);
+}
+
+GEMM_INLINE GEMM_AVX2 __m256i a2_requant_float(const gemm_params *p, __m256i x, int64_t c) {
+    const __m256d lo = _mm256_set1_pd((double)p->lo), hi = _mm256_set1_pd((double)p->hi);
+    __m256d v0 = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(x)), _mm256_loadu_pd(p->scale + c));
+    __m256d v1 = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(x, 1)), _mm256_loadu_pd(p->scale + c + 4));
+    v0 = a2_round_half_away(_mm256_min_pd(_mm256_max_pd(v0, lo), hi));
+    v1 = a2_round_half_away(_mm256_min_pd(_mm256_max_pd(v1, lo), hi));
+    __m256i y = _mm256_set_m128i(_mm256_cvttpd_epi32(v1), _mm256_cvttpd_epi32(v0));
+    return _mm256_add_epi32(y, _mm256_set1_epi32(p->z_out));
+}
+
 /* -- int32 (z_out included) -> int8, clamped to [act_min, act_max]. Exact: packs saturate to int16 and then
    int8, and act_min >= -128, act_max <= 127, so clamp(sat8(sat16(v))) = clamp(v). */
 static void a2_store_partial(int8_t *dst, __m128i v, int64_t n) {
@@ -464,7 +505,12 @@ GEMM_INLINE GEMM_AVX2 void a2_store8(const gemm_params *p, const __m256i *v, int
 
 /* Requantizes the accumulators of one micro-tile in place (v[2r + h] = row r, channels c0 + 8h ..). */
 GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0) {
-    if (p->fast) {
+    if (p->scale) {
+        for (int r = 0; r < mr; r++) {
+            v[2 * r] = a2_requant_float(p, v[2 * r], c0);
+            if (nv > 1) v[2 * r + 1] = a2_requant_float(p, v[2 * r + 1], c0 + 8);
+        }
+    } else if (p->fast) {
         a2_rq8 q0, q1;
         a2_rq8_load(&q0, p, c0);
         if (nv > 1) a2_rq8_load(&q1, p, c0 + 8);
@@ -566,8 +612,31 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_single64(__m512i x, __m512i m, __m512i t) {
     return _mm512_max_epi64(v, _mm512_set1_epi64(INT32_MIN));
 }
 
+/* Float requantization (gemm_requant_float), 16 lanes of channels c..c+15: two halves of 8 doubles. */
+GEMM_INLINE GEMM_AVX512 __m512d a5_round_half_away(__m512d v) {
+    const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
+    /* truncate (imm8 = 3; _MM_FROUND_NO_EXC would only suppress the inexact flag, and SIMDe's emulation used by
+       tests/avx512_emulated.sh ignores the rounding mode when that bit is set) */
+    __m512d t = _mm512_roundscale_pd(v, _MM_FROUND_TO_ZERO);
+    __mmask8 up = _mm512_cmp_pd_mask(v, _mm512_add_pd(t, half), _CMP_GE_OQ);
+    __mmask8 down = _mm512_cmp_pd_mask(v, _mm512_sub_pd(t, half), _CMP_LE_OQ);
+    t = _mm512_mask_add_pd(t, up, t, one);
+    return _mm512_mask_sub_pd(t, down, t, one);
+}
+
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant_float(const gemm_params *p, __m512i x, int64_t c) {
+    const __m512d lo = _mm512_set1_pd((double)p->lo), hi = _mm512_set1_pd((double)p->hi);
+    __m512d v0 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(x)), _mm512_loadu_pd(p->scale + c));
+    __m512d v1 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(x, 1)), _mm512_loadu_pd(p->scale + c + 8));
+    v0 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v0, lo), hi));
+    v1 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v1, lo), hi));
+    __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(v0)), _mm512_cvttpd_epi32(v1), 1);
+    return _mm512_add_epi32(y, _mm512_set1_epi32(p->z_out));
+}
+
 GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i acc, int64_t c) {
     __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512((const void *)(p->bias + c)));
+    if (p->scale) return a5_requant_float(p, x, c);
     __m512i m = _mm512_loadu_si512((const void *)(p->mult + c));
     if (p->single) {
         __m512i t = _mm512_loadu_si512((const void *)(p->total + c));
