@@ -398,12 +398,19 @@ def test_float_edges_and_float_ops():
         from_tflite(model(float_relu, [operator(0, [0], [1])], [OP["RELU"]], [0], [1]))
 
 
-def test_uint8_only_at_quantize_edges():
+def test_uint8_tensors_become_int8_exactly():
+    """uint8 at a QUANTIZE edge stays; elsewhere q - 128 / zero point - 128, with QUANTIZE nodes at uint8 graph
+    inputs and outputs (LiteRT goldens of whole uint8 graphs: tests/test_tflite_ops.py, fixtures u8_*)."""
     tensors = [tensor("in", [1, 4], ttype=3, scale=[0.1], zp=[128]), tensor("q", [1, 4], scale=[0.1], zp=[0])]
     g = from_tflite(model(tensors, [operator(0, [0], [1])], [OP["QUANTIZE"]], [0], [1]))
     assert g.tensors[0].dtype == "uint8" and g.tensors[0].quant.dtype == "uint8"
-    with pytest.raises(ConversionError, match=r"tensor 0 \('in'\) has type uint8"):
-        from_tflite(model(tensors, [operator(0, [0], [1])], [OP["RELU"]], [0], [1]))
+    tensors = [tensor("in", [1, 4], ttype=3, scale=[0.1], zp=[130]), tensor("out", [1, 4], ttype=3, scale=[0.1], zp=[128])]
+    g = from_tflite(model(tensors, [operator(0, [0], [1])], [OP["RELU"]], [0], [1]))
+    assert [n.op for n in g.nodes] == ["QUANTIZE", "RELU", "QUANTIZE"]
+    assert [g.tensors[i].dtype for i in g.inputs + g.outputs] == ["uint8", "uint8"]
+    relu = g.nodes[1]
+    assert [int(g.tensors[i].quant.zero_point[0]) for i in relu.inputs + relu.outputs] == [2, 0]
+    assert all(g.tensors[i].dtype == "int8" for i in relu.inputs + relu.outputs)
 
 
 def test_bad_tensors_are_named():

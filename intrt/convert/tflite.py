@@ -303,7 +303,11 @@ class _Importer:
         graph_outputs = self._indices(sg.scalars(SUBGRAPH_OUTPUTS, "int"), "subgraph outputs", optional=False)
         self.graph_inputs, self.graph_outputs = set(graph_inputs), set(graph_outputs)
         self.written = {t.index for t in self.raw if t.is_constant} | set(graph_inputs)
+        self.uint8_edges: Dict[int, int] = {}  # uint8 graph input/output -> its uint8 tensor (the int8 one is mapped)
+        self.prologue: List[Node] = []
+        self.epilogue: List[Node] = []
         inputs = [self.emit(t) for t in graph_inputs]
+        inputs = [self.uint8_edges.get(t, i) for t, i in zip(graph_inputs, inputs)]
 
         nodes = []
         for i, (name, op, ins, outs) in enumerate(parsed):
@@ -312,6 +316,8 @@ class _Importer:
             if t not in self.written:
                 raise ConversionError(f"graph output {self.raw[t].describe()} is never written")
         outputs = [self.emit(t) for t in graph_outputs]
+        outputs = [self.uint8_edges.get(t, i) for t, i in zip(graph_outputs, outputs)]
+        nodes = self.prologue + nodes + self.epilogue
 
         graph = self.finish(nodes, inputs, outputs)
         metadata = {"source": "tflite", "tflite_schema_version": str(self.model.scalar(MODEL_VERSION, "uint", 0))}
@@ -364,13 +370,12 @@ class _Importer:
         if dtype not in ("int8", "int32", "float32", "uint8"):
             raise ConversionError(f"{raw.describe()} has type {dtype}: intrt holds int8, int32 and float32 "
                                   "(full-integer int8 models with optional float inputs/outputs)")
-        if dtype == "uint8" and not self._trivial_uint8(index):
-            raise ConversionError(f"{raw.describe()} has type uint8: only a graph input feeding QUANTIZE or a "
-                                  "graph output of QUANTIZE may be uint8")
         quant = raw.qparams()
         if dtype in ("int8", "uint8") and quant is None:
             raise ConversionError(f"{raw.describe()} is {dtype} without quantization parameters "
                                   "(not a full-integer quantized model?)")
+        if dtype == "uint8" and not self._trivial_uint8(index):
+            return self._uint8_as_int8(index, raw, quant)
         data = raw.array() if raw.is_constant else None
         name = raw.name
         if any(t.name == name for t in self.tensors):
@@ -378,6 +383,31 @@ class _Importer:
         self.tensors.append(Tensor(name, dtype, raw.shape, quant, data))
         self.index_map[index] = len(self.tensors) - 1
         return self.index_map[index]
+
+    def _uint8_as_int8(self, index: int, raw: "_RawTensor", quant: QParams) -> int:
+        """A uint8 tensor inside the graph becomes int8 exactly: q - 128 with zero point z - 128 (same reals).
+
+        A uint8 graph input keeps its dtype and feeds a QUANTIZE to the int8 tensor (an exact shift: equal
+        scales); a uint8 graph output is produced as int8 and converted back by a QUANTIZE at the end.
+        """
+        q8 = QParams(quant.scale, quant.zero_point.astype(np.int64) - 128, "int8", quant.axis)
+        data = None
+        if raw.is_constant:
+            data = (raw.array().astype(np.int16) - 128).astype(np.int8)
+        name = raw.name if not any(t.name == raw.name for t in self.tensors) else f"{raw.name}#{index}"
+        edge = index in self.graph_inputs or index in self.graph_outputs
+        self.tensors.append(Tensor(f"{name}/int8" if edge else name, "int8", raw.shape, q8, data))
+        i8 = len(self.tensors) - 1
+        self.index_map[index] = i8
+        if edge:
+            self.tensors.append(Tensor(name, "uint8", raw.shape, quant, None))
+            u8 = len(self.tensors) - 1
+            self.uint8_edges[index] = u8
+            if index in self.graph_inputs:
+                self.prologue.append(Node("QUANTIZE", [u8], [i8], {}, f"{name}/to_int8"))
+            else:
+                self.epilogue.append(Node("QUANTIZE", [i8], [u8], {}, f"{name}/to_uint8"))
+        return i8
 
     def _trivial_uint8(self, index: int) -> bool:
         if index in self.graph_inputs:

@@ -2,7 +2,7 @@
 # LiteRT's reference kernel runs for int8. Per output pixel, with 10-bit fixed-point source coordinates
 # (the op computes, per output row and column, y0, y1 and dy = input_y - 1024 * y0; x0, x1, dx alike):
 #
-#     acc = x[y0,x0] (1024-dy)(1024-dx) + x[y1,x0] dy (1024-dx) + x[y0,x1] (1024-dy) dx + x[y1,x1] dy dx   (int64)
+#     acc = x[y0,x0] (1024-dy)(1024-dx) + x[y1,x0] dy (1024-dx) + x[y0,x1] (1024-dy) dx + x[y1,x1] dy dx
 #     y   = (acc + (acc > 0 ? 2**19 : -2**19)) / 2**20         (C division: rounds half away from zero)
 #     y   = (acc + 2**19) >> 20                                  (TFLITE_SINGLE_ROUNDING builds)
 #
@@ -42,7 +42,8 @@ cdef void resize_bilinear_run(const void* params) noexcept nogil:
     cdef const int8_t* cc
     cdef const int8_t* d
     cdef int8_t* out = p.y
-    cdef int64_t wy0, wy1, wx0, wx1, w00, w10, w01, w11, acc
+    # int32 is enough: |acc| <= 128 * (|1024 - d| + |d|)**2 <= 128 * 2048**2 = 2**29 (|d| <= 512 past an edge)
+    cdef int32_t wy0, wy1, wx0, wx1, w00, w10, w01, w11, acc
     for b in range(p.batches):
         img = p.x + b * image
         for oy in range(p.out_h):
@@ -58,15 +59,18 @@ cdef void resize_bilinear_run(const void* params) noexcept nogil:
                 bb = r1 + p.x0[ox] * depth
                 cc = r0 + p.x1[ox] * depth
                 d = r1 + p.x1[ox] * depth
-                for c in range(depth):
-                    acc = a[c] * w00 + bb[c] * w10 + cc[c] * w01 + d[c] * w11
-                    if p.single_rounding:
+                if p.single_rounding:
+                    for c in range(depth):
+                        acc = a[c] * w00 + bb[c] * w10 + cc[c] * w01 + d[c] * w11
                         out[c] = <int8_t>((acc + (1 << 19)) >> 20)
-                    elif acc > 0:
-                        out[c] = <int8_t>((acc + (1 << 19)) // (1 << 20))
-                    else:
-                        # C division truncates toward zero; Cython's // on signed ints floors, so negate
-                        out[c] = <int8_t>(-((-(acc - (1 << 19))) // (1 << 20)))
+                else:
+                    for c in range(depth):
+                        acc = a[c] * w00 + bb[c] * w10 + cc[c] * w01 + d[c] * w11
+                        # (acc +- 2**19) / 2**20 truncated toward zero, as shifts of non-negative values
+                        if acc > 0:
+                            out[c] = <int8_t>((acc + (1 << 19)) >> 20)
+                        else:
+                            out[c] = <int8_t>(-(((1 << 19) - acc) >> 20))
                 out += depth
 
 
