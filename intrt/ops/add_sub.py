@@ -139,14 +139,6 @@ class BroadcastBinaryOp(Op):
     kernel = None
     make_step = None
 
-    def int8_operands(self):
-        """Check that both inputs and the output are int8 with per-tensor parameters; returns (x1, x2, y)."""
-        (x1, x2), y = self.inputs, self.outputs[0]
-        for t, what in ((x1, "input"), (x2, "input"), (y, "output")):
-            self.expect_dtype(t, "int8", what=what)
-            self.expect_quant(t, what=what)
-        return x1, x2, y
-
     def clamp_bounds(self, y):
         act_min, act_max = activation_range(self.attrs["activation"], y.quant)
         if act_min > act_max:

@@ -141,6 +141,14 @@ class Op:
         self.expect_dtype(y, "int8", what="output")
         return self.expect_quant(x, what="input"), self.expect_quant(y, what="output")
 
+    def int8_operands(self):
+        """Check that both inputs and the output are int8 with per-tensor parameters; returns (x1, x2, y)."""
+        (x1, x2), y = self.inputs, self.outputs[0]
+        for t, what in ((x1, "input"), (x2, "input"), (y, "output")):
+            self.expect_dtype(t, "int8", what=what)
+            self.expect_quant(t, what=what)
+        return x1, x2, y
+
     def expect_constant(self, tensor: Tensor, what="tensor"):
         if tensor is None or tensor.data is None:
             raise self.error(f"{what} must be a constant tensor", UnsupportedOpError)

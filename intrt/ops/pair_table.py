@@ -24,13 +24,6 @@ def all_pairs():
 class PairTableOp(Op):
     table: np.ndarray
 
-    def int8_operands(self):
-        (x1, x2), y = self.inputs, self.outputs[0]
-        for t, what in ((x1, "input"), (x2, "input"), (y, "output")):
-            self.expect_dtype(t, "int8", what=what)
-            self.expect_quant(t, what=what)
-        return x1, x2, y
-
     def output_shapes(self, input_shapes):
         out, _ = broadcast_plan(self, input_shapes[0], input_shapes[1])
         return [out]
