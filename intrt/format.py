@@ -25,11 +25,11 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 from intrt.errors import MemoryLimitError, ModelFormatError, QuantizationError
-from intrt.graph import DTYPES, Graph, Node, Tensor
+from intrt.graph import DTYPES, Graph, Node, StateVar, Tensor
 from intrt.quant import QParams
 
 MAGIC = b"\x89INTRT\r\n"
-VERSION = 1  # the newest format version this code reads and the one it writes
+VERSION = 2  # the newest format version this code reads and the one it writes (2: optional "state" key)
 ALIGNMENT = 64
 PREAMBLE = struct.Struct("<8sIIQQQII")  # magic, version, flags, header_size, data_offset, data_size, crc, reserved
 PREAMBLE_SIZE = PREAMBLE.size  # 48
@@ -122,6 +122,9 @@ def _encode(graph: Graph, producer: str) -> Tuple[bytes, List[Tuple[int, np.ndar
                         "inputs": [int(i) for i in graph.inputs], "outputs": [int(i) for i in graph.outputs],
                         "dynamic_batch": bool(graph.dynamic_batch), "rounding": graph.rounding,
                         "metadata": dict(graph.metadata)}}
+    if graph.state:  # absent when there is no state: such a file reads as before
+        header["graph"]["state"] = [{"name": v.name, "read": int(v.read), "write": int(v.write),
+                                     "initial": int(v.initial)} for v in graph.state]
     arrays_end = arrays[-1][0] + arrays[-1][1].nbytes if arrays else 0
     try:
         raw = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
@@ -153,7 +156,7 @@ def _chunks(graph: Graph, producer: str):
 
 
 def to_bytes(graph: Graph, producer: str = "") -> bytes:
-    """Serialize ``graph`` to the bytes of a ``.intrt`` file (format version 1).
+    """Serialize ``graph`` to the bytes of a ``.intrt`` file (format version 2).
 
     Raises ModelFormatError if the graph would not load back (bad indices, dtypes, shapes, ...).
 
@@ -292,6 +295,8 @@ _QUANT = ({"scale": lambda v: isinstance(v, list) and all(_is_num(x) for x in v)
            "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: isinstance(v, str) and v in QUANT_DTYPES},
           {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
            "dtype": f"one of {list(QUANT_DTYPES)}"})
+_STATE = ({"name": lambda v: isinstance(v, str), "read": _is_int, "write": _is_int, "initial": _is_int},
+          {"name": "a string", "read": "an integer", "write": "an integer", "initial": "an integer"})
 _DATA = ({"offset": _is_int, "size": _is_int}, {"offset": "an integer", "size": "an integer"})
 _NODE = ({"op": lambda v: isinstance(v, str) and v != "", "name": lambda v: isinstance(v, str),
           "inputs": _int_list, "outputs": _int_list,
@@ -334,13 +339,21 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
         raise ModelFormatError(f"{where}: bad quantization parameters: {e}") from None
 
 
-def _graph_from_header(header: dict, data_size: int, get_data) -> Graph:
+def _graph_from_header(header: dict, data_size: int, get_data, version: int = VERSION) -> Graph:
     """Validate a parsed header (see docs/format.md, "Validation") and build the Graph.
 
     ``get_data(offset, size, dtype, shape)`` returns a constant's array; None skips data (writer check).
+    ``version`` is the file's format version: "state" is a key of version 2 (optional there).
     """
     _fields(header, "header", *_TOP)
-    g = _fields(header["graph"], "graph", *_GRAPH)
+    g = header["graph"]
+    state_json = None
+    if version >= 2 and isinstance(g, dict) and "state" in g:
+        g = dict(g)
+        state_json = g.pop("state")
+        if not isinstance(state_json, list):
+            raise ModelFormatError(f"graph: key 'state' must be a list, got {_short(state_json)}")
+    g = _fields(g, "graph", *_GRAPH)
     tensors: List[Tensor] = []
     for i, tj in enumerate(g["tensors"]):
         where = f"tensor {i}" + (f" ({tj['name']!r})" if isinstance(tj, dict) and isinstance(tj.get("name"), str) else "")
@@ -392,6 +405,7 @@ def _graph_from_header(header: dict, data_size: int, get_data) -> Graph:
         defined[i] = True
     if len({tensors[i].name for i in inputs}) != len(inputs):
         raise ModelFormatError(f"graph input names {[tensors[i].name for i in inputs]} are not distinct")
+    state = _state_reads(state_json or [], tensors, defined, g["dynamic_batch"], tname)
 
     nodes: List[Node] = []
     for k, nj in enumerate(g["nodes"]):
@@ -427,7 +441,59 @@ def _graph_from_header(header: dict, data_size: int, get_data) -> Graph:
         raise ModelFormatError(f"graph output names {[tensors[i].name for i in outputs]} are not distinct")
     if not outputs:
         raise ModelFormatError("graph has no outputs")
-    return Graph(tensors, nodes, list(inputs), list(outputs), g["dynamic_batch"], g["rounding"], dict(g["metadata"]))
+    _state_writes(state, tensors, defined, set(inputs), tname)
+    return Graph(tensors, nodes, list(inputs), list(outputs), g["dynamic_batch"], g["rounding"], dict(g["metadata"]),
+                 state)
+
+
+def _state_reads(state_json: list, tensors: List[Tensor], defined: List[bool], dynamic_batch: bool,
+                 tname) -> List[StateVar]:
+    """State variables (docs/format.md section 2): checked entries; their ``read`` tensors become defined."""
+    n_t = len(tensors)
+    state = []
+    for k, vj in enumerate(state_json):
+        where = f"state variable {k}" + (f" ({vj['name']!r})" if isinstance(vj, dict) and isinstance(vj.get("name"), str) else "")
+        _fields(vj, where, *_STATE)
+        for key in ("read", "write", "initial"):
+            if not 0 <= vj[key] < n_t:
+                raise ModelFormatError(f"{where}: {key} tensor index {vj[key]} out of range (0..{n_t - 1})")
+        if dynamic_batch:
+            raise ModelFormatError(f"{where}: a graph with state cannot have a dynamic batch (the state's shape is "
+                                   "fixed)")
+        r, w, i = vj["read"], vj["write"], vj["initial"]
+        if tensors[r].data is not None:
+            raise ModelFormatError(f"{where}: read {tname(r)} is a constant")
+        if defined[r]:
+            raise ModelFormatError(f"{where}: read {tname(r)} is a graph input or another variable's read tensor")
+        if tensors[i].data is None:
+            raise ModelFormatError(f"{where}: initial {tname(i)} is not a constant")
+        for key, j in (("write", w), ("initial", i)):
+            a, b = tensors[r], tensors[j]
+            if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape) or not _same_quant(a.quant, b.quant):
+                raise ModelFormatError(f"{where}: {key} {tname(j)} ({b.dtype} {list(b.shape)}) differs from read "
+                                       f"{tname(r)} ({a.dtype} {list(a.shape)}) in dtype, shape or quantization")
+        defined[r] = True
+        state.append(StateVar(vj["name"], r, w, i))
+    if len({v.name for v in state}) != len(state):
+        raise ModelFormatError(f"state variable names {[v.name for v in state]} are not distinct")
+    return state
+
+
+def _state_writes(state: List[StateVar], tensors, defined, inputs: set, tname) -> None:
+    """Each state variable's ``write`` tensor is produced by a node."""
+    reads = {v.read for v in state}
+    for k, v in enumerate(state):
+        w = v.write
+        if not defined[w] or tensors[w].data is not None or w in inputs or w in reads:
+            raise ModelFormatError(f"state variable {k} ({v.name!r}): write {tname(w)} is not produced by a node")
+
+
+def _same_quant(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return (a.axis == b.axis and a.dtype == b.dtype
+            and np.array_equal(a.scale.astype(np.float32), b.scale.astype(np.float32))
+            and np.array_equal(a.zero_point, b.zero_point))
 
 
 _PLACEHOLDER = np.zeros(0, np.uint8)
@@ -565,7 +631,7 @@ def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
     native = sys.byteorder == "little"
 
     # First validate everything without creating views (so a failure can close the mapping).
-    _graph_from_header(header, dsize, None)
+    _graph_from_header(header, dsize, None, pre["version"])
 
     def get_data(off, size, dtype, shape):
         dt = _LE_DTYPES[dtype]
@@ -576,7 +642,7 @@ def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
         return arr
 
     pre["producer"] = header["producer"]
-    return _graph_from_header(header, dsize, get_data), pre
+    return _graph_from_header(header, dsize, get_data, pre["version"]), pre
 
 
 def file_info(source) -> dict:

@@ -7,6 +7,9 @@ only for biases and float32 only at explicit QUANTIZE/DEQUANTIZE nodes.
 
 Shapes are concrete. ``Graph.dynamic_batch`` says that the first dimension of every activation is
 a batch that may change at run time (the runtime re-plans shapes for each new batch size).
+
+``Graph.state`` lists the model's state variables (:class:`StateVar`, from TFLite resource variables):
+values that one run leaves for the next (streaming models keep their last frames this way).
 """
 from __future__ import annotations
 
@@ -54,6 +57,22 @@ class Node:
 
 
 @dataclass
+class StateVar:
+    """A variable whose value persists from one run to the next.
+
+    ``read`` is the tensor holding the value at the start of a run: defined before the first node, like a graph
+    input, but filled by the model itself. ``write`` is the tensor (produced by a node) whose value at the end
+    of the run becomes the next run's ``read``. ``initial`` is a constant: the value after loading and after
+    ``Model.reset_state()``. The three have the same dtype, shape and quantization.
+    """
+
+    name: str
+    read: int
+    write: int
+    initial: int
+
+
+@dataclass
 class Graph:
     tensors: List[Tensor]
     nodes: List[Node]
@@ -62,6 +81,7 @@ class Graph:
     dynamic_batch: bool = False
     rounding: str = "double"  # requantization rounding: TFLite default ("double") or "single"
     metadata: Dict[str, str] = field(default_factory=dict)
+    state: List[StateVar] = field(default_factory=list)
 
     def tensor(self, name: str) -> Tensor:
         for t in self.tensors:

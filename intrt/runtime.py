@@ -17,6 +17,12 @@ file), the caller's array (C-contiguous, possibly read-only) or an arena buffer,
 inputs; outputs are C-contiguous, writable, never aliasing any input of the same node.
 ``Model.run`` is serialized by a lock (one arena per plan), so a model is safe but not parallel
 across threads.
+
+A graph with state variables (``Graph.state``, from TFLite resource variables) keeps one array per
+variable in the model: each run reads it (the variable's ``read`` tensor is that array) and, at the end
+of the run, overwrites it with the variable's ``write`` tensor; ``Model.reset_state()`` restores the
+initial values. The state belongs to the model, so runs of a stateful model are serialized (the same
+lock) and each run sees the state the previous one left; use one model per stream.
 """
 from __future__ import annotations
 
@@ -105,6 +111,9 @@ class Model:
         self._input_pos = {info.name: k for k, info in enumerate(self.inputs)}
         self._node_io = [([i for i in n.inputs], [o for o in n.outputs]) for n in graph.nodes]
         self._output_set = set(graph.outputs)
+        # state: one persistent array per variable (the read tensor's buffer in every plan)
+        self._state_values = [np.array(t[v.initial].data, order="C") for v in graph.state]
+        self._own_set = self._output_set | {v.write for v in graph.state}  # buffers outside the arena
         self._lock = threading.Lock()
         self.bind_steps = bind_steps
         self._plans: "OrderedDict[tuple, _Plan]" = OrderedDict()
@@ -119,6 +128,8 @@ class Model:
         shapes: List[Optional[tuple]] = [t.shape if t.data is not None else None for t in g.tensors]
         for i, s in zip(g.inputs, input_shapes):
             shapes[i] = tuple(s)
+        for v in g.state:
+            shapes[v.read] = tuple(g.tensors[v.read].shape)
         stored = input_shapes == self._stored_key
         for k, (op, node) in enumerate(zip(self.ops, g.nodes)):
             in_shapes = [shapes[i] if i >= 0 else None for i in node.inputs]
@@ -151,27 +162,29 @@ class Model:
         g = self.graph
         # Lifetime of each activation: [producing node, last consuming node]. Graph inputs live from
         # before the first node (-1); graph outputs get buffers of their own, copied out after a run.
-        first: Dict[int, int] = {i: -1 for i in g.inputs if i not in self._output_set}
+        first: Dict[int, int] = {i: -1 for i in g.inputs if i not in self._own_set}
         last: Dict[int, int] = dict(first)
         for k, node in enumerate(g.nodes):
             for o in node.outputs:
-                if o not in self._output_set:
+                if o not in self._own_set:
                     first[o] = last[o] = k
             for i in node.inputs:
                 if i in first:
                     last[i] = k
         sizes = {i: self._tensor_bytes(i, shapes[i], input_shapes) for i in first}
-        own = {i: self._tensor_bytes(i, shapes[i], input_shapes) for i in dict.fromkeys(list(g.outputs) + list(g.inputs))
+        own = {i: self._tensor_bytes(i, shapes[i], input_shapes)
+               for i in dict.fromkeys(list(g.outputs) + list(g.inputs) + [v.write for v in g.state])
                if i not in first and g.tensors[i].data is None}
+        own_bytes = sum(own.values()) + sum(a.nbytes for a in self._state_values)
         scratch = self._scratch_bytes(shapes)
         offsets, total = _greedy_layout(first, last, sizes)
-        memory = total + sum(own.values()) + scratch
+        memory = total + own_bytes + scratch
         if memory > self.max_memory:
             big = max(list(sizes) + list(own), key=lambda i: sizes.get(i, own.get(i, 0)), default=None)
             what = "" if big is None else (f"; the largest tensor is {self._tensor_text(big, shapes[big])} with "
                                            f"{sizes.get(big, own.get(big))} bytes")
             raise MemoryLimitError(f"input shapes {list(input_shapes)} need {memory} bytes of activations (arena "
-                                   f"{total}, graph inputs/outputs {sum(own.values())}, op scratch {scratch}), more "
+                                   f"{total}, graph inputs/outputs and state {own_bytes}, op scratch {scratch}), more "
                                    f"than the memory limit of {self.max_memory} bytes{what} (raise it with "
                                    "intrt.load(..., max_memory=...) or INTRT_MAX_MEMORY)")
         try:
@@ -185,6 +198,8 @@ class Model:
                     buffers[i] = arena[off:off + sizes[i]].view(dt).reshape(shapes[i])
             for i in own:
                 buffers[i] = np.empty(shapes[i], _NUMPY_DTYPES[g.tensors[i].dtype])
+            for v, value in zip(g.state, self._state_values):
+                buffers[v.read] = value
         except MemoryError:
             raise MemoryLimitError(f"cannot allocate {memory} bytes of activations for input shapes "
                                    f"{list(input_shapes)}: out of memory") from None
@@ -327,7 +342,26 @@ class Model:
                 else:
                     item.run()
             results = [bufs[info.index].copy() for info in self.outputs]  # buffers are reused next run
+            for v, value in zip(g.state, self._state_values):  # the next run starts from what this one wrote
+                np.copyto(value, bufs[v.write])
         return [self._convert_output(info, y, quantized) for info, y in zip(self.outputs, results)]
+
+    @property
+    def stateful(self) -> bool:
+        """True if the model has state variables (each run continues from the state the previous one left)."""
+        return bool(self.graph.state)
+
+    @property
+    def state(self) -> Dict[str, np.ndarray]:
+        """A copy of the current state: {variable name: array} (empty for a model without state)."""
+        with self._lock:
+            return {v.name: value.copy() for v, value in zip(self.graph.state, self._state_values)}
+
+    def reset_state(self) -> None:
+        """Give every state variable its initial value again (as right after loading); no-op without state."""
+        with self._lock:
+            for v, value in zip(self.graph.state, self._state_values):
+                np.copyto(value, self.graph.tensors[v.initial].data)
 
     def run(self, inputs, quantized: bool = False):
         """Run the model.
@@ -349,6 +383,9 @@ class Model:
         ndarray if the model has one output, else a list in ``Model.outputs`` order.
 
         Raises InputError for a wrong number, name, dtype or shape of inputs.
+
+        A stateful model (:attr:`stateful`) continues from the state the previous run left and leaves its
+        own for the next; :meth:`reset_state` starts over. Runs of one model are serialized.
         """
         out = self.run_list(inputs, quantized)
         return out[0] if len(out) == 1 else out
@@ -557,11 +594,18 @@ def describe_graph(graph: Graph, file_size: Optional[int] = None, producer: Opti
 
     io("inputs", graph.inputs)
     io("outputs", graph.outputs)
+    if graph.state:
+        lines.append("state (kept from one run to the next; reset_state() restores the initial values):")
+        for v in graph.state:
+            r = t[v.read]
+            lines.append(f"  {v.name!r} {r.dtype} {list(r.shape)} {_quant_summary(r.quant)}: read [{v.read}], "
+                         f"written from [{v.write}], initial [{v.initial}]")
     lines.append("tensors:")
     rows = [("#", "name", "dtype", "shape", "quant", "bytes", "kind")]
-    ins, outs = set(graph.inputs), set(graph.outputs)
+    ins, outs, reads = set(graph.inputs), set(graph.outputs), {v.read for v in graph.state}
     for i, x in enumerate(t):
-        kind = "const" if x.data is not None else ("input" if i in ins else ("output" if i in outs else "act"))
+        kind = "const" if x.data is not None else ("input" if i in ins else ("output" if i in outs else
+                                                                             "state" if i in reads else "act"))
         rows.append((str(i), x.name, x.dtype, str(list(x.shape)), _quant_summary(x.quant), str(x.nbytes), kind))
     widths = [min(max(len(r[c]) for r in rows), 48) for c in range(len(rows[0]))]
     for r in rows:

@@ -30,28 +30,9 @@ with open(os.path.join(FIXTURES, "manifest.json")) as _f:
 NAMES = sorted(n for n in MANIFEST["fixtures"]
                if os.path.exists(os.path.join(FIXTURES, n + ".tflite")) and os.path.exists(os.path.join(FIXTURES, n + ".npz")))
 
-_STATE = ("state in resource variables: CALL_ONCE of an init subgraph (6 VAR_HANDLE + ASSIGN_VARIABLE of int8 "
-          "constants), then per call VAR_HANDLE, READ_VARIABLE, CONCATENATION on the time axis, STRIDED_SLICE "
-          "(begin_mask 13, end_mask 15, negative begin on axis 1: keep the last frames) and ASSIGN_VARIABLE; "
-          "state must persist across run() calls, reset_state() must clear it")
-
-#: fixture -> (exception expected while the gap is open, ops the importer may name, the reason)
-KNOWN_GAPS = {
-    "hand_recrop": (UnsupportedOpError, ("PRELU", "STRIDED_SLICE", "DEQUANTIZE", "QUANTIZE"),
-                    "needs PRELU in float32 between DEQUANTIZE and QUANTIZE (ai-edge-quantizer 0.10.0 leaves PRELU "
-                    "unquantized; alpha is a per-channel float32 constant of shape [1,1,C], C in 8..64), and int8 "
-                    "STRIDED_SLICE (all masks 0, constant begin/end/strides, slicing channels 64->32, 32->16)"),
-    "hey_jarvis": (UnsupportedOpError, ("CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
-                                        "STRIDED_SLICE"),
-                   "needs " + _STATE + "; output QUANTIZE int8 -> uint8 is supported already"),
-    "okay_nabu": (UnsupportedOpError, ("CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
-                                       "STRIDED_SLICE", "SPLIT_V"),
-                  "needs " + _STATE + "; also SPLIT_V (size_splits [32, 32], axis -1) and STRIDED_SLICE with "
-                  "end 0 under end_mask"),
-    "okay_nabu_logit": (UnsupportedOpError, ("CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
-                                             "STRIDED_SLICE", "SPLIT_V"),
-                        "same as okay_nabu (this copy also outputs the FULLY_CONNECTED logit and input)"),
-}
+#: fixture -> (exception expected while the gap is open, ops the importer may name, the reason); every committed
+#: fixture runs today, so it is empty
+KNOWN_GAPS = {}
 
 
 def _path(name, ext):
@@ -118,6 +99,33 @@ def test_real_model_bit_exact_with_litert_reference(name):
         if frac != 1.0:
             bad.append(f"output {j}: {int(np.sum(y != want))} of {y.size} values differ, max |diff| {diff}")
     assert not bad, f"{name}: " + "; ".join(bad)
+
+
+STATEFUL = [n for n in NAMES if MANIFEST["fixtures"][n].get("stateful")]
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+def test_real_stateful_model_needs_its_state(name):
+    """The stored sequences test the state: without it (reset before every call) some output differs from REF
+    after the first call; a sequence run again after reset_state() gives the same bytes."""
+    ref = np.load(_path(name, ".npz"))
+    model = load(fmt.to_bytes(from_tflite(_path(name, ".tflite"))))
+    assert model.stateful and len(model.graph.state) == 6
+    xs = ref["input_0"]
+    n_out = len(MANIFEST["fixtures"][name]["outputs"])
+    stateless_equal = []
+    for t in range(xs.shape[1]):
+        model.reset_state()
+        ys = model.run_list([xs[0, t]], quantized=True)
+        stateless_equal.append(all(np.array_equal(y, ref[f"ref_output_{j}"][0, t]) for j, y in enumerate(ys)))
+    assert stateless_equal[0]  # the first call starts from the initial state either way
+    if any(np.unique(ref[f"ref_output_{j}"][0]).size > 1 for j in range(n_out)):
+        assert not all(stateless_equal), "these inputs do not exercise the state"
+    runs = []
+    for _ in range(2):
+        model.reset_state()
+        runs.append([model.run_list([xs[1, t]], quantized=True) for t in range(xs.shape[1])])
+    assert all(np.array_equal(a, b) for ra, rb in zip(*runs) for a, b in zip(ra, rb))
 
 
 DYNAMIC = [n for n in NAMES if "dynamic_batch" in MANIFEST["fixtures"][n]]

@@ -625,3 +625,99 @@ def test_dynamic_batch_follows_the_shape_signature(signature):
             from_tflite(data, dynamic_batch=True)
     else:
         assert from_tflite(data, dynamic_batch=True).dynamic_batch
+
+
+# --- resource variables -> state ---------------------------------------------------------------------------
+def _stateful_model(init_ops=None, main_prefix=None, assign_scale=0.5, assign=True, call_once_first=True):
+    """y = MAXIMUM(x, state); state = y: the running maximum, initialized to [-5, 7] by a CALL_ONCE subgraph."""
+    init = np.array([[-5, 7]], np.int8)
+    q = dict(scale=[0.5], zp=[1])
+    handle_opts = T(S(""), S("acc"))
+    main_tensors = [tensor("x", [1, 2], **q), T(V("i", []), ("b", 13), ("I", 0), S("acc_handle")),
+                    tensor("r", [1, 2], **q), tensor("y", [1, 2], **q),
+                    tensor("y2", [1, 2], scale=[assign_scale], zp=[1])]
+    codes = [OP["CALL_ONCE"], OP["VAR_HANDLE"], OP["READ_VARIABLE"], OP["MAXIMUM"], OP["ASSIGN_VARIABLE"],
+             OP["RESHAPE"], OP["ADD"]]
+    call_once = operator(0, [], [], 103, T(("i", 1)))
+    ops = [operator(1, [], [1], 111, handle_opts), operator(2, [1], [2]), operator(3, [0, 2], [3]),
+           operator(5, [3], [4])]
+    if assign:
+        ops.append(operator(4, [1, 4], []))
+    ops = [call_once] + ops if call_once_first else ops + [call_once]
+    main = T(VT(main_tensors), V("i", [0]), V("i", [3]), VT(ops), S("main"))
+    init_tensors = [T(V("i", []), ("b", 13), ("I", 0), S("acc_init_handle")), tensor("c", [1, 2], buffer=1, **q)]
+    init_sg = T(VT(init_tensors), V("i", []), V("i", []),
+                VT(init_ops or [operator(1, [], [0], 111, handle_opts), operator(4, [0, 1], [])]), S("NoOp"))
+    code_tables = [T(("b", min(c, 127)), None, ("i", 1), ("i", c)) for c in codes]
+    return fb(T(("I", 3), VT(code_tables), VT([main, init_sg]), S("hand-built"), VT([T(), T(V("B", init.tobytes()))])))
+
+
+def test_resource_variables_become_state():
+    from intrt import format as fmt
+    from intrt.runtime import load
+
+    g = from_tflite(_stateful_model())
+    assert [n.op for n in g.nodes] == ["MAXIMUM", "RESHAPE"] and len(g.state) == 1 and g.state[0].name == "acc"
+    assert "subgraphs_ignored" not in g.metadata
+    model = load(fmt.to_bytes(g))
+    xs = np.random.default_rng(3).integers(-128, 128, size=(6, 1, 2), dtype=np.int8)
+    acc = np.array([[-5, 7]], np.int8)
+    for x in xs:
+        acc = np.maximum(acc, x)
+        np.testing.assert_array_equal(model.run(x, quantized=True), acc)
+    model.reset_state()
+    np.testing.assert_array_equal(model.run(np.full((1, 2), -128, np.int8), quantized=True), [[-5, 7]])
+    with pytest.raises(ConversionError, match="fixed batch"):
+        from_tflite(_stateful_model(), dynamic_batch=True)
+
+
+def test_a_variable_never_assigned_is_its_initial_value():
+    g = from_tflite(_stateful_model(assign=False))
+    assert g.state == [] and [n.op for n in g.nodes] == ["MAXIMUM"]  # the RESHAPE fed only the assignment
+    assert g.nodes[0].inputs[1] >= 0 and g.tensors[g.nodes[0].inputs[1]].data.tolist() == [[-5, 7]]
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(call_once_first=False), UnsupportedOpError, "used before any CALL_ONCE"),
+    (dict(assign_scale=0.25), UnsupportedOpError, "assigns 'y2' .* differs from the value read"),
+    (dict(init_ops=[operator(6, [1, 1], [0])]), UnsupportedOpError,
+     "init subgraph 1, operator 0 \\(ADD\\): an init subgraph may only assign constants"),
+    (dict(init_ops=[operator(1, [], [0], 111, T(S(""), S("other"))), operator(4, [0, 1], [])]), UnsupportedOpError,
+     "resource variable 'acc' is read but the init subgraph gives it no value"),
+])
+def test_resource_variable_errors(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        from_tflite(_stateful_model(**kwargs))
+
+
+# --- float islands --------------------------------------------------------------------------------------------
+def _prelu_island(alpha_type=0):
+    """int8 x -> DEQUANTIZE -> PRELU (float32, per-channel alpha) -> QUANTIZE -> int8 y (what ai-edge-quantizer
+    leaves for PRELU)."""
+    alpha = np.array([0.25, -0.5, 1.5], np.float32).reshape(1, 1, 3)
+    tensors = [tensor("x", [1, 2, 2, 3], scale=[0.1], zp=[2]), tensor("xf", [1, 2, 2, 3], ttype=0),
+               tensor("alpha", [1, 1, 3], ttype=alpha_type, buffer=1,
+                      **({} if alpha_type == 0 else dict(scale=[0.01], zp=[0]))),
+               tensor("yf", [1, 2, 2, 3], ttype=0), tensor("y", [1, 2, 2, 3], scale=[0.05], zp=[-3])]
+    data = alpha.tobytes() if alpha_type == 0 else np.array([25, -50, 127], np.int8).tobytes()
+    ops = [operator(0, [0], [1]), operator(1, [1, 2], [3]), operator(2, [3], [4])]
+    return model(tensors, ops, [OP["DEQUANTIZE"], OP["PRELU"], OP["QUANTIZE"]], [0], [4], [data]), alpha
+
+
+def test_float_island_between_dequantize_and_quantize():
+    from intrt import format as fmt
+    from intrt.quant import QParams, dequantize, quantize
+    from intrt.runtime import load
+
+    data, alpha = _prelu_island()
+    g = from_tflite(data)
+    assert [(n.op, g.tensors[n.outputs[0]].dtype) for n in g.nodes] == [
+        ("DEQUANTIZE", "float32"), ("PRELU", "float32"), ("QUANTIZE", "int8")]
+    model = load(fmt.to_bytes(g))
+    assert type(model.ops[1]).__name__ == "FloatOp"
+    q = np.array([-128, -60, -3, 0, 2, 5, 40, 127, -20, -1, 90, 3], np.int8).reshape(1, 2, 2, 3)
+    xf = dequantize(q, QParams(0.1, 2))
+    want = quantize(np.where(xf >= 0, xf, xf * alpha).astype(np.float32), QParams(0.05, -3))
+    np.testing.assert_array_equal(model.run(q, quantized=True), want)
+    with pytest.raises(UnsupportedOpError, match="operator 1: PRELU .*float32"):
+        from_tflite(_prelu_island(alpha_type=9)[0])  # hybrid: float input, int8 alpha

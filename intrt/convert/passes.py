@@ -76,7 +76,13 @@ def copy_graph(graph: Graph) -> Graph:
     convention), attributes deep-copied."""
     return Graph([dataclasses.replace(t) for t in graph.tensors],
                  [Node(n.op, list(n.inputs), list(n.outputs), copy.deepcopy(n.attrs), n.name) for n in graph.nodes],
-                 list(graph.inputs), list(graph.outputs), graph.dynamic_batch, graph.rounding, dict(graph.metadata))
+                 list(graph.inputs), list(graph.outputs), graph.dynamic_batch, graph.rounding, dict(graph.metadata),
+                 [dataclasses.replace(v) for v in graph.state])
+
+
+def kept_values(graph: Graph) -> set:
+    """Tensors a run must compute or keep whoever reads them: graph outputs and state variables' tensors."""
+    return set(graph.outputs) | {i for v in graph.state for i in (v.read, v.write, v.initial)}
 
 
 def consumers(graph: Graph) -> Dict[int, List[int]]:
@@ -132,7 +138,7 @@ def is_constant(graph: Graph, i: int) -> bool:
 
 def _single_use(graph: Graph, cons, t: int) -> bool:
     """Tensor t is read by exactly one node and is not a graph output."""
-    return len(cons.get(t, [])) == 1 and t not in graph.outputs
+    return len(cons.get(t, [])) == 1 and t not in graph.outputs and not any(t == v.write for v in graph.state)
 
 
 def _activation_of(node: Node) -> str:
@@ -141,7 +147,7 @@ def _activation_of(node: Node) -> str:
 
 def compact(graph: Graph) -> Graph:
     """Drop tensors that no node and no graph input/output uses; renumber the rest (in place)."""
-    used = set(graph.inputs) | set(graph.outputs)
+    used = set(graph.inputs) | kept_values(graph)
     for n in graph.nodes:
         used.update(i for i in n.inputs if i >= 0)
         used.update(n.outputs)
@@ -153,6 +159,8 @@ def compact(graph: Graph) -> Graph:
         n.outputs = [remap[i] for i in n.outputs]
     graph.inputs = [remap[i] for i in graph.inputs]
     graph.outputs = [remap[i] for i in graph.outputs]
+    for v in graph.state:
+        v.read, v.write, v.initial = remap[v.read], remap[v.write], remap[v.initial]
     return graph
 
 
@@ -219,8 +227,8 @@ def run_passes(graph: Graph, passes: Sequence[Union[str, Callable]] = FLOAT_PIPE
 # ----------------------------------------------------------------------------------- the passes ----
 @graph_pass
 def remove_dead_nodes(graph: Graph) -> int:
-    """Drop nodes none of whose outputs is read by a later node or is a graph output."""
-    live = set(graph.outputs)
+    """Drop nodes none of whose outputs is read by a later node, is a graph output or a state variable's value."""
+    live = kept_values(graph)
     keep = []
     for n in reversed(graph.nodes):
         if any(o in live for o in n.outputs):
@@ -245,12 +253,13 @@ def fold_constants(graph: Graph) -> int:
     """
     folded = 0
     keep = []
+    kept = kept_values(graph)
     for n in graph.nodes:
         spec = op_spec(n.op)
         ins = [i for i in n.inputs if i >= 0]
         read = [] if spec is not None and spec.shape_only else ins  # SHAPE reads no values: int8 input is fine
         ok = (spec is not None and spec.foldable and spec.float_fn is not None
-              and not any(o in graph.outputs for o in n.outputs)
+              and not any(o in kept for o in n.outputs)
               and not any(_quantized(graph.tensors[i]) for i in read + n.outputs))
         if ok and spec.shape_only:
             ok = not (graph.dynamic_batch and any(len(graph.tensors[i].shape) > 0 for i in ins))

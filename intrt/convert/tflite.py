@@ -29,7 +29,8 @@ import numpy as np
 from intrt.convert.flatbuffer import FlatBuffer, Table
 from intrt.convert.passes import QUANTIZED_PIPELINE, run_passes
 from intrt.errors import ConversionError, QuantizationError, ShapeError, UnsupportedOpError
-from intrt.graph import Graph, Node, Tensor
+from intrt.graph import Graph, Node, StateVar, Tensor
+from intrt.ops.base import FLOAT_OPS
 from intrt.ops.spec import ACTIVATIONS as SUPPORTED_ACTIVATIONS
 from intrt.ops.spec import INTS, AttrError, Axes, Axis, Float, OpSpec, all_specs
 from intrt.quant import QParams
@@ -80,6 +81,11 @@ assert BUILTIN_OPERATORS[3] == "CONV_2D" and BUILTIN_OPERATORS[114] == "QUANTIZE
 assert BUILTIN_OPERATORS[117] == "HARD_SWISH" and BUILTIN_OPERATORS[161] == "RIGHT_SHIFT"
 #: Ops that run another subgraph.
 CALLS_SUBGRAPHS = {"CALL", "IF", "WHILE", "CALL_ONCE"}
+#: Resource-variable ops: they become the graph's state variables (intrt.graph.StateVar), not nodes.
+STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
+#: Union indices and field slots of the options of the state ops (schema order).
+CALL_ONCE_OPTIONS, CALL_ONCE_INIT_SUBGRAPH = 103, 0
+VAR_HANDLE_OPTIONS, VAR_HANDLE_CONTAINER, VAR_HANDLE_SHARED_NAME = 111, 0, 1
 
 #: enum ActivationFunctionType and enum Padding.
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
@@ -152,6 +158,11 @@ def from_tflite(path_or_bytes, dynamic_batch: bool = False) -> Graph:
 
     Tensors keep their names, shapes, dtypes and (per-tensor or per-channel) quantization
     parameters; constants are copied out of the model's buffers. Only subgraph 0 is imported.
+
+    Resource variables (CALL_ONCE of an init subgraph that assigns constants, then VAR_HANDLE,
+    READ_VARIABLE and ASSIGN_VARIABLE; streaming models keep their last frames this way) become the
+    graph's state (``Graph.state``): the value read at the start of a run, the value assigned last,
+    and the init subgraph's constant as the initial value.
 
     ``dynamic_batch=True`` keeps the batch (dim 0) of the graph inputs variable, as the model's
     ``shape_signature`` -1 says; shape arithmetic on the batch (Keras Flatten's SHAPE -> STRIDED_SLICE
@@ -254,6 +265,7 @@ class _Importer:
         self.tensors: List[Tensor] = []
         self.index_map: Dict[int, int] = {}
         self.written = set()  # TFLite tensor indices that hold a value (inputs, constants, outputs so far)
+        self.init_subgraphs = set()  # subgraphs run by CALL_ONCE (their constants are initial values)
 
     # -- raw model access --------------------------------------------------------------------
     def buffer_bytes(self, index: int, tensor: _RawTensor) -> Optional[bytes]:
@@ -319,15 +331,23 @@ class _Importer:
         inputs = [self.emit(t) for t in graph_inputs]
         inputs = [self.uint8_edges.get(t, i) for t, i in zip(graph_inputs, inputs)]
 
+        self.subgraphs = subgraphs
+        self.variables: Dict[tuple, "_Variable"] = {}  # (container, shared_name) -> its state
+        self.handles: Dict[int, tuple] = {}  # resource tensor -> variable key
+        self.initial_values: Optional[Dict[tuple, _RawTensor]] = None
         nodes = []
         for i, (name, op, ins, outs) in enumerate(parsed):
-            nodes.append(self.convert_op(i, name, op, ins, outs))
+            if name in STATE_OPS:
+                self.state_op(i, name, op, ins, outs)
+            else:
+                nodes.append(self.convert_op(i, name, op, ins, outs))
         for t in graph_outputs:
             if t not in self.written:
                 raise ConversionError(f"graph output {self.raw[t].describe()} is never written")
         outputs = [self.emit(t) for t in graph_outputs]
         outputs = [self.uint8_edges.get(t, i) for t, i in zip(graph_outputs, outputs)]
         nodes = self.prologue + nodes + self.epilogue
+        self.state = self.finish_state()
 
         graph = self.finish(nodes, inputs, outputs)
         metadata = {"source": "tflite", "tflite_schema_version": str(self.model.scalar(MODEL_VERSION, "uint", 0))}
@@ -337,15 +357,17 @@ class _Importer:
         sg_name = sg.string(SUBGRAPH_NAME)
         if sg_name:
             metadata["subgraph"] = sg_name
-        if len(subgraphs) > 1:
-            metadata["subgraphs_ignored"] = str(len(subgraphs) - 1)
+        ignored = len(subgraphs) - 1 - len(self.init_subgraphs)
+        if ignored:
+            metadata["subgraphs_ignored"] = str(ignored)
         graph.metadata = metadata
         return graph
 
     def finish(self, nodes, inputs, outputs) -> Graph:
         """The graph after the passes that are safe on int8 graphs (folding of int32 shape arithmetic,
         constant operands into attributes, dead nodes); every constant input must be constant by then."""
-        graph = Graph(self.tensors, nodes, inputs, outputs, dynamic_batch=self.dynamic_batch, rounding="double")
+        graph = Graph(self.tensors, nodes, inputs, outputs, dynamic_batch=self.dynamic_batch, rounding="double",
+                      state=self.state)
         graph = run_passes(graph, QUANTIZED_PIPELINE, copy=False, compact_tensors=True)
         for n in graph.nodes:
             spec = _SPECS[n.op]
@@ -355,6 +377,137 @@ class _Importer:
                     raise UnsupportedOpError(f"node {n.name!r} ({n.op}): {slot.name} input {graph.tensors[i].name!r} "
                                              "must be a constant tensor (it could not be computed at conversion time)")
         return graph
+
+    # -- resource variables -> state ------------------------------------------------------------
+    def state_op(self, i: int, name: str, op: Table, ins: List[int], outs: List[int]) -> None:
+        """CALL_ONCE / VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE: tracked, no node.
+
+        A variable's value is followed through the operators: the first READ_VARIABLE before any
+        ASSIGN_VARIABLE gives the state's read tensor, later reads alias the value assigned last, and that
+        value is what the next run starts from.
+        """
+        ctx = _OpContext(self, i, name, op, ins, outs)
+        if self.dynamic_batch:
+            raise ConversionError(f"operator {i} ({name}): a model with state (resource variables) has a fixed "
+                                  "batch; import it without dynamic_batch")
+        if name == "CALL_ONCE":
+            if ins or outs:
+                raise ctx.error(f"takes no inputs or outputs, got {len(ins)} and {len(outs)}")
+            self.run_init_subgraph(ctx, self._options_table(ctx, CALL_ONCE_OPTIONS))
+        elif name == "VAR_HANDLE":
+            if ins or len(outs) != 1:
+                raise ctx.error(f"takes no inputs and has one output, got {len(ins)} and {len(outs)}")
+            key = self._variable_key(ctx)
+            self.handles[outs[0]] = key
+            self.variables.setdefault(key, _Variable(key))
+            self.written.add(outs[0])
+        elif name == "READ_VARIABLE":
+            if len(ins) != 1 or len(outs) != 1:
+                raise ctx.error(f"takes one input and has one output, got {len(ins)} and {len(outs)}")
+            var = self._variable(ctx, ins[0])
+            if outs[0] in self.written or outs[0] in self.index_map:
+                raise ctx.error(f"output {self.raw[outs[0]].describe()} is a constant, a graph input or already "
+                                "written")
+            if var.current is None:  # the value at the start of the run
+                if self.raw[outs[0]].type_name == "uint8":
+                    raise ctx.unsupported("uint8 state variables are not supported (int8, int32 and float32 are)")
+                var.read = var.current = self.emit(outs[0])
+            else:  # the value read earlier or assigned since: the same tensor
+                self.index_map[outs[0]] = var.current
+            self.written.add(outs[0])
+        else:  # ASSIGN_VARIABLE
+            if len(ins) != 2 or outs:
+                raise ctx.error(f"takes two inputs and has no output, got {len(ins)} and {len(outs)}")
+            var = self._variable(ctx, ins[0])
+            if ins[1] not in self.written:
+                raise ctx.error(f"input {self.raw[ins[1]].describe()} is read before any operator writes it")
+            var.current = self.emit(ins[1])
+            var.assigned_by = i
+
+    def _options_table(self, ctx: "_OpContext", union_index: int) -> Optional[Table]:
+        utype, value = ctx.table.union(OPERATOR_BUILTIN_OPTIONS_TYPE, OPERATOR_BUILTIN_OPTIONS, "builtin_options")
+        if utype not in (0, union_index):
+            raise ctx.error(f"builtin options of union type {utype}, expected {union_index}")
+        return value
+
+    def _variable_key(self, ctx: "_OpContext") -> tuple:
+        opts = self._options_table(ctx, VAR_HANDLE_OPTIONS)
+        if opts is None:
+            raise ctx.unsupported("a VAR_HANDLE without options (no shared_name) cannot be matched to its "
+                                  "initial value")
+        return (opts.string(VAR_HANDLE_CONTAINER) or "", opts.string(VAR_HANDLE_SHARED_NAME) or "")
+
+    def _variable(self, ctx: "_OpContext", resource: int) -> "_Variable":
+        if resource not in self.handles:
+            raise ctx.unsupported(f"input {self.raw[resource].describe()} is not the output of a VAR_HANDLE")
+        if self.initial_values is None:
+            raise ctx.unsupported("a resource variable is used before any CALL_ONCE initializes it")
+        return self.variables[self.handles[resource]]
+
+    def run_init_subgraph(self, ctx: "_OpContext", opts: Optional[Table]) -> None:
+        """The CALL_ONCE subgraph: only VAR_HANDLE + ASSIGN_VARIABLE of constants; records the initial values."""
+        index = opts.scalar(CALL_ONCE_INIT_SUBGRAPH, "int", 0) if opts is not None else 0
+        if not 0 < index < len(self.subgraphs):
+            raise ctx.error(f"init_subgraph_index {index} is not a subgraph other than the main one "
+                            f"({len(self.subgraphs)} subgraphs)")
+        if self.initial_values is None:
+            self.initial_values = {}
+        if index in self.init_subgraphs:
+            return  # CALL_ONCE of the same subgraph again: it runs once
+        self.init_subgraphs.add(index)
+        sg = self.subgraphs[index]
+        raw = [_RawTensor(k, t, self) for k, t in enumerate(sg.tables(SUBGRAPH_TENSORS, "tensors"))]
+        names = self.operator_names()
+        handles: Dict[int, tuple] = {}
+        for k, op in enumerate(sg.tables(SUBGRAPH_OPERATORS, "operators")):
+            code = op.scalar(OPERATOR_OPCODE_INDEX, "uint", 0)
+            name = names[code] if code < len(names) else f"opcode {code}"
+            ins = [int(v) for v in (op.scalars(OPERATOR_INPUTS, "int") if op.has(OPERATOR_INPUTS) else [])]
+            outs = [int(v) for v in (op.scalars(OPERATOR_OUTPUTS, "int") if op.has(OPERATOR_OUTPUTS) else [])]
+            sub = _OpContext(self, k, name, op, ins, outs)
+            where = f"init subgraph {index}, operator {k} ({name})"
+            if any(not 0 <= t < len(raw) for t in ins + outs):
+                raise ConversionError(f"{where}: tensor index out of range ({len(raw)} tensors)")
+            if name == "VAR_HANDLE" and not ins and len(outs) == 1:
+                handles[outs[0]] = self._variable_key(sub)
+            elif name == "ASSIGN_VARIABLE" and len(ins) == 2 and not outs and ins[0] in handles \
+                    and raw[ins[1]].is_constant:
+                self.initial_values[handles[ins[0]]] = raw[ins[1]]
+            else:
+                raise UnsupportedOpError(f"{where}: an init subgraph may only assign constants to variables "
+                                         "(VAR_HANDLE, ASSIGN_VARIABLE of a constant)")
+
+    def finish_state(self) -> List[StateVar]:
+        """One StateVar per variable whose start-of-run value is read; a variable never assigned is a constant."""
+        state = []
+        for key, var in self.variables.items():
+            if var.read is None:
+                continue  # assigned before it is read in every run: no state to keep
+            read = self.tensors[var.read]
+            init = self.initial_values.get(key)
+            what = f"resource variable {key[1]!r}"
+            if init is None:
+                raise UnsupportedOpError(f"{what} is read but the init subgraph gives it no value")
+            value = init.array() if init.np_dtype is not None else None
+            if value is None or init.type_name != read.dtype or tuple(init.shape) != tuple(read.shape) \
+                    or not _same_params(init.qparams(), read.quant):
+                raise UnsupportedOpError(f"{what}: initial value {init.type_name} {list(init.shape)} does not "
+                                         f"match the value read, {read.dtype} {list(read.shape)} with its "
+                                         "quantization")
+            if var.current == var.read:  # never assigned: the initial value, always
+                read.data = value
+                continue
+            write = self.tensors[var.current]
+            if write.dtype != read.dtype or tuple(write.shape) != tuple(read.shape) \
+                    or not _same_params(write.quant, read.quant):
+                raise UnsupportedOpError(f"{what}: operator {var.assigned_by} (ASSIGN_VARIABLE) assigns "
+                                         f"{write.name!r} ({write.dtype} {list(write.shape)}), which differs from "
+                                         f"the value read ({read.dtype} {list(read.shape)}) in dtype, shape or "
+                                         "quantization")
+            self.tensors.append(Tensor(f"{key[1]}/initial", read.dtype, read.shape, read.quant, value))
+            state.append(StateVar(key[1] or f"variable_{len(state)}", var.read, var.current,
+                                  len(self.tensors) - 1))
+        return state
 
     def _check_dynamic_batch(self, graph_inputs: List[int]):
         """dynamic_batch needs a batch dim on every input, and the model must not fix it (shape_signature)."""
@@ -455,14 +608,39 @@ class _Importer:
             if t in self.written:
                 raise ConversionError(f"operator {i} ({name}): output {self.raw[t].describe()} is a constant, a "
                                       "graph input or already written")
-        if not spec.quant.edge:
-            for t in node_inputs + outs:
-                if t != -1 and self.raw[t].type_name == "float32":
-                    raise ctx.unsupported(f"{self.raw[t].describe()} is float32; only full-integer int8 ops are "
-                                          "supported (float or hybrid ops are not)")
+        float_ts = [t for t in node_inputs + outs if t != -1 and self.raw[t].type_name == "float32"]
+        if float_ts and not spec.quant.edge:
+            # a float island (DEQUANTIZE -> float op -> QUANTIZE): ops with a float32 implementation run in float
+            if not (spec.op in FLOAT_OPS and len(float_ts) == len([t for t in node_inputs + outs if t != -1])):
+                raise ctx.unsupported(f"{self.raw[float_ts[0]].describe()} is float32; only full-integer int8 ops "
+                                      "are supported, and float32 only for "
+                                      f"{', '.join(sorted(FLOAT_OPS))} with every tensor float32 "
+                                      "(hybrid ops are not)")
+            fed = [t for t in node_inputs if t in self.graph_inputs and self.raw[t].type_name == "float32"]
+            if fed:
+                raise ctx.unsupported(f"{self.raw[fed[0]].describe()} is a float32 graph input; float ops run only "
+                                      "inside an int8 model, after a DEQUANTIZE (float models are not imported)")
         self.written.update(outs)
         node_name = self.raw[outs[0]].name if outs else f"operator_{i}"
         return Node(op_type, [self.emit(t) for t in node_inputs], [self.emit(t) for t in outs], attrs, node_name)
+
+
+class _Variable:
+    """One resource variable while the main subgraph is imported."""
+
+    def __init__(self, key: tuple):
+        self.key = key
+        self.read: Optional[int] = None     # intrt tensor: the value at the start of a run
+        self.current: Optional[int] = None  # intrt tensor: the value now (read, or assigned last)
+        self.assigned_by: Optional[int] = None
+
+
+def _same_params(a: Optional[QParams], b: Optional[QParams]) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return (a.axis == b.axis and a.dtype == b.dtype
+            and np.array_equal(a.scale.astype(np.float32), b.scale.astype(np.float32))
+            and np.array_equal(a.zero_point, b.zero_point))
 
 
 class _OpContext:

@@ -897,7 +897,7 @@ def r_crc(rng, blob):
 RULES: Dict[str, Callable[[random.Random, bytes], bytes]] = {
     "1.size": r_small_file,
     "1.magic": r_magic,
-    "1.version_newer": r_preamble_field(1, lambda f: [2, 3, 2 ** 32 - 1]),
+    "1.version_newer": r_preamble_field(1, lambda f: [fmt.VERSION + 1, fmt.VERSION + 2, 2 ** 32 - 1]),
     "1.version_zero": r_preamble_field(1, lambda f: [0]),
     "1.flags": r_preamble_field(2, lambda f: [1, 2, 2 ** 31]),
     "1.reserved": r_preamble_field(7, lambda f: [1, 7, 2 ** 32 - 1]),
