@@ -1,7 +1,8 @@
 """The ``intrt`` command line: ``inspect``, ``run``, ``convert``, ``analyze`` and ``demo``.
 
-Exit status: 0 success, 1 an intrt error (bad model, bad input, unreadable file), 2 a usage error.
-Errors print one line ``intrt: error: ...`` to stderr; no traceback for IntrtError.
+Exit status: 0 success, 1 an intrt error (bad model, bad input, unreadable file), 2 a usage error, 141 when
+the reader of the output went away (``intrt inspect m.intrt | head -1``; 128 + SIGPIPE, as shell tools).
+Errors print one line ``intrt: error: ...`` to stderr; no traceback for IntrtError or a closed pipe.
 """
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("inspect", help="describe a .intrt model: tensors, nodes, inputs, outputs",
                        description="Print a model's tensors (dtype, shape, quantization, bytes), nodes, "
-                                   "graph inputs/outputs and file size, and check that the runtime can load it.")
-    s.add_argument("model", metavar="MODEL", help="path of a .intrt file")
+                                   "graph inputs/outputs and file size, and check that the runtime can load it. "
+                                   "A model intrt converts (" + ", ".join(sorted(CONVERTERS)) + ") is converted "
+                                   "in memory first (nothing is written).")
+    s.add_argument("model", metavar="MODEL", help="path of a .intrt file (or of a model to convert, e.g. .tflite)")
     s.add_argument("--no-checksum", action="store_true", help="skip the CRC-32 check")
 
     s = sub.add_parser("run", help="run a model on .npy inputs",
@@ -82,6 +85,12 @@ def _cmd_inspect(args) -> int:
     from intrt import format as fmt
     from intrt.runtime import describe_graph, load
 
+    if os.path.splitext(args.model)[1].lower() in CONVERTERS:
+        graph = _converter(args.model)(args.model)
+        model = load(fmt.to_bytes(graph))  # the .intrt file `intrt convert` would write
+        print(model.describe())
+        print(f"converted in memory from {args.model} (format version {fmt.VERSION}; nothing written)")
+        return 0
     graph, info = fmt.load_graph_info(args.model, verify_checksum=not args.no_checksum)
     try:
         model = load(args.model, verify_checksum=False)  # already checked above
@@ -114,6 +123,8 @@ def _cmd_run(args) -> int:
         name, sep, path = spec.partition("=")
         if sep and name in names:
             by_name[name] = _load_npy(path)
+        elif sep and not os.path.exists(spec):  # NAME=FILE with a name the model does not have
+            raise _Usage(f"--input {spec}: the model has no input named {name!r}; its inputs are {names}")
         elif spec.endswith(".npz"):
             try:
                 with np.load(spec, allow_pickle=False) as z:
@@ -154,22 +165,29 @@ def _atomic_save(path: str, write) -> None:
         raise
 
 
-def _cmd_convert(args) -> int:
+def _converter(path: str):
+    """The function converting ``path`` (by its extension) to a Graph."""
     import importlib
 
-    from intrt import format as fmt
-
-    ext = os.path.splitext(args.input)[1].lower()
+    ext = os.path.splitext(path)[1].lower()
     if ext not in CONVERTERS:
-        raise _Usage(f"cannot convert {args.input!r}: unknown extension {ext!r}; supported: {sorted(CONVERTERS)}")
-    if not os.path.exists(args.input):
-        raise IntrtError(f"{args.input}: no such file")
+        raise _Usage(f"cannot convert {path!r}: unknown extension {ext!r}; supported: {sorted(CONVERTERS)}")
+    if not os.path.exists(path):
+        raise IntrtError(f"{path}: no such file")
     module, func = CONVERTERS[ext]
     try:
-        convert = getattr(importlib.import_module(module), func)
+        return getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as e:
         raise IntrtError(f"{ext} conversion is not available in this installation ({module}.{func}: {e})") from None
+
+
+def _cmd_convert(args) -> int:
+    from intrt import format as fmt
+    from intrt.runtime import load
+
+    convert = _converter(args.input)
     graph = convert(args.input, **({"dynamic_batch": True} if args.dynamic_batch else {}))
+    load(fmt.to_bytes(graph))  # the runtime must accept it before anything is written (ops, shapes, memory)
     fmt.save(graph, args.output)
     size = os.path.getsize(args.output)
     print(f"wrote {args.output} ({size} bytes, {len(graph.nodes)} nodes, {len(graph.tensors)} tensors)")
@@ -207,7 +225,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "demo":
             return _cmd_demo(args, extra)
-        return commands[args.command](args)
+        status = commands[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly; stdout goes to devnull so the final flush cannot fail
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
     except _Usage as e:
         parser.error(str(e))  # exits 2
     except IntrtError as e:

@@ -195,3 +195,82 @@ def test_convert_dynamic_batch(tmp_path, capsys):
             with pytest.raises(IntrtError, match="shape"):
                 model.run_list([x], quantized=True)
     capsys.readouterr()
+
+
+REAL = os.path.join(ROOT, "tests", "fixtures", "real")
+
+
+def _unsupported_tflite(path):
+    """int8 x -> FLOOR -> COS -> FLOOR -> y: three operators intrt does not have, two kinds."""
+    from tests.test_tflite_import import OP, model, operator, tensor
+
+    q = dict(scale=[0.1], zp=[0])
+    tensors = [tensor(n, [1, 4], **q) for n in ("x", "a", "b", "y")]
+    ops = [operator(0, [0], [1]), operator(1, [1], [2]), operator(0, [2], [3])]
+    path.write_bytes(model(tensors, ops, [OP["FLOOR"], OP["COS"]], [0], [3]))
+    return str(path)
+
+
+def test_convert_lists_every_unsupported_op_at_once(tmp_path, capsys):
+    src, out = _unsupported_tflite(tmp_path / "m.tflite"), tmp_path / "m.intrt"
+    assert run_cli(["convert", src, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("intrt: error: 3 operators cannot be imported (FLOOR x2, COS x1); the first: operator 0: "
+                          "op FLOOR is not supported") and err.count("\n") == 1
+    assert not out.exists()
+    assert run_cli(["inspect", src]) == 1  # inspect converts first: the same error
+    assert "3 operators cannot be imported (FLOOR x2, COS x1)" in capsys.readouterr().err
+
+
+def unloadable_convert(path, **kwargs):
+    g = chain_graph()
+    g.nodes[0].op = "NO_SUCH_OP"  # saves fine (ops are free-form in the file), but the runtime refuses it
+    return g
+
+
+def test_convert_checks_the_model_loads_before_writing(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "m.fake"
+    src.write_text("fake")
+    monkeypatch.setitem(cli.CONVERTERS, ".fake", ("tests.test_cli", "unloadable_convert"))
+    out = tmp_path / "m.intrt"
+    assert run_cli(["convert", str(src), "-o", str(out)]) == 1
+    assert "op type 'NO_SUCH_OP' is not supported" in capsys.readouterr().err and not out.exists()
+    out.write_bytes(b"previous")
+    assert run_cli(["convert", str(src), "-o", str(out)]) == 1
+    assert out.read_bytes() == b"previous" and os.listdir(tmp_path) == sorted(os.listdir(tmp_path)) and \
+        sorted(os.listdir(tmp_path)) == ["m.fake", "m.intrt"]  # no temporary file left either
+
+
+def test_inspect_a_tflite_model_directly(capsys):
+    assert run_cli(["inspect", os.path.join(REAL, "okay_nabu.tflite")]) == 0
+    out = capsys.readouterr().out
+    for needle in ("intrt model", "'serving_default_input_audio:0' int8 [1, 3, 40]", "DEPTHWISE_CONV_2D",
+                   "state (kept from one run to the next", "'stream_10/states' int8 [1, 14, 1, 64]",
+                   "converted in memory from", "nothing written"):
+        assert needle in out, needle
+
+
+def test_run_unknown_input_name(model_path, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((2, 3, 4), np.float32))
+    assert run_cli(["run", model_path, "-i", f"nope={tmp_path / 'x.npy'}"]) == 2
+    assert "--input nope=" in (err := capsys.readouterr().err) and \
+        "the model has no input named 'nope'; its inputs are ['x']" in err
+    assert run_cli(["run", model_path, "-i", f"x={tmp_path / 'x.npy'}"]) == 0
+
+
+def test_broken_pipe_is_quiet(tmp_path):
+    """``intrt inspect big.intrt | head -1``: no traceback, no "Exception ignored", exit status 141."""
+    from intrt.graph import Graph, Node, Tensor
+    from intrt.quant import QParams
+
+    n = 3000  # the description is far larger than a pipe's buffer, so writing it must hit the closed pipe
+    tensors = [Tensor(f"t{k}", "int8", (1, 4), QParams(0.5, 0)) for k in range(n + 1)]
+    nodes = [Node("RELU", [k], [k + 1], {}, f"relu{k}") for k in range(n)]
+    path = tmp_path / "big.intrt"
+    fmt.save(Graph(tensors, nodes, [0], [n]), path)
+    p = subprocess.Popen([sys.executable, "-m", "intrt.cli", "inspect", str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=ROOT)
+    assert p.stdout.readline().startswith(b"intrt model")
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and err == "", err

@@ -336,11 +336,22 @@ class _Importer:
         self.handles: Dict[int, tuple] = {}  # resource tensor -> variable key
         self.initial_values: Optional[Dict[tuple, _RawTensor]] = None
         nodes = []
+        unsupported: List[tuple] = []  # (op name, error): every operator is tried, all are reported at once
         for i, (name, op, ins, outs) in enumerate(parsed):
-            if name in STATE_OPS:
-                self.state_op(i, name, op, ins, outs)
-            else:
-                nodes.append(self.convert_op(i, name, op, ins, outs))
+            try:
+                if name in STATE_OPS:
+                    self.state_op(i, name, op, ins, outs)
+                else:
+                    nodes.append(self.convert_op(i, name, op, ins, outs))
+            except UnsupportedOpError as e:
+                unsupported.append((name, e))
+                self.written.update(t for t in outs if t >= 0)  # so that the operators after it are checked too
+            except ConversionError:
+                if unsupported:
+                    break  # likely a consequence of the operators left out above: report those
+                raise
+        if unsupported:
+            raise _all_unsupported(unsupported)
         for t in graph_outputs:
             if t not in self.written:
                 raise ConversionError(f"graph output {self.raw[t].describe()} is never written")
@@ -387,6 +398,8 @@ class _Importer:
         value is what the next run starts from.
         """
         ctx = _OpContext(self, i, name, op, ins, outs)
+        if -1 in ins or -1 in outs:
+            raise ctx.error("an absent (-1) input or output")
         if self.dynamic_batch:
             raise ConversionError(f"operator {i} ({name}): a model with state (resource variables) has a fixed "
                                   "batch; import it without dynamic_batch")
@@ -623,6 +636,17 @@ class _Importer:
         self.written.update(outs)
         node_name = self.raw[outs[0]].name if outs else f"operator_{i}"
         return Node(op_type, [self.emit(t) for t in node_inputs], [self.emit(t) for t in outs], attrs, node_name)
+
+
+def _all_unsupported(errors: List[tuple]) -> UnsupportedOpError:
+    """One error for every operator the importer cannot take: op names with counts, then the first reason."""
+    if len(errors) == 1:
+        return errors[0][1]
+    counts: Dict[str, int] = {}
+    for name, _ in errors:
+        counts[name] = counts.get(name, 0) + 1
+    listing = ", ".join(f"{name} x{n}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return UnsupportedOpError(f"{len(errors)} operators cannot be imported ({listing}); the first: {errors[0][1]}")
 
 
 class _Variable:
