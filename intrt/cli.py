@@ -59,6 +59,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                    + ", ".join(sorted(CONVERTERS)) + ".")
     s.add_argument("input", metavar="INPUT", help="model to convert (.tflite)")
     s.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the .intrt file to write")
+    s.add_argument("--dynamic-batch", action="store_true",
+                   help="keep the batch (dim 0) of the inputs variable (TFLite shape_signature -1)")
 
     s = sub.add_parser("analyze", help="per-layer quantization error of a float model (SQNR, LSB error, ...)",
                        description="Quantize FLOAT_MODEL on DATA (or take --quantized) and report every layer's "
@@ -167,7 +169,7 @@ def _cmd_convert(args) -> int:
         convert = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as e:
         raise IntrtError(f"{ext} conversion is not available in this installation ({module}.{func}: {e})") from None
-    graph = convert(args.input)
+    graph = convert(args.input, **({"dynamic_batch": True} if args.dynamic_batch else {}))
     fmt.save(graph, args.output)
     size = os.path.getsize(args.output)
     print(f"wrote {args.output} ({size} bytes, {len(graph.nodes)} nodes, {len(graph.tensors)} tensors)")
