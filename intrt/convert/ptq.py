@@ -194,10 +194,10 @@ def activation_params(graph: Graph, ranges: Ranges, choose=None) -> Dict[int, QP
 def separate_stated_params(graph: Graph, ranges) -> dict:
     """Keep parameters a model states (QDQ / QOperator) where sharing or fixed outputs would merge them away.
 
-    A shared-parameter op (concatenation, pools, reshape, ...) whose data input states parameters other than
-    its output's (or, without stated output parameters, its first stated input's) reads a requantized copy
-    instead: an int8 -> int8 QUANTIZE to the target parameters, exact up to the requantization rounding
-    (TFLite quantize.cc). A fixed-output op (SOFTMAX, LOGISTIC) whose output states other parameters writes
+    A shared-parameter op (concatenation, pools, reshape, ...) with one data input whose stated parameters
+    differ from its output's runs in the input's parameters and an int8 -> int8 QUANTIZE (TFLite quantize.cc)
+    converts its result; with several data inputs (concatenation) each input that states other parameters
+    than the output (or, without stated output parameters, the first stated input) is requantized first. A fixed-output op (SOFTMAX, LOGISTIC) whose output states other parameters writes
     its fixed ones and a QUANTIZE converts to the stated ones. In place; returns the ranges extended by the
     new tensors.
     """
@@ -215,6 +215,18 @@ def separate_stated_params(graph: Graph, ranges) -> dict:
             if target is not None:  # uncalibrated members take the group's stated parameters
                 for i in [n.inputs[k] for k in data] + list(n.outputs):
                     ranges.setdefault(i, (0.0, 0.0))
+            y = graph.tensors[n.outputs[0]]
+            if len(data) == 1 and len(n.outputs) == 1 and y.quant is not None and stated \
+                    and as_int8(stated[0]) != as_int8(y.quant):
+                # one input: run in the input's parameters, requantize the result (the output's range may be
+                # narrower, e.g. an average; requantizing first would clip the input)
+                mid = add_tensor(graph, f"{y.name}/in_params", y.dtype, y.shape, stated[0])
+                ranges.setdefault(mid, (0.0, 0.0))
+                out = n.outputs[0]
+                n.outputs = [mid]
+                nodes.append(n)
+                nodes.append(Node("QUANTIZE", [mid], [out], {}, f"{n.name}/requantize"))
+                continue
             for k in data:
                 x = graph.tensors[n.inputs[k]]
                 if target is None or x.quant is None or as_int8(x.quant) == as_int8(target):
