@@ -191,10 +191,11 @@ class _Weight:
 
 
 class _Scaled:
-    """An int32 MatMulInteger / ConvInteger result held as the float tensor ``idx`` = ``acc / factor``."""
+    """An int32 MatMulInteger / ConvInteger result, emitted once a Mul by a constant scale gives it a real value:
+    ``emit(scale)`` adds the layer with weight parameters (``scale / s_x`` per tensor or per output channel)."""
 
-    def __init__(self, idx: int, factor: float):
-        self.idx, self.factor = idx, factor
+    def __init__(self, emit, channels: int):
+        self.emit, self.channels = emit, channels
 
 
 class _Importer:
@@ -818,12 +819,11 @@ def h_mul(imp, node, attrs):
     for x, c in ((a, b), (b, a)):
         if x in imp.scaled and c in imp.consts:  # MatMulInteger -> Cast -> Mul(scale): the real product
             s = imp.scaled[x]
-            factor = imp.const(c).astype(np.float64) * s.factor
-            if factor.size == 1 and abs(float(factor.reshape(-1)[0]) - 1.0) < 1e-6:
-                imp.set(node.output[0], s.idx)
-            else:
-                fi = imp.b.constant(c + "/rescaled", factor.astype(np.float32))
-                imp.set(node.output[0], imp.op("MUL", [s.idx, fi]))
+            scale = np.asarray(imp.const(c), np.float64)
+            if scale.size not in (1, s.channels) or np.any(scale <= 0):
+                raise imp.unsupported(f"the scale {c!r} of an integer product must be positive, one value or one "
+                                      "per output channel")
+            imp.set(node.output[0], s.emit(scale.reshape(-1)))
             return
     _binary("MUL")(imp, node, attrs)
 
@@ -953,27 +953,33 @@ def h_matmul_integer(conv: bool):
             raise imp.unsupported(f"input {a!r} is not a statically quantized tensor (dynamic quantization, "
                                   "DynamicQuantizeLinear, is not supported)")
         qa = imp.b.tensors[imp.tensors[a]].quant
-        a_zp = int(np.asarray(imp.consts[i[2]]).reshape(-1)[0]) if len(i) > 2 and i[2] else 0
-        if qa.zero_point[0] != a_zp:
-            raise imp.unsupported(f"a_zero_point {a_zp} differs from {a!r}'s zero point {int(qa.zero_point[0])}")
+        a_zp = np.asarray(imp.consts[i[2]]).reshape(-1) if len(i) > 2 and i[2] else np.zeros(1, np.int64)
+        if a_zp.size != 1 or int(a_zp[0]) != int(qa.zero_point[0]):
+            raise imp.unsupported(f"a zero point {a_zp.tolist()} that is not {a!r}'s ({int(qa.zero_point[0])})")
         if b not in imp.consts:
             raise imp.unsupported(f"B {b!r} must be a constant")
         bd = imp.consts[b]
-        b_zp = np.asarray(imp.consts[i[3]]) if len(i) > 3 and i[3] else np.zeros(1, bd.dtype)
-        if b_zp.size > 1:
-            axis = 0 if conv else 1
-        else:
-            axis = None
-        unit = np.ones(b_zp.size, np.float32)
-        p = QParams(unit, b_zp.reshape(-1).astype(np.int64), _Q_DTYPES[bd.dtype], axis)
-        real_b = b + "/w"
-        imp.weights[real_b] = _Weight(bd, p)
+        if bd.dtype not in _Q_DTYPES:
+            raise imp.unsupported(f"B of type {bd.dtype} (intrt: int8, uint8)")
+        b_zp = np.asarray(imp.consts[i[3]]).reshape(-1) if len(i) > 3 and i[3] else np.zeros(1, bd.dtype)
+        channels = bd.shape[0] if conv else bd.shape[-1]
         real_a = a + "/real"
         if real_a not in imp.tensors:
             imp.tensors[real_a] = imp.b.dequantize(imp.tensors[a], name=real_a)
-        view = _NodeView(node, [real_a, real_b], [node.output[0] + "/acc"], "Conv" if conv else "MatMul")
-        (h_conv if conv else h_matmul)(imp, view, attrs)
-        imp.scaled[node.output[0]] = _Scaled(imp.tensors.pop(node.output[0] + "/acc"), float(qa.scale[0]))
+        out = node.output[0]
+
+        def emit(scale):
+            w_scale = scale / np.float64(qa.scale[0])
+            per_channel = w_scale.size > 1 or b_zp.size > 1
+            n = channels if per_channel else 1
+            p = QParams(np.broadcast_to(w_scale, (n,)), np.broadcast_to(b_zp.astype(np.int64), (n,)),
+                        _Q_DTYPES[bd.dtype], (0 if conv else bd.ndim - 1) if per_channel else None)
+            imp.weights[b + "/w"] = _Weight(bd, p)
+            view = _NodeView(node, [real_a, b + "/w"], [out + "/value"], "Conv" if conv else "MatMul")
+            (h_conv if conv else h_matmul)(imp, view, attrs)
+            return imp.tensors[out + "/value"]
+
+        imp.scaled[out] = _Scaled(emit, channels)
     return h
 
 
