@@ -459,8 +459,8 @@ def fold_bias_add(graph: Graph) -> int:
             if not is_constant(graph, c) or is_constant(graph, x) or (n.op == "SUB" and side == 1):
                 continue
             found = _linear_producer(graph, cons, prods, x)
-            if found is None:
-                continue
+            if found is None or graph.tensors[x].quant is not None:
+                continue  # (a QDQ model rounds the layer's output to stated parameters before the add)
             _, p, spec = found
             out_shape = graph.tensors[x].shape
             cdata = graph.tensors[c].data
