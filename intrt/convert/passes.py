@@ -431,11 +431,13 @@ def _linear_producer(graph: Graph, cons, prods, t: int):
     return k, p, spec
 
 
-def _set_weights_and_bias(graph: Graph, p: Node, spec, w: np.ndarray, bias: np.ndarray):
-    """Point layer ``p`` at new constant weights and bias (appended tensors)."""
+def _set_weights_and_bias(graph: Graph, p: Node, spec, w: np.ndarray, bias: np.ndarray, same_weights=False):
+    """Point layer ``p`` at new constant weights and bias (appended tensors); ``same_weights``: the weights
+    are unchanged and keep the parameters a QDQ model stated for them."""
     wi, bi = spec.quant.weights, spec.quant.bias
     old_w = graph.tensors[p.inputs[wi]]
-    p.inputs[wi] = add_constant(graph, old_w.name, w.astype(np.float32), old_w)
+    p.inputs[wi] = add_constant(graph, old_w.name, w.astype(np.float32), old_w,
+                                old_w.quant if same_weights else None)
     while len(p.inputs) <= bi:
         p.inputs.append(-1)
     old_b = graph.tensors[p.inputs[bi]] if p.inputs[bi] >= 0 else None
@@ -522,7 +524,7 @@ def matmul_to_fully_connected(graph: Graph) -> int:
         rank = len(graph.tensors[n.inputs[0]].shape)
         if b.data.ndim != 2 or rank < 2 or b.data.dtype.kind != "f":
             continue
-        w = add_constant(graph, b.name, np.ascontiguousarray(b.data.T), b)
+        w = add_constant(graph, b.name, np.ascontiguousarray(b.data.T), b, _permuted_quant(b.quant, (1, 0)))
         n.op, n.inputs = "FULLY_CONNECTED", [n.inputs[0], w, -1]
         n.attrs = {"keep_num_dims": int(rank > 2), "activation": "NONE"}
         count += 1
@@ -546,8 +548,8 @@ def fold_bias_add(graph: Graph) -> int:
             if not is_constant(graph, c) or is_constant(graph, x) or (n.op == "SUB" and side == 1):
                 continue
             found = _linear_producer(graph, cons, prods, x)
-            if found is None:
-                continue
+            if found is None or graph.tensors[x].quant is not None:
+                continue  # (a QDQ model rounds the layer's output to stated parameters before the add)
             _, p, spec = found
             out_shape = graph.tensors[x].shape
             cdata = graph.tensors[c].data
@@ -559,7 +561,7 @@ def fold_bias_add(graph: Graph) -> int:
             vec = np.broadcast_to(cdata.reshape(-1).astype(np.float64), (channels,))
             bias = _bias_of(graph, p, spec, channels)
             _set_weights_and_bias(graph, p, spec, graph.tensors[p.inputs[spec.quant.weights]].data,
-                                  bias - vec if n.op == "SUB" else bias + vec)
+                                  bias - vec if n.op == "SUB" else bias + vec, same_weights=True)
             p.outputs = list(n.outputs)
             p.attrs["activation"] = _activation_of(n)
             dropped.add(k)
@@ -597,7 +599,8 @@ def fold_transpose_into_fully_connected(graph: Graph) -> int:
             continue
         w_t = w.data.reshape((w.data.shape[0],) + tuple(t_shape[1:]))
         w_x = w_t.transpose([0] + [perm.index(j) for j in range(1, len(perm))]).reshape(w.data.shape)
-        fc.inputs[1] = add_constant(graph, w.name, np.ascontiguousarray(w_x), w)
+        fc.inputs[1] = add_constant(graph, w.name, np.ascontiguousarray(w_x), w,
+                                    w.quant if w.quant is None or w.quant.axis in (None, 0) else None)
         n.inputs = [t_node.inputs[0]]
         count += 1
     if count:
@@ -619,7 +622,8 @@ def grouped_conv_to_depthwise(graph: Graph) -> int:
         c, o = x.shape[3], w.data.shape[0]
         if o % c:
             continue
-        wi = add_constant(graph, w.name, np.ascontiguousarray(w.data.transpose(3, 1, 2, 0)), w)
+        wi = add_constant(graph, w.name, np.ascontiguousarray(w.data.transpose(3, 1, 2, 0)), w,
+                          _permuted_quant(w.quant, (3, 1, 2, 0)))  # stated per-channel axis 0 -> 3
         n.op = "DEPTHWISE_CONV_2D"
         n.inputs = [n.inputs[0], wi] + n.inputs[2:]
         attrs = dict(n.attrs)
