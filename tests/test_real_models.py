@@ -194,3 +194,38 @@ def test_real_models_summary():
         lines.append(f"{name:38} {made:22} {entry['tflite_bytes']:>7}  {ours:34}  {xnn}")
     print("\n".join(lines))
     assert len(NAMES) >= 3
+
+
+TAPPED = [n for n in NAMES if os.path.exists(_path(n, "_taps.json"))]
+
+
+@pytest.mark.parametrize("name", TAPPED)
+def test_real_model_every_layer_equals_litert_reference(name):
+    """Every activation intrt computes (float32 ones of float islands included) equals LiteRT REF's tensor of
+    the same name, byte for byte, on every stored input: SHA-256 digests made by
+    tests/fixtures/make_real_taps.py (the model outputs alone are a few bytes)."""
+    import hashlib
+
+    with open(_path(name, "_taps.json")) as f:
+        want = json.load(f)["tensors"]
+    graph = from_tflite(_path(name, ".tflite"))
+    taps = [i for i, t in enumerate(graph.tensors) if t.data is None and t.name in want and i not in graph.inputs
+            and i not in graph.outputs]
+    graph.outputs = list(graph.outputs) + taps
+    model = load(fmt.to_bytes(graph))
+    ref = np.load(_path(name, ".npz"))
+    n_out = len(MANIFEST["fixtures"][name]["outputs"])
+    per_dtype = {}
+    for s in range(ref["input_0"].shape[0]):
+        ys = model.run_list([ref[f"input_{k}"][s] for k in range(len(MANIFEST["fixtures"][name]["inputs"]))],
+                            quantized=True)[n_out:]
+        for i, y in zip(taps, ys):
+            t = graph.tensors[i]
+            w = want[t.name]
+            assert (y.dtype.name, list(y.shape)) == (w["dtype"], w["shape"]), t.name
+            same = hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest() == w["sha256"][s]
+            per_dtype.setdefault(t.dtype, []).append(same)
+            assert same, f"{name}: tensor {t.name!r} ({t.dtype} {list(y.shape)}) differs from REF on input {s}"
+    print(f"\n{name}: {', '.join(f'{len(v)} {k} tensors' for k, v in sorted(per_dtype.items()))} equal to REF")
+    assert len(per_dtype.get("float32", [])) >= 2 * 26 or name != "hand_recrop"  # 13 DEQUANTIZE + 13 PRELU outputs
+    assert len(taps) >= len(graph.nodes) - 1
