@@ -628,7 +628,7 @@ def test_dynamic_batch_follows_the_shape_signature(signature):
 
 
 # --- resource variables -> state ---------------------------------------------------------------------------
-def _stateful_model(init_ops=None, main_prefix=None, assign_scale=0.5, assign=True, call_once_first=True):
+def _stateful_model(init_ops=None, assign_scale=0.5, assign=True, call_once_first=True, assign_from=4):
     """y = MAXIMUM(x, state); state = y: the running maximum, initialized to [-5, 7] by a CALL_ONCE subgraph."""
     init = np.array([[-5, 7]], np.int8)
     q = dict(scale=[0.5], zp=[1])
@@ -642,7 +642,7 @@ def _stateful_model(init_ops=None, main_prefix=None, assign_scale=0.5, assign=Tr
     ops = [operator(1, [], [1], 111, handle_opts), operator(2, [1], [2]), operator(3, [0, 2], [3]),
            operator(5, [3], [4])]
     if assign:
-        ops.append(operator(4, [1, 4], []))
+        ops.append(operator(4, [1, assign_from], []))
     ops = [call_once] + ops if call_once_first else ops + [call_once]
     main = T(VT(main_tensors), V("i", [0]), V("i", [3]), VT(ops), S("main"))
     init_tensors = [T(V("i", []), ("b", 13), ("I", 0), S("acc_init_handle")), tensor("c", [1, 2], buffer=1, **q)]
@@ -680,6 +680,7 @@ def test_a_variable_never_assigned_is_its_initial_value():
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(call_once_first=False), UnsupportedOpError, "used before any CALL_ONCE"),
     (dict(assign_scale=0.25), UnsupportedOpError, "assigns 'y2' .* differs from the value read"),
+    (dict(assign_from=0), UnsupportedOpError, "assigns 'x', a constant, graph input or variable value read"),
     (dict(init_ops=[operator(6, [1, 1], [0])]), UnsupportedOpError,
      "init subgraph 1, operator 0 \\(ADD\\): an init subgraph may only assign constants"),
     (dict(init_ops=[operator(1, [], [0], 111, T(S(""), S("other"))), operator(4, [0, 1], [])]), UnsupportedOpError,

@@ -330,6 +330,7 @@ class _Importer:
         self.epilogue: List[Node] = []
         inputs = [self.emit(t) for t in graph_inputs]
         inputs = [self.uint8_edges.get(t, i) for t, i in zip(graph_inputs, inputs)]
+        self.input_indices = set(inputs)
 
         self.subgraphs = subgraphs
         self.variables: Dict[tuple, "_Variable"] = {}  # (container, shared_name) -> its state
@@ -493,6 +494,7 @@ class _Importer:
     def finish_state(self) -> List[StateVar]:
         """One StateVar per variable whose start-of-run value is read; a variable never assigned is a constant."""
         state = []
+        reads = {v.read for v in self.variables.values() if v.read is not None}
         for key, var in self.variables.items():
             if var.read is None:
                 continue  # assigned before it is read in every run: no state to keep
@@ -511,6 +513,10 @@ class _Importer:
                 read.data = value
                 continue
             write = self.tensors[var.current]
+            if write.data is not None or var.current in self.input_indices or var.current in reads:
+                raise UnsupportedOpError(f"{what}: operator {var.assigned_by} (ASSIGN_VARIABLE) assigns {write.name!r}, "
+                                         "a constant, graph input or variable value read in the same run; only "
+                                         "values computed in the run can be kept as state")
             if write.dtype != read.dtype or tuple(write.shape) != tuple(read.shape) \
                     or not _same_params(write.quant, read.quant):
                 raise UnsupportedOpError(f"{what}: operator {var.assigned_by} (ASSIGN_VARIABLE) assigns "
