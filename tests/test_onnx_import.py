@@ -102,6 +102,7 @@ def test_fixture_matches_onnxruntime(name, tmp_path):
     if "_float" not in name:
         assert exact >= 0.45, f"{name}: only {exact:.1%} of the bytes equal ONNX Runtime's"
     assert graph.metadata["source"] == "onnx"
+    assert graph.metadata["onnx_format"] == ("float" if "_float" in name else "QOperator" if "_qop_" in name else "QDQ")
     for n in graph.nodes:
         assert n.attrs.get("layout", "NHWC") == "NHWC"
 
@@ -239,6 +240,16 @@ def test_refused_opset_and_missing_calibration():
         from_onnx(b"not a model")
     with pytest.raises(ConversionError, match="layout"):
         from_onnx(_tiny([helper.make_node("Relu", ["x"], ["y"])]), layout="NWCH")
+
+
+def test_malformed_and_dynamic_models_are_refused():
+    helper = pytest.importorskip("onnx").helper
+    with pytest.raises(ConversionError, match="malformed node"):
+        _from(_tiny([helper.make_node("Conv", ["x"], ["y"])]))
+    with pytest.raises(UnsupportedOpError, match="DynamicQuantizeLinear is not supported"):
+        _from(_tiny([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])]))
+    with pytest.raises(UnsupportedOpError, match="must be a constant"):
+        _from(_tiny([helper.make_node("Reshape", ["x", "x"], ["y"])]))
 
 
 def test_float_onnx_ops_match_reference():

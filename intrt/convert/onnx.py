@@ -128,6 +128,7 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
             raise ConversionError(f"{e}; this model leaves some tensors unquantized: pass calibration data") from None
         raise
     q.metadata.update(imp.metadata())
+    q.metadata["onnx_format"] = imp.format()
     q.metadata["layout"] = layout
     return q
 
@@ -213,6 +214,13 @@ class _Importer:
         self.ms_opset = None
         self.node = None
         self.index = -1
+
+    def format(self) -> str:
+        """"QOperator", "QDQ" or "float" (what the model's quantization parameters come from)."""
+        ops = {n.op_type for n in self.g.node}
+        if any(o.startswith("QLinear") or o in ("QGemm", "MatMulInteger", "ConvInteger") for o in ops):
+            return "QOperator"
+        return "QDQ" if "QuantizeLinear" in ops or "DequantizeLinear" in ops else "float"
 
     def metadata(self) -> Dict[str, str]:
         m = {"source": "onnx", "onnx_opset": str(self.opset)}
@@ -357,9 +365,13 @@ class _Importer:
         if handler is None:
             supported = ", ".join(sorted(set(_HANDLERS) | set(_MS_HANDLERS)))
             raise self.unsupported(f"op {node.op_type} is not supported by the ONNX importer (supported: {supported})")
-        if node.op_type in _PASS_THROUGH and node.input and self.is_q(node.input[0]):
-            return self.quantized_pass_through(node, handler, attrs)
-        handler(self, node, attrs)
+        try:
+            if node.op_type in _PASS_THROUGH and node.input and self.is_q(node.input[0]):
+                return self.quantized_pass_through(node, handler, attrs)
+            handler(self, node, attrs)
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:  # malformed node
+            raise self.error(f"malformed node ({type(e).__name__}: {e}); inputs {list(node.input)}, attributes "
+                             f"{sorted(attrs)}") from None
 
     def constant_node(self, node, attrs) -> None:
         from onnx import numpy_helper
