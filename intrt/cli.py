@@ -60,6 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                    + ", ".join(sorted(CONVERTERS)) + ".")
     s.add_argument("input", metavar="INPUT", help="model to convert (.tflite, .onnx)")
     s.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the .intrt file to write")
+    s.add_argument("--dynamic-batch", action="store_true",
+                   help="keep the batch (dim 0) of the inputs variable (TFLite shape_signature -1)")
     s.add_argument("--calibration", metavar="DATA", help="ONNX: calibration samples (.npy for one input, .npz with "
                    "one array per input in input order), float32 in the model's layout; needed for float models")
     s.add_argument("--layout", choices=("NCHW", "NHWC"), default=None,
@@ -172,8 +174,10 @@ def _cmd_convert(args) -> int:
         convert = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as e:
         raise IntrtError(f"{ext} conversion is not available in this installation ({module}.{func}: {e})") from None
-    options = {}
-    if getattr(args, "calibration", None) or getattr(args, "layout", None):
+    options = {"dynamic_batch": True} if args.dynamic_batch else {}
+    if args.dynamic_batch and ext == ".onnx":
+        raise _Usage("--dynamic-batch applies to .tflite models (ONNX: symbolic dims become 1)")
+    if args.calibration or args.layout:
         if ext != ".onnx":
             raise _Usage("--calibration and --layout apply to .onnx models only")
         if args.layout:

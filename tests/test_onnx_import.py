@@ -242,6 +242,14 @@ def test_refused_opset_and_missing_calibration():
         from_onnx(_tiny([helper.make_node("Relu", ["x"], ["y"])]), layout="NWCH")
 
 
+def test_every_unsupported_op_is_named_at_once():
+    helper = pytest.importorskip("onnx").helper
+    m = _tiny([helper.make_node("Erf", ["x"], ["e"]), helper.make_node("Relu", ["e"], ["r"]),
+               helper.make_node("Sin", ["x"], ["s"]), helper.make_node("Add", ["r", "s"], ["y"])])
+    with pytest.raises(UnsupportedOpError, match=r"2 node\(s\).*Erf is not supported.*Sin is not supported"):
+        _from(m)
+
+
 def test_malformed_and_dynamic_models_are_refused():
     helper = pytest.importorskip("onnx").helper
     with pytest.raises(ConversionError, match="malformed node"):

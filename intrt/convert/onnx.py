@@ -210,6 +210,8 @@ class _Importer:
         self.scaled: Dict[str, _Scaled] = {}
         self.input_shapes = dict(input_shapes or {})
         self.quantized = False
+        self.refused: List[str] = []
+        self.poisoned = set()
         self.opset = None
         self.ms_opset = None
         self.node = None
@@ -269,8 +271,15 @@ class _Importer:
             self.tensors[inp.name] = self.b.input(inp.name, shape)
         for k, node in enumerate(self.g.node):
             self.node, self.index = node, k
+            if any(i in self.poisoned for i in node.input):
+                self.poisoned.update(node.output)  # after an unsupported op: not converted, not reported again
+                continue
             self.convert(node)
         self.node = None
+        if self.refused:
+            supported = ", ".join(sorted(set(_HANDLERS) | set(_MS_HANDLERS)))
+            raise UnsupportedOpError(f"{len(self.refused)} node(s) with ops the ONNX importer does not support: "
+                                     f"{'; '.join(self.refused)} (supported: {supported})")
         outputs = []
         for o in self.g.output:
             if o.name in self.weights or (o.name in self.consts and o.name not in self.tensors):
@@ -362,9 +371,10 @@ class _Importer:
         if node.op_type not in ("DequantizeLinear", "QuantizeLinear") and all(
                 i == "" or i in self.consts for i in node.input) and node.input:
             return self.fold(node)  # constant arithmetic: evaluated now
-        if handler is None:
-            supported = ", ".join(sorted(set(_HANDLERS) | set(_MS_HANDLERS)))
-            raise self.unsupported(f"op {node.op_type} is not supported by the ONNX importer (supported: {supported})")
+        if handler is None:  # collected: every unsupported op of the model is named at once
+            self.refused.append(f"{self.where()}: op {node.op_type} is not supported")
+            self.poisoned.update(node.output)
+            return
         try:
             if node.op_type in _PASS_THROUGH and node.input and self.is_q(node.input[0]):
                 return self.quantized_pass_through(node, handler, attrs)
