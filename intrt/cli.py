@@ -176,7 +176,7 @@ def _cmd_convert(args) -> int:
         raise IntrtError(f"{ext} conversion is not available in this installation ({module}.{func}: {e})") from None
     options = {"dynamic_batch": True} if args.dynamic_batch else {}
     if args.dynamic_batch and ext == ".onnx":
-        raise _Usage("--dynamic-batch applies to .tflite models (ONNX: symbolic dims become 1)")
+        raise _Usage("--dynamic-batch applies to .tflite models (an ONNX model's symbolic batch stays variable)")
     if args.calibration or args.layout:
         if ext != ".onnx":
             raise _Usage("--calibration and --layout apply to .onnx models only")

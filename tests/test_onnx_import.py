@@ -250,6 +250,40 @@ def test_every_unsupported_op_is_named_at_once():
         _from(m)
 
 
+def test_symbolic_batch_runs_any_batch(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from intrt.convert.onnx import from_onnx
+
+    rng = np.random.default_rng(5)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw"], ["g"], transB=1),
+             helper.make_node("Unsqueeze", ["g", "ax"], ["y"])]
+    inits = [numpy_helper.from_array(a, n) for n, a in (
+        ("w", rng.standard_normal((3, 2, 3, 3)).astype(np.float32)), ("b", np.zeros(3, np.float32)),
+        ("fw", rng.standard_normal((5, 3 * 4 * 4)).astype(np.float32)), ("ax", np.array([1], np.int64)))]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    cal = rng.standard_normal((8, 2, 4, 4)).astype(np.float32)
+    graph = from_onnx(m, calibration=cal)
+    assert graph.dynamic_batch
+    save(graph, str(tmp_path / "d.intrt"))
+    model = intrt.load(str(tmp_path / "d.intrt"))
+    x = cal[:3]
+    batch = model.run(x, quantized=False)
+    assert batch.shape == (3, 1, 5)
+    for i in range(3):
+        np.testing.assert_array_equal(batch[i:i + 1], model.run(x[i:i + 1]))
+    with pytest.raises(ConversionError, match="symbolic dimensions beyond the batch"):
+        g2 = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, "H", 4])],
+                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        from_onnx(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 17)]), calibration=cal)
+    fixed = from_onnx(m, calibration=cal, input_shapes={"x": [1, 2, 4, 4]})
+    assert not fixed.dynamic_batch
+
+
 def test_malformed_and_dynamic_models_are_refused():
     helper = pytest.importorskip("onnx").helper
     with pytest.raises(ConversionError, match="malformed node"):

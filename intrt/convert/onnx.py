@@ -88,7 +88,9 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         Layout of 4-D model inputs and outputs: the ONNX model's (default; transposes inside the graph at
         the edges) or intrt's NHWC (no edge transposes).
     input_shapes : dict, optional
-        ``{input name: shape}`` for inputs with symbolic dimensions (default: symbolic dims become 1).
+        ``{input name: shape}`` fixing the shapes of inputs. By default a symbolic first dimension on every input
+        is a variable batch (the graph is built for batch 1 and marked ``dynamic_batch``); other symbolic
+        dimensions need ``input_shapes``.
     quiet : bool
         No calibration progress line.
     **ptq_options
@@ -211,6 +213,7 @@ class _Importer:
         self.input_shapes = dict(input_shapes or {})
         self.quantized = False
         self.refused: List[str] = []
+        self.dynamic = True   # until an input has a fixed first dim
         self.poisoned = set()
         self.opset = None
         self.ms_opset = None
@@ -266,8 +269,15 @@ class _Importer:
                                       f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; intrt imports float32 inputs")
             if inp.name in self.input_shapes:
                 shape = [int(d) for d in self.input_shapes[inp.name]]
+                self.dynamic = False
             else:
-                shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim]
+                dims = list(tt.shape.dim)
+                shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in dims]
+                if not dims or (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+                    self.dynamic = False  # a symbolic first dim on every input: a batch
+                elif any(not (d.HasField("dim_value") and d.dim_value > 0) for d in dims[1:]):
+                    raise ConversionError(f"graph input {inp.name!r} has symbolic dimensions beyond the batch "
+                                          f"({[d.dim_param or d.dim_value for d in dims]}); give input_shapes")
             self.tensors[inp.name] = self.b.input(inp.name, shape)
         for k, node in enumerate(self.g.node):
             self.node, self.index = node, k
@@ -290,7 +300,7 @@ class _Importer:
             if self.b.tensors[idx].dtype in ("int8", "uint8"):  # a quantized output: read it as real values
                 idx = self.b.dequantize(idx, name=o.name + "/real")
             outputs.append(idx)
-        return self.b.build(outputs, metadata={"source": "onnx"})
+        return self.b.build(outputs, dynamic_batch=bool(self.dynamic), metadata={"source": "onnx"})
 
     # -- access to values -----------------------------------------------------------------------------
     def has(self, node, k: int) -> bool:
@@ -678,13 +688,18 @@ def h_softmax(imp, node, attrs):
     imp.set(node.output[0], imp.op("SOFTMAX", [imp.tensor(node.input[0])], {"axis": int(attrs.get("axis", -1)) % rank}))
 
 
-def _reshape_to(imp, node, shape):
-    imp.set(node.output[0], imp.op("RESHAPE", [imp.tensor(node.input[0])], {"shape": [int(d) for d in shape]}))
+def _reshape_to(imp, node, shape, keeps_batch=False):
+    """RESHAPE to ``shape``; under a dynamic batch a reshape that keeps dim 0 says -1 there."""
+    shape = [int(d) for d in shape]
+    if imp.dynamic and keeps_batch and shape:
+        shape[0] = -1
+    imp.set(node.output[0], imp.op("RESHAPE", [imp.tensor(node.input[0])], {"shape": shape}))
 
 
 def h_reshape(imp, node, attrs):
     x_shape = imp.shape(node.input[0])
     shape = [int(d) for d in imp.const(node.input[1], "shape").reshape(-1)]
+    keeps_batch = bool(shape) and bool(x_shape) and (shape[0] == -1 or (shape[0] == 0 and not attrs.get("allowzero", 0)))
     if not attrs.get("allowzero", 0):
         shape = [x_shape[k] if d == 0 and k < len(x_shape) else d for k, d in enumerate(shape)]
     if shape.count(-1) == 1:
@@ -692,13 +707,13 @@ def h_reshape(imp, node, attrs):
         shape[shape.index(-1)] = math.prod(x_shape) // known if known else 0
     if math.prod(shape) != math.prod(x_shape) or any(d < 0 for d in shape):
         raise imp.error(f"cannot reshape {x_shape} to {shape}")
-    _reshape_to(imp, node, shape)
+    _reshape_to(imp, node, shape, keeps_batch and shape[0] == x_shape[0])
 
 
 def h_flatten(imp, node, attrs):
     s = imp.shape(node.input[0])
     axis = int(attrs.get("axis", 1)) % (len(s) + 1) if len(s) else 0
-    _reshape_to(imp, node, [math.prod(s[:axis]), math.prod(s[axis:])])
+    _reshape_to(imp, node, [math.prod(s[:axis]), math.prod(s[axis:])], axis == 1)
 
 
 def h_transpose(imp, node, attrs):
@@ -721,7 +736,7 @@ def h_squeeze(imp, node, attrs):
     axes = [d for d in range(len(s)) if s[d] == 1] if axes is None else axes
     if any(s[a] != 1 for a in axes):
         raise imp.error(f"squeezes axes {axes} of shape {s}, not all of size 1")
-    _reshape_to(imp, node, [d for k, d in enumerate(s) if k not in axes])
+    _reshape_to(imp, node, [d for k, d in enumerate(s) if k not in axes], 0 not in axes)
 
 
 def h_unsqueeze(imp, node, attrs):
@@ -733,7 +748,7 @@ def h_unsqueeze(imp, node, attrs):
     out = list(s)
     for a in sorted(axes):
         out.insert(a, 1)
-    _reshape_to(imp, node, out)
+    _reshape_to(imp, node, out, 0 not in axes)
 
 
 def h_pad(imp, node, attrs):
