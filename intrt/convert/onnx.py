@@ -675,7 +675,8 @@ def h_clip(imp, node, attrs):
 
 
 def h_leaky_relu(imp, node, attrs):
-    imp.set(node.output[0], imp.op("LEAKY_RELU", [imp.tensor(node.input[0])], {"alpha": float(attrs.get("alpha", 0.01))}))
+    alpha = float(attrs.get("alpha", 0.01))  # ONNX's default (intrt's LEAKY_RELU defaults to TFLite's 0.2)
+    imp.set(node.output[0], imp.op("LEAKY_RELU", [imp.tensor(node.input[0])], {"alpha": alpha}))
 
 
 def h_hard_sigmoid(imp, node, attrs):
@@ -699,7 +700,8 @@ def _reshape_to(imp, node, shape, keeps_batch=False):
 def h_reshape(imp, node, attrs):
     x_shape = imp.shape(node.input[0])
     shape = [int(d) for d in imp.const(node.input[1], "shape").reshape(-1)]
-    keeps_batch = bool(shape) and bool(x_shape) and (shape[0] == -1 or (shape[0] == 0 and not attrs.get("allowzero", 0)))
+    copies_dim0 = shape[:1] == [0] and not attrs.get("allowzero", 0)
+    keeps_batch = bool(x_shape) and (shape[:1] == [-1] or copies_dim0)
     if not attrs.get("allowzero", 0):
         shape = [x_shape[k] if d == 0 and k < len(x_shape) else d for k, d in enumerate(shape)]
     if shape.count(-1) == 1:
@@ -935,13 +937,13 @@ def _dq(imp, name, scale, zp, rank_hint=None):
     if real not in imp.tensors:
         q = imp.b.tensors[imp.tensors[name]].quant
         stated = imp.qparams(scale, zp)
-        if as_int8_params(stated) != as_int8_params(q):
+        if _as_int8(stated) != _as_int8(q):
             raise imp.unsupported(f"stated parameters {stated} of {name!r} differ from its own {q}")
         imp.tensors[real] = imp.b.dequantize(imp.tensors[name], name=real)
     return real
 
 
-def as_int8_params(p):
+def _as_int8(p):
     from intrt.convert.ptq import as_int8
     return as_int8(p)
 
