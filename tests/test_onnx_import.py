@@ -176,6 +176,45 @@ def test_cli_converts_onnx(tmp_path, capsys):
     assert "calibration" in capsys.readouterr().err
 
 
+def test_round_trip_through_an_onnx_qdq_export_is_byte_exact(tmp_path):
+    """An intrt int8 model exported as ONNX QDQ (benchmarks/onnx_qdq.py, int8 graph inputs) imports back to the
+    same integer problems: equal bytes on every output."""
+    pytest.importorskip("onnx")
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    try:
+        from onnx_qdq import export_qdq
+    finally:
+        sys.path.pop(0)
+    from intrt.convert.onnx import from_onnx
+
+    rng = np.random.default_rng(0)
+    b = GraphBuilder()
+    x = b.input("x", [1, 8, 8, 3])
+    h = b.conv2d(x, rng.normal(size=(8, 3, 3, 3)).astype(np.float32) * 0.3,
+                 rng.normal(size=8).astype(np.float32) * 0.1, padding="SAME", activation="RELU")
+    d = b.depthwise_conv2d(h, rng.normal(size=(1, 3, 3, 8)).astype(np.float32) * 0.3, np.zeros(8, np.float32),
+                           padding="SAME")
+    h = b.max_pool2d(b.add(h, d), [2, 2], [2, 2])
+    h = b.fully_connected(b.mean(h, [1, 2], keep_dims=0), rng.normal(size=(10, 8)).astype(np.float32),
+                          np.zeros(10, np.float32))
+    cal = rng.random((32, 8, 8, 3), dtype=np.float32)
+    g = quantize_graph(b.build([b.softmax(h)], dynamic_batch=True), cal, quiet=True)
+    save(g, str(tmp_path / "a.intrt"))
+    a = intrt.load(str(tmp_path / "a.intrt"))
+    back = from_onnx(export_qdq(a))
+    assert back.metadata["onnx_format"] == "QDQ"
+    save(back, str(tmp_path / "b.intrt"))
+    m = intrt.load(str(tmp_path / "b.intrt"))
+    assert m.inputs[0].quant == a.inputs[0].quant and m.outputs[0].quant == a.outputs[0].quant
+    q = np.clip(np.round(cal / np.float32(a.inputs[0].quant.scale[0])) + int(a.inputs[0].quant.zero_point[0]),
+                -128, 127).astype(np.int8)
+    for i in range(len(q)):
+        np.testing.assert_array_equal(m.run(np.ascontiguousarray(q[i:i + 1].transpose(0, 3, 1, 2)), quantized=True),
+                                      a.run(q[i:i + 1], quantized=True))
+
+
 # --- refusals -------------------------------------------------------------------------------------------
 def _tiny(nodes, inits=(), opset=17, shape=(1, 4, 8, 8), out_shape=None):
     onnx = pytest.importorskip("onnx")

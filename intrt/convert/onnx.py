@@ -227,6 +227,20 @@ class _Importer:
             return "QOperator"
         return "QDQ" if "QuantizeLinear" in ops or "DequantizeLinear" in ops else "float"
 
+    def input_params(self, name: str) -> QParams:
+        """The parameters of an int8/uint8 graph input, from a DequantizeLinear that reads it."""
+        for node in self.g.node:
+            if node.op_type == "DequantizeLinear" and node.input and node.input[0] == name:
+                self.node = node
+                attrs = {a.name: _attr_value(a) for a in node.attribute}
+                p = self.qparams(node.input[1], node.input[2] if self.has(node, 2) else None, attrs.get("axis"))
+                self.node = None
+                if p.axis is not None:
+                    break
+                return p
+        raise ConversionError(f"graph input {name!r} is int8/uint8 but no DequantizeLinear with one scale reads it "
+                              "(its quantization parameters are unknown)")
+
     def metadata(self) -> Dict[str, str]:
         m = {"source": "onnx", "onnx_opset": str(self.opset)}
         if self.model.producer_name:
@@ -264,9 +278,13 @@ class _Importer:
             if inp.name in self.consts:
                 continue
             tt = inp.type.tensor_type
-            if tt.elem_type != onnx.TensorProto.FLOAT:
+            quantized_input = None
+            if tt.elem_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+                quantized_input = self.input_params(inp.name)
+            elif tt.elem_type != onnx.TensorProto.FLOAT:
                 raise ConversionError(f"graph input {inp.name!r} has element type "
-                                      f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; intrt imports float32 inputs")
+                                      f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; intrt imports float32 "
+                                      "inputs and int8/uint8 inputs read by a DequantizeLinear")
             if inp.name in self.input_shapes:
                 shape = [int(d) for d in self.input_shapes[inp.name]]
                 self.dynamic = False
@@ -279,6 +297,10 @@ class _Importer:
                     raise ConversionError(f"graph input {inp.name!r} has symbolic dimensions beyond the batch "
                                           f"({[d.dim_param or d.dim_value for d in dims]}); give input_shapes")
             self.tensors[inp.name] = self.b.input(inp.name, shape)
+            if quantized_input is not None:  # the real input, quantized with the parameters its reader states
+                self.quantized = True
+                self.tensors[inp.name] = self.b.quantize(self.tensors[inp.name], quantized_input,
+                                                         name=inp.name + "/q")
         for k, node in enumerate(self.g.node):
             self.node, self.index = node, k
             if any(i in self.poisoned for i in node.input):
@@ -298,7 +320,9 @@ class _Importer:
                 raise ConversionError(f"graph output {o.name!r} is never computed")
             idx = self.tensors[o.name]
             if self.b.tensors[idx].dtype in ("int8", "uint8"):  # a quantized output: read it as real values
+                q = self.b.tensors[idx]
                 idx = self.b.dequantize(idx, name=o.name + "/real")
+                q.name, self.b.tensors[idx].name = o.name + "/quantized", o.name  # the output keeps its name
             outputs.append(idx)
         return self.b.build(outputs, dynamic_batch=bool(self.dynamic), metadata={"source": "onnx"})
 
