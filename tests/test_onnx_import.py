@@ -107,6 +107,17 @@ def test_fixture_matches_onnxruntime(name, tmp_path):
         assert n.attrs.get("layout", "NHWC") == "NHWC"
 
 
+@pytest.mark.parametrize("name", [n for n in FIXTURE_NAMES if n.startswith(("cnn_", "mlp_", "concat_", "conv_"))])
+def test_stored_outputs_are_onnxruntimes(name):
+    """The stored outputs are what the installed ONNX Runtime computes (skipped without onnxruntime)."""
+    ort = pytest.importorskip("onnxruntime")
+    xs, _, y = _fixture(name)
+    sess = ort.InferenceSession(os.path.join(FIXTURES, name + ".onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    got = np.concatenate([sess.run(None, {n: x[i:i + 1] for n, x in zip(names, xs)})[0] for i in range(len(xs[0]))])
+    np.testing.assert_array_equal(got, y)
+
+
 def test_qdq_keeps_stated_parameters(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
