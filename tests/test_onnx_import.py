@@ -29,13 +29,10 @@ FIXTURE_NAMES = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(
 
 #: Largest difference from ONNX Runtime, in output LSB, per fixture (default 1).
 LSB_BOUND = {
-    # QLinearAveragePool states different input and output parameters; intrt's AVERAGE_POOL_2D (TFLite's)
-    # keeps the input's, so the average is rounded on the input grid (s_in = 0.0286) and then requantized to
-    # the output grid (s_out = 0.0118): at most 0.5 * s_in / s_out + 0.5 = 1.7 output steps.
-    "avgpool_qop_u8s8": 2,
     # A 1x1 conv feeds the table op: where the conv's output is one step off ONNX Runtime's (intrt's MBQM vs
     # its float32 requantization), the table maps that step to up to s_in / s_out output steps (LEAKY_RELU's
-    # identity side), and LOGISTIC's output is rounded twice (to its fixed 1/256, then to the stated 1/255).
+    # identity side: s_in / s_out = 1.8 here), and LOGISTIC's output is rounded twice (to its fixed 1/256,
+    # then to the stated 0.0036).
     "leakyrelu_qdq_u8s8": 2, "leakyrelu_qdq_s8s8_pc": 2, "leakyrelu_qop_u8s8": 2,
     "sigmoid_qdq_u8s8": 2, "sigmoid_qdq_s8s8_pc": 2, "sigmoid_qop_u8s8": 2,
     # Float models: intrt's own post-training quantization against ONNX Runtime's float32 results; the
@@ -43,6 +40,11 @@ LSB_BOUND = {
     "cnn_float": 3,
     "mlp_float": 3,
 }
+
+#: With ``arithmetic="onnxruntime"`` (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED as ONNX Runtime's kernels):
+#: fixtures whose every requantizing op is one of those (the others only move bytes) equal ONNX Runtime's bytes.
+ORT_EXACT = ("conv_", "gemm_", "matmul_", "flatten_", "maxpool_", "pad_", "relu_", "reshape_", "resize_nearest_",
+             "transpose_", "squeeze_", "unsqueeze_", "concat_", "add_", "clip_", "hardsigmoid_", "mlp_qop_")
 
 
 def _model_base(name):
@@ -116,6 +118,67 @@ def test_stored_outputs_are_onnxruntimes(name):
     names = [i.name for i in sess.get_inputs()]
     got = np.concatenate([sess.run(None, {n: x[i:i + 1] for n, x in zip(names, xs)})[0] for i in range(len(xs[0]))])
     np.testing.assert_array_equal(got, y)
+
+
+@pytest.mark.parametrize("name", [n for n in FIXTURE_NAMES if "_float" not in n])
+def test_fixture_with_onnxruntime_arithmetic(name, tmp_path):
+    pytest.importorskip("onnx")
+    model, graph, xs, y = _convert(name, tmp_path, arithmetic="onnxruntime")
+    assert graph.metadata["arithmetic"] == "onnxruntime"
+    worst, exact = _lsb_difference(model, xs, y)
+    bound = 0 if name.startswith(ORT_EXACT) and not name.startswith("convinteger") else 1
+    assert worst <= bound, f"{name}: {worst} LSB from ONNX Runtime with its arithmetic ({exact:.1%} exact)"
+
+
+def test_onnxruntime_arithmetic_is_stored_and_checked(tmp_path):
+    pytest.importorskip("onnx")
+    from intrt.convert.onnx import from_onnx
+    from intrt.format import load_graph
+
+    _, graph, _, _ = _convert("conv_qdq_u8s8", tmp_path, arithmetic="onnxruntime")
+    path = str(tmp_path / "conv_qdq_u8s8.intrt")
+    assert load_graph(path).metadata["arithmetic"] == "onnxruntime"
+    model = intrt.load(path)
+    assert "arithmetic" in model.describe() and "onnxruntime" in model.describe()
+    with pytest.raises(ConversionError, match="arithmetic"):
+        from_onnx(os.path.join(FIXTURES, "conv_qdq_u8s8.onnx"), arithmetic="exact")
+    graph.metadata["arithmetic"] = "unknown"
+    save(graph, str(tmp_path / "bad.intrt"))
+    with pytest.raises(UnsupportedOpError, match="arithmetic 'unknown'"):
+        intrt.load(str(tmp_path / "bad.intrt"))
+
+
+def test_onnxruntime_conv_matches_a_numpy_reference(tmp_path):
+    """The ORT-arithmetic conv against an independent formula: float32 scale (s_x * s_w) / s_y, float32 product,
+    round half to even; grouped, strided, dilated, padded, per-channel."""
+    from intrt.graph import Graph, Node, Tensor
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(-128, 128, (2, 7, 6, 4)).astype(np.int8)
+    w = rng.integers(-127, 128, (6, 3, 2, 2)).astype(np.int8)
+    b = rng.integers(-2000, 2000, 6).astype(np.int32)
+    qx, qy = QParams(0.031, 5), QParams(0.05, -3)
+    qw = QParams(rng.uniform(0.002, 0.01, 6), np.zeros(6, np.int64), axis=0)
+    qb = QParams(qx.scale[0] * qw.scale, np.zeros(6, np.int64), axis=0)
+    attrs = {"stride": [2, 1], "dilation": [1, 2], "padding": [1, 0, 1, 1], "activation": "NONE"}
+    g = Graph([Tensor("x", "int8", x.shape, qx), Tensor("w", "int8", w.shape, qw, w),
+               Tensor("b", "int32", b.shape, qb, b), Tensor("y", "int8", (2, 3, 6, 6), qy)], [Node("CONV_2D", [0, 1, 2], [3], attrs, "c")], [0], [3],
+              metadata={"arithmetic": "onnxruntime"})
+    save(g, str(tmp_path / "c.intrt"))
+    got = intrt.load(str(tmp_path / "c.intrt")).run(x, quantized=True)
+    xp = np.pad(x.astype(np.int64) - 5, ((0, 0), (1, 0), (1, 1), (0, 0)))
+    acc = np.zeros((2, 3, 6, 6), np.int64)
+    for oh in range(3):
+        for ow in range(6):
+            for o in range(6):
+                g0 = o // 3
+                for i in range(3):
+                    for j in range(2):
+                        tap = xp[:, oh * 2 + i, ow + 2 * j, 2 * g0:2 * g0 + 2]
+                        acc[:, oh, ow, o] += tap @ w[o, i, j].astype(np.int64)
+    scale = (np.float32(0.031) * qw.scale.astype(np.float32)) / np.float32(0.05)
+    expect = np.clip(np.rint((acc + b).astype(np.float32) * scale.astype(np.float32)) - 3, -128, 127)
+    np.testing.assert_array_equal(got, expect.astype(np.int8))
 
 
 def test_qdq_keeps_stated_parameters(tmp_path):

@@ -73,7 +73,7 @@ def _load(path_or_model):
 
 
 def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_shapes: Optional[dict] = None,
-              quiet: bool = True, **ptq_options) -> Graph:
+              arithmetic: str = "intrt", quiet: bool = True, **ptq_options) -> Graph:
     """Import an ONNX model (path, bytes or ``onnx.ModelProto``) as an int8 intrt :class:`Graph`.
 
     Parameters
@@ -91,6 +91,10 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         ``{input name: shape}`` fixing the shapes of inputs. By default a symbolic first dimension on every input
         is a variable batch (the graph is built for batch 1 and marked ``dynamic_batch``); other symbolic
         dimensions need ``input_shapes``.
+    arithmetic : {"intrt", "onnxruntime"}
+        "intrt" (default): intrt's fixed-point arithmetic and fast kernels. "onnxruntime": CONV_2D,
+        DEPTHWISE_CONV_2D and FULLY_CONNECTED requantize as ONNX Runtime's CPU kernels (float32 scale, round
+        half to even; numpy kernels, intrt/ops/onnxruntime_arith.py); stored in the model's metadata.
     quiet : bool
         No calibration progress line.
     **ptq_options
@@ -108,6 +112,8 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
 
     if layout not in ("NCHW", "NHWC"):
         raise ConversionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if arithmetic not in ("intrt", "onnxruntime"):
+        raise ConversionError(f"arithmetic must be 'intrt' or 'onnxruntime', got {arithmetic!r}")
     model = _load(path_or_model)
     imp = _Importer(model, input_shapes)
     float_graph = imp.run()
@@ -132,6 +138,8 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
     q.metadata.update(imp.metadata())
     q.metadata["onnx_format"] = imp.format()
     q.metadata["layout"] = layout
+    if arithmetic != "intrt":
+        q.metadata["arithmetic"] = arithmetic
     return q
 
 

@@ -1,0 +1,127 @@
+"""ONNX Runtime's CPU arithmetic for the layers, chosen per model (``Graph.metadata["arithmetic"] = "onnxruntime"``).
+
+intrt's own layers requantize in fixed point (docs/arithmetic.md sections 2-3). A model imported from ONNX with
+``from_onnx(..., arithmetic="onnxruntime")`` records this choice in its metadata (stored in the file, shown by
+``intrt inspect``) and its CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED nodes then compute what ONNX Runtime's
+QLinearConv / QGemm / QLinearMatMul kernels compute (docs/arithmetic.md section 6):
+
+    acc   = bias + sum (q_x - z_x) * (q_w - z_w)                          exact, int64 here
+    scale = float32(float32(s_x * s_w[c]) / s_y)                          one float32 scale per output channel
+    y     = clamp(rint(float32(acc) * scale) + z_y, act_min, act_max)     float32 product, round half to even
+
+The other ops keep intrt's arithmetic. These layers run in numpy (no SIMD kernels, no Step): a verification
+mode for matching ONNX Runtime byte for byte, slower than the default arithmetic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from intrt.ops.base import register_variant
+from intrt.ops.common import conv_padding
+from intrt.ops.conv2d import Conv2D
+from intrt.ops.depthwise_conv2d import DepthwiseConv2D
+from intrt.ops.fully_connected import FullyConnected
+
+#: ``Graph.metadata["arithmetic"]`` value that selects these classes
+ARITHMETIC = "onnxruntime"
+
+
+def ort_scales(s_x, s_w, s_y, channels: int) -> np.ndarray:
+    """float32 ``(s_x * s_w[c]) / s_y`` per output channel, evaluated in float32 as ONNX Runtime does."""
+    s_w = np.broadcast_to(np.asarray(s_w, np.float32).reshape(-1), (channels,))
+    return ((np.float32(s_x) * s_w).astype(np.float32) / np.float32(s_y)).astype(np.float32)
+
+
+def ort_requantize(acc: np.ndarray, scale: np.ndarray, z_out: int, lo: int, hi: int) -> np.ndarray:
+    """``clamp(rint(float32(acc) * scale) + z_out, lo, hi)`` as int8 (scale broadcast along the last axis)."""
+    v = acc.astype(np.float32) * scale
+    return np.clip(np.rint(v).astype(np.int64) + z_out, lo, hi).astype(np.int8)
+
+
+def _scale_of(op, out_c):
+    return ort_scales(op.inputs[0].quant.scale[0], op.inputs[1].quant.scale, op.outputs[0].quant.scale[0], out_c)
+
+
+def _windows(op, x, k_h, k_w):
+    """(x - z_x zero-padded: int64 [N, H', W', C], out_h, out_w) for a conv window of k_h x k_w."""
+    n, h, w, c = x.shape
+    out_h, top, bottom = conv_padding(h, k_h, op.stride[0], op.dilation[0], op.padding, 0)
+    out_w, left, right = conv_padding(w, k_w, op.stride[1], op.dilation[1], op.padding, 1)
+    xp = np.zeros((n, h + top + bottom, w + left + right, c), np.int64)
+    xp[:, top:top + h, left:left + w, :] = x.astype(np.int64) + op.input_offset
+    return xp, out_h, out_w
+
+
+def _tap(op, xp, i, j, out_h, out_w):
+    r, s = i * op.dilation[0], j * op.dilation[1]
+    return xp[:, r:r + (out_h - 1) * op.stride[0] + 1:op.stride[0], s:s + (out_w - 1) * op.stride[1] + 1:op.stride[1]]
+
+
+@register_variant(ARITHMETIC, "CONV_2D")
+class OrtConv2D(Conv2D):
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        self.ort_scale = _scale_of(self, self.weights.shape[0])
+
+    def run(self, inputs, outputs):
+        x, y = np.ascontiguousarray(inputs[0]), outputs[0]
+        groups = self._geometry(x.shape)[0]
+        out_c, k_h, k_w, cg = self.weights.shape
+        xp, out_h, out_w = _windows(self, x, k_h, k_w)
+        acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
+        og = out_c // groups
+        w = self.weights.astype(np.int64)
+        for g in range(groups):
+            for i in range(k_h):
+                for j in range(k_w):
+                    tap = _tap(self, xp, i, j, out_h, out_w)[..., g * cg:(g + 1) * cg]
+                    acc[..., g * og:(g + 1) * og] += tap @ w[g * og:(g + 1) * og, i, j, :].T
+        acc += self.bias.astype(np.int64)
+        y[...] = ort_requantize(acc, self.ort_scale, self.output_offset, self.act_min, self.act_max)
+
+    def bind(self, inputs, outputs):
+        return None
+
+
+@register_variant(ARITHMETIC, "DEPTHWISE_CONV_2D")
+class OrtDepthwiseConv2D(DepthwiseConv2D):
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        self.ort_scale = _scale_of(self, self.weights.shape[3])
+
+    def run(self, inputs, outputs):
+        x, y = np.ascontiguousarray(inputs[0]), outputs[0]
+        self.output_shapes([x.shape])  # validates the input shape
+        _, k_h, k_w, out_c = self.weights.shape
+        mult = out_c // x.shape[3]
+        xp, out_h, out_w = _windows(self, x, k_h, k_w)
+        xp = np.repeat(xp, mult, axis=3)  # output channel c * mult + m reads input channel c
+        acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
+        w = self.weights.astype(np.int64)
+        for i in range(k_h):
+            for j in range(k_w):
+                acc += _tap(self, xp, i, j, out_h, out_w) * w[0, i, j, :]
+        acc += self.bias.astype(np.int64)
+        y[...] = ort_requantize(acc, self.ort_scale, self.output_offset, self.act_min, self.act_max)
+
+    def bind(self, inputs, outputs):
+        return None
+
+
+@register_variant(ARITHMETIC, "FULLY_CONNECTED")
+class OrtFullyConnected(FullyConnected):
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        self.ort_scale = _scale_of(self, self.weights.shape[0])
+
+    def run(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        out_c, depth = self.weights.shape
+        batches = self._batches(x.shape)
+        xs = np.ascontiguousarray(x).reshape(batches, depth).astype(np.int64) + self.input_offset
+        acc = xs @ (self.weights.astype(np.int64) + self.weights_offset).T + self.bias.astype(np.int64)
+        y.reshape(batches, out_c)[...] = ort_requantize(acc, self.ort_scale, self.output_offset, self.act_min,
+                                                        self.act_max)
+
+    def bind(self, inputs, outputs):
+        return None
