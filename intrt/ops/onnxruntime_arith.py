@@ -21,6 +21,10 @@ from intrt.ops.common import conv_padding
 from intrt.ops.conv2d import Conv2D
 from intrt.ops.depthwise_conv2d import DepthwiseConv2D
 from intrt.ops.fully_connected import FullyConnected
+from intrt.ops.hard_swish import HardSwish
+from intrt.ops.leaky_relu import LeakyRelu
+from intrt.ops.mean import Mean
+from intrt.ops.mul import Mul
 
 #: ``Graph.metadata["arithmetic"]`` value that selects these classes
 ARITHMETIC = "onnxruntime"
@@ -122,6 +126,71 @@ class OrtFullyConnected(FullyConnected):
         acc = xs @ (self.weights.astype(np.int64) + self.weights_offset).T + self.bias.astype(np.int64)
         y.reshape(batches, out_c)[...] = ort_requantize(acc, self.ort_scale, self.output_offset, self.act_min,
                                                         self.act_max)
+
+    def bind(self, inputs, outputs):
+        return None
+
+
+# -- element-wise ops -------------------------------------------------------------------------------------------
+def _float_table(fn, qx, qy) -> np.ndarray:
+    """int8[256] by input byte: ``clamp(rint(fn(s_x * (q - z_x)) / s_y) + z_y)`` in float32 (ONNX Runtime's
+    QLinearLeakyRelu table, and what DequantizeLinear -> float op -> QuantizeLinear computes)."""
+    q = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int32)
+    x = np.float32(qx.scale[0]) * (q - int(qx.zero_point[0])).astype(np.float32)
+    y = np.asarray(fn(x), np.float32) / np.float32(qy.scale[0])
+    return np.ascontiguousarray(np.clip(np.rint(y).astype(np.int64) + int(qy.zero_point[0]), -128, 127).astype(np.int8))
+
+
+@register_variant(ARITHMETIC, "LEAKY_RELU")
+class OrtLeakyRelu(LeakyRelu):
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        alpha = np.float32(self.attrs["alpha"])
+        self.table = _float_table(lambda x: np.where(x >= 0, x, (x * alpha).astype(np.float32)), *self.int8_io())
+
+
+@register_variant(ARITHMETIC, "HARD_SWISH")
+class OrtHardSwish(HardSwish):
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        sixth, half = np.float32(1.0 / 6.0), np.float32(0.5)
+        self.table = _float_table(
+            lambda x: x * np.clip(x * sixth + half, np.float32(0), np.float32(1)).astype(np.float32), *self.int8_io())
+
+
+@register_variant(ARITHMETIC, "MUL")
+class OrtMul(Mul):
+    """QLinearMul: ``clamp(rint(float32((a - z_a) * (b - z_b)) * float32(s_a * s_b / s_y)) + z_y)``."""
+
+    def __init__(self, node, graph, index=-1):
+        super().__init__(node, graph, index)
+        x1, x2, y = self.inputs[0], self.inputs[1], self.outputs[0]
+        self.ort_scale = np.float32(np.float32(np.float32(x1.quant.scale[0]) * np.float32(x2.quant.scale[0]))
+                                    / np.float32(y.quant.scale[0]))
+        self.zs = (int(x1.quant.zero_point[0]), int(x2.quant.zero_point[0]), int(y.quant.zero_point[0]))
+
+    def run(self, inputs, outputs):
+        a = inputs[0].astype(np.int32) - self.zs[0]
+        b = inputs[1].astype(np.int32) - self.zs[1]
+        outputs[0][...] = ort_requantize(a * b, np.float32(self.ort_scale), self.zs[2], self.act_min, self.act_max)
+
+    def bind(self, inputs, outputs):
+        return None
+
+
+@register_variant(ARITHMETIC, "MEAN")
+class OrtMean(Mean):
+    """QLinearGlobalAveragePool: ``clamp(rint(float32(sum(q - z_x)) * float32(s_x / (s_y * N))) + z_y)``."""
+
+    def run(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        if self.copy or x.size == 0:
+            return super().run(inputs, outputs)
+        qx, qy = self.inputs[0].quant, self.outputs[0].quant
+        acc = (x.astype(np.int64) - self.input_zero_point).sum(axis=tuple(self.axes), keepdims=True)
+        n = int(np.prod([x.shape[a] for a in self.axes]))
+        scale = np.float32(np.float32(qx.scale[0]) / np.float32(np.float32(qy.scale[0]) * np.float32(n)))
+        y[...] = ort_requantize(acc, scale, self.output_zero_point, -128, 127).reshape(y.shape)
 
     def bind(self, inputs, outputs):
         return None
