@@ -25,6 +25,7 @@ from intrt.ops.hard_swish import HardSwish
 from intrt.ops.leaky_relu import LeakyRelu
 from intrt.ops.mean import Mean
 from intrt.ops.mul import Mul
+from intrt.ops.pool import AveragePool2D
 
 #: ``Graph.metadata["arithmetic"]`` value that selects these classes
 ARITHMETIC = "onnxruntime"
@@ -191,6 +192,35 @@ class OrtMean(Mean):
         n = int(np.prod([x.shape[a] for a in self.axes]))
         scale = np.float32(np.float32(qx.scale[0]) / np.float32(np.float32(qy.scale[0]) * np.float32(n)))
         y[...] = ort_requantize(acc, scale, self.output_zero_point, -128, 127).reshape(y.shape)
+
+    def bind(self, inputs, outputs):
+        return None
+
+
+@register_variant(ARITHMETIC, "AVERAGE_POOL_2D")
+class OrtAveragePool2D(AveragePool2D):
+    """QLinearAveragePool (padding excluded from the count): the exact window sum of ``q - z_x`` times the float32
+    scale ``s_x / s_y / count``, rounded half to even."""
+
+    def run(self, inputs, outputs):
+        x, y = np.ascontiguousarray(inputs[0]), outputs[0]
+        qx, qy = self.inputs[0].quant, self.outputs[0].quant
+        n, h, w, c = x.shape
+        (kh, kw), (sh, sw) = self.filter, self.stride
+        out_h, top, bottom = conv_padding(h, kh, sh, 1, self.padding, 0)
+        out_w, left, right = conv_padding(w, kw, sw, 1, self.padding, 1)
+        xp = np.zeros((n, h + top + bottom, w + left + right, c), np.int64)
+        xp[:, top:top + h, left:left + w] = x.astype(np.int64) - int(qx.zero_point[0])
+        inside = np.zeros(xp.shape[1:3], np.float32)
+        inside[top:top + h, left:left + w] = 1
+        acc = np.zeros((n, out_h, out_w, c), np.int64)
+        count = np.zeros((out_h, out_w), np.float32)
+        for i in range(kh):
+            for j in range(kw):
+                acc += xp[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+                count += inside[i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+        scale = (np.float32(np.float32(qx.scale[0]) / np.float32(qy.scale[0])) / count).astype(np.float32)
+        y[...] = ort_requantize(acc, scale[None, :, :, None], int(qy.zero_point[0]), self.act_min, self.act_max)
 
     def bind(self, inputs, outputs):
         return None
