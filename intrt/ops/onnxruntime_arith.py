@@ -2,15 +2,18 @@
 
 intrt's own layers requantize in fixed point (docs/arithmetic.md sections 2-3). A model imported from ONNX with
 ``from_onnx(..., arithmetic="onnxruntime")`` records this choice in its metadata (stored in the file, shown by
-``intrt inspect``) and its CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED nodes then compute what ONNX Runtime's
-QLinearConv / QGemm / QLinearMatMul kernels compute (docs/arithmetic.md section 6):
+``intrt inspect``) and these nodes then compute what ONNX Runtime's CPU kernels compute (docs/arithmetic.md
+section 6). CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (QLinearConv, QGemm, QLinearMatMul):
 
     acc   = bias + sum (q_x - z_x) * (q_w - z_w)                          exact, int64 here
     scale = float32(float32(s_x * s_w[c]) / s_y)                          one float32 scale per output channel
     y     = clamp(rint(float32(acc) * scale) + z_y, act_min, act_max)     float32 product, round half to even
 
-The other ops keep intrt's arithmetic. These layers run in numpy (no SIMD kernels, no Step): a verification
-mode for matching ONNX Runtime byte for byte, slower than the default arithmetic.
+MUL (QLinearMul), MEAN (QLinearGlobalAveragePool) and AVERAGE_POOL_2D (QLinearAveragePool) requantize their
+exact integer products / sums the same way; LEAKY_RELU and HARD_SWISH are float32 tables (what
+DequantizeLinear -> float op -> QuantizeLinear computes). The other ops keep intrt's arithmetic. These run in
+numpy (no SIMD kernels, no Step): a verification mode for matching ONNX Runtime byte for byte, slower than
+the default arithmetic.
 """
 from __future__ import annotations
 
