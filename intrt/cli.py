@@ -174,16 +174,18 @@ def _cmd_convert(args) -> int:
         convert = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as e:
         raise IntrtError(f"{ext} conversion is not available in this installation ({module}.{func}: {e})") from None
-    options = {"dynamic_batch": True} if args.dynamic_batch else {}
-    if args.dynamic_batch and ext == ".onnx":
-        raise _Usage("--dynamic-batch applies to .tflite models (an ONNX model's symbolic batch stays variable)")
-    if args.calibration or args.layout:
+    options = {}
+    if getattr(args, "calibration", None) or getattr(args, "layout", None):
         if ext != ".onnx":
             raise _Usage("--calibration and --layout apply to .onnx models only")
         if args.layout:
             options["layout"] = args.layout
         if args.calibration:
             options["calibration"] = _load_samples(args.calibration)
+    if args.dynamic_batch:
+        if ext != ".tflite":
+            raise _Usage("--dynamic-batch applies to .tflite models only")
+        options["dynamic_batch"] = True
     graph = convert(args.input, **options)
     fmt.save(graph, args.output)
     size = os.path.getsize(args.output)
