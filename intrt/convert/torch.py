@@ -127,7 +127,7 @@ def is_quantized_model(module) -> bool:
     for m in module.modules():
         name = type(m).__module__
         if name.startswith(("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch.nn.quantized")) \
-                and not name.startswith("torch.ao.nn.quantized.reference"):
+                and not name.startswith("torch.ao.nn.quantized.reference") and type(m).__name__ != "FloatFunctional":
             return True
     if isinstance(module, torch.fx.GraphModule):
         return any(n.op == "call_function" and n.target in (torch.quantize_per_tensor, torch.quantize_per_channel)
@@ -559,6 +559,8 @@ class _FloatImporter:
     op_feature_dropout = _identity
 
     def _const(self, v, node, what) -> np.ndarray:
+        if isinstance(v, (int, float, np.ndarray)) and not isinstance(v, bool):
+            return np.asarray(v)
         if not isinstance(v, _Const):
             raise UnsupportedOpError(f"node {node.name}: the {what} must be a constant (a parameter or buffer)")
         return v.array()

@@ -346,14 +346,41 @@ class _QuantizedImporter:
                       self.shape_of(node), params)
         return self.finish(node, y, _Q if quantized else _F)
 
+    def table(self, node, x, fn):
+        """An element-wise quantized op as a TABLE of PyTorch's own outputs for the 256 input values
+        (bit-exact with PyTorch whatever its arithmetic; see intrt/ops/table.py)."""
+        torch = _torch()
+        xi = self.q_input(x, node)
+        src = self.recorded[self._input_name(node)]
+        codes = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)  # int8 value of each byte
+        raw = codes + 128 if src.dtype == torch.quint8 else codes
+        qx = torch._make_per_tensor_quantized_tensor(
+            torch.tensor(raw, dtype=torch.uint8 if src.dtype == torch.quint8 else torch.int8),
+            src.q_scale(), src.q_zero_point())
+        with torch.no_grad():
+            qy = fn(qx)
+        if not getattr(qy, "is_quantized", False) or activation_params(qy) != self.params_of(node):
+            raise UnsupportedOpError(f"node {node.name}: could not tabulate {node.target}")
+        out = qy.int_repr().numpy().astype(np.int64) - (128 if qy.dtype == torch.quint8 else 0)
+        y = self.emit("TABLE", [xi], {"values": out.astype(int).tolist()}, node.name, self.shape_of(node),
+                      self.params_of(node))
+        return _Q(y)
+
+    def _input_name(self, node):
+        return node.args[0].name
+
     def q_Hardswish(self, node, mod, x):
-        return self.unary(node, "HARD_SWISH", x)
+        return self.table(node, x, mod)
 
     def q_LeakyReLU(self, node, mod, x):
-        return self.unary(node, "LEAKY_RELU", x, {"alpha": float(mod.negative_slope)})
+        return self.table(node, x, mod)
+
+    q_ELU = q_Hardswish
 
     def sigmoid(self, node, x, *args):
-        return self.unary(node, "LOGISTIC", x, fixed=QParams(1.0 / 256, -128))
+        if isinstance(x, _F) or not getattr(self.recorded[node.name], "is_quantized", False):
+            return self.unary(node, "LOGISTIC", x, fixed=QParams(1.0 / 256, -128))
+        return self.table(node, x, _torch().sigmoid)
 
     def softmax(self, node, x, dim=None, *args, **kwargs):
         dim = kwargs.get("dim", dim)
@@ -368,6 +395,13 @@ class _QuantizedImporter:
     m_Sigmoid = q_Sigmoid
     fn_sigmoid = sigmoid
     meth_sigmoid = sigmoid
+
+    def m_Tanh(self, node, mod, x):
+        return self.table(node, x, mod)
+
+    fn_tanh = lambda self, node, x: self.table(node, x, _torch().tanh)
+    meth_tanh = fn_tanh
+    fn_hardswish = lambda self, node, x, *a, **k: self.table(node, x, lambda q: node.target(q, *a, **k))
 
     def q_Softmax(self, node, mod, x):
         return self.softmax(node, x, mod.dim)
