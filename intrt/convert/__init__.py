@@ -24,6 +24,7 @@ _LAZY = {
     "to_nhwc": "intrt.convert.passes",
     "from_tflite": "intrt.convert.tflite",
     "from_torch": "intrt.convert.torch",
+    "from_onnx": "intrt.convert.onnx",
 }
 
 __all__ = sorted(_LAZY)
