@@ -224,7 +224,8 @@ def _input_dtype(model, quantized: bool) -> np.dtype:
 
 
 def predict_partitions(model: ModelSource, dataframe, columns: Sequence[str], output: Union[str, Sequence[str]] =
-                       "prediction", quantized: bool = False, model_output: Union[None, int, str] = None):
+                       "prediction", quantized: bool = False,
+                       model_output: Union[None, int, str] = None) -> "dask.dataframe.DataFrame":
     """Run a model over the rows of a dask dataframe of feature columns, partition by partition.
 
     Each row is one sample: the values of ``columns`` in that order, reshaped to the model's input shape
