@@ -124,9 +124,11 @@ def _output_dtype(info, quantized: bool) -> np.dtype:
     return np.dtype(info.dtype)
 
 
-def _pick_output(model, output) -> int:
+def _pick_output(model, output, several: bool = False) -> Optional[int]:
     names = [o.name for o in model.outputs]
     if output is None:
+        if several and len(names) > 1:
+            return None
         if len(names) != 1:
             raise InputError(f"intrt.dask: the model has {len(names)} outputs {names}; choose one with output=")
         return 0
@@ -140,7 +142,7 @@ def _pick_output(model, output) -> int:
 
 
 def predict(model: ModelSource, array: "da.Array", quantized: bool = False, output: Union[None, int, str] = None,
-            rechunk: bool = True) -> "da.Array":
+            rechunk: bool = True) -> Union["da.Array", List["da.Array"]]:
     """Run a model over a dask array, chunk by chunk along the batch axis (axis 0).
 
     Parameters
@@ -153,15 +155,17 @@ def predict(model: ModelSource, array: "da.Array", quantized: bool = False, outp
     quantized : bool
         As in :meth:`intrt.runtime.Model.run`: False takes and returns float32, True int8/uint8 codes.
     output : None, int or str
-        Which output to return for a model with several (index or name); default: the only output.
+        Which output to return (index or name). Default: all of them, as :meth:`intrt.runtime.Model.run`
+        returns them: one array for a model with one output, else a list in ``Model.outputs`` order (each
+        chunk runs once when they are computed together, e.g. ``dask.compute(*outputs)``).
     rechunk : bool
         A chunk must hold whole samples. If ``array`` is split along another axis, True (default)
         rechunks it to one chunk along every axis but the first; False raises :class:`InputError`.
 
     Returns
     -------
-    dask.array.Array
-        The output, chunked along axis 0 as the input. Nothing runs until it is computed.
+    dask.array.Array, or a list of them
+        The output(s), chunked along axis 0 as the input. Nothing runs until computed.
 
     Examples
     --------
@@ -184,7 +188,7 @@ def predict(model: ModelSource, array: "da.Array", quantized: bool = False, outp
     if len(local.inputs) != 1:
         raise InputError(f"intrt.dask.predict: the model has {len(local.inputs)} inputs; predict maps one array "
                          f"(its inputs: {[i.name for i in local.inputs]})")
-    k = _pick_output(local, output)
+    k = _pick_output(local, output, several=True)
     if array.ndim != len(local.inputs[0].shape):
         raise ShapeError(f"intrt.dask.predict: the model's input {local.inputs[0].name!r} has shape "
                          f"{local.inputs[0].shape} (batch first); the array has shape {array.shape}")
@@ -195,15 +199,16 @@ def predict(model: ModelSource, array: "da.Array", quantized: bool = False, outp
                              f"{array.chunks}); a chunk must hold whole samples: rechunk it along axis 0 only, "
                              f"e.g. array.rechunk({{{', '.join(f'{a}: -1' for a in split)}}}), or pass rechunk=True")
         array = array.rechunk({axis: -1 for axis in range(1, array.ndim)})
-    info = local.outputs[k]
-    dtype = _output_dtype(info, quantized)
+    which = range(len(local.outputs)) if k is None else [k]
     src = dask.delayed(source, pure=True)  # one graph node: the bytes travel once per worker, not per chunk
-    parts = []
+    parts: List[list] = [[] for _ in which]
     for block, n in zip(array.to_delayed().ravel(), array.chunks[0]):
-        shape = _output_shapes(local, (n,) + tuple(array.shape[1:]))[k]
-        result = dask.delayed(_run_block, pure=True)(src, block, quantized)
-        parts.append(da.from_delayed(result[k], shape=shape, dtype=dtype))
-    return da.concatenate(parts, axis=0)
+        shapes = _output_shapes(local, (n,) + tuple(array.shape[1:]))
+        result = dask.delayed(_run_block, pure=True)(src, block, quantized)   # all outputs of one chunk
+        for p, j in zip(parts, which):
+            p.append(da.from_delayed(result[j], shape=shapes[j], dtype=_output_dtype(local.outputs[j], quantized)))
+    outs = [da.concatenate(p, axis=0) for p in parts]
+    return outs[0] if k is not None else outs
 
 
 def _run_partition(part, source: _Source, columns: List[str], names: List[str], k: int, quantized: bool):

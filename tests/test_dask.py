@@ -84,6 +84,26 @@ def test_unreadable_path_on_the_workers_is_a_clear_error(client, model_path, tmp
         y.compute()
 
 
+def test_several_outputs(client, tmp_path):
+    from intrt.convert import GraphBuilder, convert
+    rng = np.random.default_rng(7)
+    b = GraphBuilder()
+    x = b.input("x", [1, 6])
+    h = b.fully_connected(x, rng.normal(size=(5, 6)).astype(np.float32), np.zeros(5, np.float32))
+    y = b.fully_connected(h, rng.normal(size=(3, 5)).astype(np.float32), np.zeros(3, np.float32))
+    data = rng.random((40, 6), dtype=np.float32)
+    path = str(tmp_path / "two.intrt")
+    convert(b.build(outputs=[h, y], dynamic_batch=True), data, path, quiet=True)
+    local = intrt.load(path).run(data)
+    arr = da.from_array(data, chunks=(9, 6))
+    both = idask.predict(path, arr)
+    assert isinstance(both, list) and len(both) == 2
+    for got, want in zip(dask.compute(*both), local):
+        assert got.tobytes() == want.tobytes()
+    second = idask.predict(path, arr, output=intrt.load(path).outputs[1].name).compute()
+    assert second.tobytes() == local[1].tobytes()
+
+
 def test_bad_arguments(model_path, tmp_path):
     x = da.from_array(images(4), chunks=(2, 8, 8, 1))
     with pytest.raises(intrt.InputError, match="cannot read"):
