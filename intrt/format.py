@@ -170,7 +170,15 @@ def to_bytes(graph: Graph, producer: str = "") -> bytes:
 
 
 def save(graph: Graph, path, producer: str = "") -> None:
-    """Write ``graph`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    """Write ``graph`` to ``path`` atomically (a temporary file in the same folder, then a rename).
+
+    Examples
+    --------
+    >>> g = Graph([Tensor("x", "int8", (1, 4))], [], [0], [0])
+    >>> save(g, "identity.intrt")
+    >>> load_graph("identity.intrt").tensors[0].name
+    'x'
+    """
     chunks = _chunks(graph, producer or _default_producer())
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

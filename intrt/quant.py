@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -185,11 +185,19 @@ def _reduce(x, axis, fn, empty):
     return fn(moved, axis=1)
 
 
-def choose_symmetric(x, axis=None, dtype="int8", narrow_range=True) -> QParams:
+def choose_symmetric(x, axis: Optional[int] = None, dtype: str = "int8", narrow_range: bool = True) -> QParams:
     """Symmetric parameters: ``scale = max|x| / qmax``, zero point 0 (weights).
 
     ``narrow_range`` keeps int8 values in [-127, 127], as TFLite's weight spec. A channel whose
     values are all zero (or an empty tensor) gets scale 1.0, so nothing divides by zero.
+
+    Examples
+    --------
+    >>> p = choose_symmetric(np.array([-2.54, 1.0]))
+    >>> round(float(p.scale[0]), 6), int(p.zero_point[0])
+    (0.02, 0)
+    >>> choose_symmetric(np.array([[1.0, -0.5], [0.25, 0.0]]), axis=0).scale
+    array([0.00787402, 0.0019685 ], dtype=float32)
     """
     dtype = _check_dtype(dtype)
     if dtype != "int8":
@@ -201,13 +209,21 @@ def choose_symmetric(x, axis=None, dtype="int8", narrow_range=True) -> QParams:
     return QParams(scale, np.zeros_like(scale, dtype=np.int64), dtype, axis)
 
 
-def choose_asymmetric(x, axis=None, dtype="int8", xmin=None, xmax=None) -> QParams:
+def choose_asymmetric(x, axis: Optional[int] = None, dtype: str = "int8", xmin=None, xmax=None) -> QParams:
     """Asymmetric (affine) parameters covering [min(x), max(x)] widened to include 0.0.
 
     ``scale = (max - min) / (qmax - qmin)``, ``zero_point = round(qmin - min / scale)`` clamped,
     so that 0.0 is exactly representable (zero padding stays exact). A range of zero width
     (all zeros, constants that are 0, empty data) gets scale 1.0. ``xmin``/``xmax`` may be given
     directly (e.g. from calibration statistics) instead of ``x``.
+
+    Examples
+    --------
+    >>> p = choose_asymmetric(np.array([-1.0, 3.0]))
+    >>> round(float(p.scale[0]), 6), int(p.zero_point[0])
+    (0.015686, -64)
+    >>> int(choose_asymmetric(None, xmin=0.0, xmax=6.0, dtype="uint8").zero_point[0])
+    0
     """
     dtype = _check_dtype(dtype)
     qmin, qmax = DTYPE_RANGES[dtype]
@@ -226,7 +242,7 @@ def choose_asymmetric(x, axis=None, dtype="int8", xmin=None, xmax=None) -> QPara
     return QParams(scale, zp.astype(np.int64), dtype, axis)
 
 
-def quantize_multiplier(real: float):
+def quantize_multiplier(real: float) -> Tuple[int, int]:
     """Split a real multiplier into TFLite's (Q31 int32 multiplier, exponent).
 
     ``real ~= mult * 2**(shift - 31)``, mult in [2**30, 2**31) (rounded half away from zero);
@@ -276,10 +292,17 @@ def quantize_multipliers(reals, what="multiplier"):
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
-def activation_range(activation: str, params: QParams):
+def activation_range(activation: Optional[str], params: QParams) -> Tuple[int, int]:
     """Integer clamp bounds of a fused activation for an output quantized with ``params``.
 
     TFLite's CalculateActivationRangeQuantized: ``quant(f) = z + round_half_away(f / s)`` in float32.
+
+    Examples
+    --------
+    >>> activation_range("RELU6", QParams(0.05, -128))
+    (-128, -8)
+    >>> activation_range("NONE", QParams(0.05, 0))
+    (-128, 127)
     """
     if activation is not None and not isinstance(activation, str):
         raise ArgumentTypeError(f"activation must be a string (one of {ACTIVATIONS}), got {activation!r}")

@@ -465,7 +465,23 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
 
 
 def convert(float_graph: Graph, calibration_data, path, **kwargs) -> Graph:
-    """Quantize ``float_graph`` (see :func:`quantize_graph`) and save it as a ``.intrt`` file at ``path``."""
+    """Quantize ``float_graph`` (see :func:`quantize_graph`) and save it as a ``.intrt`` file at ``path``.
+
+    Returns the int8 graph that was saved.
+
+    Examples
+    --------
+    >>> import intrt
+    >>> from intrt.convert import GraphBuilder, convert
+    >>> rng = np.random.default_rng(0)
+    >>> b = GraphBuilder()
+    >>> x = b.input("x", [1, 16])
+    >>> y = b.fully_connected(x, rng.normal(size=(4, 16)).astype(np.float32), np.zeros(4, np.float32))
+    >>> calibration = rng.random((32, 16), dtype=np.float32)
+    >>> _ = convert(b.build(outputs=[y], dynamic_batch=True), calibration, "fc.intrt", quiet=True)
+    >>> intrt.load("fc.intrt").run(calibration[:3]).shape
+    (3, 4)
+    """
     from intrt.format import save
 
     graph = quantize_graph(float_graph, calibration_data, **kwargs)
