@@ -27,29 +27,15 @@ directives = {
 
 only = [w for w in os.environ.get("INTRT_BUILD_ONLY", "").split(",") if w]
 
-#: modules whose prange loops run on OpenMP threads when the compiler supports -fopenmp
-OPENMP_MODULES = {"intrt.kernels.gemm", "intrt.kernels.depthwise"}
+#: modules that start threads (the pool of intrt/kernels/threadpool.h); pthreads need -pthread with gcc/clang
+THREAD_MODULES = {"intrt.kernels.cpu"}
 
 
-def openmp_flags():
-    """["-fopenmp"] if the C compiler builds and links an OpenMP program with it, else [] (serial prange)."""
-    import tempfile
-    from setuptools._distutils.ccompiler import new_compiler
-    from setuptools._distutils.sysconfig import customize_compiler
+def thread_flags():
+    """["-pthread"] unless the compiler is MSVC (there the pool is compiled out: kernels run serially)."""
+    from setuptools._distutils.ccompiler import get_default_compiler
 
-    cc = new_compiler()
-    customize_compiler(cc)
-    with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "omp_check.c")
-        with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
-        try:
-            objs = cc.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-            cc.link_executable(objs, os.path.join(tmp, "omp_check"), extra_postargs=["-fopenmp"])
-        except Exception:
-            print("intrt: the C compiler has no OpenMP; intrt.kernels.gemm runs single-threaded")
-            return []
-    return ["-fopenmp"]
+    return [] if get_default_compiler() == "msvc" else ["-pthread"]
 
 
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
@@ -59,15 +45,15 @@ for path in sorted(glob.glob("intrt/**/*.pyx", recursive=True)):
     module = path[:-4].replace(os.sep, ".")
     if only and not any(w in module for w in only):
         continue
-    omp = openmp_flags() if module in OPENMP_MODULES else []
+    threads = thread_flags() if module in THREAD_MODULES else []
     extensions.append(
         Extension(
             module,
             [path],
             include_dirs=[np.get_include(), "intrt/kernels"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=compile_args + omp,
-            extra_link_args=omp,
+            extra_compile_args=compile_args + threads,
+            extra_link_args=threads,
         )
     )
 
