@@ -300,24 +300,33 @@ _NODE = ({"op": lambda v: isinstance(v, str) and v != "", "name": lambda v: isin
           "outputs": "a list of integers", "attrs": "an object of numbers, strings or flat lists of them"})
 
 
+def _exact_float32(s) -> bool:
+    try:
+        with np.errstate(over="ignore"):
+            return math.isfinite(s) and float(np.float32(s)) == float(s)
+    except OverflowError:  # a huge JSON integer
+        return False
+
+
 def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
     _fields(q, f"{where}: quant", *_QUANT)
     scale, zp, axis = q["scale"], q["zero_point"], q["axis"]
     if not scale or len(scale) != len(zp):
         raise ModelFormatError(f"{where}: quant has {len(scale)} scales and {len(zp)} zero points "
                                "(need the same non-zero number)")
-    for s in scale:
-        try:
-            with np.errstate(over="ignore"):  # 1e39 rounds to inf in float32: rejected below, not warned about
-                exact = math.isfinite(s) and float(np.float32(s)) == float(s)
-        except OverflowError:  # a huge JSON integer
-            exact = False
-        if not exact:
-            raise ModelFormatError(f"{where}: scale {_short(s)} is not exactly a finite float32 value")
+    try:  # all scales at once (a per-value loop made loading slow); a huge JSON integer raises OverflowError
+        s64 = np.array(scale, np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e39 rounds to inf in float32: rejected below
+            exact = np.isfinite(s64) & (s64.astype(np.float32).astype(np.float64) == s64)
+    except OverflowError:
+        exact = np.array([_exact_float32(s) for s in scale])
+    if not exact.all():
+        s = scale[int(np.argmin(exact))]
+        raise ModelFormatError(f"{where}: scale {_short(s)} is not exactly a finite float32 value")
     lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
-    for z in zp:
-        if not lo <= z <= hi:
-            raise ModelFormatError(f"{where}: zero point {_short(z)} outside the {q['dtype']} range [{lo}, {hi}]")
+    if min(zp) < lo or max(zp) > hi:
+        z = next(z for z in zp if not lo <= z <= hi)
+        raise ModelFormatError(f"{where}: zero point {_short(z)} outside the {q['dtype']} range [{lo}, {hi}]")
     if t_dtype in QUANT_DTYPES and q["dtype"] != t_dtype:
         raise ModelFormatError(f"{where}: quant dtype {q['dtype']} differs from the tensor dtype {t_dtype}")
     if axis is None:
@@ -564,9 +573,7 @@ def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
     header = _parse_header(raw)
     native = sys.byteorder == "little"
 
-    # First validate everything without creating views (so a failure can close the mapping).
-    _graph_from_header(header, dsize, None)
-
+    # One pass validates and builds: the buffer is private memory (see _open), so views need no cleanup.
     def get_data(off, size, dtype, shape):
         dt = _LE_DTYPES[dtype]
         arr = np.frombuffer(buf, dtype=dt, count=size // dt.itemsize, offset=doff + off).reshape(shape)

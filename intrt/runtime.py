@@ -64,6 +64,39 @@ class TensorInfo:
         """True if ``run`` (without ``quantized=True``) takes/returns float32 here."""
         return self.dtype == "float32" or (self.dtype in ("int8", "uint8") and self.quant is not None)
 
+    @property
+    def scale(self):
+        """The quantization scale (a float; a float32 array per channel), or None without parameters."""
+        if self.quant is None:
+            return None
+        return float(self.quant.scale[0]) if self.quant.axis is None else self.quant.scale
+
+    @property
+    def zero_point(self):
+        """The zero point (an int; an int32 array per channel), or None without parameters."""
+        if self.quant is None:
+            return None
+        return int(self.quant.zero_point[0]) if self.quant.axis is None else self.quant.zero_point
+
+    @property
+    def shape_text(self) -> str:
+        """The shape as text, ``N`` for a dynamic batch: ``[N, 96, 96, 3]``."""
+        dims = [str(d) for d in self.shape]
+        if self.dynamic_batch and dims:
+            dims[0] = "N"
+        return "[" + ", ".join(dims) + "]"
+
+    def __repr__(self):
+        q = self.quant
+        if q is None:
+            qtext = ""
+        elif q.axis is None:
+            qtext = f", scale={float(q.scale[0]):.6g}, zero_point={int(q.zero_point[0])}"
+        else:
+            qtext = (f", per-channel on axis {q.axis}: {q.scale.size} scales {float(q.scale.min()):.4g}.."
+                     f"{float(q.scale.max()):.4g}, zero points {int(q.zero_point.min())}..{int(q.zero_point.max())}")
+        return f"TensorInfo(name={self.name!r}, shape={self.shape_text}, dtype={self.dtype}{qtext})"
+
 
 class _Plan:
     """Shapes of every tensor for one input-shape combination, preallocated buffers, and the program.
