@@ -109,23 +109,18 @@ cdef class Executor:
     cdef PlanInstance acquire(self, tuple key):
         cdef list pool
         cdef PlanInstance inst
-        if key == self.last_key:
-            pool = self.last_free
-        else:
-            pool = self.free.get(key)
-            if pool is None:
-                pool = []
-            self.last_key, self.last_free = key, pool
+        pool = self.last_free if key == self.last_key else self.free.get(key)
         if pool:
             try:
-                return <PlanInstance>pool.pop()
+                inst = <PlanInstance>pool.pop()
+                self.last_key, self.last_free = key, pool
+                return inst
             except IndexError:        # another thread took the last one in between
                 pass
-        inst = <PlanInstance>self.model._new_instance(key)
-        pool = self.free.setdefault(key, pool)
+        inst = <PlanInstance>self.model._new_instance(key)     # plans (and may raise) first
+        pool = self.free.setdefault(key, [] if pool is None else pool)
         inst.home = pool
-        if key == self.last_key:
-            self.last_free = pool
+        self.last_key, self.last_free = key, pool
         return inst
 
     def run(self, inputs, quantized=False, out=None, output_names=None):
