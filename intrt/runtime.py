@@ -106,16 +106,25 @@ class _Plan:
     without the GIL and without Python between nodes. Other nodes stay ``(op, inputs, outputs)``.
     """
 
-    __slots__ = ("shapes", "buffers", "arena_bytes", "program", "memory_bytes", "layout", "taken")
+    __slots__ = ("shapes", "buffers", "arena_bytes", "_program", "memory_bytes", "layout", "taken", "_make")
 
-    def __init__(self, shapes, buffers, arena_bytes, program, memory_bytes=0, layout=None):
+    def __init__(self, shapes, buffers, make, arena_bytes, memory_bytes=0, layout=None):
         self.shapes: List[tuple] = shapes
         self.buffers: List[Optional[np.ndarray]] = buffers  # per tensor: constant or planned buffer
+        self._make = make                      # () -> program, called on first use
+        self._program = None
         self.arena_bytes: int = arena_bytes
-        self.program: list = program
         self.memory_bytes: int = memory_bytes  # arena + graph input/output buffers + op scratch
         self.layout = layout                   # (offsets, sizes, own): to allocate more instances
         self.taken = False                     # these buffers belong to an instance already
+
+    @property
+    def program(self) -> list:
+        # Made on first use, not at load: binding packs the layers' weights (their ``gemm``/``packed`` are
+        # built on first use too), which was most of the cost of loading.
+        if self._program is None:
+            self._program = self._make()
+        return self._program
 
 
 class Model:
@@ -220,8 +229,8 @@ class Model:
                                    f"than the memory limit of {self.max_memory} bytes{what} (raise it with "
                                    "intrt.load(..., max_memory=...) or INTRT_MAX_MEMORY)")
         layout = (offsets, sizes, own)
-        buffers, program = self._allocate(shapes, layout, total, memory, input_shapes)
-        plan = _Plan(shapes, buffers, total, program, memory, layout)
+        buffers = self._allocate(shapes, layout, total, memory, input_shapes)   # fails here, not at a run
+        plan = _Plan(shapes, buffers, lambda: self._program(buffers, input_shapes), total, memory, layout)
         self._plans[input_shapes] = plan
         self._last_key, self._last_plan = input_shapes, plan
         while len(self._plans) > self.max_plans:  # evict the least recently used, never the stored one
@@ -248,15 +257,18 @@ class Model:
         except MemoryError:
             raise MemoryLimitError(f"cannot allocate {memory} bytes of activations for input shapes "
                                    f"{list(input_shapes)}: out of memory") from None
+        return buffers
+
+    def _program(self, buffers, input_shapes) -> list:
+        """The program of one instance of a plan (binding the kernels to ``buffers``)."""
         old = cpu.call_threads(self.num_threads or 0)  # kernels size per-thread scratch for this model
         try:
-            program = self._compile(buffers)
+            return self._compile(buffers)
         except MemoryError:
             raise MemoryLimitError(f"out of memory while preparing the kernels for input shapes "
                                    f"{list(input_shapes)}") from None
         finally:
             cpu.call_threads(old)
-        return buffers, program
 
     def _new_instance(self, key) -> PlanInstance:
         """An instance (own buffers and program) of the plan for input shapes ``key``, for one run at a time;
@@ -267,7 +279,8 @@ class Model:
                 plan.taken = True
                 buffers, program = plan.buffers, plan.program
             else:
-                buffers, program = self._allocate(plan.shapes, plan.layout, plan.arena_bytes, plan.memory_bytes, key)
+                buffers = self._allocate(plan.shapes, plan.layout, plan.arena_bytes, plan.memory_bytes, key)
+                program = self._program(buffers, key)
         return PlanInstance(key, buffers, program, [self._io_staging(info, buffers, True) for info in self.inputs],
                             [self._io_staging(info, buffers, False) for info in self.outputs])
 
