@@ -260,7 +260,16 @@ def _short(v) -> str:
 
 
 def _int_list(v) -> bool:
-    return isinstance(v, list) and all(_is_int(x) for x in v)
+    # set(map(type, ...)) runs in C: per-channel lists have thousands of entries; bool is not int here
+    return isinstance(v, list) and set(map(type, v)) <= _INT_TYPES
+
+
+def _num_list(v) -> bool:
+    return isinstance(v, list) and set(map(type, v)) <= _NUM_TYPES
+
+
+_INT_TYPES = {int}
+_NUM_TYPES = {int, float}
 
 
 def _attr_scalar_ok(v) -> bool:
@@ -288,7 +297,7 @@ _TENSOR = ({"name": lambda v: isinstance(v, str), "dtype": lambda v: isinstance(
             "quant": lambda v: v is None or isinstance(v, dict), "data": lambda v: v is None or isinstance(v, dict)},
            {"name": "a string", "dtype": f"one of {sorted(DTYPES)}", "shape": "a list of integers",
             "quant": "null or an object", "data": "null or an object"})
-_QUANT = ({"scale": lambda v: isinstance(v, list) and all(_is_num(x) for x in v), "zero_point": _int_list,
+_QUANT = ({"scale": _num_list, "zero_point": _int_list,
            "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: isinstance(v, str) and v in QUANT_DTYPES},
           {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
            "dtype": f"one of {list(QUANT_DTYPES)}"})
@@ -582,8 +591,9 @@ def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
             arr.flags.writeable = False
         return arr
 
+    graph = _graph_from_header(header, dsize, get_data)
     pre["producer"] = header["producer"]
-    return _graph_from_header(header, dsize, get_data), pre
+    return graph, pre
 
 
 def file_info(source) -> dict:
