@@ -17,7 +17,8 @@ from intrt.errors import IntrtError
 PROG = "intrt"
 
 #: INPUT extension -> (module, function returning a Graph). Imported only when used.
-CONVERTERS = {".tflite": ("intrt.convert.tflite", "from_tflite")}
+CONVERTERS = {".tflite": ("intrt.convert.tflite", "from_tflite"),
+              ".onnx": ("intrt.convert.onnx", "from_onnx")}
 
 
 class _Usage(Exception):
@@ -57,8 +58,14 @@ def _build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("convert", help="convert a model to .intrt",
                        description="Convert INPUT to an .intrt file. Supported INPUT types: "
                                    + ", ".join(sorted(CONVERTERS)) + ".")
-    s.add_argument("input", metavar="INPUT", help="model to convert (.tflite)")
+    s.add_argument("input", metavar="INPUT", help="model to convert (.tflite, .onnx)")
     s.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the .intrt file to write")
+    s.add_argument("--dynamic-batch", action="store_true",
+                   help="keep the batch (dim 0) of the inputs variable (TFLite shape_signature -1)")
+    s.add_argument("--calibration", metavar="DATA", help="ONNX: calibration samples (.npy for one input, .npz with "
+                   "one array per input in input order), float32 in the model's layout; needed for float models")
+    s.add_argument("--layout", choices=("NCHW", "NHWC"), default=None,
+                   help="ONNX: layout of 4-D model inputs/outputs (default: the model's own, NCHW)")
 
     s = sub.add_parser("analyze", help="per-layer quantization error of a float model (SQNR, LSB error, ...)",
                        description="Quantize FLOAT_MODEL on DATA (or take --quantized) and report every layer's "
@@ -167,11 +174,38 @@ def _cmd_convert(args) -> int:
         convert = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as e:
         raise IntrtError(f"{ext} conversion is not available in this installation ({module}.{func}: {e})") from None
-    graph = convert(args.input)
+    options = {}
+    if getattr(args, "calibration", None) or getattr(args, "layout", None):
+        if ext != ".onnx":
+            raise _Usage("--calibration and --layout apply to .onnx models only")
+        if args.layout:
+            options["layout"] = args.layout
+        if args.calibration:
+            options["calibration"] = _load_samples(args.calibration)
+    if args.dynamic_batch:
+        if ext != ".tflite":
+            raise _Usage("--dynamic-batch applies to .tflite models only")
+        options["dynamic_batch"] = True
+    graph = convert(args.input, **options)
     fmt.save(graph, args.output)
     size = os.path.getsize(args.output)
     print(f"wrote {args.output} ({size} bytes, {len(graph.nodes)} nodes, {len(graph.tensors)} tensors)")
     return 0
+
+
+def _load_samples(path):
+    """Calibration samples: a .npy array, or the arrays of a .npz in file order (one per model input)."""
+    import numpy as np
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise IntrtError(f"cannot read calibration data {path!r}: {e}") from None
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        arrays = [data[k] for k in data.files]
+    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def _cmd_analyze(args) -> int:

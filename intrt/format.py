@@ -463,10 +463,7 @@ def _open(source):
         return buf, "<bytes>"
     path = os.fspath(source)
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size < PREAMBLE_SIZE:
-            raise ModelFormatError(f"{path}: file is {size} bytes, smaller than the {PREAMBLE_SIZE}-byte "
-                                   "preamble (truncated or not an .intrt file)")
+        size = os.fstat(f.fileno()).st_size  # a file shorter than the preamble is rejected by read_preamble
         try:
             raw = np.empty(size + ALIGNMENT, np.uint8)
         except MemoryError:

@@ -9,6 +9,7 @@ import pytest
 
 from intrt import cli
 from intrt import format as fmt
+from intrt.errors import IntrtError
 from intrt.quant import dequantize
 from tests.test_runtime import QX, chain_graph, chain_oracle, two_io_graph  # registers the TEST_ ops
 
@@ -175,3 +176,22 @@ def test_subprocess_no_traceback(tmp_path):
     assert r.returncode == 1 and r.stderr.startswith("intrt: error: ") and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "intrt.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and "usage: intrt" in r.stdout
+
+
+def test_convert_dynamic_batch(tmp_path, capsys):
+    """``--dynamic-batch`` keeps the batch variable (Keras Flatten's shape arithmetic folded with it)."""
+    src = os.path.join(ROOT, "tests", "fixtures", "real", "keras_flatten.tflite")
+    from intrt.runtime import load
+
+    for flag, dynamic in (([], False), (["--dynamic-batch"], True)):
+        out = tmp_path / f"m{len(flag)}.intrt"
+        assert run_cli(["convert", src, "-o", str(out)] + flag) == 0
+        assert fmt.load_graph(out).dynamic_batch is dynamic
+        model = load(str(out))
+        x = np.zeros((5, 8, 8, 3), np.int8)
+        if dynamic:
+            assert model.run_list([x], quantized=True)[0].shape == (5, 10)
+        else:
+            with pytest.raises(IntrtError, match="shape"):
+                model.run_list([x], quantized=True)
+    capsys.readouterr()

@@ -36,7 +36,8 @@ def test_tables_are_derived_from_the_descriptions():
                                       "MINIMUM", "REDUCE_MAX"}
     assert set(ptq.FUSABLE) == {"RELU", "RELU6", "RELU_N1_TO_1"}
     assert tflite._HANDLERS["PADV2"] is SPECS["PAD"] and tflite._HANDLERS["CONV_2D"] is SPECS["CONV_2D"]
-    assert not {"BATCH_NORM", "MATMUL", "CLIP", "SHAPE"} & set(tflite._HANDLERS)
+    assert not {"BATCH_NORM", "MATMUL", "CLIP"} & set(tflite._HANDLERS)
+    assert tflite._HANDLERS["SHAPE"] is SPECS["SHAPE"]  # float-only, folded at import (Keras Flatten)
 
 
 def test_tflite_mappings_name_real_option_fields():

@@ -100,6 +100,54 @@ def test_shape_is_not_folded_under_a_dynamic_batch():
     g = b.build([b.relu(b.op("RESHAPE", [x, b.shape(x)]))], dynamic_batch=True)
     out = run_passes(g, ["fold_constants"])
     assert "SHAPE" in ops(out)
+
+
+def _keras_flatten_graph(dynamic_batch=True, extra=None):
+    """Keras 3 Flatten as the TF converter writes it: SHAPE -> STRIDED_SLICE (the batch, shrunk to a scalar)
+    -> PACK with a constant -> RESHAPE's shape input."""
+    b = GraphBuilder()
+    x = b.input("x", [1, 4, 4, 6])
+    batch = b.op("STRIDED_SLICE", [b.shape(x)], {"begin": [0], "end": [1], "strides": [1], "shrink_axis_mask": 1})
+    target = b.op("PACK", [batch, b.constant("n", np.array(96, np.int32), dtype="int32")], {"axis": 0})
+    if extra is not None:
+        target = extra(b, target)
+    return b.build([b.relu(b.op("RESHAPE", [x, target]))], dynamic_batch=dynamic_batch)
+
+
+def test_fold_batch_shapes_gives_reshape_a_batch_entry_of_minus_one():
+    g = _keras_flatten_graph()
+    assert g.tensors[g.nodes[1].outputs[0]].shape == ()  # the shrunk slice is a scalar, not [1]
+    assert "SHAPE" in ops(run_passes(g, ["fold_constants"]))  # plain folding cannot: the batch is unknown
+    out = run_passes(g, ["fold_batch_shapes", "inline_constant_operands", "remove_dead_nodes"])
+    assert ops(out) == ["RESHAPE", "RELU"] and out.nodes[0].attrs["shape"] == [-1, 96]
+    for batch in (1, 5):
+        x = randn(batch, 4, 4, 6)
+        np.testing.assert_array_equal(run_float(out, x)[0], np.maximum(x.reshape(batch, 96), 0))
+    assert ops(prepare_float_graph(g)) == ["RESHAPE", "RELU"]  # part of the float pipeline
+
+
+def test_fold_batch_shapes_static_batch_and_what_it_leaves():
+    g = _keras_flatten_graph(dynamic_batch=False)
+    assert run_passes(g, ["fold_batch_shapes"]).nodes[0].op == "SHAPE"  # only under a dynamic batch
+    out = run_passes(g, ["fold_constants", "inline_constant_operands", "remove_dead_nodes"])
+    assert ops(out) == ["RESHAPE", "RELU"] and out.nodes[0].attrs["shape"] == [1, 96]
+
+    def reshape_by(target_of_shape):
+        b = GraphBuilder()
+        x = b.input("x", [1, 2, 48])
+        return b.build([b.relu(b.op("RESHAPE", [x, target_of_shape(b, b.shape(x))]))], dynamic_batch=True)
+
+    def sl(b, s, begin, end):
+        return b.op("STRIDED_SLICE", [s], {"begin": [begin], "end": [end], "strides": [1]})
+
+    # [-1] + SHAPE[1:]: does not depend on the batch at all, so a plain constant
+    g = reshape_by(lambda b, s: b.concat([b.constant("m", [-1], dtype="int32"), sl(b, s, 1, 3)], axis=0))
+    out = run_passes(g, ["fold_batch_shapes", "inline_constant_operands", "remove_dead_nodes"])
+    assert ops(out) == ["RESHAPE", "RELU"] and out.nodes[0].attrs["shape"] == [-1, 2, 48]
+    # [2 * batch, 48]: an entry that is neither a constant nor the batch stays computed
+    g = reshape_by(lambda b, s: b.concat([b.mul(sl(b, s, 0, 1), b.constant("two", [2], dtype="int32")),
+                                          sl(b, s, 2, 3)], axis=0))
+    assert "SHAPE" in ops(run_passes(g, ["fold_batch_shapes", "inline_constant_operands", "remove_dead_nodes"]))
     with pytest.raises(ConversionError, match="SHAPE: this op exists only in float graphs"):
         prepare_float_graph(g)
 

@@ -41,10 +41,6 @@ KNOWN_GAPS = {
                     "needs PRELU in float32 between DEQUANTIZE and QUANTIZE (ai-edge-quantizer 0.10.0 leaves PRELU "
                     "unquantized; alpha is a per-channel float32 constant of shape [1,1,C], C in 8..64), and int8 "
                     "STRIDED_SLICE (all masks 0, constant begin/end/strides, slicing channels 64->32, 32->16)"),
-    "keras_flatten": (UnsupportedOpError, ("SHAPE", "STRIDED_SLICE", "PACK"),
-                      "needs the Keras 3 Flatten shape subgraph folded at import: SHAPE (out_type int32) -> "
-                      "STRIDED_SLICE (shrink_axis_mask 1, takes the batch) -> PACK (axis 0, with constant 96) -> "
-                      "RESHAPE with a computed shape; the batch dimension is dynamic (shape_signature -1)"),
     "hey_jarvis": (UnsupportedOpError, ("CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
                                         "STRIDED_SLICE"),
                    "needs " + _STATE + "; output QUANTIZE int8 -> uint8 is supported already"),
@@ -127,23 +123,28 @@ def test_real_model_bit_exact_with_litert_reference(name):
 DYNAMIC = [n for n in NAMES if "dynamic_batch" in MANIFEST["fixtures"][n]]
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        strict=True, raises=(TypeError, UnsupportedOpError),
-        reason="needs from_tflite(path, dynamic_batch=True) and the Flatten shape subgraph folded so that the "
-               "batch stays dynamic")) for n in DYNAMIC])
+@pytest.mark.parametrize("name", DYNAMIC)
 def test_real_model_dynamic_batch(name):
-    """A model whose batch dimension is dynamic (shape_signature -1), run on a batch of several inputs at once."""
+    """A model whose batch dimension is dynamic (shape_signature -1), imported with ``dynamic_batch=True`` and
+    run at batch 1, 4 (LiteRT's stored batch-4 run) and 5 (those 4 rows and one batch-1 sample) by one loaded
+    model; every row must equal LiteRT REF's output for it."""
     entry = MANIFEST["fixtures"][name]
     ref = np.load(_path(name, ".npz"))
     prefix = entry["dynamic_batch"].split("_input_")[0]
     model = load(fmt.to_bytes(from_tflite(_path(name, ".tflite"), dynamic_batch=True)))
-    xs = [ref[f"{prefix}_input_{k}"] for k in range(len(entry["inputs"]))]
-    for j, y in enumerate(model.run_list(xs, quantized=True)):
-        want = ref[f"{prefix}_ref_output_{j}"]
-        frac = _equal_fraction(y, want)
-        print(f"\n{name} batch {xs[0].shape[0]} output {j}: intrt == REF {100 * frac:.2f}% of bytes")
-        assert frac == 1.0
+    n_in, n_out = len(entry["inputs"]), len(entry["outputs"])
+    batches = {1: ([ref[f"input_{k}"][0] for k in range(n_in)], [ref[f"ref_output_{j}"][0] for j in range(n_out)]),
+               4: ([ref[f"{prefix}_input_{k}"] for k in range(n_in)],
+                   [ref[f"{prefix}_ref_output_{j}"] for j in range(n_out)])}
+    batches[5] = ([np.concatenate([b4, b1]) for b4, b1 in zip(batches[4][0], batches[1][0])],
+                  [np.concatenate([b4, b1]) for b4, b1 in zip(batches[4][1], batches[1][1])])
+    for batch in (1, 5, 4):
+        xs, wants = batches[batch]
+        assert xs[0].shape[0] == batch
+        for j, (y, want) in enumerate(zip(model.run_list(xs, quantized=True), wants)):
+            frac = _equal_fraction(y, want)
+            print(f"\n{name} batch {batch} output {j}: intrt == REF {100 * frac:.2f}% of bytes")
+            assert frac == 1.0
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -603,3 +603,25 @@ def test_fixture_runs_bit_exact_with_litert_reference(name):
         assert y.shape == want.shape and y.dtype == want.dtype, (y.shape, y.dtype, want.shape, want.dtype)
         assert frac == 1.0, (f"{name} output {j}: {int(np.sum(y != want))} of {y.size} values differ from "
                              f"LiteRT's reference kernels, max |diff| {diff.max():g}")
+
+
+@pytest.mark.parametrize("signature", [None, [-1, 5, 5, 1], [1, 5, 5, 1]])
+def test_dynamic_batch_follows_the_shape_signature(signature):
+    """``dynamic_batch=True`` marks the graph; a model whose shape_signature fixes the batch refuses it."""
+    data, _, _ = conv_model()
+    g = from_tflite(data)
+    assert not g.dynamic_batch
+    x = tensor("x", [1, 5, 5, 1], scale=[0.5], zp=[-3])
+    if signature is not None:
+        x = T(*x.fields, None, None, V("i", signature))  # slots 5, 6 absent; 7 = shape_signature
+    w = np.arange(18, dtype=np.int8).reshape(2, 3, 3, 1)
+    tensors = [x, tensor("w", [2, 3, 3, 1], buffer=1, scale=[0.02, 0.03], zp=[0, 0]),
+               tensor("y", [1, 3, 3, 2], scale=[0.25], zp=[5])]
+    opts = T(("b", 1), ("i", 1), ("i", 1), ("b", 0), ("i", 1), ("i", 1))
+    data = model(tensors, [operator(0, [0, 1, -1], [2], 1, opts)], [OP["CONV_2D"]], [0], [2], [w.tobytes()])
+    assert not from_tflite(data).dynamic_batch
+    if signature is not None and signature[0] != -1:
+        with pytest.raises(ConversionError, match=r"fixes the batch .* to 1 \(shape_signature \[1, 5, 5, 1\]\)"):
+            from_tflite(data, dynamic_batch=True)
+    else:
+        assert from_tflite(data, dynamic_batch=True).dynamic_batch

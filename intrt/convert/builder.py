@@ -63,7 +63,7 @@ class GraphBuilder:
     def constant(self, name: str, data, dtype: str = "float32", quant: Optional[QParams] = None) -> int:
         """A constant tensor (float32 by default; "int32" for shape arithmetic, "int8" with ``quant`` for the
         integer weights of a QUANTIZE/DEQUANTIZE graph)."""
-        data = np.ascontiguousarray(data, dtype=np.dtype(dtype))
+        data = np.array(data, dtype=np.dtype(dtype), order="C")  # ascontiguousarray would make a 0-d array 1-D
         if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
             raise ConversionError(f"constant {name!r} contains NaN or Inf")
         return self._add_tensor(name, data.shape, data, dtype, quant)

@@ -13,6 +13,8 @@ drops those at the end. What a pass knows about an op comes from the op's descri
 pass                                    rewrite
 ======================================  ===================================================================
 remove_dead_nodes                       drop nodes whose outputs nothing reads
+fold_batch_shapes                       under a dynamic batch: SHAPE -> int arithmetic -> RESHAPE target
+                                        (Keras Flatten) -> a constant target with -1 for the batch
 fold_constants                          evaluate nodes whose inputs are all constant (float32, int32,
                                         int64 alike; SHAPE of a static shape too) with their float_fn
 inline_constant_operands                a constant operand standing for an attribute (RESHAPE shape,
@@ -109,7 +111,7 @@ def add_tensor(graph: Graph, name: str, dtype: str, shape, quant=None, data=None
 def add_constant(graph: Graph, name: str, data: np.ndarray, like: Optional[Tensor] = None, quant=None) -> int:
     """Append a constant with ``data`` (dtype of ``like`` if given)."""
     dtype = like.dtype if like is not None else str(np.asarray(data).dtype)
-    data = np.ascontiguousarray(data, dtype=np.dtype(dtype))
+    data = np.array(data, dtype=np.dtype(dtype), order="C")  # 0-d stays 0-d
     return add_tensor(graph, name, dtype, data.shape, quant, data)
 
 
@@ -156,12 +158,12 @@ def compact(graph: Graph) -> Graph:
 
 # --------------------------------------------------------------------------------- the manager ----
 #: Rewrites that turn a float graph into one post-training quantization can take (intrt.convert.ptq).
-FLOAT_PIPELINE = ("fold_qdq", "remove_dead_nodes", "fold_constants", "inline_constant_operands", "clip_to_relu",
+FLOAT_PIPELINE = ("fold_qdq", "remove_dead_nodes", "fold_batch_shapes", "fold_constants", "inline_constant_operands", "clip_to_relu",
                   "fold_batch_norm", "batch_norm_to_mul_add", "matmul_to_fully_connected", "fold_bias_add",
                   "grouped_conv_to_depthwise", "fuse_activations", "cancel_transposes",
                   "fold_transpose_into_fully_connected", "remove_dead_nodes")
 #: Rewrites safe on an imported int8 graph: only unquantized (int32 shape) arithmetic is folded.
-QUANTIZED_PIPELINE = ("fold_constants", "inline_constant_operands", "remove_dead_nodes")
+QUANTIZED_PIPELINE = ("fold_batch_shapes", "fold_constants", "inline_constant_operands", "remove_dead_nodes")
 
 
 def run_passes(graph: Graph, passes: Sequence[Union[str, Callable]] = FLOAT_PIPELINE, *, copy: bool = True,
@@ -246,9 +248,10 @@ def fold_constants(graph: Graph) -> int:
     for n in graph.nodes:
         spec = op_spec(n.op)
         ins = [i for i in n.inputs if i >= 0]
+        read = [] if spec is not None and spec.shape_only else ins  # SHAPE reads no values: int8 input is fine
         ok = (spec is not None and spec.foldable and spec.float_fn is not None
               and not any(o in graph.outputs for o in n.outputs)
-              and not any(_quantized(graph.tensors[i]) for i in ins + n.outputs))
+              and not any(_quantized(graph.tensors[i]) for i in read + n.outputs))
         if ok and spec.shape_only:
             ok = not (graph.dynamic_batch and any(len(graph.tensors[i].shape) > 0 for i in ins))
             args = [None if i < 0 else graph.tensors[i].data if graph.tensors[i].data is not None else
@@ -268,11 +271,88 @@ def fold_constants(graph: Graph) -> int:
             continue
         for o, y in zip(n.outputs, ys):
             t = graph.tensors[o]
-            y = np.ascontiguousarray(y, dtype=np.dtype(t.dtype))
+            y = np.array(y, dtype=np.dtype(t.dtype), order="C")  # not ascontiguousarray: it makes 0-d 1-D
             t.data, t.shape = y, tuple(y.shape)
         folded += 1
     graph.nodes = keep
     return folded
+
+
+#: Batch sizes at which ``fold_batch_shapes`` evaluates shape arithmetic under a dynamic batch.
+PROBE_BATCHES = (1, 2, 3, 1009)
+
+
+def _batch_entries(values: List[np.ndarray]):
+    """Per entry of an int vector evaluated once per probe batch: "const", "batch" (equals the batch at every
+    probe) or None (depends on the batch some other way); None when the values are not int vectors."""
+    first = values[0]
+    if first.ndim > 1 or first.dtype.kind not in "iu" or any(v.shape != first.shape for v in values):
+        return None
+    kinds = []
+    for e in range(first.size):
+        col = [int(v.reshape(-1)[e]) for v in values]
+        kinds.append("const" if len(set(col)) == 1 else "batch" if col == list(PROBE_BATCHES) else None)
+    return kinds
+
+
+@graph_pass
+def fold_batch_shapes(graph: Graph) -> int:
+    """Under a dynamic batch, fold int shape arithmetic that starts at SHAPE of a batched tensor.
+
+    Keras 3 Flatten converts to SHAPE -> STRIDED_SLICE (the batch) -> PACK (with a constant) -> RESHAPE: the
+    shape cannot fold to a constant, because its first entry is the run-time batch. The arithmetic from the
+    SHAPE on is evaluated at each batch size of :data:`PROBE_BATCHES`; where a RESHAPE reads it as its target
+    and every entry is either the same constant at every size or the batch itself, the target becomes a
+    constant with -1 for the batch entry (RESHAPE solves it from the input size at run time). A value that
+    does not depend on the batch at all becomes a constant for any reader. Anything else is left alone.
+    """
+    if not graph.dynamic_batch:
+        return 0
+    probed: Dict[int, List[np.ndarray]] = {}  # tensor -> its value at each probe batch
+    for n in graph.nodes:
+        spec = op_spec(n.op)
+        ins = [i for i in n.inputs if i >= 0]
+        if (spec is None or not spec.foldable or spec.float_fn is None
+                or any(_quantized(graph.tensors[o]) for o in n.outputs)):
+            continue
+        if spec.shape_only:
+            if len(ins) != 1 or not graph.tensors[ins[0]].shape:
+                continue
+            t = graph.tensors[ins[0]]
+            runs = [[np.broadcast_to(np.zeros((), np.dtype(t.dtype)), (b,) + tuple(t.shape[1:]))]
+                    for b in PROBE_BATCHES]
+        elif any(i in probed for i in ins) and all(i in probed or is_constant(graph, i) for i in ins):
+            runs = [[None if i < 0 else probed[i][p] if i in probed else graph.tensors[i].data for i in n.inputs]
+                    for p in range(len(PROBE_BATCHES))]
+        else:
+            continue
+        quant = ([None if i < 0 else graph.tensors[i].quant for i in n.inputs],
+                 [graph.tensors[o].quant for o in n.outputs])
+        try:
+            results = [eval_node(n, args, quant) for args in runs]
+        except Exception:  # not evaluable here; the importer reports a non-constant operand later
+            continue
+        for k, o in enumerate(n.outputs):
+            probed[o] = [np.asarray(r[k], dtype=np.dtype(graph.tensors[o].dtype)) for r in results]
+    count = 0
+    for n in graph.nodes:
+        spec = op_spec(n.op)
+        for k, i in enumerate(n.inputs):
+            if i not in probed or any(o in probed for o in n.outputs):
+                continue  # not a probed value, or read inside the probed arithmetic itself
+            kinds = _batch_entries(probed[i])
+            value = probed[i][0]
+            if kinds is None or None in kinds:
+                continue
+            if "batch" in kinds:
+                slot = spec.slot(k) if spec is not None else None
+                if (n.op != "RESHAPE" or slot is None or slot.attr != "shape" or kinds.count("batch") != 1
+                        or -1 in value.tolist()):
+                    continue
+                value = np.where(np.array(kinds) == "batch", -1, value).astype(value.dtype)
+            n.inputs[k] = add_constant(graph, graph.tensors[i].name + "/folded", value)
+            count += 1
+    return count
 
 
 @graph_pass
@@ -342,11 +422,13 @@ def _linear_producer(graph: Graph, cons, prods, t: int):
     return k, p, spec
 
 
-def _set_weights_and_bias(graph: Graph, p: Node, spec, w: np.ndarray, bias: np.ndarray):
-    """Point layer ``p`` at new constant weights and bias (appended tensors)."""
+def _set_weights_and_bias(graph: Graph, p: Node, spec, w: np.ndarray, bias: np.ndarray, same_weights=False):
+    """Point layer ``p`` at new constant weights and bias (appended tensors); ``same_weights``: the weights
+    are unchanged and keep the parameters a QDQ model stated for them."""
     wi, bi = spec.quant.weights, spec.quant.bias
     old_w = graph.tensors[p.inputs[wi]]
-    p.inputs[wi] = add_constant(graph, old_w.name, w.astype(np.float32), old_w)
+    p.inputs[wi] = add_constant(graph, old_w.name, w.astype(np.float32), old_w,
+                                old_w.quant if same_weights else None)
     while len(p.inputs) <= bi:
         p.inputs.append(-1)
     old_b = graph.tensors[p.inputs[bi]] if p.inputs[bi] >= 0 else None
@@ -433,7 +515,7 @@ def matmul_to_fully_connected(graph: Graph) -> int:
         rank = len(graph.tensors[n.inputs[0]].shape)
         if b.data.ndim != 2 or rank < 2 or b.data.dtype.kind != "f":
             continue
-        w = add_constant(graph, b.name, np.ascontiguousarray(b.data.T), b)
+        w = add_constant(graph, b.name, np.ascontiguousarray(b.data.T), b, _permuted_quant(b.quant, (1, 0)))
         n.op, n.inputs = "FULLY_CONNECTED", [n.inputs[0], w, -1]
         n.attrs = {"keep_num_dims": int(rank > 2), "activation": "NONE"}
         count += 1
@@ -457,8 +539,8 @@ def fold_bias_add(graph: Graph) -> int:
             if not is_constant(graph, c) or is_constant(graph, x) or (n.op == "SUB" and side == 1):
                 continue
             found = _linear_producer(graph, cons, prods, x)
-            if found is None:
-                continue
+            if found is None or graph.tensors[x].quant is not None:
+                continue  # (a QDQ model rounds the layer's output to stated parameters before the add)
             _, p, spec = found
             out_shape = graph.tensors[x].shape
             cdata = graph.tensors[c].data
@@ -470,7 +552,7 @@ def fold_bias_add(graph: Graph) -> int:
             vec = np.broadcast_to(cdata.reshape(-1).astype(np.float64), (channels,))
             bias = _bias_of(graph, p, spec, channels)
             _set_weights_and_bias(graph, p, spec, graph.tensors[p.inputs[spec.quant.weights]].data,
-                                  bias - vec if n.op == "SUB" else bias + vec)
+                                  bias - vec if n.op == "SUB" else bias + vec, same_weights=True)
             p.outputs = list(n.outputs)
             p.attrs["activation"] = _activation_of(n)
             dropped.add(k)
@@ -508,7 +590,8 @@ def fold_transpose_into_fully_connected(graph: Graph) -> int:
             continue
         w_t = w.data.reshape((w.data.shape[0],) + tuple(t_shape[1:]))
         w_x = w_t.transpose([0] + [perm.index(j) for j in range(1, len(perm))]).reshape(w.data.shape)
-        fc.inputs[1] = add_constant(graph, w.name, np.ascontiguousarray(w_x), w)
+        fc.inputs[1] = add_constant(graph, w.name, np.ascontiguousarray(w_x), w,
+                                    w.quant if w.quant is None or w.quant.axis in (None, 0) else None)
         n.inputs = [t_node.inputs[0]]
         count += 1
     if count:
@@ -530,7 +613,8 @@ def grouped_conv_to_depthwise(graph: Graph) -> int:
         c, o = x.shape[3], w.data.shape[0]
         if o % c:
             continue
-        wi = add_constant(graph, w.name, np.ascontiguousarray(w.data.transpose(3, 1, 2, 0)), w)
+        wi = add_constant(graph, w.name, np.ascontiguousarray(w.data.transpose(3, 1, 2, 0)), w,
+                          _permuted_quant(w.quant, (3, 1, 2, 0)))  # stated per-channel axis 0 -> 3
         n.op = "DEPTHWISE_CONV_2D"
         n.inputs = [n.inputs[0], wi] + n.inputs[2:]
         attrs = dict(n.attrs)

@@ -191,6 +191,64 @@ def activation_params(graph: Graph, ranges: Ranges, choose=None) -> Dict[int, QP
     return params
 
 
+def separate_stated_params(graph: Graph, ranges) -> dict:
+    """Keep parameters a model states (QDQ / QOperator) where sharing or fixed outputs would merge them away.
+
+    A shared-parameter op (concatenation, pools, reshape, ...) with one data input whose stated parameters
+    differ from its output's runs in the input's parameters and an int8 -> int8 QUANTIZE (TFLite quantize.cc)
+    converts its result; with several data inputs (concatenation) each input that states other parameters
+    than the output (or, without stated output parameters, the first stated input) is requantized first. A fixed-output op (SOFTMAX, LOGISTIC) whose output states other parameters writes
+    its fixed ones and a QUANTIZE converts to the stated ones. In place; returns the ranges extended by the
+    new tensors.
+    """
+    from intrt.convert.passes import add_tensor
+
+    ranges = dict(ranges)
+    nodes: List[Node] = []
+    for n in graph.nodes:
+        spec = _SPECS.get(n.op)
+        if n.op in SHARED_PARAMS and n.outputs:
+            data = [k for k in spec.data_slots(len(n.inputs)) if n.inputs[k] >= 0
+                    and graph.tensors[n.inputs[k]].data is None]
+            stated = [graph.tensors[n.inputs[k]].quant for k in data if graph.tensors[n.inputs[k]].quant is not None]
+            target = graph.tensors[n.outputs[0]].quant or (stated[0] if stated else None)
+            if target is not None:  # uncalibrated members take the group's stated parameters
+                for i in [n.inputs[k] for k in data] + list(n.outputs):
+                    ranges.setdefault(i, (0.0, 0.0))
+            y = graph.tensors[n.outputs[0]]
+            if len(data) == 1 and len(n.outputs) == 1 and y.quant is not None and stated \
+                    and as_int8(stated[0]) != as_int8(y.quant):
+                # one input: run in the input's parameters, requantize the result (the output's range may be
+                # narrower, e.g. an average; requantizing first would clip the input)
+                mid = add_tensor(graph, f"{y.name}/in_params", y.dtype, y.shape, stated[0])
+                ranges.setdefault(mid, (0.0, 0.0))
+                out = n.outputs[0]
+                n.outputs = [mid]
+                nodes.append(n)
+                nodes.append(Node("QUANTIZE", [mid], [out], {}, f"{n.name}/requantize"))
+                continue
+            for k in data:
+                x = graph.tensors[n.inputs[k]]
+                if target is None or x.quant is None or as_int8(x.quant) == as_int8(target):
+                    continue
+                mid = add_tensor(graph, f"{x.name}/requantized", x.dtype, x.shape, target)
+                nodes.append(Node("QUANTIZE", [n.inputs[k]], [mid], {}, f"{n.name}/requantize{k}"))
+                n.inputs[k] = mid
+        if n.op in FIXED_OUTPUT and n.outputs:
+            y = graph.tensors[n.outputs[0]]
+            fixed = QParams(*FIXED_OUTPUT[n.op])
+            if y.quant is not None and as_int8(y.quant) != fixed:
+                mid = add_tensor(graph, f"{y.name}/fixed", y.dtype, y.shape)
+                ranges[mid] = ranges.get(n.outputs[0], (0.0, 0.0))
+                nodes.append(n)
+                nodes.append(Node("QUANTIZE", [mid], [n.outputs[0]], {}, f"{n.name}/requantize"))
+                n.outputs = [mid] + n.outputs[1:]
+                continue
+        nodes.append(n)
+    graph.nodes = nodes
+    return ranges
+
+
 # ------------------------------------------------------------------------ constants ----
 #: largest |quantized bias| allowed; leaves 2**30 of int32 headroom for the accumulation
 #: (255 * 127 * K stays below it for reductions up to K = 33,155)
@@ -304,6 +362,7 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
 
         ranges = table.ranges(collect(graph, calibration_data, batch_size=batch_size, bins=bins, quiet=quiet,
                                       histograms=table.needs_histograms()))
+    ranges = separate_stated_params(graph, ranges)
     act = activation_params(graph, ranges, table.activation_chooser())
 
     tensors: List[Tensor] = []

@@ -147,11 +147,16 @@ def _read_source(path_or_bytes):
     raise ConversionError(f"from_tflite expects a path or bytes, got {type(path_or_bytes).__name__}")
 
 
-def from_tflite(path_or_bytes) -> Graph:
+def from_tflite(path_or_bytes, dynamic_batch: bool = False) -> Graph:
     """Import a full-integer int8 TFLite model (path or bytes) as an intrt :class:`Graph`.
 
     Tensors keep their names, shapes, dtypes and (per-tensor or per-channel) quantization
     parameters; constants are copied out of the model's buffers. Only subgraph 0 is imported.
+
+    ``dynamic_batch=True`` keeps the batch (dim 0) of the graph inputs variable, as the model's
+    ``shape_signature`` -1 says; shape arithmetic on the batch (Keras Flatten's SHAPE -> STRIDED_SLICE
+    -> PACK -> RESHAPE) is folded with the batch kept symbolic. With the default the stored shapes are
+    fixed and such arithmetic folds to constants.
 
     Raises
     ------
@@ -162,7 +167,7 @@ def from_tflite(path_or_bytes) -> Graph:
         op, its operator index and what is missing).
     """
     data, what = _read_source(path_or_bytes)
-    return _Importer(data, what).run()
+    return _Importer(data, what, dynamic_batch=bool(dynamic_batch)).run()
 
 
 class _RawTensor:
@@ -180,6 +185,8 @@ class _RawTensor:
             raise ConversionError(f"tensor {index} ({self.name!r}) has an unknown dimension in shape {self.shape}")
         if int(np.prod(self.shape, dtype=np.float64)) > MAX_ELEMENTS:
             raise ConversionError(f"tensor {index} ({self.name!r}) has shape {self.shape}: too many elements")
+        signature = table.scalars(TENSOR_SHAPE_SIGNATURE, "int")
+        self.signature = tuple(int(d) for d in signature) if signature is not None else None
         self.buffer = table.scalar(TENSOR_BUFFER, "uint", 0)
         self.is_variable = table.scalar(TENSOR_IS_VARIABLE, "bool", False)
         self.sparse = table.has(TENSOR_SPARSITY)
@@ -234,7 +241,8 @@ class _RawTensor:
 
 
 class _Importer:
-    def __init__(self, data: bytes, what: str):
+    def __init__(self, data: bytes, what: str, dynamic_batch: bool = False):
+        self.dynamic_batch = dynamic_batch
         self.fb = FlatBuffer(data, what)
         if len(data) < 8:
             raise ConversionError(f"{what}: {len(data)} bytes is too short for a TFLite model")
@@ -302,6 +310,8 @@ class _Importer:
         graph_inputs = self._indices(sg.scalars(SUBGRAPH_INPUTS, "int"), "subgraph inputs", optional=False)
         graph_outputs = self._indices(sg.scalars(SUBGRAPH_OUTPUTS, "int"), "subgraph outputs", optional=False)
         self.graph_inputs, self.graph_outputs = set(graph_inputs), set(graph_outputs)
+        if self.dynamic_batch:
+            self._check_dynamic_batch(graph_inputs)
         self.written = {t.index for t in self.raw if t.is_constant} | set(graph_inputs)
         self.uint8_edges: Dict[int, int] = {}  # uint8 graph input/output -> its uint8 tensor (the int8 one is mapped)
         self.prologue: List[Node] = []
@@ -335,7 +345,7 @@ class _Importer:
     def finish(self, nodes, inputs, outputs) -> Graph:
         """The graph after the passes that are safe on int8 graphs (folding of int32 shape arithmetic,
         constant operands into attributes, dead nodes); every constant input must be constant by then."""
-        graph = Graph(self.tensors, nodes, inputs, outputs, dynamic_batch=False, rounding="double")
+        graph = Graph(self.tensors, nodes, inputs, outputs, dynamic_batch=self.dynamic_batch, rounding="double")
         graph = run_passes(graph, QUANTIZED_PIPELINE, copy=False, compact_tensors=True)
         for n in graph.nodes:
             spec = _SPECS[n.op]
@@ -345,6 +355,16 @@ class _Importer:
                     raise UnsupportedOpError(f"node {n.name!r} ({n.op}): {slot.name} input {graph.tensors[i].name!r} "
                                              "must be a constant tensor (it could not be computed at conversion time)")
         return graph
+
+    def _check_dynamic_batch(self, graph_inputs: List[int]):
+        """dynamic_batch needs a batch dim on every input, and the model must not fix it (shape_signature)."""
+        for t in graph_inputs:
+            raw = self.raw[t]
+            if not raw.shape:
+                raise ConversionError(f"dynamic_batch: graph input {raw.describe()} is a scalar (no batch dim)")
+            if raw.signature is not None and len(raw.signature) == len(raw.shape) and raw.signature[0] != -1:
+                raise ConversionError(f"dynamic_batch: the model fixes the batch of graph input {raw.describe()} "
+                                      f"to {raw.signature[0]} (shape_signature {list(raw.signature)})")
 
     def _indices(self, arr, what, optional=True) -> List[int]:
         if arr is None:

@@ -78,6 +78,8 @@ def _tflite_reshape(ctx, attrs, inputs):
     """TFLite: the shape input wins over new_shape; without either the output tensor's shape. The
     result must give the output tensor's shape."""
     x, y = ctx.raw(0), ctx.out()
+    if "shape" not in attrs and len(inputs) > 1 and inputs[1] != -1:
+        return attrs, inputs  # a computed shape input (Keras Flatten): folded by the passes, checked at load
     if "shape" not in attrs:
         attrs = dict(attrs, shape=ctx.options("ReshapeOptions")["new_shape"] or list(y.shape))
     shape = [int(d) for d in attrs["shape"]]

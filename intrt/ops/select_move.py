@@ -103,7 +103,7 @@ def move_float(select):
         x = np.asarray(inputs[0])
         if x.dtype.kind not in "iu":
             x = x.astype(np.float32, copy=False)
-        ys = [np.ascontiguousarray(y) for y in select(attrs, x)]
+        ys = [np.array(y, order="C") for y in select(attrs, x)]  # 0-d stays 0-d (a shrunk STRIDED_SLICE)
         return ys[0] if len(ys) == 1 else ys
 
     return float_fn

@@ -2,12 +2,14 @@
 
 Its value depends only on the input's shape, so ``fold_constants`` (intrt/convert/passes.py) replaces it by a
 constant whenever the shape is static (no dynamic batch), and the int32 arithmetic that follows folds too.
+Under a dynamic batch ``fold_batch_shapes`` folds the arithmetic that ends in a RESHAPE target (Keras Flatten).
+TFLite's SHAPE (ShapeOptions.out_type) is imported as is: its output tensor says int32 or int64.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from intrt.ops.spec import Input, OpSpec, Quant
+from intrt.ops.spec import Input, OpSpec, Quant, TFLite
 
 
 def shape_float(attrs, inputs):
@@ -16,4 +18,4 @@ def shape_float(attrs, inputs):
 
 SHAPE = OpSpec("SHAPE", "The input's shape as int32 (float graphs only; folded to a constant).",
                inputs=(Input("input"),), float_fn=shape_float, quant=Quant(float_only=True), shape_only=True,
-               builder="shape")
+               tflite=TFLite(("SHAPE",)), builder="shape")
