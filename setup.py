@@ -33,8 +33,8 @@ directives = {
 
 only = [w for w in os.environ.get("INTRT_BUILD_ONLY", "").split(",") if w]
 
-#: modules whose prange loops run on OpenMP threads when the compiler supports -fopenmp
-OPENMP_MODULES = {"intrt.kernels.gemm", "intrt.kernels.depthwise"}
+#: modules that start threads (the pool of intrt/kernels/threadpool.h); pthreads need -pthread with gcc/clang
+THREAD_MODULES = {"intrt.kernels.cpu"}
 
 #: the module that holds Cython's utility code shared by all the others (Cython >= 3.1)
 SHARED_UTILITY = "intrt._cyutility"
@@ -66,25 +66,6 @@ def check_c_compiler(cc):
             missing = "No such file" in detail or "not found" in detail or "Unable to find" in detail
             what = "no C compiler was found" if missing else "a test file that includes Python.h did not compile"
             sys.exit(NEEDS_COMPILER.format(what=what, detail=detail))
-
-
-def openmp_flags(cc):
-    """["-fopenmp"] if the C compiler builds and links an OpenMP program with it, else [] (serial prange)."""
-    import tempfile
-
-    if cc.compiler_type == "msvc":
-        return []
-    with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "omp_check.c")
-        with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
-        try:
-            objs = cc.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-            cc.link_executable(objs, os.path.join(tmp, "omp_check"), extra_postargs=["-fopenmp"])
-        except Exception:
-            print("intrt: the C compiler has no OpenMP; intrt.kernels.gemm runs single-threaded")
-            return []
-    return ["-fopenmp"]
 
 
 def build_flags(cc):
@@ -128,9 +109,9 @@ class build_ext(_build_ext):
         customize_compiler(cc)
         check_c_compiler(cc)
         compile_args, link_args = build_flags(cc)
-        omp = openmp_flags(cc) if any(e.name in OPENMP_MODULES for e in self.extensions) else []
+        threads = [] if cc.compiler_type == "msvc" else ["-pthread"]  # MSVC: the pool is compiled out (serial)
         for ext in self.extensions:
-            extra = omp if ext.name in OPENMP_MODULES else []
+            extra = threads if ext.name in THREAD_MODULES else []
             ext.extra_compile_args = compile_args + extra
             ext.extra_link_args = link_args + extra
         options = {}

@@ -67,9 +67,10 @@ def analyze(float_graph: "Graph", quantized_model: _Any, data: _Any, **kwargs: _
 
 
 def set_num_threads(n: int) -> None:
-    """Threads the kernels may use (default: the CPU count, at most 8; env ``INTRT_NUM_THREADS``).
+    """Threads the kernels may use (default: the CPUs this process may use, at most 8; env ``INTRT_NUM_THREADS``).
 
-    Work is split over independent outputs only, so results do not depend on the thread count.
+    Work is split over independent outputs only, so results do not depend on the thread count. A model loaded
+    with ``intrt.load(path, num_threads=N)`` keeps its own count. Raises ArgumentTypeError for a non-integer.
 
     Examples
     --------
@@ -80,7 +81,7 @@ def set_num_threads(n: int) -> None:
     1
     >>> intrt.set_num_threads(before)
     """
-    from intrt.kernels.gemm import set_num_threads as _set
+    from intrt.kernels.cpu import set_num_threads as _set
 
     _set(n)
 
@@ -94,7 +95,7 @@ def get_num_threads() -> int:
     >>> intrt.get_num_threads() >= 1
     True
     """
-    from intrt.kernels.gemm import get_num_threads as _get
+    from intrt.kernels.cpu import get_num_threads as _get
 
     return _get()
 

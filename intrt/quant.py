@@ -69,15 +69,16 @@ class QParams:
             raise QuantizationError(f"scale has {s.size} values but zero_point has {z.size}")
         if axis is None and s.size != 1:
             raise QuantizationError(f"{s.size} scales given but no channel axis")
-        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        # min/max instead of elementwise masks: a model load builds hundreds of these (NaN fails "min > 0")
+        if not (s.min() > 0 and math.isfinite(s.max())):
             raise QuantizationError(f"scale must be positive and finite, got {s.tolist()[:8]}")
         s32 = s.astype(np.float32)
-        if np.any(s32 <= 0) or not np.all(np.isfinite(s32)):
+        if not (s32.min() > 0 and math.isfinite(s32.max())):
             raise QuantizationError(f"scale {s.tolist()[:8]} is not representable as a positive float32")
-        if not np.all(np.equal(np.mod(z, 1), 0)):
+        if z.dtype.kind not in "iu" and not np.all(np.equal(np.mod(z, 1), 0)):
             raise QuantizationError(f"zero_point must be integer, got {z.tolist()[:8]}")
         lo, hi = DTYPE_RANGES[dtype]
-        if np.any(z < lo) or np.any(z > hi):
+        if z.min() < lo or z.max() > hi:
             raise QuantizationError(f"zero_point {z.tolist()[:8]} outside the {dtype} range [{lo}, {hi}]")
         object.__setattr__(self, "scale", s32)
         object.__setattr__(self, "zero_point", z.astype(np.int32))
@@ -276,17 +277,26 @@ def quantize_multipliers(reals, what="multiplier"):
     above 30 (a left shift of 31 or more overflows).
     """
     reals = np.atleast_1d(np.asarray(reals, dtype=np.float64))
-    mult = np.empty(reals.shape, np.int32)
-    shift = np.empty(reals.shape, np.int32)
-    for i, r in enumerate(reals):
-        if not math.isfinite(r) or r < 0:
-            raise QuantizationError(f"{what} {r!r} (channel {i}) must be finite and >= 0")
-        m, e = quantize_multiplier(r)
-        if e > 30:
-            raise QuantizationError(f"{what} {r!r} (channel {i}) is too large for the int32 pipeline "
-                                    "(exponent > 30); check the tensor scales")
-        mult[i], shift[i] = m, e
-    return mult, shift
+    bad = ~np.isfinite(reals) | (reals < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) must be finite and >= 0")
+    # quantize_multiplier on every channel at once (loading a CNN calls this for thousands of channels):
+    # frexp and the products by powers of two are exact, and |frac * 2**31| + 0.5 < 2**32 is exact in float64
+    frac, exp = np.frexp(reals)
+    q = np.floor(frac * 2.0 ** 31 + 0.5)
+    exp = exp.astype(np.int64)
+    top = q == 2.0 ** 31
+    q = np.where(top, q / 2, q)
+    exp = np.where(top, exp + 1, exp)
+    tiny = exp < -31
+    q[tiny] = 0
+    exp[tiny] = 0
+    if (exp > 30).any():
+        i = int(np.argmax(exp > 30))
+        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) is too large for the int32 pipeline "
+                                "(exponent > 30); check the tensor scales")
+    return q.astype(np.int32), exp.astype(np.int32)
 
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")

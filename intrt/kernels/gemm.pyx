@@ -1,4 +1,4 @@
-"""Fast int8 GEMM for FULLY_CONNECTED and CONV_2D: weights packed once, SIMD micro-kernels, OpenMP threads.
+"""Fast int8 GEMM for FULLY_CONNECTED and CONV_2D: weights packed once, SIMD micro-kernels, pooled threads.
 
 Bit-exact with the reference kernels ``intrt.kernels.linear.fully_connected_s8`` and
 ``intrt.kernels.conv.conv2d_s8`` (groups = 1), for every code path and every thread count:
@@ -14,10 +14,13 @@ The arithmetic and the packed layouts are described in ``simd/gemm_s8.h``. Paths
 ``"avx512vnni"`` (vpdpbusd u8 x s8), ``"avx2"`` (vpmaddwd on int16, never saturates) and ``"portable"``
 (plain C, any CPU). The best path the CPU supports is used unless ``INTRT_ISA`` (environment) or
 :func:`set_isa` forces another; each SIMD path is checked against the portable one on a small problem the
-first time it is used, and is dropped with a warning if they disagree.
+first time it is used, and is dropped with a warning if they disagree. ``INTRT_ISA`` and the CPU features
+are read through :mod:`intrt.kernels.cpu`.
 
-Threads split rows (or blocks of output channels when there are few rows), never one accumulation, so the
-result does not depend on the thread count. ``INTRT_NUM_THREADS`` or :func:`set_num_threads` set the count.
+Threads (the pool of :mod:`intrt.kernels.cpu`) split rows (or blocks of output channels when there are few
+rows), never one accumulation, so the result does not depend on the thread count. A layer uses at most one
+thread per :data:`MIN_PARALLEL_MACS` multiply-adds. ``INTRT_NUM_THREADS`` or :func:`set_num_threads` (the
+process-wide setting of intrt.kernels.cpu) or the running model's ``num_threads`` set the count.
 
 Example
 -------
@@ -34,10 +37,11 @@ import warnings
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange, threadid
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MAX
 
 from intrt.kernels.step cimport Step
+from intrt.kernels.cpu cimport parallel_for, current_threads, threads_for
+from intrt.kernels import cpu
 
 from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, QuantizationError, ShapeError
 
@@ -78,68 +82,37 @@ cdef extern from "simd/gemm_s8.h" nogil:
     const int GEMM_MR[3]
     const int GEMM_ESIZE[3]
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #define INTRT_HAVE_OPENMP 1
-    #else
-    #define INTRT_HAVE_OPENMP 0
-    #endif
-    """
-    int INTRT_HAVE_OPENMP
-
 ISA_NAMES = ("portable", "avx2", "avx512vnni")
 #: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
 cdef enum:
     TILE_BYTES_C = 128 * 1024
     MIN_PARALLEL_MACS_C = 1 << 19
 TILE_BYTES = TILE_BYTES_C
-#: problems smaller than this many multiply-adds run on one thread (waking a second costs more)
+#: multiply-adds each thread must get: smaller problems run on fewer threads (waking one costs more)
 MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
 cdef int64_t _min_parallel_macs = MIN_PARALLEL_MACS_C
 
 
 def set_min_parallel_macs(int64_t n):
-    """Layers with fewer multiply-adds than this run on one thread (waking a second one costs more)."""
+    """Each thread must get at least this many multiply-adds of a layer (waking one costs more)."""
     global _min_parallel_macs
     _min_parallel_macs = max(0, n)
 #: the op's load-time check guarantees that bias +/- 255 * sum|w| fits in int32
 MAX_INPUT_MAGNITUDE = 255
 
 
-# -- settings ---------------------------------------------------------------------------------------------
-def _default_threads():
-    env = os.environ.get("INTRT_NUM_THREADS", "")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            n = 0
-        if n >= 1:
-            return n
-        warnings.warn(f"INTRT_NUM_THREADS={env!r} is not a positive integer; using the CPU count")
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-cdef int _num_threads = _default_threads()
-
-
+# -- settings (owned by intrt.kernels.cpu; kept here for existing callers) ---------------------------------
 def set_num_threads(n):
-    """Threads used by every GEMM from now on (>= 1). Results are identical for every count."""
-    global _num_threads
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise ArgumentTypeError(f"set_num_threads: the thread count must be an integer, got {n!r}")
-    if n < 1:
-        raise InputError(f"set_num_threads: need at least 1 thread, got {n}")
-    _num_threads = n
+    """Threads used by every kernel from now on (>= 1): :func:`intrt.kernels.cpu.set_num_threads`."""
+    cpu.set_num_threads(n)
 
 
 def get_num_threads():
-    return _num_threads
+    return cpu.get_num_threads()
 
 
 def cpu_features():
-    """What this CPU and build offer: ``{"avx2", "avx512vnni", "openmp", "isa", "available"}``.
+    """What this CPU and build offer: ``{"avx2", "avx512vnni", "thread_pool", "isa", "available"}``.
 
     ``available`` lists the paths that passed their self-check against the portable path (a path the CPU
     supports but that disagrees is left out, with a RuntimeWarning).
@@ -147,7 +120,7 @@ def cpu_features():
     return {
         "avx2": bool(gemm_cpu_has(ISA_AVX2)),
         "avx512vnni": bool(gemm_cpu_has(ISA_AVX512VNNI)),
-        "openmp": bool(INTRT_HAVE_OPENMP),
+        "thread_pool": cpu.HAVE_THREAD_POOL,
         "isa": get_isa(),
         "available": available_isas(),
     }
@@ -181,7 +154,7 @@ def get_isa():
     """The path new PackedGemm objects use: forced by set_isa / INTRT_ISA, else the best verified one."""
     if _forced is not None:
         return _forced
-    env = os.environ.get("INTRT_ISA", "")
+    env = cpu.requested_isa()
     if env:
         if env in available_isas():
             return env
@@ -394,7 +367,7 @@ cdef class PackedGemm:
         return flat[:rows * self.p.Kp].reshape(rows, self.p.Kp)
 
     cdef _run(self, gemm_source *s, Py_ssize_t rows):
-        if gemm_run(&self.p, s, rows, _num_threads, NULL, 0):
+        if gemm_run(&self.p, s, rows, current_threads(), NULL, 0):
             raise MemoryLimitError("PackedGemm: could not allocate the activation scratch buffer")
 
     def bind_fc(self, x, y):
@@ -461,43 +434,43 @@ cdef int64_t _tile_rows(const gemm_params *p) noexcept nogil:
     return max(mr, min(256, TILE_BYTES_C // row_bytes) // mr * mr)
 
 
+cdef struct GemmJob:
+    const gemm_params *p
+    const gemm_source *s
+    int64_t rows, tile, chunks
+    char *scratch
+    int64_t scratch_stride
+    int failed
+
+
+cdef void gemm_job_task(void *ctx, int64_t t, int slot) noexcept nogil:
+    cdef GemmJob *j = <GemmJob *>ctx
+    cdef int64_t nb = j.p.nblocks, rt = t // j.chunks, ch = t % j.chunks
+    cdef int64_t m0 = rt * j.tile, m1 = min(j.rows, (rt + 1) * j.tile)
+    if j.scratch != NULL:
+        gemm_task_buf(j.p, j.s, m0, m1, ch * nb // j.chunks, (ch + 1) * nb // j.chunks,
+                      j.scratch + slot * j.scratch_stride)
+    elif gemm_task(j.p, j.s, m0, m1, ch * nb // j.chunks, (ch + 1) * nb // j.chunks):
+        j.failed = 1       # only ever set to 1: a race between threads writes the same value
+
+
 cdef int gemm_run(const gemm_params *p, const gemm_source *s, int64_t rows, int threads,
                   char *scratch, int64_t scratch_stride) noexcept nogil:
-    """Run all row tiles x output blocks; per-thread scratch (stride bytes each) or malloc when NULL.
-
-    Returns nonzero when malloc failed."""
+    """Run all row tiles x output blocks on the pool; per-thread scratch (stride bytes per thread slot) or
+    malloc when NULL. Returns nonzero when malloc failed."""
     if rows == 0 or p.O == 0:
         return 0
-    if rows * p.K * p.O < _min_parallel_macs:
-        threads = 1
-    cdef int64_t tile = _tile_rows(p)
-    cdef int64_t row_tiles = (rows + tile - 1) // tile
-    cdef int64_t chunks = 1                # blocks of output channels per row tile
-    if threads > 1 and row_tiles < 2 * threads:
-        chunks = min(p.nblocks, (2 * threads + row_tiles - 1) // row_tiles)
-    cdef int64_t nb = p.nblocks
-    cdef int64_t tasks = row_tiles * chunks, t, rt, ch, m0, m1
-    cdef int failed = 0
-    if threads == 1 or tasks == 1:
-        for t in range(tasks):
-            rt = t // chunks
-            ch = t % chunks
-            m0 = rt * tile
-            m1 = min(rows, (rt + 1) * tile)
-            if scratch != NULL:
-                gemm_task_buf(p, s, m0, m1, ch * nb // chunks, (ch + 1) * nb // chunks, scratch)
-            else:
-                failed += gemm_task(p, s, m0, m1, ch * nb // chunks, (ch + 1) * nb // chunks)
-    else:
-        for t in prange(tasks, num_threads=threads, schedule="dynamic"):
-            if scratch != NULL:
-                gemm_task_buf(p, s, (t // chunks) * tile, min(rows, (t // chunks + 1) * tile),
-                              (t % chunks) * nb // chunks, (t % chunks + 1) * nb // chunks,
-                              scratch + threadid() * scratch_stride)
-            else:
-                failed += gemm_task(p, s, (t // chunks) * tile, min(rows, (t // chunks + 1) * tile),
-                                    (t % chunks) * nb // chunks, (t % chunks + 1) * nb // chunks)
-    return failed
+    threads = threads_for(rows * p.K * p.O, _min_parallel_macs, threads)
+    cdef GemmJob j
+    j.p, j.s, j.rows, j.scratch, j.scratch_stride, j.failed = p, s, rows, scratch, scratch_stride, 0
+    j.tile = _tile_rows(p)
+    cdef int64_t row_tiles = (rows + j.tile - 1) // j.tile
+    j.chunks = 1                # blocks of output channels per row tile
+    if threads > 1 and row_tiles < 4 * threads:
+        # a few tasks per thread, so that a thread the OS does not schedule leaves its share to the others
+        j.chunks = min(p.nblocks, (4 * threads + row_tiles - 1) // row_tiles)
+    parallel_for(gemm_job_task, &j, row_tiles * j.chunks, threads)
+    return j.failed
 
 
 cdef struct GemmStepParams:
@@ -512,7 +485,7 @@ cdef struct GemmStepParams:
 cdef void gemm_step_run(const void *params) noexcept nogil:
     cdef const GemmStepParams *q = <const GemmStepParams *>params
     # per-thread scratch was allocated at bind time for q.threads threads: nothing can fail here
-    gemm_run(q.gemm, &q.src, q.rows, min(_num_threads, q.threads), q.scratch, q.scratch_stride)
+    gemm_run(q.gemm, &q.src, q.rows, min(current_threads(), q.threads), q.scratch, q.scratch_stride)
 
 
 cdef class GemmStep(Step):
@@ -528,7 +501,7 @@ cdef class GemmStep(Step):
 
     def finish(self, rows):
         self.p.rows = rows
-        self.p.threads = max(1, _num_threads)
+        self.p.threads = max(1, current_threads(), cpu.DEFAULT_NUM_THREADS)
         stride = (_tile_rows(self.p.gemm) * self.p.gemm.Kp * GEMM_ESIZE[self.p.gemm.isa] + 64 + 63) // 64 * 64
         scratch = np.zeros(max(1, self.p.threads * stride), np.uint8)
         self.keep.append(scratch)
