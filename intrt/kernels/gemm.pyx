@@ -69,6 +69,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         int64_t xsize
         int8_t *y
     int gemm_cpu_has(int isa)
+    int64_t gemm_peak_macs(int isa, int64_t iters)
     int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1)
     void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
                        int64_t ob1, void *buf)
@@ -136,6 +137,32 @@ def set_num_threads(n):
 
 def get_num_threads():
     return _num_threads
+
+
+def peak_gop_s(isa="avx512vnni", double seconds=0.05):
+    """Int8 operations per second (2 per multiply-add, in G) one thread reaches with a path's core dot-product
+    instruction alone (a register-only loop; ``"avx512vnni"``: vpdpbusd zmm, ``"avx2"``: vpmaddwd ymm), or
+    0.0 when this CPU lacks the path. The ceiling benchmarks/compare.py reports percentages of."""
+    import time
+    if isa not in ISA_NAMES:
+        raise InputError(f"peak_gop_s: unknown path {isa!r}; choose one of {ISA_NAMES}")
+    cdef int i = ISA_NAMES.index(isa)
+    cdef int64_t iters = 1000, macs
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while True:
+        t0 = time.perf_counter()
+        with nogil:
+            macs = gemm_peak_macs(i, iters)
+        dt = time.perf_counter() - t0
+        if macs == 0:
+            return 0.0
+        if dt < 2e-4:
+            iters *= 4
+            continue
+        best = max(best, 2.0 * macs / dt / 1e9)
+        if time.perf_counter() > deadline:
+            return best
 
 
 def cpu_features():

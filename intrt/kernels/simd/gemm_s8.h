@@ -723,6 +723,64 @@ static GEMM_AVX512 void gemm_tile_avx512(const gemm_params *p, const uint8_t *a,
 }
 #endif /* INTRT_GEMM_X86 */
 
+/* ---------------------------------------------------------------- peak loops (benchmarks) */
+/* Multiply-adds per second a path's core instruction can reach: `iters` rounds of independent dot-product
+   instructions on register operands (16 accumulators hide the latency), no loads. AVX-512 VNNI: vpdpbusd zmm,
+   64 MACs each; AVX2: vpmaddwd + vpaddd on ymm, 16 MACs each. Returns the MACs done (0: path unavailable). */
+#if INTRT_GEMM_X86
+#define PEAK_ACC16(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11) OP(12) OP(13) OP(14) OP(15)
+static GEMM_AVX512 __attribute__((noinline)) int64_t gemm_peak_avx512(int64_t iters, int32_t seed) {
+    __m512i a = _mm512_set1_epi32(seed), b = _mm512_set1_epi32(seed * 7 + 1);
+#define PK_INIT(i) __m512i c##i = _mm512_set1_epi32(i);
+#define PK_STEP(i) c##i = _mm512_dpbusd_epi32(c##i, a, b);
+#define PK_SUM(i) s = _mm512_add_epi32(s, c##i);
+    PEAK_ACC16(PK_INIT)
+    for (int64_t i = 0; i < iters; i++) {
+        PEAK_ACC16(PK_STEP)
+        __asm__ volatile("" : "+v"(a), "+v"(b));     /* keep the loop: the operands might have changed */
+    }
+    __m512i s = _mm512_setzero_si512();
+    PEAK_ACC16(PK_SUM)
+#undef PK_INIT
+#undef PK_STEP
+#undef PK_SUM
+    volatile int32_t sink = _mm512_reduce_add_epi32(s);
+    (void)sink;
+    return iters * 16 * 64;
+}
+
+static GEMM_AVX2 __attribute__((noinline)) int64_t gemm_peak_avx2(int64_t iters, int32_t seed) {
+    __m256i a = _mm256_set1_epi32(seed), b = _mm256_set1_epi32(seed * 7 + 1);
+#define PK_INIT(i) __m256i c##i = _mm256_set1_epi32(i);
+#define PK_STEP(i) c##i = _mm256_add_epi32(c##i, _mm256_madd_epi16(a, b));
+#define PK_SUM(i) s = _mm256_add_epi32(s, c##i);
+    PEAK_ACC16(PK_INIT)
+    for (int64_t i = 0; i < iters; i++) {
+        PEAK_ACC16(PK_STEP)
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+    }
+    __m256i s = _mm256_setzero_si256();
+    PEAK_ACC16(PK_SUM)
+#undef PK_INIT
+#undef PK_STEP
+#undef PK_SUM
+    int32_t out[8];
+    _mm256_storeu_si256((__m256i *)out, s);
+    volatile int32_t sink = out[0] + out[7];
+    (void)sink;
+    return iters * 16 * 16;
+}
+#endif
+
+static int64_t gemm_peak_macs(int isa, int64_t iters) {
+#if INTRT_GEMM_X86
+    if (isa == ISA_AVX512VNNI && gemm_cpu_has(ISA_AVX512VNNI)) return gemm_peak_avx512(iters, 3);
+    if (isa == ISA_AVX2 && gemm_cpu_has(ISA_AVX2)) return gemm_peak_avx2(iters, 3);
+#endif
+    (void)isa; (void)iters;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- one task */
 /* Rows m0..m1-1 x output blocks ob0..ob1-1, with `buf` holding at least (m1 - m0) * Kp * esize + 64 bytes of
    scratch for the activation rows (flipped / widened / im2col'ed): fill the rows once, then for each output
