@@ -145,7 +145,7 @@ def intrt_model(path, batch, isa):
         os.environ["INTRT_ISA"] = isa
     try:
         graph = from_tflite(path)
-        graph.dynamic_batch = batch != 1
+        graph.dynamic_batch = batch is not None and batch != 1
         return intrt.load(to_bytes(graph))
     finally:
         os.environ.pop("INTRT_ISA", None)
@@ -211,7 +211,7 @@ def main(argv=None):
         for case in args.cases.split(","):
             if case in LAYERS:
                 kind, s, label = LAYERS[case]
-                path, batch, macs = build_layer(case, args.cache), 1, layer_macs(kind, s)
+                path, batch, macs = build_layer(case, args.cache), None, layer_macs(kind, s)
             elif case in MODELS:
                 rel, batch, label = MODELS[case]
                 path, macs = os.path.join(FIXTURES, rel), None
@@ -219,7 +219,7 @@ def main(argv=None):
                 sys.exit(f"compare.py: unknown case {case!r}; choose from {list(LAYERS) + list(MODELS)}")
             models = {i: intrt_model(path, batch, i) for i in isas}
             ref = models[isas[0]]
-            shapes = [(batch,) + tuple(t.shape[1:]) for t in ref.inputs]
+            shapes = [(batch or t.shape[0],) + tuple(t.shape[1:]) for t in ref.inputs]
             xs = [rng.integers(-128, 128, sh, dtype=np.int8) for sh in shapes]
             xs_nchw = [x.transpose(0, 3, 1, 2).copy() if x.ndim == 4 else x for x in xs]
             for nt in threads:

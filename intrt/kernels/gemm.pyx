@@ -48,6 +48,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         ISA_AVX512VNNI
     ctypedef struct gemm_params:
         int isa
+        int nr
         int64_t O, K, Kp, nblocks
         const void *w
         const int32_t *bias
@@ -60,6 +61,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         int single
         int fast
         const int64_t *nudge
+        const int64_t *nudge16
         const int32_t *sneg
         const double *scale
     ctypedef struct gemm_source:
@@ -265,7 +267,8 @@ cdef class PackedGemm:
     cdef gemm_params p
     cdef readonly str isa
     cdef readonly Py_ssize_t out_channels, depth
-    cdef readonly int requant_mode    # AVX2 fast requantization mode (0: general; see _fast_requant)
+    cdef readonly int requant_mode    # fast requantization mode (0: general; see _fast_requant)
+    cdef readonly str tile            # micro-tile, "<rows>x<output channels>"
     cdef readonly bint float_requant  # built with ``scale``: TFLite's FULLY_CONNECTED float requantization
     cdef object _keep          # arrays the params point into
 
@@ -311,7 +314,7 @@ cdef class PackedGemm:
         if name not in cpu_isas():
             raise InputError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {cpu_isas()}")
         cdef int i = ISA_NAMES.index(name)
-        nr, kg = GEMM_NR[i], GEMM_KG[i]
+        nr, kg = block_width(name, O), GEMM_KG[i]
         nblocks = -(-O // nr)
         kp = -(-K // kg) * kg
         wide = GEMM_ESIZE[i] == 2
@@ -323,7 +326,8 @@ cdef class PackedGemm:
             b64 = b64 - (128 + input_zero_point) * w.astype(np.int64).sum(axis=1)
 
         def padded(values, dtype=np.int32):
-            out = np.zeros(nblocks * nr + 8, dtype)     # + 8: the AVX2 path loads mult[c + 1 .. c + 8]
+            out = np.zeros(-(-O // 32) * 32 + 16, dtype)   # vector loads may run to the next 32, + 16
+
             out[:O] = values
             return out
         sh = shift.astype(np.int64)
@@ -333,16 +337,19 @@ cdef class PackedGemm:
         arrays["total"][O:] = 31
         arrays["scale"] = padded(scale if scale is not None else 0.0, np.float64)
         fast = 0
-        if name == "avx2" and not single_rounding and O and scale is None:
+        if name in ("avx2", "avx512vnni") and not single_rounding and O and scale is None:
             fast = _fast_requant(np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int64), left, right,
                                  out_zero_point)
         if fast:   # 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0); see a2_requant_fast
             c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
             nudge = padded((1 << 30) + (1 << 31) * (c_r + out_zero_point * np.left_shift(1, right)), np.int64)
-            groups = nudge[:nblocks * nr].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
+            n32 = -(-O // 32) * 32
+            groups = nudge[:n32].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
             arrays["nudge"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
+            groups = nudge[:n32].reshape(-1, 8, 2)        # per 16 channels (AVX-512)
+            arrays["nudge16"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
         else:
-            arrays["nudge"] = np.zeros(8, np.int64)
+            arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
         self._keep = arrays
         self.isa = name
         self.out_channels, self.depth = O, K
@@ -356,6 +363,9 @@ cdef class PackedGemm:
         self.p.total = <const int32_t *>_ptr(arrays["total"])
         self.p.sneg = <const int32_t *>_ptr(arrays["sneg"])
         self.p.nudge = <const int64_t *>_ptr(arrays["nudge"])
+        self.p.nudge16 = <const int64_t *>_ptr(arrays["nudge16"])
+        self.p.nr = nr
+        self.tile = f"{GEMM_MR_OF.get((name, nr), GEMM_MR[i])}x{nr}"
         self.p.scale = <const double *>_ptr(arrays["scale"]) if scale is not None else NULL
         self.p.fast = fast
         self.requant_mode = fast
@@ -462,6 +472,24 @@ cdef class PackedGemm:
         s.sh, s.sw, s.dh, s.dw, s.pt, s.pl = stride_h, stride_w, dil_h, dil_w, pad_top, pad_left
         step.finish(n * oh * ow)
         return step
+
+
+#: rows of the micro-tile per (path, block width); others: GEMM_MR
+GEMM_MR_OF = {("portable", 32): 4, ("avx2", 16): 6, ("avx512vnni", 32): 8, ("avx512vnni", 16): 12,
+              ("avx512vnni", 8): 12}
+
+
+def block_width(isa, out_channels):
+    """Output channels per packed weight block (the micro-tile's width) for a layer on a path. AVX-512 VNNI
+    has three widths: 8 for layers of <= 8 channels, else 32 unless 16 wastes fewer padded channels (48 = 3 x
+    16); the other paths one each."""
+    if isa != "avx512vnni":
+        return GEMM_NR[ISA_NAMES.index(isa)]
+    if out_channels <= 8:
+        return 8
+    if -(-out_channels // 16) * 16 < -(-out_channels // 32) * 32:
+        return 16
+    return 32
 
 
 def _fast_requant(bound, mult, left, right, int z_out):
