@@ -830,7 +830,7 @@ static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s,
         for (int64_t m = m0; m < m1; m++) {
             uint8_t *row = buf + (m - m0) * Kp;
             a5_flip(row, s->x + m * K, K, x_end);
-            memset(row + K, 0, (size_t)(Kp - K));
+            for (int64_t k = K; k < Kp; k++) row[k] = 0;      /* Kp - K <= 3: no memset call */
         }
         return;
     }
@@ -843,18 +843,47 @@ static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s,
         const int64_t ix0 = ox * s->sw - s->pl, iy0 = oy * s->sh - s->pt;
         const int8_t *ximg = s->x + n * H * W * C;
         const int inside_x = s->dw == 1 && ix0 >= 0 && ix0 + KW <= W;
+        /* small windows (e.g. 3x3 over 3 channels) wholly inside the image: one 16-byte flip per kernel row,
+           for every pixel of this output row from ox on that stays inside (as a2_fill_rows) */
+        if (inside_x && run <= 16 && iy0 >= 0 && iy0 + (KH - 1) * s->dh < H) {
+            const int64_t step = s->sw * C, ystep = s->dh * W * C;
+            const int8_t *src = ximg + (iy0 * W + ix0) * C;
+            const __m128i flip = _mm_set1_epi8((char)0x80);
+            int64_t count = 0;
+            while (ox + count < OW && m + count < m1 && ix0 + count * s->sw + KW <= W &&
+                   src + count * step + (KH - 1) * ystep + 16 <= x_end)
+                count++;
+            if (count > 0) {
+                for (int64_t i = 0; i < count; i++, src += step, row += Kp) {
+                    for (int64_t ky = 0; ky < KH; ky++)
+                        _mm_storeu_si128((__m128i *)(row + ky * run),
+                                         _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + ky * ystep)), flip));
+                    for (int64_t k = K; k < Kp; k++) row[k] = 0;
+                }
+                m += count - 1;
+                ox += count;
+                if (ox == OW) {
+                    ox = 0;
+                    if (++oy == s->OH) { oy = 0; n++; }
+                }
+                continue;
+            }
+        }
         for (int64_t ky = 0; ky < KH; ky++) {
             const int64_t iy = iy0 + ky * s->dh;
             uint8_t *dst = row + ky * run;
-            if (iy < 0 || iy >= H) { memset(dst, zpad, (size_t)run); continue; }
+            if (iy < 0 || iy >= H) {
+                for (int64_t i = 0; i < run; i++) dst[i] = zpad;
+                continue;
+            }
             if (inside_x) { a5_flip(dst, ximg + (iy * W + ix0) * C, run, x_end); continue; }
             for (int64_t kx = 0; kx < KW; kx++) {
                 const int64_t ix = ix0 + kx * s->dw;
-                if (ix < 0 || ix >= W) memset(dst + kx * C, zpad, (size_t)C);
+                if (ix < 0 || ix >= W) for (int64_t i = 0; i < C; i++) dst[kx * C + i] = zpad;
                 else a5_flip(dst + kx * C, ximg + (iy * W + ix) * C, C, x_end);
             }
         }
-        if (Kp > K) memset(row + K, 0, (size_t)(Kp - K));
+        for (int64_t k = K; k < Kp; k++) row[k] = 0;
         if (++ox == OW) {
             ox = 0;
             if (++oy == s->OH) { oy = 0; n++; }
