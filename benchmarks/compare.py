@@ -10,8 +10,8 @@ at batch 1 and 16, and the 224x224 hand landmark model. Every engine runs the sa
 ``intrt.convert.tflite``, ONNX Runtime through the QDQ export of benchmarks/onnx_qdq.py (u8 activations).
 
 Timing: ``--rounds`` rounds; in each, every engine (and every intrt path given by ``--isa``; ``auto`` is
-intrt's own per-layer choice) runs ``--inner`` calls back to back, and the per-call time of the round is
-recorded. The table prints medians, the ratio best peer / intrt (> 1: intrt faster) and, for layers, GOP/s
+intrt's own per-layer choice) runs one untimed call (its caches warm again after the others ran), then about
+``--budget`` seconds of calls back to back, and the per-call time of the round is recorded. The table prints medians, the ratio best peer / intrt (> 1: intrt faster) and, for layers, GOP/s
 (2 * multiply-adds / time) and the percentage of the int8 peak measured here by a register-only
 ``vpdpbusd`` loop (or the AVX2 ``vpmaddwd`` loop on CPUs without AVX-512 VNNI; intrt.kernels.gemm.peak_gop_s).
 
@@ -153,18 +153,24 @@ def intrt_model(path, batch, isa):
             os.environ["INTRT_ISA"] = old
 
 
-def measure(runners, rounds, inner):
-    """Interleaved: each round runs every runner `inner` times; returns {name: median ms per call}."""
-    times = {name: [] for name in runners}
-    for fn in runners.values():       # warm-up
+def measure(runners, rounds, budget):
+    """Interleaved: each round runs every runner once untimed (its caches warm again after the others ran),
+    then about `budget` seconds of timed calls; returns {name: median over rounds of the ms per call}."""
+    inner = {}
+    for name, fn in runners.items():       # warm-up, and the calls per round
         for _ in range(3):
             fn()
+        t0 = time.perf_counter()
+        fn()
+        inner[name] = max(1, min(500, int(budget / max(time.perf_counter() - t0, 1e-7))))
+    times = {name: [] for name in runners}
     for _ in range(rounds):
         for name, fn in runners.items():
+            fn()
             t0 = time.perf_counter()
-            for _ in range(inner):
+            for _ in range(inner[name]):
                 fn()
-            times[name].append((time.perf_counter() - t0) / inner * 1e3)
+            times[name].append((time.perf_counter() - t0) / inner[name] * 1e3)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -185,7 +191,7 @@ def main(argv=None):
     ap.add_argument("--isa", default="auto", help="intrt paths to time: auto (intrt's choice) and/or ISA names")
     ap.add_argument("--cases", default=",".join(list(LAYERS) + list(MODELS)))
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--inner", type=int, default=0, help="calls per round (0: about 20 ms worth)")
+    ap.add_argument("--budget", type=float, default=0.01, help="seconds of timed calls per engine and round")
     ap.add_argument("--contend", action="store_true", help="run a CPU-bound process alongside")
     ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "intrt-compare"))
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
@@ -235,12 +241,7 @@ def main(argv=None):
                 orr = ort_runner(ref, nt, shapes)
                 if orr:
                     runners["ORT"] = lambda orr=orr: orr(xs_nchw)
-                inner = args.inner
-                if not inner:
-                    t0 = time.perf_counter()
-                    next(iter(runners.values()))()
-                    inner = max(1, min(200, int(0.02 / max(time.perf_counter() - t0, 1e-6))))
-                rows.append((label, nt, macs, measure(runners, args.rounds, inner)))
+                rows.append((label, nt, macs, measure(runners, args.rounds, args.budget)))
                 print(_row_text(rows[-1], peak), flush=True)
     finally:
         if contender is not None:
