@@ -219,17 +219,29 @@ def get_isa():
     return isas[len(isas) - 1]  # the fastest (no negative index: wraparound is off in the kernels)
 
 
+def choose_path(out_channels, depth):
+    """The path a layer of this shape runs on when none is forced (set_isa / INTRT_ISA): the fastest verified
+    one. With the per-layer tile widths of :func:`block_width`, AVX-512 VNNI beat AVX2 on every CONV_2D and
+    FULLY_CONNECTED layer of the benchmark models (benchmarks/compare.py, MobileNetV2 and the 224x224 hand
+    landmark model, 1 to 1280 output channels, K from 3 to 1152), so the order of preference is AVX-512 VNNI,
+    AVX2, portable; the tile is then chosen by block_width."""
+    return get_isa()
+
+
 def _self_check(name):
     # Runs a small problem with odd sizes and extreme quantization through `name` and the portable path.
     if name not in _verified:
         rng = np.random.default_rng(1234)
         ok = True
-        for single in (False, True, None):     # None: float requantization
-            o, k, m = 37, 45, 11
+        for single, (o, k, m) in zip((False, True, None, False, False, None),
+                                     ((37, 45, 11), (37, 45, 11), (37, 45, 11), (7, 13, 14), (64, 21, 9),
+                                      (5, 9, 13))):     # None: float requantization; widths 16, 8, 32
             w = rng.integers(-127, 128, (o, k)).astype(np.int8)
             bias = rng.integers(-10 ** 6, 10 ** 6, o).astype(np.int32)
             mult = rng.integers(1 << 30, (1 << 31) - 1, o).astype(np.int32)
-            shift = rng.integers(-31, 4, o).astype(np.int32)
+            # the first three problems reach every requantization edge; the others take the fast one
+            shift = rng.integers(-31, 4, o) if o == 37 else rng.integers(-12, 0, o)
+            shift = shift.astype(np.int32)
             x = rng.integers(-128, 128, (m, k)).astype(np.int8)
             scale = (np.arange(1, o + 1) / 4096.0) if single is None else None   # includes exact ties
             outs = []
@@ -269,6 +281,7 @@ cdef class PackedGemm:
     cdef readonly Py_ssize_t out_channels, depth
     cdef readonly int requant_mode    # fast requantization mode (0: general; see _fast_requant)
     cdef readonly str tile            # micro-tile, "<rows>x<output channels>"
+    cdef readonly int block           # output channels per packed block
     cdef readonly bint float_requant  # built with ``scale``: TFLite's FULLY_CONNECTED float requantization
     cdef object _keep          # arrays the params point into
 
@@ -310,7 +323,7 @@ cdef class PackedGemm:
             raise QuantizationError(f"PackedGemm: the int32 accumulator of output channel {c} can overflow: "
                                     f"bias {int(b64[c])} +/- 255 * sum|w| = {int(reach[c])} leaves int32")
 
-        name = get_isa() if isa is None else isa
+        name = choose_path(O, K) if isa is None else isa
         if name not in cpu_isas():
             raise InputError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {cpu_isas()}")
         cdef int i = ISA_NAMES.index(name)
@@ -365,6 +378,7 @@ cdef class PackedGemm:
         self.p.nudge = <const int64_t *>_ptr(arrays["nudge"])
         self.p.nudge16 = <const int64_t *>_ptr(arrays["nudge16"])
         self.p.nr = nr
+        self.block = nr
         self.tile = f"{GEMM_MR_OF.get((name, nr), GEMM_MR[i])}x{nr}"
         self.p.scale = <const double *>_ptr(arrays["scale"]) if scale is not None else NULL
         self.p.fast = fast
@@ -374,6 +388,12 @@ cdef class PackedGemm:
         self.p.lo, self.p.hi = act_min - out_zero_point, act_max - out_zero_point
         self.p.z_out, self.p.z_in = out_zero_point, input_zero_point
         self.p.single = single_rounding
+
+    def describe(self):
+        """The kernel chosen for this layer, e.g. ``"avx512vnni 12x16, fast requantization"``."""
+        rq = ("float requantization" if self.float_requant else
+              f"fast requantization (mode {self.requant_mode})" if self.requant_mode else "general requantization")
+        return f"{self.isa} {self.tile}, {rq}"
 
     def run_fc(self, const int8_t[:, ::1] x, int8_t[:, ::1] y):
         """``y[M, O] = requant(x[M, K] @ w.T + bias)``; y is written in place."""
