@@ -52,6 +52,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         ISA_AVX512VNNI
     ctypedef struct gemm_params:
         int isa
+        int nr
         int64_t O, K, Kp, nblocks
         const void *w
         const int32_t *bias
@@ -64,6 +65,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         int single
         int fast
         const int64_t *nudge
+        const int64_t *nudge16
         const int32_t *sneg
         const double *scale
     ctypedef struct gemm_source:
@@ -73,6 +75,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         int64_t xsize
         int8_t *y
     int gemm_cpu_has(int isa)
+    int64_t gemm_peak_macs(int isa, int64_t iters)
     int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1)
     void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
                        int64_t ob1, void *buf)
@@ -109,6 +112,32 @@ def set_num_threads(n):
 
 def get_num_threads():
     return cpu.get_num_threads()
+
+
+def peak_gop_s(isa="avx512vnni", double seconds=0.05):
+    """Int8 operations per second (2 per multiply-add, in G) one thread reaches with a path's core dot-product
+    instruction alone (a register-only loop; ``"avx512vnni"``: vpdpbusd zmm, ``"avx2"``: vpmaddwd ymm), or
+    0.0 when this CPU lacks the path. The ceiling benchmarks/compare.py reports percentages of."""
+    import time
+    if isa not in ISA_NAMES:
+        raise InputError(f"peak_gop_s: unknown path {isa!r}; choose one of {ISA_NAMES}")
+    cdef int i = ISA_NAMES.index(isa)
+    cdef int64_t iters = 1000, macs
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while True:
+        t0 = time.perf_counter()
+        with nogil:
+            macs = gemm_peak_macs(i, iters)
+        dt = time.perf_counter() - t0
+        if macs == 0:
+            return 0.0
+        if dt < 2e-4:
+            iters *= 4
+            continue
+        best = max(best, 2.0 * macs / dt / 1e9)
+        if time.perf_counter() > deadline:
+            return best
 
 
 def cpu_features():
@@ -163,17 +192,29 @@ def get_isa():
     return isas[len(isas) - 1]  # the fastest (no negative index: wraparound is off in the kernels)
 
 
+def choose_path(out_channels, depth):
+    """The path a layer of this shape runs on when none is forced (set_isa / INTRT_ISA): the fastest verified
+    one. With the per-layer tile widths of :func:`block_width`, AVX-512 VNNI beat AVX2 on every CONV_2D and
+    FULLY_CONNECTED layer of the benchmark models (benchmarks/compare.py, MobileNetV2 and the 224x224 hand
+    landmark model, 1 to 1280 output channels, K from 3 to 1152), so the order of preference is AVX-512 VNNI,
+    AVX2, portable; the tile is then chosen by block_width."""
+    return get_isa()
+
+
 def _self_check(name):
     # Runs a small problem with odd sizes and extreme quantization through `name` and the portable path.
     if name not in _verified:
         rng = np.random.default_rng(1234)
         ok = True
-        for single in (False, True, None):     # None: float requantization
-            o, k, m = 37, 45, 11
+        for single, (o, k, m) in zip((False, True, None, False, False, None),
+                                     ((37, 45, 11), (37, 45, 11), (37, 45, 11), (7, 13, 14), (64, 21, 9),
+                                      (5, 9, 13))):     # None: float requantization; widths 16, 8, 32
             w = rng.integers(-127, 128, (o, k)).astype(np.int8)
             bias = rng.integers(-10 ** 6, 10 ** 6, o).astype(np.int32)
             mult = rng.integers(1 << 30, (1 << 31) - 1, o).astype(np.int32)
-            shift = rng.integers(-31, 4, o).astype(np.int32)
+            # the first three problems reach every requantization edge; the others take the fast one
+            shift = rng.integers(-31, 4, o) if o == 37 else rng.integers(-12, 0, o)
+            shift = shift.astype(np.int32)
             x = rng.integers(-128, 128, (m, k)).astype(np.int8)
             scale = (np.arange(1, o + 1) / 4096.0) if single is None else None   # includes exact ties
             outs = []
@@ -211,7 +252,9 @@ cdef class PackedGemm:
     cdef gemm_params p
     cdef readonly str isa
     cdef readonly Py_ssize_t out_channels, depth
-    cdef readonly int requant_mode    # AVX2 fast requantization mode (0: general; see _fast_requant)
+    cdef readonly int requant_mode    # fast requantization mode (0: general; see _fast_requant)
+    cdef readonly str tile            # micro-tile, "<rows>x<output channels>"
+    cdef readonly int block           # output channels per packed block
     cdef readonly bint float_requant  # built with ``scale``: TFLite's FULLY_CONNECTED float requantization
     cdef object _keep          # arrays the params point into
 
@@ -253,11 +296,11 @@ cdef class PackedGemm:
             raise QuantizationError(f"PackedGemm: the int32 accumulator of output channel {c} can overflow: "
                                     f"bias {int(b64[c])} +/- 255 * sum|w| = {int(reach[c])} leaves int32")
 
-        name = get_isa() if isa is None else isa
+        name = choose_path(O, K) if isa is None else isa
         if name not in cpu_isas():
             raise InputError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {cpu_isas()}")
         cdef int i = ISA_NAMES.index(name)
-        nr, kg = GEMM_NR[i], GEMM_KG[i]
+        nr, kg = block_width(name, O), GEMM_KG[i]
         nblocks = -(-O // nr)
         kp = -(-K // kg) * kg
         wide = GEMM_ESIZE[i] == 2
@@ -269,7 +312,8 @@ cdef class PackedGemm:
             b64 = b64 - (128 + input_zero_point) * w.astype(np.int64).sum(axis=1)
 
         def padded(values, dtype=np.int32):
-            out = np.zeros(nblocks * nr + 8, dtype)     # + 8: the AVX2 path loads mult[c + 1 .. c + 8]
+            out = np.zeros(-(-O // 32) * 32 + 16, dtype)   # vector loads may run to the next 32, + 16
+
             out[:O] = values
             return out
         sh = shift.astype(np.int64)
@@ -279,16 +323,19 @@ cdef class PackedGemm:
         arrays["total"][O:] = 31
         arrays["scale"] = padded(scale if scale is not None else 0.0, np.float64)
         fast = 0
-        if name == "avx2" and not single_rounding and O and scale is None:
+        if name in ("avx2", "avx512vnni") and not single_rounding and O and scale is None:
             fast = _fast_requant(np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int64), left, right,
                                  out_zero_point)
         if fast:   # 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0); see a2_requant_fast
             c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
             nudge = padded((1 << 30) + (1 << 31) * (c_r + out_zero_point * np.left_shift(1, right)), np.int64)
-            groups = nudge[:nblocks * nr].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
+            n32 = -(-O // 32) * 32
+            groups = nudge[:n32].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
             arrays["nudge"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
+            groups = nudge[:n32].reshape(-1, 8, 2)        # per 16 channels (AVX-512)
+            arrays["nudge16"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
         else:
-            arrays["nudge"] = np.zeros(8, np.int64)
+            arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
         self._keep = arrays
         self.isa = name
         self.out_channels, self.depth = O, K
@@ -302,6 +349,10 @@ cdef class PackedGemm:
         self.p.total = <const int32_t *>_ptr(arrays["total"])
         self.p.sneg = <const int32_t *>_ptr(arrays["sneg"])
         self.p.nudge = <const int64_t *>_ptr(arrays["nudge"])
+        self.p.nudge16 = <const int64_t *>_ptr(arrays["nudge16"])
+        self.p.nr = nr
+        self.block = nr
+        self.tile = f"{GEMM_MR_OF.get((name, nr), GEMM_MR[i])}x{nr}"
         self.p.scale = <const double *>_ptr(arrays["scale"]) if scale is not None else NULL
         self.p.fast = fast
         self.requant_mode = fast
@@ -310,6 +361,12 @@ cdef class PackedGemm:
         self.p.lo, self.p.hi = act_min - out_zero_point, act_max - out_zero_point
         self.p.z_out, self.p.z_in = out_zero_point, input_zero_point
         self.p.single = single_rounding
+
+    def describe(self):
+        """The kernel chosen for this layer, e.g. ``"avx512vnni 12x16, fast requantization"``."""
+        rq = ("float requantization" if self.float_requant else
+              f"fast requantization (mode {self.requant_mode})" if self.requant_mode else "general requantization")
+        return f"{self.isa} {self.tile}, {rq}"
 
     def run_fc(self, const int8_t[:, ::1] x, int8_t[:, ::1] y):
         """``y[M, O] = requant(x[M, K] @ w.T + bias)``; y is written in place."""
@@ -408,6 +465,24 @@ cdef class PackedGemm:
         s.sh, s.sw, s.dh, s.dw, s.pt, s.pl = stride_h, stride_w, dil_h, dil_w, pad_top, pad_left
         step.finish(n * oh * ow)
         return step
+
+
+#: rows of the micro-tile per (path, block width); others: GEMM_MR
+GEMM_MR_OF = {("portable", 32): 4, ("avx2", 16): 6, ("avx512vnni", 32): 8, ("avx512vnni", 16): 12,
+              ("avx512vnni", 8): 12}
+
+
+def block_width(isa, out_channels):
+    """Output channels per packed weight block (the micro-tile's width) for a layer on a path. AVX-512 VNNI
+    has three widths: 8 for layers of <= 8 channels, else 32 unless 16 wastes fewer padded channels (48 = 3 x
+    16); the other paths one each."""
+    if isa != "avx512vnni":
+        return GEMM_NR[ISA_NAMES.index(isa)]
+    if out_channels <= 8:
+        return 8
+    if -(-out_channels // 16) * 16 < -(-out_channels // 32) * 32:
+        return 16
+    return 32
 
 
 def _fast_requant(bound, mult, left, right, int z_out):

@@ -86,6 +86,11 @@ class Op:
         except AttrError as e:
             raise self.error(str(e), e.error) from None
 
+    def kernel_choice(self):
+        """The kernel path and tile chosen for this node at load (shown by ``intrt inspect``), or None."""
+        gemm = getattr(self, "gemm", None)
+        return gemm.describe() if gemm is not None and hasattr(gemm, "describe") else None
+
     # -- helpers for subclasses -------------------------------------------------------------
     def describe(self) -> str:
         name = f" ({self.node.name!r})" if self.node.name else ""

@@ -153,3 +153,7 @@ class DepthwiseConv2D(Op):
 
     def bind(self, inputs, outputs):
         return self._step(inputs[INPUT], outputs[0])
+
+    def kernel_choice(self):
+        isa = get_isa()
+        return f"{isa} " + ("16- and 8-channel blocks" if isa != "portable" else "16-channel blocks")
