@@ -3,6 +3,7 @@
     python benchmarks/bench_load.py                  # 1k .. 64k nodes, three graph shapes
     python benchmarks/bench_load.py --max-nodes 8192 --repeat 3
     python benchmarks/bench_load.py --read-vs-mmap   # intrt.load's file read against an mmap of the same file
+    python benchmarks/bench_load.py --model mobilenet_v2 --repeat 20   # one real model, stage by stage
 
 Graphs (int8, tiny tensors, so the time is the per-node work of loading, not arithmetic):
 ``chain``: RELU nodes in a row with an ADD of the tensor two steps back every fourth node (skip connections);
@@ -117,14 +118,57 @@ def read_vs_mmap(args):
             print(f"{name:28} {size:>7.2f} {t_map:>8.2f} {t_read:>8.2f} {t_read / t_map:>6.2f}")
 
 
+def model_load(args):
+    """One model's intrt.load, stage by stage (wall and CPU time, medians), and load + first run: the first
+    run packs the layers' weights and binds the kernels (they are made on first use, not at load)."""
+    from intrt.convert.tflite import from_tflite
+
+    path = args.model if os.path.exists(args.model) else os.path.join(
+        os.path.dirname(__file__), os.pardir, "tests", "fixtures", "tflite", args.model + ".tflite")
+    with tempfile.TemporaryDirectory() as tmp:
+        file = os.path.join(tmp, "m.intrt")
+        fmt.save(from_tflite(path), file)
+        blob = open(file, "rb").read()
+        print(f"# {os.path.basename(path)}: {len(blob)} bytes, header {fmt.read_preamble(blob)['header_size']} "
+              f"bytes; median of {args.repeat}, ms")
+        for clock, what in ((time.perf_counter, "wall"), (time.process_time, "cpu")):
+            rows = []
+            for _ in range(args.repeat):
+                t0 = clock()
+                graph, info = fmt.load_graph_info(file)
+                t1 = clock()
+                ops = [make_op(node, graph, k) for k, node in enumerate(graph.nodes)]
+                t2 = clock()
+                model = Model(graph, ops)
+                t3 = clock()
+                intrt_load(file)
+                t4 = clock()
+                x = np.zeros(model.inputs[0].shape, np.int8)
+                model.run(x, quantized=True)
+                t5 = clock()
+                rows.append(((t1 - t0), (t2 - t1), (t3 - t2), (t4 - t3), (t5 - t4)))
+            med = [float(np.median([r[i] for r in rows])) * 1e3 for i in range(5)]
+            print(f"{what:5} read+validate {med[0]:7.2f}  ops {med[1]:7.2f}  plan {med[2]:7.2f}  "
+                  f"intrt.load {med[3]:7.2f}  first run (packs, binds) {med[4]:7.2f}")
+
+
+def intrt_load(path):
+    import intrt
+
+    return intrt.load(path)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--max-nodes", type=int, default=65536)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--graphs", default="chain,wide")
     p.add_argument("--read-vs-mmap", action="store_true")
+    p.add_argument("--model", help="a .tflite path or fixture name (mobilenet_v2): time its load")
     args = p.parse_args()
-    if args.read_vs_mmap:
+    if args.model:
+        model_load(args)
+    elif args.read_vs_mmap:
         read_vs_mmap(args)
     else:
         node_scaling(args)

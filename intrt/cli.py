@@ -105,6 +105,12 @@ def _cmd_inspect(args) -> int:
         print(f"runtime: cannot run this model: {e}")
         return 1
     print(model.describe())
+    kernels = [(k, op.node.op, op.kernel_choice()) for k, op in enumerate(model.ops)]
+    kernels = [(k, name, choice) for k, name, choice in kernels if choice]
+    if kernels:
+        print("kernels (path and micro-tile chosen at load for each layer):")
+        for k, name, choice in kernels:
+            print(f"  {k:>3} {name}: {choice}")
     print(f"format version {info['version']}; checksum {'not checked' if args.no_checksum else 'OK'}")
     return 0
 

@@ -170,7 +170,15 @@ def to_bytes(graph: Graph, producer: str = "") -> bytes:
 
 
 def save(graph: Graph, path, producer: str = "") -> None:
-    """Write ``graph`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    """Write ``graph`` to ``path`` atomically (a temporary file in the same folder, then a rename).
+
+    Examples
+    --------
+    >>> g = Graph([Tensor("x", "int8", (1, 4))], [], [0], [0])
+    >>> save(g, "identity.intrt")
+    >>> load_graph("identity.intrt").tensors[0].name
+    'x'
+    """
     chunks = _chunks(graph, producer or _default_producer())
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -263,7 +271,16 @@ def _short(v) -> str:
 
 
 def _int_list(v) -> bool:
-    return isinstance(v, list) and all(_is_int(x) for x in v)
+    # set(map(type, ...)) runs in C: per-channel lists have thousands of entries; bool is not int here
+    return isinstance(v, list) and set(map(type, v)) <= _INT_TYPES
+
+
+def _num_list(v) -> bool:
+    return isinstance(v, list) and set(map(type, v)) <= _NUM_TYPES
+
+
+_INT_TYPES = {int}
+_NUM_TYPES = {int, float}
 
 
 def _attr_scalar_ok(v) -> bool:
@@ -291,7 +308,7 @@ _TENSOR = ({"name": lambda v: isinstance(v, str), "dtype": lambda v: isinstance(
             "quant": lambda v: v is None or isinstance(v, dict), "data": lambda v: v is None or isinstance(v, dict)},
            {"name": "a string", "dtype": f"one of {sorted(DTYPES)}", "shape": "a list of integers",
             "quant": "null or an object", "data": "null or an object"})
-_QUANT = ({"scale": lambda v: isinstance(v, list) and all(_is_num(x) for x in v), "zero_point": _int_list,
+_QUANT = ({"scale": _num_list, "zero_point": _int_list,
            "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: isinstance(v, str) and v in QUANT_DTYPES},
           {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
            "dtype": f"one of {list(QUANT_DTYPES)}"})
@@ -305,24 +322,33 @@ _NODE = ({"op": lambda v: isinstance(v, str) and v != "", "name": lambda v: isin
           "outputs": "a list of integers", "attrs": "an object of numbers, strings or flat lists of them"})
 
 
+def _exact_float32(s) -> bool:
+    try:
+        with np.errstate(over="ignore"):
+            return math.isfinite(s) and float(np.float32(s)) == float(s)
+    except OverflowError:  # a huge JSON integer
+        return False
+
+
 def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
     _fields(q, f"{where}: quant", *_QUANT)
     scale, zp, axis = q["scale"], q["zero_point"], q["axis"]
     if not scale or len(scale) != len(zp):
         raise ModelFormatError(f"{where}: quant has {len(scale)} scales and {len(zp)} zero points "
                                "(need the same non-zero number)")
-    for s in scale:
-        try:
-            with np.errstate(over="ignore"):  # 1e39 rounds to inf in float32: rejected below, not warned about
-                exact = math.isfinite(s) and float(np.float32(s)) == float(s)
-        except OverflowError:  # a huge JSON integer
-            exact = False
-        if not exact:
-            raise ModelFormatError(f"{where}: scale {_short(s)} is not exactly a finite float32 value")
+    try:  # all scales at once (a per-value loop made loading slow); a huge JSON integer raises OverflowError
+        s64 = np.array(scale, np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e39 rounds to inf in float32: rejected below
+            exact = np.isfinite(s64) & (s64.astype(np.float32).astype(np.float64) == s64)
+    except OverflowError:
+        exact = np.array([_exact_float32(s) for s in scale])
+    if not exact.all():
+        s = scale[int(np.argmin(exact))]
+        raise ModelFormatError(f"{where}: scale {_short(s)} is not exactly a finite float32 value")
     lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
-    for z in zp:
-        if not lo <= z <= hi:
-            raise ModelFormatError(f"{where}: zero point {_short(z)} outside the {q['dtype']} range [{lo}, {hi}]")
+    if min(zp) < lo or max(zp) > hi:
+        z = next(z for z in zp if not lo <= z <= hi)
+        raise ModelFormatError(f"{where}: zero point {_short(z)} outside the {q['dtype']} range [{lo}, {hi}]")
     if t_dtype in QUANT_DTYPES and q["dtype"] != t_dtype:
         raise ModelFormatError(f"{where}: quant dtype {q['dtype']} differs from the tensor dtype {t_dtype}")
     if axis is None:
@@ -627,9 +653,7 @@ def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
     header = _parse_header(raw)
     native = sys.byteorder == "little"
 
-    # First validate everything without creating views (so a failure can close the mapping).
-    _graph_from_header(header, dsize, None, pre["version"])
-
+    # One pass validates and builds: the buffer is private memory (see _open), so views need no cleanup.
     def get_data(off, size, dtype, shape):
         dt = _LE_DTYPES[dtype]
         arr = np.frombuffer(buf, dtype=dt, count=size // dt.itemsize, offset=doff + off).reshape(shape)
@@ -638,8 +662,9 @@ def _load_from_buffer(buf, verify_checksum: bool) -> Graph:
             arr.flags.writeable = False
         return arr
 
+    graph = _graph_from_header(header, dsize, get_data, pre["version"])
     pre["producer"] = header["producer"]
-    return _graph_from_header(header, dsize, get_data, pre["version"]), pre
+    return graph, pre
 
 
 def file_info(source) -> dict:

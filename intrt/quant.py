@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -69,15 +69,16 @@ class QParams:
             raise QuantizationError(f"scale has {s.size} values but zero_point has {z.size}")
         if axis is None and s.size != 1:
             raise QuantizationError(f"{s.size} scales given but no channel axis")
-        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        # min/max instead of elementwise masks: a model load builds hundreds of these (NaN fails "min > 0")
+        if not (s.min() > 0 and math.isfinite(s.max())):
             raise QuantizationError(f"scale must be positive and finite, got {s.tolist()[:8]}")
         s32 = s.astype(np.float32)
-        if np.any(s32 <= 0) or not np.all(np.isfinite(s32)):
+        if not (s32.min() > 0 and math.isfinite(s32.max())):
             raise QuantizationError(f"scale {s.tolist()[:8]} is not representable as a positive float32")
-        if not np.all(np.equal(np.mod(z, 1), 0)):
+        if z.dtype.kind not in "iu" and not np.all(np.equal(np.mod(z, 1), 0)):
             raise QuantizationError(f"zero_point must be integer, got {z.tolist()[:8]}")
         lo, hi = DTYPE_RANGES[dtype]
-        if np.any(z < lo) or np.any(z > hi):
+        if z.min() < lo or z.max() > hi:
             raise QuantizationError(f"zero_point {z.tolist()[:8]} outside the {dtype} range [{lo}, {hi}]")
         object.__setattr__(self, "scale", s32)
         object.__setattr__(self, "zero_point", z.astype(np.int32))
@@ -185,11 +186,19 @@ def _reduce(x, axis, fn, empty):
     return fn(moved, axis=1)
 
 
-def choose_symmetric(x, axis=None, dtype="int8", narrow_range=True) -> QParams:
+def choose_symmetric(x, axis: Optional[int] = None, dtype: str = "int8", narrow_range: bool = True) -> QParams:
     """Symmetric parameters: ``scale = max|x| / qmax``, zero point 0 (weights).
 
     ``narrow_range`` keeps int8 values in [-127, 127], as TFLite's weight spec. A channel whose
     values are all zero (or an empty tensor) gets scale 1.0, so nothing divides by zero.
+
+    Examples
+    --------
+    >>> p = choose_symmetric(np.array([-2.54, 1.0]))
+    >>> round(float(p.scale[0]), 6), int(p.zero_point[0])
+    (0.02, 0)
+    >>> choose_symmetric(np.array([[1.0, -0.5], [0.25, 0.0]]), axis=0).scale
+    array([0.00787402, 0.0019685 ], dtype=float32)
     """
     dtype = _check_dtype(dtype)
     if dtype != "int8":
@@ -201,13 +210,21 @@ def choose_symmetric(x, axis=None, dtype="int8", narrow_range=True) -> QParams:
     return QParams(scale, np.zeros_like(scale, dtype=np.int64), dtype, axis)
 
 
-def choose_asymmetric(x, axis=None, dtype="int8", xmin=None, xmax=None) -> QParams:
+def choose_asymmetric(x, axis: Optional[int] = None, dtype: str = "int8", xmin=None, xmax=None) -> QParams:
     """Asymmetric (affine) parameters covering [min(x), max(x)] widened to include 0.0.
 
     ``scale = (max - min) / (qmax - qmin)``, ``zero_point = round(qmin - min / scale)`` clamped,
     so that 0.0 is exactly representable (zero padding stays exact). A range of zero width
     (all zeros, constants that are 0, empty data) gets scale 1.0. ``xmin``/``xmax`` may be given
     directly (e.g. from calibration statistics) instead of ``x``.
+
+    Examples
+    --------
+    >>> p = choose_asymmetric(np.array([-1.0, 3.0]))
+    >>> round(float(p.scale[0]), 6), int(p.zero_point[0])
+    (0.015686, -64)
+    >>> int(choose_asymmetric(None, xmin=0.0, xmax=6.0, dtype="uint8").zero_point[0])
+    0
     """
     dtype = _check_dtype(dtype)
     qmin, qmax = DTYPE_RANGES[dtype]
@@ -226,7 +243,7 @@ def choose_asymmetric(x, axis=None, dtype="int8", xmin=None, xmax=None) -> QPara
     return QParams(scale, zp.astype(np.int64), dtype, axis)
 
 
-def quantize_multiplier(real: float):
+def quantize_multiplier(real: float) -> Tuple[int, int]:
     """Split a real multiplier into TFLite's (Q31 int32 multiplier, exponent).
 
     ``real ~= mult * 2**(shift - 31)``, mult in [2**30, 2**31) (rounded half away from zero);
@@ -260,26 +277,42 @@ def quantize_multipliers(reals, what="multiplier"):
     above 30 (a left shift of 31 or more overflows).
     """
     reals = np.atleast_1d(np.asarray(reals, dtype=np.float64))
-    mult = np.empty(reals.shape, np.int32)
-    shift = np.empty(reals.shape, np.int32)
-    for i, r in enumerate(reals):
-        if not math.isfinite(r) or r < 0:
-            raise QuantizationError(f"{what} {r!r} (channel {i}) must be finite and >= 0")
-        m, e = quantize_multiplier(r)
-        if e > 30:
-            raise QuantizationError(f"{what} {r!r} (channel {i}) is too large for the int32 pipeline "
-                                    "(exponent > 30); check the tensor scales")
-        mult[i], shift[i] = m, e
-    return mult, shift
+    bad = ~np.isfinite(reals) | (reals < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) must be finite and >= 0")
+    # quantize_multiplier on every channel at once (loading a CNN calls this for thousands of channels):
+    # frexp and the products by powers of two are exact, and |frac * 2**31| + 0.5 < 2**32 is exact in float64
+    frac, exp = np.frexp(reals)
+    q = np.floor(frac * 2.0 ** 31 + 0.5)
+    exp = exp.astype(np.int64)
+    top = q == 2.0 ** 31
+    q = np.where(top, q / 2, q)
+    exp = np.where(top, exp + 1, exp)
+    tiny = exp < -31
+    q[tiny] = 0
+    exp[tiny] = 0
+    if (exp > 30).any():
+        i = int(np.argmax(exp > 30))
+        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) is too large for the int32 pipeline "
+                                "(exponent > 30); check the tensor scales")
+    return q.astype(np.int32), exp.astype(np.int32)
 
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
-def activation_range(activation: str, params: QParams):
+def activation_range(activation: Optional[str], params: QParams) -> Tuple[int, int]:
     """Integer clamp bounds of a fused activation for an output quantized with ``params``.
 
     TFLite's CalculateActivationRangeQuantized: ``quant(f) = z + round_half_away(f / s)`` in float32.
+
+    Examples
+    --------
+    >>> activation_range("RELU6", QParams(0.05, -128))
+    (-128, -8)
+    >>> activation_range("NONE", QParams(0.05, 0))
+    (-128, 127)
     """
     if activation is not None and not isinstance(activation, str):
         raise ArgumentTypeError(f"activation must be a string (one of {ACTIVATIONS}), got {activation!r}")

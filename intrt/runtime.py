@@ -15,14 +15,18 @@ optional input, index -1) and may be called several times (once per plan, plans 
 must not store per-shape state; ``run`` receives, per input, the constant (read-only view of the
 file), the caller's array (C-contiguous, possibly read-only) or an arena buffer, and None for absent
 inputs; outputs are C-contiguous, writable, never aliasing any input of the same node.
-``Model.run`` is serialized by a lock (one arena per plan), so a model is safe but not parallel
-across threads.
+
+Running: the per-call loop is compiled (intrt/executor.pyx). Each call takes a free *instance* of its plan
+(buffers + program) from a pool, so several Python threads run one model in parallel, each on its own
+instance (a second instance of a plan is made only when two threads run it at once; each costs the plan's
+activation memory). The model's lock is held only while planning, never while kernels run. Ops' ``run``
+may therefore be called from several threads at once, on different buffers.
 
 A graph with state variables (``Graph.state``, from TFLite resource variables) keeps one array per
 variable in the model: each run reads it (the variable's ``read`` tensor is that array) and, at the end
 of the run, overwrites it with the variable's ``write`` tensor; ``Model.reset_state()`` restores the
-initial values. The state belongs to the model, so runs of a stateful model are serialized (the same
-lock) and each run sees the state the previous one left; use one model per stream.
+initial values. The state belongs to the model, so runs of a stateful model are serialized (a lock of
+their own) and each run sees the state the previous one left; use one model per stream.
 """
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, ModelFormatError, ShapeError
+from intrt.executor import Executor, PlanInstance
+from intrt.kernels import cpu
 from intrt.graph import DTYPES, Graph
 from intrt.kernels.step import StepList
 from intrt.quant import QParams, dequantize, quantize
@@ -64,6 +70,39 @@ class TensorInfo:
         """True if ``run`` (without ``quantized=True``) takes/returns float32 here."""
         return self.dtype == "float32" or (self.dtype in ("int8", "uint8") and self.quant is not None)
 
+    @property
+    def scale(self):
+        """The quantization scale (a float; a float32 array per channel), or None without parameters."""
+        if self.quant is None:
+            return None
+        return float(self.quant.scale[0]) if self.quant.axis is None else self.quant.scale
+
+    @property
+    def zero_point(self):
+        """The zero point (an int; an int32 array per channel), or None without parameters."""
+        if self.quant is None:
+            return None
+        return int(self.quant.zero_point[0]) if self.quant.axis is None else self.quant.zero_point
+
+    @property
+    def shape_text(self) -> str:
+        """The shape as text, ``N`` for a dynamic batch: ``[N, 96, 96, 3]``."""
+        dims = [str(d) for d in self.shape]
+        if self.dynamic_batch and dims:
+            dims[0] = "N"
+        return "[" + ", ".join(dims) + "]"
+
+    def __repr__(self):
+        q = self.quant
+        if q is None:
+            qtext = ""
+        elif q.axis is None:
+            qtext = f", scale={float(q.scale[0]):.6g}, zero_point={int(q.zero_point[0])}"
+        else:
+            qtext = (f", per-channel on axis {q.axis}: {q.scale.size} scales {float(q.scale.min()):.4g}.."
+                     f"{float(q.scale.max()):.4g}, zero points {int(q.zero_point.min())}..{int(q.zero_point.max())}")
+        return f"TensorInfo(name={self.name!r}, shape={self.shape_text}, dtype={self.dtype}{qtext})"
+
 
 class _Plan:
     """Shapes of every tensor for one input-shape combination, preallocated buffers, and the program.
@@ -73,14 +112,25 @@ class _Plan:
     without the GIL and without Python between nodes. Other nodes stay ``(op, inputs, outputs)``.
     """
 
-    __slots__ = ("shapes", "buffers", "arena_bytes", "program", "memory_bytes")
+    __slots__ = ("shapes", "buffers", "arena_bytes", "_program", "memory_bytes", "layout", "taken", "_make")
 
-    def __init__(self, shapes, buffers, arena_bytes, program, memory_bytes=0):
+    def __init__(self, shapes, buffers, make, arena_bytes, memory_bytes=0, layout=None):
         self.shapes: List[tuple] = shapes
         self.buffers: List[Optional[np.ndarray]] = buffers  # per tensor: constant or planned buffer
+        self._make = make                      # () -> program, called on first use
+        self._program = None
         self.arena_bytes: int = arena_bytes
-        self.program: list = program
         self.memory_bytes: int = memory_bytes  # arena + graph input/output buffers + op scratch
+        self.layout = layout                   # (offsets, sizes, own): to allocate more instances
+        self.taken = False                     # these buffers belong to an instance already
+
+    @property
+    def program(self) -> list:
+        # Made on first use, not at load: binding packs the layers' weights (their ``gemm``/``packed`` are
+        # built on first use too), which was most of the cost of loading.
+        if self._program is None:
+            self._program = self._make()
+        return self._program
 
 
 class Model:
@@ -96,8 +146,11 @@ class Model:
     """
 
     def __init__(self, graph: Graph, ops, max_plans: int = 8, file_size: Optional[int] = None,
-                 producer: Optional[str] = None, bind_steps: bool = True, max_memory: Optional[int] = None):
+                 producer: Optional[str] = None, bind_steps: bool = True, max_memory: Optional[int] = None,
+                 num_threads: Optional[int] = None):
         self.max_memory = memory_limit(max_memory)
+        #: threads this model's kernels use; None: the process-wide count (intrt.set_num_threads)
+        self.num_threads = None if num_threads is None else cpu.check_thread_count(num_threads, "num_threads")
         self.graph = graph
         self.ops = list(ops)
         self.max_plans = max(1, int(max_plans))
@@ -113,11 +166,13 @@ class Model:
         self._output_set = set(graph.outputs)
         # state: one persistent array per variable (the read tensor's buffer in every plan)
         self._state_values = [np.array(t[v.initial].data, order="C") for v in graph.state]
+        self._state_lock = threading.Lock() if graph.state else None
         self._own_set = self._output_set | {v.write for v in graph.state}  # buffers outside the arena
         self._lock = threading.Lock()
         self.bind_steps = bind_steps
         self._plans: "OrderedDict[tuple, _Plan]" = OrderedDict()
         self._last_key, self._last_plan = None, None
+        self._executor = Executor(self, self.num_threads or 0)
         stored = tuple(tuple(info.shape) for info in self.inputs)
         self._stored_key = stored
         self._plan(stored)  # validates the stored shapes against the ops' shape inference
@@ -187,6 +242,21 @@ class Model:
                                    f"{total}, graph inputs/outputs and state {own_bytes}, op scratch {scratch}), more "
                                    f"than the memory limit of {self.max_memory} bytes{what} (raise it with "
                                    "intrt.load(..., max_memory=...) or INTRT_MAX_MEMORY)")
+        layout = (offsets, sizes, own)
+        buffers = self._allocate(shapes, layout, total, memory, input_shapes)   # fails here, not at a run
+        plan = _Plan(shapes, buffers, lambda: self._program(buffers, input_shapes), total, memory, layout)
+        self._plans[input_shapes] = plan
+        self._last_key, self._last_plan = input_shapes, plan
+        while len(self._plans) > self.max_plans:  # evict the least recently used, never the stored one
+            old = next(k for k in self._plans if k != self._stored_key)
+            del self._plans[old]
+            self._executor.forget(old)
+        return plan
+
+    def _allocate(self, shapes, layout, total, memory, input_shapes):
+        """Buffers (arena views, graph input/output arrays) and the program of one instance of a plan."""
+        g = self.graph
+        offsets, sizes, own = layout
         try:
             arena = np.empty(total, np.uint8)
             buffers: List[Optional[np.ndarray]] = [t.data for t in g.tensors]
@@ -203,17 +273,52 @@ class Model:
         except MemoryError:
             raise MemoryLimitError(f"cannot allocate {memory} bytes of activations for input shapes "
                                    f"{list(input_shapes)}: out of memory") from None
+        return buffers
+
+    def _program(self, buffers, input_shapes) -> list:
+        """The program of one instance of a plan (binding the kernels to ``buffers``)."""
+        old = cpu.call_threads(self.num_threads or 0)  # kernels size per-thread scratch for this model
         try:
-            program = self._compile(buffers)
+            return self._compile(buffers)
         except MemoryError:
             raise MemoryLimitError(f"out of memory while preparing the kernels for input shapes "
                                    f"{list(input_shapes)}") from None
-        plan = _Plan(shapes, buffers, total, program, memory)
-        self._plans[input_shapes] = plan
-        self._last_key, self._last_plan = input_shapes, plan
-        while len(self._plans) > self.max_plans:  # evict the least recently used, never the stored one
-            del self._plans[next(k for k in self._plans if k != self._stored_key)]
-        return plan
+        finally:
+            cpu.call_threads(old)
+
+    def _new_instance(self, key) -> PlanInstance:
+        """An instance (own buffers and program) of the plan for input shapes ``key``, for one run at a time;
+        the plan's first instance uses the plan's own buffers. Raises like planning does."""
+        with self._lock:
+            plan = self._plan(key)
+            if not plan.taken:
+                plan.taken = True
+                buffers, program = plan.buffers, plan.program
+            else:
+                buffers = self._allocate(plan.shapes, plan.layout, plan.arena_bytes, plan.memory_bytes, key)
+                program = self._program(buffers, key)
+        return PlanInstance(key, buffers, program, [self._io_staging(info, buffers, True) for info in self.inputs],
+                            [self._io_staging(info, buffers, False) for info in self.outputs])
+
+    def _io_staging(self, info: TensorInfo, buffers, is_input: bool):
+        """(tensor index, float32 staging array, Quantize/DequantizeStep) of a graph input or output; the
+        staging array and step only for int8/uint8 tensors with quantization parameters (float interface)."""
+        from intrt.kernels.quantize import DequantizeStep, QuantizeStep
+        from intrt.quant import _channel_view
+
+        buf = buffers[info.index]
+        if not (info.quant is not None and info.dtype in ("int8", "uint8")):
+            return info.index, None, None
+        q = info.quant
+        f = np.empty(buf.shape, np.float32)
+        view = _channel_view(buf.shape, q)
+        scale = np.ascontiguousarray(q.scale, np.float32)
+        zp = np.ascontiguousarray(q.zero_point, np.int32)
+        if is_input:
+            step = QuantizeStep(f.reshape(view), scale, zp, q.qmin, q.qmax, buf.reshape(view))
+        else:
+            step = DequantizeStep(buf.reshape(view), scale, zp, f.reshape(view))
+        return info.index, f, step
 
     def _compile(self, buffers) -> list:
         """The program of a plan: StepLists for runs of bound nodes, (op, ins, outs) for the rest."""
@@ -258,13 +363,15 @@ class Model:
     def arena_bytes(self) -> int:
         """Size of the shared activation arena of the plan for the stored input shapes (part of
         :attr:`memory_bytes`: graph inputs and outputs have buffers of their own)."""
-        return self._plan(self._stored_key).arena_bytes
+        with self._lock:
+            return self._plan(self._stored_key).arena_bytes
 
     @property
     def memory_bytes(self) -> int:
         """All activation memory of the plan for the stored input shapes: the arena, the buffers of graph
         inputs and outputs, and the ops' scratch (constants not included). ``max_memory`` bounds it."""
-        return self._plan(self._stored_key).memory_bytes
+        with self._lock:
+            return self._plan(self._stored_key).memory_bytes
 
     # -- inputs and outputs -----------------------------------------------------------------
     def _collect(self, inputs) -> List:
@@ -326,25 +433,15 @@ class Model:
     # -- running ----------------------------------------------------------------------------
     def run_list(self, inputs, quantized: bool = False) -> List[np.ndarray]:
         """Like :meth:`run` but always returns a list of outputs."""
-        if type(quantized) is not bool and not isinstance(quantized, np.bool_):
-            raise ArgumentTypeError(f"quantized must be True or False, got {quantized!r}")
-        xs = [self._convert_input(info, x, quantized) for info, x in zip(self.inputs, self._collect(inputs))]
-        key = tuple(x.shape for x in xs)
-        g = self.graph
-        with self._lock:
-            plan = self._plan(key)
-            bufs = plan.buffers
-            for i, x in zip(g.inputs, xs):
-                np.copyto(bufs[i], x)
-            for item in plan.program:
-                if type(item) is tuple:
-                    item[0].run(item[1], item[2])
-                else:
-                    item.run()
-            results = [bufs[info.index].copy() for info in self.outputs]  # buffers are reused next run
-            for v, value in zip(g.state, self._state_values):  # the next run starts from what this one wrote
-                np.copyto(value, bufs[v.write])
-        return [self._convert_output(info, y, quantized) for info, y in zip(self.outputs, results)]
+        if self._state_lock is not None:  # a stateful model: one run at a time, each from the last one's state
+            with self._state_lock:
+                return self._executor.run(inputs, quantized)
+        return self._executor.run(inputs, quantized)
+
+    def _commit_state(self, buffers) -> None:
+        """After a run: the next run starts from what this one wrote (called by the executor)."""
+        for v, value in zip(self.graph.state, self._state_values):
+            np.copyto(value, buffers[v.write])
 
     @property
     def stateful(self) -> bool:
@@ -354,17 +451,17 @@ class Model:
     @property
     def state(self) -> Dict[str, np.ndarray]:
         """A copy of the current state: {variable name: array} (empty for a model without state)."""
-        with self._lock:
+        with self._state_lock:
             return {v.name: value.copy() for v, value in zip(self.graph.state, self._state_values)}
 
     def reset_state(self) -> None:
         """Give every state variable its initial value again (as right after loading); no-op without state."""
-        with self._lock:
+        with self._state_lock:
             for v, value in zip(self.graph.state, self._state_values):
                 np.copyto(value, self.graph.tensors[v.initial].data)
 
-    def run(self, inputs, quantized: bool = False):
-        """Run the model.
+    def run(self, inputs, quantized: bool = False, out=None, output_names=None):
+        """Run the model. Several Python threads may run one model at once (each call gets buffers of its own).
 
         Parameters
         ----------
@@ -377,18 +474,27 @@ class Model:
             dequantized to float32. True: those inputs take and outputs return the integer dtype
             itself. float32 graph inputs/outputs (models with QUANTIZE/DEQUANTIZE at the edge)
             are float either way.
+        out : ndarray or list of ndarrays, optional
+            Write the outputs into these arrays (C-contiguous, writable, exactly the output's dtype and
+            shape) instead of new ones, and return them. A list has one array per returned output.
+        output_names : list of str, optional
+            Return only these outputs, in this order, always as a list (as onnxruntime's ``run``).
 
         Returns
         -------
-        ndarray if the model has one output, else a list in ``Model.outputs`` order.
+        ndarray if the model has one output, else a list in ``Model.outputs`` order (or ``output_names``).
 
-        Raises InputError for a wrong number, name, dtype or shape of inputs.
+        Raises InputError for a wrong number, name, dtype or shape of inputs or of ``out`` arrays.
 
         A stateful model (:attr:`stateful`) continues from the state the previous run left and leaves its
-        own for the next; :meth:`reset_state` starts over. Runs of one model are serialized.
+        own for the next; :meth:`reset_state` starts over. Runs of a stateful model are serialized.
         """
-        out = self.run_list(inputs, quantized)
-        return out[0] if len(out) == 1 else out
+        if self._state_lock is not None:
+            with self._state_lock:
+                res = self._executor.run(inputs, quantized, out, output_names)
+        else:
+            res = self._executor.run(inputs, quantized, out, output_names)
+        return res[0] if len(res) == 1 and output_names is None else res
 
     def run_dict(self, inputs, quantized: bool = False) -> Dict[str, np.ndarray]:
         """Like :meth:`run` but returns {output name: array}."""
@@ -398,7 +504,8 @@ class Model:
 
     def describe(self) -> str:
         """Text summary: inputs, outputs, tensors, nodes, memory (what ``intrt inspect`` prints)."""
-        plan = self._plan(self._stored_key)
+        with self._lock:
+            plan = self._plan(self._stored_key)
         return describe_graph(self.graph, file_size=self.file_size, producer=self.producer,
                               arena_bytes=plan.arena_bytes, memory_bytes=plan.memory_bytes)
 
@@ -658,7 +765,7 @@ def memory_limit(max_memory=None) -> int:
 
 
 def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps: bool = True,
-         max_memory: Optional[int] = None) -> Model:
+         max_memory: Optional[int] = None, num_threads: Optional[int] = None) -> Model:
     """Load a ``.intrt`` model (a path or the file's bytes) ready to run.
 
     Parameters
@@ -677,6 +784,9 @@ def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps
         small file cannot make intrt allocate gigabytes: ``MemoryLimitError`` names the tensor. Default:
         ``INTRT_MAX_MEMORY`` from the environment, else 2 GiB. With a dynamic batch each new batch size
         is checked too.
+    num_threads : int, optional
+        Threads this model's kernels use (>= 1), whatever ``intrt.set_num_threads`` says; default: that
+        process-wide setting. The results are the same for every count.
 
     Raises ModelFormatError (bad file), UnsupportedOpError (unknown op or option),
     QuantizationError / ShapeError (inconsistent model), MemoryLimitError (more than ``max_memory``),
@@ -691,7 +801,9 @@ def load(source, *, verify_checksum: bool = True, max_plans: int = 8, bind_steps
     from intrt.ops import make_op
 
     limit = memory_limit(max_memory)
+    if num_threads is not None:
+        cpu.check_thread_count(num_threads, "num_threads")
     graph, info = fmt.load_graph_info(source, verify_checksum=verify_checksum)
     ops = [make_op(node, graph, k) for k, node in enumerate(graph.nodes)]
     return Model(graph, ops, max_plans=max_plans, file_size=info["file_size"], producer=info["producer"],
-                 bind_steps=bind_steps, max_memory=limit)
+                 bind_steps=bind_steps, max_memory=limit, num_threads=num_threads)

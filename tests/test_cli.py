@@ -40,6 +40,24 @@ def test_inspect(model_path, capsys):
         assert needle in out, needle
 
 
+def test_inspect_shows_kernel_choices(tmp_path, capsys):
+    # every conv / fully connected layer lists the path and micro-tile chosen for it at load
+    from intrt.convert.tflite import from_tflite
+    from intrt.kernels import gemm
+
+    p = tmp_path / "m.intrt"
+    fmt.save(from_tflite(os.path.join(ROOT, "tests", "fixtures", "tflite", "mobilenet_v2.tflite")), p)
+    assert run_cli(["inspect", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "kernels (path and micro-tile chosen at load for each layer):" in out
+    lines = [line for line in out.splitlines() if " CONV_2D: " in line]
+    assert len(lines) == 35
+    best = gemm.get_isa()
+    assert all(f"CONV_2D: {best} " in line for line in lines)
+    assert "   2 CONV_2D: " + best + (" 12x8," if best == "avx512vnni" else " ") in out   # 8 output channels
+    assert "DEPTHWISE_CONV_2D: " in out
+
+
 def test_inspect_unsupported_op_still_describes(tmp_path, capsys):
     g = chain_graph()
     g.nodes[0].op = "FANCY_OP"

@@ -102,3 +102,13 @@ def test_quantize_multipliers_rejects_bad_values():
             quantize_multipliers(bad)
     mult, shift = quantize_multipliers([0.75, 2 ** -40])
     assert mult.tolist() == [1610612736, 0] and shift.tolist() == [0, 0]
+
+
+def test_quantize_multipliers_equals_the_scalar_form():
+    rng = np.random.default_rng(11)
+    reals = np.concatenate([rng.uniform(0, 1, 2000), 10.0 ** rng.uniform(-12, 8.9, 2000),
+                            [0.0, 2.0 ** -32, 2.0 ** -31.5, 2.0 ** -33, 1 - 2.0 ** -40, 0.5, 1.0, 2.0 ** 29,
+                             2.0 ** -32 * (1 - 2.0 ** -40), 2.0 ** 28 * (2 - 2.0 ** -35)]])
+    mult, shift = quantize_multipliers(reals)
+    want = [quantize_multiplier(r) for r in reals]
+    assert mult.tolist() == [m for m, _ in want] and shift.tolist() == [e for _, e in want]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from intrt.errors import QuantizationError, ShapeError
+from intrt.errors import InputError, QuantizationError, ShapeError
 from intrt.kernels import gemm
 from intrt.kernels.conv import conv2d_s8
 from intrt.kernels.linear import fully_connected_s8
@@ -274,19 +274,22 @@ def test_fc_float_rejects_bad_scales():
 
 
 def fast_mode(w, bias, mult, shift, z_out, single=False):
-    """requant_mode of the AVX2 path (None when this CPU has no AVX2)."""
-    if "avx2" not in ISAS:
-        return None
-    return gemm.PackedGemm(w, bias, 0, mult, shift, z_out, -128, 127, single, isa="avx2").requant_mode
+    """requant_mode of the SIMD paths (None when this CPU has none); they must agree."""
+    modes = {gemm.PackedGemm(w, bias, 0, mult, shift, z_out, -128, 127, single, isa=isa).requant_mode
+             for isa in ISAS if isa != "portable"}
+    assert len(modes) <= 1, modes
+    return modes.pop() if modes else None
 
 
 @pytest.mark.parametrize("case,mode", [("right>=1", 1), ("some right=0", 2), ("some left", 3),
                                        ("wide bias", 0), ("negative mult", 0), ("single", 0)])
 @pytest.mark.parametrize("z_out", [-255, -128, 0, 37, 255])
-def test_fast_requant_modes(case, mode, z_out):
-    # the AVX2 fast requantization (folded rounding constants) and its fallbacks, on every path and thread count
+@pytest.mark.parametrize("o", [6, 45, 64])
+def test_fast_requant_modes(case, mode, z_out, o):
+    # the fast requantization (folded rounding constants) and its fallbacks, on every path and thread count;
+    # o: the AVX-512 VNNI block widths 8, 16 and 32
     rng = np.random.default_rng(abs(z_out) * 7 + mode)
-    o, k, m = 45, 13, 29
+    k, m = 13, 29
     w = rng.integers(-127, 128, (o, k)).astype(np.int8)
     bias = rng.integers(-5000, 5000, o).astype(np.int32)
     mult = rng.integers(1 << 30, INT32_MAX, o, endpoint=True).astype(np.int32)
@@ -298,10 +301,10 @@ def test_fast_requant_modes(case, mode, z_out):
         shift[::4] = 0
         shift[1::4] = rng.integers(1, 5, len(shift[1::4]))
     elif case == "wide bias":   # srdhm near 2**31 - 1: adding the rounding constant would leave int32
-        bias[5] = INT32_MAX - 255 * np.abs(w[5].astype(np.int64)).sum()
-        mult[5] = INT32_MAX
+        bias[5 % o] = INT32_MAX - 255 * np.abs(w[5 % o].astype(np.int64)).sum()
+        mult[5 % o] = INT32_MAX
     elif case == "negative mult":
-        mult[7] = -(1 << 30)
+        mult[o // 2] = -(1 << 30)
     got_mode = fast_mode(w, bias, mult, shift, z_out, single)
     assert got_mode in (None, mode), f"{case}: requant_mode {got_mode}, expected {mode}"
     x = rng.integers(-128, 128, (m, k)).astype(np.int8)
@@ -427,10 +430,44 @@ def test_im2col_rows(isa, geometry):
     assert not rows[:, k:].any(), "the k tail must be zero"
 
 
+@pytest.mark.parametrize("o,width", [(1, 8), (8, 8), (9, 16), (16, 16), (17, 32), (24, 32), (32, 32), (40, 16),
+                                     (48, 16), (64, 32), (80, 16), (100, 16), (96, 32), (1280, 32)])
+def test_block_width_per_layer(o, width):
+    # AVX-512 VNNI picks its tile from the layer's output channels; the other paths have one width each
+    assert gemm.block_width("avx512vnni", o) == width
+    assert gemm.block_width("avx2", o) == 16 and gemm.block_width("portable", o) == 32
+    rng = np.random.default_rng(o)
+    w, bias, mult, shift = random_problem(rng, o, 19, shift_lo=-12, shift_hi=-1)
+    x = rng.integers(-128, 128, (30, 19)).astype(np.int8)
+    want = gemm_ref(x, w, bias, 2, mult, shift, 3, -128, 127)
+    for isa in ISAS:
+        g = gemm.PackedGemm(w, bias, 2, mult, shift, 3, -128, 127, isa=isa)
+        assert g.block == gemm.block_width(isa, o) and g.tile.endswith(f"x{g.block}")
+        rq = "general" if isa == "portable" else "fast"      # the portable path has one requantization
+        assert g.describe().startswith(f"{isa} {g.tile}, {rq} requantization")
+        y = np.empty((30, o), np.int8)
+        g.run_fc(x, y)
+        assert_same(y, want, f"{isa} width {g.block}")
+
+
+def test_default_path_is_the_fastest_verified():
+    # the per-layer choice: the preferred path among those that passed their self-check
+    g = gemm.PackedGemm(np.ones((8, 3), np.int8), None, 0, np.full(8, 1 << 30), np.zeros(8, np.int32), 0, -128, 127)
+    assert g.isa == gemm.choose_path(8, 3) == gemm.available_isas()[-1]
+
+
+def test_peak_loop():
+    for isa in ISAS:
+        gops = gemm.peak_gop_s(isa, 0.001)
+        assert (gops > 0) == (isa != "portable"), (isa, gops)
+    with pytest.raises(InputError):
+        gemm.peak_gop_s("sse9")
+
+
 # -- API, settings and errors -------------------------------------------------------------------------------
 def test_cpu_features_and_paths():
     f = gemm.cpu_features()
-    assert set(f) >= {"avx2", "avx512vnni", "openmp", "isa", "available"}
+    assert set(f) >= {"avx2", "avx512vnni", "thread_pool", "isa", "available"}
     assert "portable" in f["available"] and f["isa"] in f["available"]
     for isa in ISAS:
         assert gemm._self_check(isa)

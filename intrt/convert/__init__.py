@@ -23,6 +23,7 @@ _LAZY = {
     "run_passes": "intrt.convert.passes",
     "to_nhwc": "intrt.convert.passes",
     "from_tflite": "intrt.convert.tflite",
+    "from_torch": "intrt.convert.torch",
     "from_onnx": "intrt.convert.onnx",
 }
 

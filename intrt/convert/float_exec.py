@@ -12,7 +12,7 @@ maps op types to them. Window padding is :func:`intrt.ops.common.conv_padding` (
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -92,7 +92,8 @@ def _fake_quant(x: np.ndarray, q) -> np.ndarray:
     return dequantize(quantize(x, q), q)
 
 
-def run_float(graph: Graph, inputs, *, record: bool = False, fake_quant: bool = False):
+def run_float(graph: Graph, inputs, *, record: bool = False,
+              fake_quant: bool = False) -> Union[List[np.ndarray], Tuple[List[np.ndarray], Dict[int, np.ndarray]]]:
     """Run a float graph with numpy.
 
     Parameters

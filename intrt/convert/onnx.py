@@ -73,7 +73,7 @@ def _load(path_or_model):
 
 
 def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_shapes: Optional[dict] = None,
-              quiet: bool = True, **ptq_options) -> Graph:
+              arithmetic: str = "intrt", quiet: bool = True, **ptq_options) -> Graph:
     """Import an ONNX model (path, bytes or ``onnx.ModelProto``) as an int8 intrt :class:`Graph`.
 
     Parameters
@@ -88,7 +88,13 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         Layout of 4-D model inputs and outputs: the ONNX model's (default; transposes inside the graph at
         the edges) or intrt's NHWC (no edge transposes).
     input_shapes : dict, optional
-        ``{input name: shape}`` for inputs with symbolic dimensions (default: symbolic dims become 1).
+        ``{input name: shape}`` fixing the shapes of inputs. By default a symbolic first dimension on every input
+        is a variable batch (the graph is built for batch 1 and marked ``dynamic_batch``); other symbolic
+        dimensions need ``input_shapes``.
+    arithmetic : {"intrt", "onnxruntime"}
+        "intrt" (default): intrt's fixed-point arithmetic and fast kernels. "onnxruntime": CONV_2D,
+        DEPTHWISE_CONV_2D and FULLY_CONNECTED requantize as ONNX Runtime's CPU kernels (float32 scale, round
+        half to even; numpy kernels, intrt/ops/onnxruntime_arith.py); stored in the model's metadata.
     quiet : bool
         No calibration progress line.
     **ptq_options
@@ -106,6 +112,8 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
 
     if layout not in ("NCHW", "NHWC"):
         raise ConversionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if arithmetic not in ("intrt", "onnxruntime"):
+        raise ConversionError(f"arithmetic must be 'intrt' or 'onnxruntime', got {arithmetic!r}")
     model = _load(path_or_model)
     imp = _Importer(model, input_shapes)
     float_graph = imp.run()
@@ -128,7 +136,10 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
             raise ConversionError(f"{e}; this model leaves some tensors unquantized: pass calibration data") from None
         raise
     q.metadata.update(imp.metadata())
+    q.metadata["onnx_format"] = imp.format()
     q.metadata["layout"] = layout
+    if arithmetic != "intrt":
+        q.metadata["arithmetic"] = arithmetic
     return q
 
 
@@ -209,10 +220,34 @@ class _Importer:
         self.scaled: Dict[str, _Scaled] = {}
         self.input_shapes = dict(input_shapes or {})
         self.quantized = False
+        self.refused: List[str] = []
+        self.dynamic = True   # until an input has a fixed first dim
+        self.poisoned = set()
         self.opset = None
         self.ms_opset = None
         self.node = None
         self.index = -1
+
+    def format(self) -> str:
+        """"QOperator", "QDQ" or "float" (what the model's quantization parameters come from)."""
+        ops = {n.op_type for n in self.g.node}
+        if any(o.startswith("QLinear") or o in ("QGemm", "MatMulInteger", "ConvInteger") for o in ops):
+            return "QOperator"
+        return "QDQ" if "QuantizeLinear" in ops or "DequantizeLinear" in ops else "float"
+
+    def input_params(self, name: str) -> QParams:
+        """The parameters of an int8/uint8 graph input, from a DequantizeLinear that reads it."""
+        for node in self.g.node:
+            if node.op_type == "DequantizeLinear" and node.input and node.input[0] == name:
+                self.node = node
+                attrs = {a.name: _attr_value(a) for a in node.attribute}
+                p = self.qparams(node.input[1], node.input[2] if self.has(node, 2) else None, attrs.get("axis"))
+                self.node = None
+                if p.axis is not None:
+                    break
+                return p
+        raise ConversionError(f"graph input {name!r} is int8/uint8 but no DequantizeLinear with one scale reads it "
+                              "(its quantization parameters are unknown)")
 
     def metadata(self) -> Dict[str, str]:
         m = {"source": "onnx", "onnx_opset": str(self.opset)}
@@ -251,18 +286,40 @@ class _Importer:
             if inp.name in self.consts:
                 continue
             tt = inp.type.tensor_type
-            if tt.elem_type != onnx.TensorProto.FLOAT:
+            quantized_input = None
+            if tt.elem_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+                quantized_input = self.input_params(inp.name)
+            elif tt.elem_type != onnx.TensorProto.FLOAT:
                 raise ConversionError(f"graph input {inp.name!r} has element type "
-                                      f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; intrt imports float32 inputs")
+                                      f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; intrt imports float32 "
+                                      "inputs and int8/uint8 inputs read by a DequantizeLinear")
             if inp.name in self.input_shapes:
                 shape = [int(d) for d in self.input_shapes[inp.name]]
+                self.dynamic = False
             else:
-                shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim]
+                dims = list(tt.shape.dim)
+                shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in dims]
+                if not dims or (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+                    self.dynamic = False  # a symbolic first dim on every input: a batch
+                elif any(not (d.HasField("dim_value") and d.dim_value > 0) for d in dims[1:]):
+                    raise ConversionError(f"graph input {inp.name!r} has symbolic dimensions beyond the batch "
+                                          f"({[d.dim_param or d.dim_value for d in dims]}); give input_shapes")
             self.tensors[inp.name] = self.b.input(inp.name, shape)
+            if quantized_input is not None:  # the real input, quantized with the parameters its reader states
+                self.quantized = True
+                self.tensors[inp.name] = self.b.quantize(self.tensors[inp.name], quantized_input,
+                                                         name=inp.name + "/q")
         for k, node in enumerate(self.g.node):
             self.node, self.index = node, k
+            if any(i in self.poisoned for i in node.input):
+                self.poisoned.update(node.output)  # after an unsupported op: not converted, not reported again
+                continue
             self.convert(node)
         self.node = None
+        if self.refused:
+            supported = ", ".join(sorted(set(_HANDLERS) | set(_MS_HANDLERS)))
+            raise UnsupportedOpError(f"{len(self.refused)} node(s) with ops the ONNX importer does not support: "
+                                     f"{'; '.join(self.refused)} (supported: {supported})")
         outputs = []
         for o in self.g.output:
             if o.name in self.weights or (o.name in self.consts and o.name not in self.tensors):
@@ -271,9 +328,11 @@ class _Importer:
                 raise ConversionError(f"graph output {o.name!r} is never computed")
             idx = self.tensors[o.name]
             if self.b.tensors[idx].dtype in ("int8", "uint8"):  # a quantized output: read it as real values
+                q = self.b.tensors[idx]
                 idx = self.b.dequantize(idx, name=o.name + "/real")
+                q.name, self.b.tensors[idx].name = o.name + "/quantized", o.name  # the output keeps its name
             outputs.append(idx)
-        return self.b.build(outputs, metadata={"source": "onnx"})
+        return self.b.build(outputs, dynamic_batch=bool(self.dynamic), metadata={"source": "onnx"})
 
     # -- access to values -----------------------------------------------------------------------------
     def has(self, node, k: int) -> bool:
@@ -354,12 +413,17 @@ class _Importer:
         if node.op_type not in ("DequantizeLinear", "QuantizeLinear") and all(
                 i == "" or i in self.consts for i in node.input) and node.input:
             return self.fold(node)  # constant arithmetic: evaluated now
-        if handler is None:
-            supported = ", ".join(sorted(set(_HANDLERS) | set(_MS_HANDLERS)))
-            raise self.unsupported(f"op {node.op_type} is not supported by the ONNX importer (supported: {supported})")
-        if node.op_type in _PASS_THROUGH and node.input and self.is_q(node.input[0]):
-            return self.quantized_pass_through(node, handler, attrs)
-        handler(self, node, attrs)
+        if handler is None:  # collected: every unsupported op of the model is named at once
+            self.refused.append(f"{self.where()}: op {node.op_type} is not supported")
+            self.poisoned.update(node.output)
+            return
+        try:
+            if node.op_type in _PASS_THROUGH and node.input and self.is_q(node.input[0]):
+                return self.quantized_pass_through(node, handler, attrs)
+            handler(self, node, attrs)
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:  # malformed node
+            raise self.error(f"malformed node ({type(e).__name__}: {e}); inputs {list(node.input)}, attributes "
+                             f"{sorted(attrs)}") from None
 
     def constant_node(self, node, attrs) -> None:
         from onnx import numpy_helper
@@ -643,7 +707,8 @@ def h_clip(imp, node, attrs):
 
 
 def h_leaky_relu(imp, node, attrs):
-    imp.set(node.output[0], imp.op("LEAKY_RELU", [imp.tensor(node.input[0])], {"alpha": float(attrs.get("alpha", 0.01))}))
+    alpha = float(attrs.get("alpha", 0.01))  # ONNX's default (intrt's LEAKY_RELU defaults to TFLite's 0.2)
+    imp.set(node.output[0], imp.op("LEAKY_RELU", [imp.tensor(node.input[0])], {"alpha": alpha}))
 
 
 def h_hard_sigmoid(imp, node, attrs):
@@ -656,13 +721,19 @@ def h_softmax(imp, node, attrs):
     imp.set(node.output[0], imp.op("SOFTMAX", [imp.tensor(node.input[0])], {"axis": int(attrs.get("axis", -1)) % rank}))
 
 
-def _reshape_to(imp, node, shape):
-    imp.set(node.output[0], imp.op("RESHAPE", [imp.tensor(node.input[0])], {"shape": [int(d) for d in shape]}))
+def _reshape_to(imp, node, shape, keeps_batch=False):
+    """RESHAPE to ``shape``; under a dynamic batch a reshape that keeps dim 0 says -1 there."""
+    shape = [int(d) for d in shape]
+    if imp.dynamic and keeps_batch and shape:
+        shape[0] = -1
+    imp.set(node.output[0], imp.op("RESHAPE", [imp.tensor(node.input[0])], {"shape": shape}))
 
 
 def h_reshape(imp, node, attrs):
     x_shape = imp.shape(node.input[0])
     shape = [int(d) for d in imp.const(node.input[1], "shape").reshape(-1)]
+    copies_dim0 = shape[:1] == [0] and not attrs.get("allowzero", 0)
+    keeps_batch = bool(x_shape) and (shape[:1] == [-1] or copies_dim0)
     if not attrs.get("allowzero", 0):
         shape = [x_shape[k] if d == 0 and k < len(x_shape) else d for k, d in enumerate(shape)]
     if shape.count(-1) == 1:
@@ -670,13 +741,13 @@ def h_reshape(imp, node, attrs):
         shape[shape.index(-1)] = math.prod(x_shape) // known if known else 0
     if math.prod(shape) != math.prod(x_shape) or any(d < 0 for d in shape):
         raise imp.error(f"cannot reshape {x_shape} to {shape}")
-    _reshape_to(imp, node, shape)
+    _reshape_to(imp, node, shape, keeps_batch and shape[0] == x_shape[0])
 
 
 def h_flatten(imp, node, attrs):
     s = imp.shape(node.input[0])
     axis = int(attrs.get("axis", 1)) % (len(s) + 1) if len(s) else 0
-    _reshape_to(imp, node, [math.prod(s[:axis]), math.prod(s[axis:])])
+    _reshape_to(imp, node, [math.prod(s[:axis]), math.prod(s[axis:])], axis == 1)
 
 
 def h_transpose(imp, node, attrs):
@@ -699,7 +770,7 @@ def h_squeeze(imp, node, attrs):
     axes = [d for d in range(len(s)) if s[d] == 1] if axes is None else axes
     if any(s[a] != 1 for a in axes):
         raise imp.error(f"squeezes axes {axes} of shape {s}, not all of size 1")
-    _reshape_to(imp, node, [d for k, d in enumerate(s) if k not in axes])
+    _reshape_to(imp, node, [d for k, d in enumerate(s) if k not in axes], 0 not in axes)
 
 
 def h_unsqueeze(imp, node, attrs):
@@ -711,7 +782,7 @@ def h_unsqueeze(imp, node, attrs):
     out = list(s)
     for a in sorted(axes):
         out.insert(a, 1)
-    _reshape_to(imp, node, out)
+    _reshape_to(imp, node, out, 0 not in axes)
 
 
 def h_pad(imp, node, attrs):
@@ -898,13 +969,13 @@ def _dq(imp, name, scale, zp, rank_hint=None):
     if real not in imp.tensors:
         q = imp.b.tensors[imp.tensors[name]].quant
         stated = imp.qparams(scale, zp)
-        if as_int8_params(stated) != as_int8_params(q):
+        if _as_int8(stated) != _as_int8(q):
             raise imp.unsupported(f"stated parameters {stated} of {name!r} differ from its own {q}")
         imp.tensors[real] = imp.b.dequantize(imp.tensors[name], name=real)
     return real
 
 
-def as_int8_params(p):
+def _as_int8(p):
     from intrt.convert.ptq import as_int8
     return as_int8(p)
 

@@ -13,7 +13,9 @@ its description's quantization role (``OpSpec.quant`` in intrt/ops/<op>.py), rea
    parameters a QUANTIZE -> DEQUANTIZE pair stated. Ops with ``quant.shared`` (pools, RESHAPE, PAD,
    SQUEEZE, TRANSPOSE, CONCATENATION) share one set of parameters between their data inputs and output:
    the tensors are grouped and the group gets the union of their ranges. Ops with ``quant.fixed_output``
-   get those: SOFTMAX and LOGISTIC (1/256, -128), TANH (1/128, 0).
+   get those: SOFTMAX and LOGISTIC (1/256, -128), TANH (1/128, 0). Where a model states different
+   parameters on tensors these rules would merge, an int8 requantization keeps both
+   (:func:`separate_stated_params`).
 3. Weights: symmetric int8 in [-127, 127], per channel along ``quant.weight_axis`` (0 for conv and FC,
    3 for depthwise), or per tensor with ``per_channel=False``; or the model's own integer weights.
 4. Biases: int32 ``round(b / (s_in * s_w[c]))`` (half away from zero, clamped to int32) with scale
@@ -197,7 +199,8 @@ def separate_stated_params(graph: Graph, ranges) -> dict:
     A shared-parameter op (concatenation, pools, reshape, ...) with one data input whose stated parameters
     differ from its output's runs in the input's parameters and an int8 -> int8 QUANTIZE (TFLite quantize.cc)
     converts its result; with several data inputs (concatenation) each input that states other parameters
-    than the output (or, without stated output parameters, the first stated input) is requantized first. A fixed-output op (SOFTMAX, LOGISTIC) whose output states other parameters writes
+    than the output (or, without stated output parameters, the first stated input) is requantized first.
+    A fixed-output op (SOFTMAX, LOGISTIC) whose output states other parameters writes
     its fixed ones and a QUANTIZE converts to the stated ones. In place; returns the ranges extended by the
     new tensors.
     """
@@ -462,7 +465,23 @@ def quantize_graph(float_graph: Graph, calibration_data=None, *, per_channel: bo
 
 
 def convert(float_graph: Graph, calibration_data, path, **kwargs) -> Graph:
-    """Quantize ``float_graph`` (see :func:`quantize_graph`) and save it as a ``.intrt`` file at ``path``."""
+    """Quantize ``float_graph`` (see :func:`quantize_graph`) and save it as a ``.intrt`` file at ``path``.
+
+    Returns the int8 graph that was saved.
+
+    Examples
+    --------
+    >>> import intrt
+    >>> from intrt.convert import GraphBuilder, convert
+    >>> rng = np.random.default_rng(0)
+    >>> b = GraphBuilder()
+    >>> x = b.input("x", [1, 16])
+    >>> y = b.fully_connected(x, rng.normal(size=(4, 16)).astype(np.float32), np.zeros(4, np.float32))
+    >>> calibration = rng.random((32, 16), dtype=np.float32)
+    >>> _ = convert(b.build(outputs=[y], dynamic_batch=True), calibration, "fc.intrt", quiet=True)
+    >>> intrt.load("fc.intrt").run(calibration[:3]).shape
+    (3, 4)
+    """
     from intrt.format import save
 
     graph = quantize_graph(float_graph, calibration_data, **kwargs)

@@ -13,10 +13,12 @@ vpmaddwd) and ``"portable"`` (plain C that the compiler vectorizes). The best pa
 unless ``INTRT_ISA=portable`` (environment, read whenever a step is made) or :func:`set_isa` forces one.
 The avx2 path needs at least 8 output channels; narrower layers run the portable path.
 
-Threads: a step splits each image's output rows into equal ranges run by OpenMP threads (rows are
-independent, so the result is the same for every thread count). The count is read when the step is made:
-``intrt.get_num_threads()`` (``INTRT_NUM_THREADS``), used only for layers of at least
-:data:`PARALLEL_MIN_MACS` multiply-adds per image (below that, waking a thread costs more than it saves).
+Threads: a step splits each image's output rows into ranges run on the thread pool of
+:mod:`intrt.kernels.cpu` (rows are independent, so the result is the same for every thread count). The
+most threads a step may use is fixed when it is made: ``intrt.get_num_threads()`` (``INTRT_NUM_THREADS``, or
+the loading model's ``num_threads``), for layers of at least :data:`PARALLEL_MIN_MACS` multiply-adds per
+image (below that, waking a thread costs more than it saves); each run uses at most the running model's
+count.
 
 Example
 -------
@@ -32,11 +34,12 @@ import os
 
 import numpy as np
 
-from cython.parallel cimport prange, threadid
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, intptr_t
 
 from intrt.errors import InputError, QuantizationError, ShapeError
 from intrt.kernels.step cimport Step
+from intrt.kernels.cpu cimport parallel_for, current_threads
+from intrt.kernels import cpu
 
 cdef extern from "simd/depthwise_s8.h" nogil:
     enum:
@@ -114,7 +117,7 @@ def get_isa():
     """
     if _forced is not None:
         return _forced
-    env = os.environ.get("INTRT_ISA", "")
+    env = cpu.requested_isa()
     if env in _AVAILABLE:
         return env
     return _AVAILABLE[len(_AVAILABLE) - 1]
@@ -128,10 +131,9 @@ PARALLEL_MIN_MACS = 500_000
 
 
 def default_threads():
-    """The thread count new steps may use: ``intrt.get_num_threads()`` (``INTRT_NUM_THREADS``, else the CPUs)."""
-    from intrt.kernels.gemm import get_num_threads  # the one thread setting of the package
-
-    return max(1, int(get_num_threads()))
+    """The thread count new steps may use: the loading model's ``num_threads``, else ``intrt.get_num_threads()``
+    (``INTRT_NUM_THREADS``, else the CPUs)."""
+    return max(1, cpu.get_current_threads())
 
 
 cdef inline intptr_t _addr(a):
@@ -259,27 +261,45 @@ class PackedDepthwise:
         self.rq = np.ascontiguousarray(rq)
 
 
+cdef struct DwJob:
+    const dw_params *p
+    const int8_t *img        # NULL: tasks cover (image, row range) pairs of every image
+    int8_t *out
+    int64_t parts
+
+
+cdef void dw_job_task(void *ctx, int64_t task, int slot) noexcept nogil:
+    cdef DwJob *j = <DwJob *>ctx
+    cdef const dw_params *p = j.p
+    cdef int64_t oh = p.OH, part = task % j.parts, n = task // j.parts
+    if j.img != NULL:
+        dw_rows(p, j.img, j.out, part * oh // j.parts, (part + 1) * oh // j.parts, p.taps + slot * p.T)
+    else:
+        dw_rows(p, p.x + n * p.H * p.W * p.C, p.y + n * oh * p.OW * p.OC, part * oh // j.parts,
+                (part + 1) * oh // j.parts, p.taps + slot * p.T)
+
+
 cdef void dw_step_run(const void *params) noexcept nogil:
-    """The whole layer: per image, its output rows in ``threads`` equal ranges (one per OpenMP thread)."""
+    """The whole layer: per image, its output rows in ranges run on the pool (``p.threads`` at most)."""
     cdef const dw_params *p = <const dw_params *>params
-    cdef int64_t n, part, task, parts = p.threads, oh = p.OH
-    cdef int64_t image_size = p.H * p.W * p.C, out_size = oh * p.OW * p.OC
-    cdef const int8_t *img
-    cdef int8_t *out
-    if parts > 1 and p.N > 1 and p.dm == 1:
+    cdef int64_t n, oh = p.OH
+    cdef int threads = min(p.threads, current_threads())
+    cdef DwJob j
+    j.p = p
+    # a few row ranges per thread, so that a thread the OS does not schedule leaves its share to the others
+    j.parts = min(oh, 4 * threads) if threads > 1 else 1
+    if threads > 1 and p.N > 1 and p.dm == 1:
         # several images without expansion: one parallel loop over (image, row range) pairs
-        for task in prange(p.N * parts, num_threads=parts, schedule="static"):
-            dw_rows(p, p.x + (task // parts) * image_size, p.y + (task // parts) * out_size,
-                    (task % parts) * oh // parts, (task % parts + 1) * oh // parts, p.taps + threadid() * p.T)
+        j.img = NULL
+        parallel_for(dw_job_task, &j, p.N * j.parts, threads)
         return
     for n in range(p.N):
-        img = dw_image(p, n)
-        out = p.y + n * oh * p.OW * p.OC
-        if parts == 1:
-            dw_rows(p, img, out, 0, oh, p.taps)
+        j.img = dw_image(p, n)
+        j.out = p.y + n * oh * p.OW * p.OC
+        if threads == 1:
+            dw_rows(p, j.img, j.out, 0, oh, p.taps)
         else:
-            for part in prange(parts, num_threads=parts, schedule="static"):
-                dw_rows(p, img, out, part * oh // parts, (part + 1) * oh // parts, p.taps + threadid() * p.T)
+            parallel_for(dw_job_task, &j, j.parts, threads)
 
 
 cdef class DepthwiseStep(Step):

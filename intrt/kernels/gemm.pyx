@@ -1,4 +1,4 @@
-"""Fast int8 GEMM for FULLY_CONNECTED and CONV_2D: weights packed once, SIMD micro-kernels, OpenMP threads.
+"""Fast int8 GEMM for FULLY_CONNECTED and CONV_2D: weights packed once, SIMD micro-kernels, pooled threads.
 
 Bit-exact with the reference kernels ``intrt.kernels.linear.fully_connected_s8`` and
 ``intrt.kernels.conv.conv2d_s8`` (groups = 1), for every code path and every thread count:
@@ -14,10 +14,13 @@ The arithmetic and the packed layouts are described in ``simd/gemm_s8.h``. Paths
 ``"avx512vnni"`` (vpdpbusd u8 x s8), ``"avx2"`` (vpmaddwd on int16, never saturates) and ``"portable"``
 (plain C, any CPU). The best path the CPU supports is used unless ``INTRT_ISA`` (environment) or
 :func:`set_isa` forces another; each SIMD path is checked against the portable one on a small problem the
-first time it is used, and is dropped with a warning if they disagree.
+first time it is used, and is dropped with a warning if they disagree. ``INTRT_ISA`` and the CPU features
+are read through :mod:`intrt.kernels.cpu`.
 
-Threads split rows (or blocks of output channels when there are few rows), never one accumulation, so the
-result does not depend on the thread count. ``INTRT_NUM_THREADS`` or :func:`set_num_threads` set the count.
+Threads (the pool of :mod:`intrt.kernels.cpu`) split rows (or blocks of output channels when there are few
+rows), never one accumulation, so the result does not depend on the thread count. A layer uses at most one
+thread per :data:`MIN_PARALLEL_MACS` multiply-adds. ``INTRT_NUM_THREADS`` or :func:`set_num_threads` (the
+process-wide setting of intrt.kernels.cpu) or the running model's ``num_threads`` set the count.
 
 Example
 -------
@@ -34,10 +37,11 @@ import warnings
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange, threadid
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MAX
 
 from intrt.kernels.step cimport Step
+from intrt.kernels.cpu cimport parallel_for, current_threads, threads_for
+from intrt.kernels import cpu
 
 from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, QuantizationError, ShapeError
 
@@ -48,6 +52,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         ISA_AVX512VNNI
     ctypedef struct gemm_params:
         int isa
+        int nr
         int64_t O, K, Kp, nblocks
         const void *w
         const int32_t *bias
@@ -60,6 +65,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         int single
         int fast
         const int64_t *nudge
+        const int64_t *nudge16
         const int32_t *sneg
         const double *scale
     ctypedef struct gemm_source:
@@ -69,6 +75,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
         int64_t xsize
         int8_t *y
     int gemm_cpu_has(int isa)
+    int64_t gemm_peak_macs(int isa, int64_t iters)
     int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1)
     void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
                        int64_t ob1, void *buf)
@@ -78,68 +85,63 @@ cdef extern from "simd/gemm_s8.h" nogil:
     const int GEMM_MR[3]
     const int GEMM_ESIZE[3]
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #define INTRT_HAVE_OPENMP 1
-    #else
-    #define INTRT_HAVE_OPENMP 0
-    #endif
-    """
-    int INTRT_HAVE_OPENMP
-
 ISA_NAMES = ("portable", "avx2", "avx512vnni")
 #: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
 cdef enum:
     TILE_BYTES_C = 128 * 1024
     MIN_PARALLEL_MACS_C = 1 << 19
 TILE_BYTES = TILE_BYTES_C
-#: problems smaller than this many multiply-adds run on one thread (waking a second costs more)
+#: multiply-adds each thread must get: smaller problems run on fewer threads (waking one costs more)
 MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
 cdef int64_t _min_parallel_macs = MIN_PARALLEL_MACS_C
 
 
 def set_min_parallel_macs(int64_t n):
-    """Layers with fewer multiply-adds than this run on one thread (waking a second one costs more)."""
+    """Each thread must get at least this many multiply-adds of a layer (waking one costs more)."""
     global _min_parallel_macs
     _min_parallel_macs = max(0, n)
 #: the op's load-time check guarantees that bias +/- 255 * sum|w| fits in int32
 MAX_INPUT_MAGNITUDE = 255
 
 
-# -- settings ---------------------------------------------------------------------------------------------
-def _default_threads():
-    env = os.environ.get("INTRT_NUM_THREADS", "")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            n = 0
-        if n >= 1:
-            return n
-        warnings.warn(f"INTRT_NUM_THREADS={env!r} is not a positive integer; using the CPU count")
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-cdef int _num_threads = _default_threads()
-
-
+# -- settings (owned by intrt.kernels.cpu; kept here for existing callers) ---------------------------------
 def set_num_threads(n):
-    """Threads used by every GEMM from now on (>= 1). Results are identical for every count."""
-    global _num_threads
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise ArgumentTypeError(f"set_num_threads: the thread count must be an integer, got {n!r}")
-    if n < 1:
-        raise InputError(f"set_num_threads: need at least 1 thread, got {n}")
-    _num_threads = n
+    """Threads used by every kernel from now on (>= 1): :func:`intrt.kernels.cpu.set_num_threads`."""
+    cpu.set_num_threads(n)
 
 
 def get_num_threads():
-    return _num_threads
+    return cpu.get_num_threads()
+
+
+def peak_gop_s(isa="avx512vnni", double seconds=0.05):
+    """Int8 operations per second (2 per multiply-add, in G) one thread reaches with a path's core dot-product
+    instruction alone (a register-only loop; ``"avx512vnni"``: vpdpbusd zmm, ``"avx2"``: vpmaddwd ymm), or
+    0.0 when this CPU lacks the path. The ceiling benchmarks/compare.py reports percentages of."""
+    import time
+    if isa not in ISA_NAMES:
+        raise InputError(f"peak_gop_s: unknown path {isa!r}; choose one of {ISA_NAMES}")
+    cdef int i = ISA_NAMES.index(isa)
+    cdef int64_t iters = 1000, macs
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while True:
+        t0 = time.perf_counter()
+        with nogil:
+            macs = gemm_peak_macs(i, iters)
+        dt = time.perf_counter() - t0
+        if macs == 0:
+            return 0.0
+        if dt < 2e-4:
+            iters *= 4
+            continue
+        best = max(best, 2.0 * macs / dt / 1e9)
+        if time.perf_counter() > deadline:
+            return best
 
 
 def cpu_features():
-    """What this CPU and build offer: ``{"avx2", "avx512vnni", "openmp", "isa", "available"}``.
+    """What this CPU and build offer: ``{"avx2", "avx512vnni", "thread_pool", "isa", "available"}``.
 
     ``available`` lists the paths that passed their self-check against the portable path (a path the CPU
     supports but that disagrees is left out, with a RuntimeWarning).
@@ -147,7 +149,7 @@ def cpu_features():
     return {
         "avx2": bool(gemm_cpu_has(ISA_AVX2)),
         "avx512vnni": bool(gemm_cpu_has(ISA_AVX512VNNI)),
-        "openmp": bool(INTRT_HAVE_OPENMP),
+        "thread_pool": cpu.HAVE_THREAD_POOL,
         "isa": get_isa(),
         "available": available_isas(),
     }
@@ -181,7 +183,7 @@ def get_isa():
     """The path new PackedGemm objects use: forced by set_isa / INTRT_ISA, else the best verified one."""
     if _forced is not None:
         return _forced
-    env = os.environ.get("INTRT_ISA", "")
+    env = cpu.requested_isa()
     if env:
         if env in available_isas():
             return env
@@ -190,17 +192,29 @@ def get_isa():
     return isas[len(isas) - 1]  # the fastest (no negative index: wraparound is off in the kernels)
 
 
+def choose_path(out_channels, depth):
+    """The path a layer of this shape runs on when none is forced (set_isa / INTRT_ISA): the fastest verified
+    one. With the per-layer tile widths of :func:`block_width`, AVX-512 VNNI beat AVX2 on every CONV_2D and
+    FULLY_CONNECTED layer of the benchmark models (benchmarks/compare.py, MobileNetV2 and the 224x224 hand
+    landmark model, 1 to 1280 output channels, K from 3 to 1152), so the order of preference is AVX-512 VNNI,
+    AVX2, portable; the tile is then chosen by block_width."""
+    return get_isa()
+
+
 def _self_check(name):
     # Runs a small problem with odd sizes and extreme quantization through `name` and the portable path.
     if name not in _verified:
         rng = np.random.default_rng(1234)
         ok = True
-        for single in (False, True, None):     # None: float requantization
-            o, k, m = 37, 45, 11
+        for single, (o, k, m) in zip((False, True, None, False, False, None),
+                                     ((37, 45, 11), (37, 45, 11), (37, 45, 11), (7, 13, 14), (64, 21, 9),
+                                      (5, 9, 13))):     # None: float requantization; widths 16, 8, 32
             w = rng.integers(-127, 128, (o, k)).astype(np.int8)
             bias = rng.integers(-10 ** 6, 10 ** 6, o).astype(np.int32)
             mult = rng.integers(1 << 30, (1 << 31) - 1, o).astype(np.int32)
-            shift = rng.integers(-31, 4, o).astype(np.int32)
+            # the first three problems reach every requantization edge; the others take the fast one
+            shift = rng.integers(-31, 4, o) if o == 37 else rng.integers(-12, 0, o)
+            shift = shift.astype(np.int32)
             x = rng.integers(-128, 128, (m, k)).astype(np.int8)
             scale = (np.arange(1, o + 1) / 4096.0) if single is None else None   # includes exact ties
             outs = []
@@ -238,7 +252,9 @@ cdef class PackedGemm:
     cdef gemm_params p
     cdef readonly str isa
     cdef readonly Py_ssize_t out_channels, depth
-    cdef readonly int requant_mode    # AVX2 fast requantization mode (0: general; see _fast_requant)
+    cdef readonly int requant_mode    # fast requantization mode (0: general; see _fast_requant)
+    cdef readonly str tile            # micro-tile, "<rows>x<output channels>"
+    cdef readonly int block           # output channels per packed block
     cdef readonly bint float_requant  # built with ``scale``: TFLite's FULLY_CONNECTED float requantization
     cdef object _keep          # arrays the params point into
 
@@ -280,11 +296,11 @@ cdef class PackedGemm:
             raise QuantizationError(f"PackedGemm: the int32 accumulator of output channel {c} can overflow: "
                                     f"bias {int(b64[c])} +/- 255 * sum|w| = {int(reach[c])} leaves int32")
 
-        name = get_isa() if isa is None else isa
+        name = choose_path(O, K) if isa is None else isa
         if name not in cpu_isas():
             raise InputError(f"PackedGemm: this CPU cannot run path {name!r}; it offers {cpu_isas()}")
         cdef int i = ISA_NAMES.index(name)
-        nr, kg = GEMM_NR[i], GEMM_KG[i]
+        nr, kg = block_width(name, O), GEMM_KG[i]
         nblocks = -(-O // nr)
         kp = -(-K // kg) * kg
         wide = GEMM_ESIZE[i] == 2
@@ -296,7 +312,8 @@ cdef class PackedGemm:
             b64 = b64 - (128 + input_zero_point) * w.astype(np.int64).sum(axis=1)
 
         def padded(values, dtype=np.int32):
-            out = np.zeros(nblocks * nr + 8, dtype)     # + 8: the AVX2 path loads mult[c + 1 .. c + 8]
+            out = np.zeros(-(-O // 32) * 32 + 16, dtype)   # vector loads may run to the next 32, + 16
+
             out[:O] = values
             return out
         sh = shift.astype(np.int64)
@@ -306,16 +323,19 @@ cdef class PackedGemm:
         arrays["total"][O:] = 31
         arrays["scale"] = padded(scale if scale is not None else 0.0, np.float64)
         fast = 0
-        if name == "avx2" and not single_rounding and O and scale is None:
+        if name in ("avx2", "avx512vnni") and not single_rounding and O and scale is None:
             fast = _fast_requant(np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int64), left, right,
                                  out_zero_point)
         if fast:   # 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0); see a2_requant_fast
             c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
             nudge = padded((1 << 30) + (1 << 31) * (c_r + out_zero_point * np.left_shift(1, right)), np.int64)
-            groups = nudge[:nblocks * nr].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
+            n32 = -(-O // 32) * 32
+            groups = nudge[:n32].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
             arrays["nudge"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
+            groups = nudge[:n32].reshape(-1, 8, 2)        # per 16 channels (AVX-512)
+            arrays["nudge16"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
         else:
-            arrays["nudge"] = np.zeros(8, np.int64)
+            arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
         self._keep = arrays
         self.isa = name
         self.out_channels, self.depth = O, K
@@ -329,6 +349,10 @@ cdef class PackedGemm:
         self.p.total = <const int32_t *>_ptr(arrays["total"])
         self.p.sneg = <const int32_t *>_ptr(arrays["sneg"])
         self.p.nudge = <const int64_t *>_ptr(arrays["nudge"])
+        self.p.nudge16 = <const int64_t *>_ptr(arrays["nudge16"])
+        self.p.nr = nr
+        self.block = nr
+        self.tile = f"{GEMM_MR_OF.get((name, nr), GEMM_MR[i])}x{nr}"
         self.p.scale = <const double *>_ptr(arrays["scale"]) if scale is not None else NULL
         self.p.fast = fast
         self.requant_mode = fast
@@ -337,6 +361,12 @@ cdef class PackedGemm:
         self.p.lo, self.p.hi = act_min - out_zero_point, act_max - out_zero_point
         self.p.z_out, self.p.z_in = out_zero_point, input_zero_point
         self.p.single = single_rounding
+
+    def describe(self):
+        """The kernel chosen for this layer, e.g. ``"avx512vnni 12x16, fast requantization"``."""
+        rq = ("float requantization" if self.float_requant else
+              f"fast requantization (mode {self.requant_mode})" if self.requant_mode else "general requantization")
+        return f"{self.isa} {self.tile}, {rq}"
 
     def run_fc(self, const int8_t[:, ::1] x, int8_t[:, ::1] y):
         """``y[M, O] = requant(x[M, K] @ w.T + bias)``; y is written in place."""
@@ -394,7 +424,7 @@ cdef class PackedGemm:
         return flat[:rows * self.p.Kp].reshape(rows, self.p.Kp)
 
     cdef _run(self, gemm_source *s, Py_ssize_t rows):
-        if gemm_run(&self.p, s, rows, _num_threads, NULL, 0):
+        if gemm_run(&self.p, s, rows, current_threads(), NULL, 0):
             raise MemoryLimitError("PackedGemm: could not allocate the activation scratch buffer")
 
     def bind_fc(self, x, y):
@@ -437,6 +467,24 @@ cdef class PackedGemm:
         return step
 
 
+#: rows of the micro-tile per (path, block width); others: GEMM_MR
+GEMM_MR_OF = {("portable", 32): 4, ("avx2", 16): 6, ("avx512vnni", 32): 8, ("avx512vnni", 16): 12,
+              ("avx512vnni", 8): 12}
+
+
+def block_width(isa, out_channels):
+    """Output channels per packed weight block (the micro-tile's width) for a layer on a path. AVX-512 VNNI
+    has three widths: 8 for layers of <= 8 channels, else 32 unless 16 wastes fewer padded channels (48 = 3 x
+    16); the other paths one each."""
+    if isa != "avx512vnni":
+        return GEMM_NR[ISA_NAMES.index(isa)]
+    if out_channels <= 8:
+        return 8
+    if -(-out_channels // 16) * 16 < -(-out_channels // 32) * 32:
+        return 16
+    return 32
+
+
 def _fast_requant(bound, mult, left, right, int z_out):
     """Mode of the AVX2 fast requantization (0: use the general one), from int64 arrays per channel: bound =
     max |accumulator| (|bias| + 255 * sum|w|), mult, left and right shifts. Its preconditions (a2_requant_fast):
@@ -461,43 +509,43 @@ cdef int64_t _tile_rows(const gemm_params *p) noexcept nogil:
     return max(mr, min(256, TILE_BYTES_C // row_bytes) // mr * mr)
 
 
+cdef struct GemmJob:
+    const gemm_params *p
+    const gemm_source *s
+    int64_t rows, tile, chunks
+    char *scratch
+    int64_t scratch_stride
+    int failed
+
+
+cdef void gemm_job_task(void *ctx, int64_t t, int slot) noexcept nogil:
+    cdef GemmJob *j = <GemmJob *>ctx
+    cdef int64_t nb = j.p.nblocks, rt = t // j.chunks, ch = t % j.chunks
+    cdef int64_t m0 = rt * j.tile, m1 = min(j.rows, (rt + 1) * j.tile)
+    if j.scratch != NULL:
+        gemm_task_buf(j.p, j.s, m0, m1, ch * nb // j.chunks, (ch + 1) * nb // j.chunks,
+                      j.scratch + slot * j.scratch_stride)
+    elif gemm_task(j.p, j.s, m0, m1, ch * nb // j.chunks, (ch + 1) * nb // j.chunks):
+        j.failed = 1       # only ever set to 1: a race between threads writes the same value
+
+
 cdef int gemm_run(const gemm_params *p, const gemm_source *s, int64_t rows, int threads,
                   char *scratch, int64_t scratch_stride) noexcept nogil:
-    """Run all row tiles x output blocks; per-thread scratch (stride bytes each) or malloc when NULL.
-
-    Returns nonzero when malloc failed."""
+    """Run all row tiles x output blocks on the pool; per-thread scratch (stride bytes per thread slot) or
+    malloc when NULL. Returns nonzero when malloc failed."""
     if rows == 0 or p.O == 0:
         return 0
-    if rows * p.K * p.O < _min_parallel_macs:
-        threads = 1
-    cdef int64_t tile = _tile_rows(p)
-    cdef int64_t row_tiles = (rows + tile - 1) // tile
-    cdef int64_t chunks = 1                # blocks of output channels per row tile
-    if threads > 1 and row_tiles < 2 * threads:
-        chunks = min(p.nblocks, (2 * threads + row_tiles - 1) // row_tiles)
-    cdef int64_t nb = p.nblocks
-    cdef int64_t tasks = row_tiles * chunks, t, rt, ch, m0, m1
-    cdef int failed = 0
-    if threads == 1 or tasks == 1:
-        for t in range(tasks):
-            rt = t // chunks
-            ch = t % chunks
-            m0 = rt * tile
-            m1 = min(rows, (rt + 1) * tile)
-            if scratch != NULL:
-                gemm_task_buf(p, s, m0, m1, ch * nb // chunks, (ch + 1) * nb // chunks, scratch)
-            else:
-                failed += gemm_task(p, s, m0, m1, ch * nb // chunks, (ch + 1) * nb // chunks)
-    else:
-        for t in prange(tasks, num_threads=threads, schedule="dynamic"):
-            if scratch != NULL:
-                gemm_task_buf(p, s, (t // chunks) * tile, min(rows, (t // chunks + 1) * tile),
-                              (t % chunks) * nb // chunks, (t % chunks + 1) * nb // chunks,
-                              scratch + threadid() * scratch_stride)
-            else:
-                failed += gemm_task(p, s, (t // chunks) * tile, min(rows, (t // chunks + 1) * tile),
-                                    (t % chunks) * nb // chunks, (t % chunks + 1) * nb // chunks)
-    return failed
+    threads = threads_for(rows * p.K * p.O, _min_parallel_macs, threads)
+    cdef GemmJob j
+    j.p, j.s, j.rows, j.scratch, j.scratch_stride, j.failed = p, s, rows, scratch, scratch_stride, 0
+    j.tile = _tile_rows(p)
+    cdef int64_t row_tiles = (rows + j.tile - 1) // j.tile
+    j.chunks = 1                # blocks of output channels per row tile
+    if threads > 1 and row_tiles < 4 * threads:
+        # a few tasks per thread, so that a thread the OS does not schedule leaves its share to the others
+        j.chunks = min(p.nblocks, (4 * threads + row_tiles - 1) // row_tiles)
+    parallel_for(gemm_job_task, &j, row_tiles * j.chunks, threads)
+    return j.failed
 
 
 cdef struct GemmStepParams:
@@ -512,7 +560,7 @@ cdef struct GemmStepParams:
 cdef void gemm_step_run(const void *params) noexcept nogil:
     cdef const GemmStepParams *q = <const GemmStepParams *>params
     # per-thread scratch was allocated at bind time for q.threads threads: nothing can fail here
-    gemm_run(q.gemm, &q.src, q.rows, min(_num_threads, q.threads), q.scratch, q.scratch_stride)
+    gemm_run(q.gemm, &q.src, q.rows, min(current_threads(), q.threads), q.scratch, q.scratch_stride)
 
 
 cdef class GemmStep(Step):
@@ -528,7 +576,7 @@ cdef class GemmStep(Step):
 
     def finish(self, rows):
         self.p.rows = rows
-        self.p.threads = max(1, _num_threads)
+        self.p.threads = max(1, current_threads(), cpu.DEFAULT_NUM_THREADS)
         stride = (_tile_rows(self.p.gemm) * self.p.gemm.Kp * GEMM_ESIZE[self.p.gemm.isa] + 64 + 63) // 64 * 64
         scratch = np.zeros(max(1, self.p.threads * stride), np.uint8)
         self.keep.append(scratch)

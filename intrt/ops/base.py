@@ -86,6 +86,11 @@ class Op:
         except AttrError as e:
             raise self.error(str(e), e.error) from None
 
+    def kernel_choice(self):
+        """The kernel path and tile chosen for this node at load (shown by ``intrt inspect``), or None."""
+        gemm = getattr(self, "gemm", None)
+        return gemm.describe() if gemm is not None and hasattr(gemm, "describe") else None
+
     # -- helpers for subclasses -------------------------------------------------------------
     def describe(self) -> str:
         name = f" ({self.node.name!r})" if self.node.name else ""
@@ -181,6 +186,19 @@ class Op:
 #: float32 versions of op types (layers kept in float by mixed-precision PTQ); chosen when the
 #: node's output tensor is float32 (intrt/ops/float_layers.py)
 FLOAT_OPS: Dict[str, Type["Op"]] = {}
+#: op classes computing another engine's arithmetic, chosen by ``Graph.metadata["arithmetic"]``
+#: (arithmetic name -> op type -> class; intrt/ops/onnxruntime_arith.py)
+VARIANTS: Dict[str, Dict[str, Type["Op"]]] = {}
+
+
+def register_variant(arithmetic: str, op_type: str):
+    """Class decorator: ``cls`` implements ``op_type`` in models whose metadata says ``arithmetic``."""
+
+    def wrap(cls):
+        VARIANTS.setdefault(arithmetic, {})[op_type] = cls
+        return cls
+
+    return wrap
 
 
 def make_op(node: Node, graph: Graph, index: int) -> Op:
@@ -188,6 +206,12 @@ def make_op(node: Node, graph: Graph, index: int) -> Op:
     if node.op in FLOAT_OPS and node.outputs and 0 <= node.outputs[0] < len(graph.tensors) \
             and graph.tensors[node.outputs[0]].dtype == "float32":
         cls = FLOAT_OPS[node.op]
+    arithmetic = (graph.metadata or {}).get("arithmetic")
+    if arithmetic is not None:
+        if arithmetic not in VARIANTS:
+            raise UnsupportedOpError(f"model arithmetic {arithmetic!r} is not supported; known: "
+                                     f"{', '.join(sorted(VARIANTS))}")
+        cls = VARIANTS[arithmetic].get(node.op, cls)
     spec = SPECS.get(node.op)
     if cls is None and spec is not None and spec.quant.float_only:
         raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} exists only in float graphs "

@@ -14,6 +14,8 @@ This module also holds the helpers that DEPTHWISE_CONV_2D and FULLY_CONNECTED sh
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from intrt.errors import QuantizationError, ShapeError, UnsupportedOpError
@@ -233,12 +235,16 @@ class Conv2D(Op):
         self.input_offset = -int(in_q.zero_point[0])
         self.output_offset = int(out_q.zero_point[0])
         check_accumulator(self, self.weights.reshape(out_c, -1), self.bias)
-        # Without groups, the packed SIMD GEMM (im2col tiles; bit-exact with conv2d_s8) does the work.
-        self.gemm = None
+
+    @functools.cached_property
+    def gemm(self):
+        """Without groups, the packed SIMD GEMM (im2col tiles; bit-exact with conv2d_s8) does the work; else None.
+        Packed on first use (when a plan binds or runs the layer), not at load: loading stays fast."""
         if len(self.inputs[INPUT].shape) == 4 and self.inputs[INPUT].shape[3] == self.weights.shape[3]:
-            self.gemm = PackedGemm(self.weights.reshape(out_c, -1), self.bias, -self.input_offset, self.mult,
-                                   self.shift, self.output_offset, self.act_min, self.act_max,
-                                   self.single_rounding)
+            return PackedGemm(self.weights.reshape(self.weights.shape[0], -1), self.bias, -self.input_offset,
+                              self.mult, self.shift, self.output_offset, self.act_min, self.act_max,
+                              self.single_rounding)
+        return None
 
     def _geometry(self, shape):
         """(groups, out_h, out_w, pad_top, pad_left) for an input shape, validating it."""

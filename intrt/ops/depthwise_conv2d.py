@@ -15,6 +15,8 @@ DepthwiseStep on the plan's buffers, ``run`` makes one for the buffers it is giv
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from intrt.errors import ShapeError
@@ -102,9 +104,13 @@ class DepthwiseConv2D(Op):
         self.output_offset = int(out_q.zero_point[0])
         # taps of output channel oc: w[0, :, :, oc]
         check_accumulator(self, self.weights[0].reshape(-1, out_c).T, self.bias)
-        self.packed = PackedDepthwise(self.weights, self.bias, self.mult, self.shift, self.input_offset,
-                                      self.output_offset, self.act_min, self.act_max, self.single_rounding)
         self._last_run = None
+
+    @functools.cached_property
+    def packed(self):
+        """The filter packed for the kernels; on first use (a plan binds or runs the layer), not at load."""
+        return PackedDepthwise(self.weights, self.bias, self.mult, self.shift, self.input_offset,
+                               self.output_offset, self.act_min, self.act_max, self.single_rounding)
 
     def _geometry(self, shape):
         """(depth_multiplier, out_h, out_w, pad_top, pad_left) for an input shape, validating it."""
@@ -147,3 +153,7 @@ class DepthwiseConv2D(Op):
 
     def bind(self, inputs, outputs):
         return self._step(inputs[INPUT], outputs[0])
+
+    def kernel_choice(self):
+        isa = get_isa()
+        return f"{isa} " + ("16- and 8-channel blocks" if isa != "portable" else "16-channel blocks")

@@ -21,6 +21,7 @@ Weight values of -128 are accepted (see conv2d.py).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -98,12 +99,15 @@ class FullyConnected(Op):
         self.weights_offset = -z_w
         self.output_offset = int(out_q.zero_point[0])
         check_accumulator(self, self.weights.astype(np.int16) + self.weights_offset, self.bias)
-        # The packed SIMD GEMM (bit-exact with fully_connected_s8) serves symmetric weights; a per-tensor
-        # weight zero point keeps the reference kernel.
-        self.gemm = None
-        if self.weights_offset == 0 and depth > 0:
-            self.gemm = PackedGemm(self.weights, self.bias, -self.input_offset, None, None, self.output_offset,
-                                   self.act_min, self.act_max, scale=self.scale)
+
+    @functools.cached_property
+    def gemm(self):
+        """The packed SIMD GEMM (bit-exact with fully_connected_s8) for symmetric weights; None (the reference
+        kernel) with a per-tensor weight zero point. Packed on first use, not at load: loading stays fast."""
+        if self.weights_offset == 0 and self.weights.shape[1] > 0:
+            return PackedGemm(self.weights, self.bias, -self.input_offset, None, None, self.output_offset,
+                              self.act_min, self.act_max, scale=self.scale)
+        return None
 
     def _batches(self, shape) -> int:
         out_c, depth = self.weights.shape

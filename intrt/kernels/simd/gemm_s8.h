@@ -64,12 +64,15 @@ enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512VNNI = 2 };
 /* geometry of each path: output channels per block, k per group, rows per micro-tile, activation bytes */
 static const int GEMM_NR[3] = {32, 16, 32};
 static const int GEMM_KG[3] = {4, 2, 4};
-static const int GEMM_MR[3] = {4, 12, 8};     /* AVX2: 6 rows x 16 channels or 12 rows x 8 channels */
+/* rows per micro-tile (a multiple of every tile height the path has, for the row tiles of gemm.pyx):
+   AVX2 6 x 16 or 12 x 8; AVX-512 VNNI 8 x 32, 12 x 16 or 12 x 8 */
+static const int GEMM_MR[3] = {4, 12, 24};
 static const int GEMM_ESIZE[3] = {1, 2, 1};
 
 typedef struct {
     int isa;
-    int64_t O, K, Kp, nblocks;     /* Kp = K rounded up to KG; nblocks = ceil(O / NR) */
+    int nr;                        /* output channels per packed block: GEMM_NR, or 16 / 8 on AVX-512 VNNI */
+    int64_t O, K, Kp, nblocks;     /* Kp = K rounded up to KG; nblocks = ceil(O / nr) */
     const void *w;                 /* packed weights (int8 or int16) */
     const int32_t *bias;           /* bias_eff, nblocks * NR */
     const int32_t *mult;           /* Q31 multipliers, nblocks * NR (0 in padding) */
@@ -82,6 +85,7 @@ typedef struct {
        2 = some right shift is 0, 3 = some left shift; its per-channel constants: */
     int fast;
     const int64_t *nudge;          /* per 8 channels: the 64-bit nudges of the even, then of the odd channels */
+    const int64_t *nudge16;        /* the same per 16 channels (AVX-512 VNNI: 8 even, then 8 odd channels) */
     const int32_t *sneg;           /* -1 where right > 0, else 0 */
     /* float requantization (FULLY_CONNECTED): s_in * s_w[o] / s_out per channel (nblocks * NR + 8 values);
        NULL selects MBQM */
@@ -634,8 +638,8 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_requant_float(const gemm_params *p, __m512i x
     return _mm512_add_epi32(y, _mm512_set1_epi32(p->z_out));
 }
 
-GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i acc, int64_t c) {
-    __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512((const void *)(p->bias + c)));
+/* General requantization of 16 accumulators x (bias included) of channels c..c+15, z_out included. */
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i x, int64_t c) {
     if (p->scale) return a5_requant_float(p, x, c);
     __m512i m = _mm512_loadu_si512((const void *)(p->mult + c));
     if (p->single) {
@@ -661,67 +665,290 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i acc, in
     return _mm512_add_epi32(x, _mm512_set1_epi32(p->z_out));
 }
 
-GEMM_INLINE GEMM_AVX512 void a5_store16(int8_t *dst, __m512i v, int64_t n) {
-    __m128i b = _mm512_cvtepi32_epi8(v);      /* values already lie in [-128, 127] */
-    if (n >= 16) _mm_storeu_si128((__m128i *)dst, b);
-    else if (n > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << n) - 1), b);
+/* Fast requantization of 16 channels c..c+15 (the wrapper checked a2_requant_fast's preconditions for every
+   channel): the same arithmetic on 16 lanes, z_out included by the nudge. nudge16 holds per 16 channels the
+   8 even ones, then the 8 odd ones. */
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fast(const gemm_params *p, __m512i x, int64_t c, const int adj,
+                                                 const int left) {
+    if (left) x = _mm512_sllv_epi32(x, _mm512_loadu_si512((const void *)(p->left + c)));
+    const __m512i m = _mm512_loadu_si512((const void *)(p->mult + c));
+    __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, m), _mm512_loadu_si512((const void *)(p->nudge16 + c)));
+    __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)),
+                                  _mm512_loadu_si512((const void *)(p->nudge16 + c + 8)));
+    __m512i y = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
+    __m512i sg = _mm512_srai_epi32(x, 31);
+    if (adj) sg = _mm512_and_si512(sg, _mm512_loadu_si512((const void *)(p->sneg + c)));
+    return _mm512_srav_epi32(_mm512_add_epi32(y, sg), _mm512_loadu_si512((const void *)(p->right + c)));
 }
 
-#define A5_ROW_INIT(r) __m512i c##r##0 = _mm512_setzero_si512(), c##r##1 = _mm512_setzero_si512();
+/* 16 accumulators (bias included) of channels c..c+15 -> int8 stores of nc (<= 16) channels */
+GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c, int8_t *dst, int64_t nc) {
+    if (p->fast && !p->scale) {
+        if (p->fast == 1) x = a5_requant_fast(p, x, c, 0, 0);
+        else if (p->fast == 2) x = a5_requant_fast(p, x, c, 1, 0);
+        else x = a5_requant_fast(p, x, c, 1, 1);
+        x = _mm512_min_epi32(_mm512_max_epi32(x, _mm512_set1_epi32(p->act_min)), _mm512_set1_epi32(p->act_max));
+    } else {
+        x = a5_requant(p, x, c);
+    }
+    __m128i b = _mm512_cvtepi32_epi8(x);      /* values already lie in [-128, 127] */
+    if (nc >= 16) _mm_storeu_si128((__m128i *)dst, b);
+    else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
+}
+
+/* One micro-tile, fused: the accumulators start at the bias, then dot products, requantization and int8
+   stores. nv = 2: 32 channels (two zmm per row), mr <= 8; nv = 1: 16 channels, mr <= 12. As on AVX2, each
+   (mr, nv) is its own non-inlined copy, so the accumulators are named registers. */
+#define A5_ROW_INIT(r) __m512i c##r##0 = b0, c##r##1 = b1;
 #define A5_ROW_STEP(r)                                                                    \
     if (mr > r) {                                                                         \
         int32_t quad;                                                                     \
         memcpy(&quad, a + r * lda + 4 * k, 4);                                            \
         const __m512i xb = _mm512_set1_epi32(quad);                                       \
         c##r##0 = _mm512_dpbusd_epi32(c##r##0, xb, w0);  /* u8 activations x s8 weights */ \
-        c##r##1 = _mm512_dpbusd_epi32(c##r##1, xb, w1);                                   \
+        if (nv > 1) c##r##1 = _mm512_dpbusd_epi32(c##r##1, xb, w1);                       \
     }
-#define A5_ROW_OUT(r) if (mr > r) { out[2 * r] = c##r##0; out[2 * r + 1] = c##r##1; }
+#define A5_ROW_OUT(r)                                                                     \
+    if (mr > r) {                                                                         \
+        a5_out16(p, c##r##0, c0, y + r * ldy, nc);                                        \
+        if (nv > 1) a5_out16(p, c##r##1, c0 + 16, y + r * ldy + 16, nc - 16);             \
+    }
 
-GEMM_INLINE GEMM_AVX512 void a5_dot(const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, const int mr,
-                                     __m512i *out) {
-    A5_ROW_INIT(0) A5_ROW_INIT(1) A5_ROW_INIT(2) A5_ROW_INIT(3)
-    A5_ROW_INIT(4) A5_ROW_INIT(5) A5_ROW_INIT(6) A5_ROW_INIT(7)
+GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
+                                        int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
+                                        const int nv) {
+    const __m512i b0 = _mm512_loadu_si512((const void *)(p->bias + c0));
+    const __m512i b1 = nv > 1 ? _mm512_loadu_si512((const void *)(p->bias + c0 + 16)) : b0;
+    A5_ROW_INIT(0) A5_ROW_INIT(1) A5_ROW_INIT(2) A5_ROW_INIT(3) A5_ROW_INIT(4) A5_ROW_INIT(5)
+    A5_ROW_INIT(6) A5_ROW_INIT(7) A5_ROW_INIT(8) A5_ROW_INIT(9) A5_ROW_INIT(10) A5_ROW_INIT(11)
     for (int64_t k = 0; k < kq; k++) {
-        const __m512i w0 = _mm512_loadu_si512((const void *)(w + 128 * k));
-        const __m512i w1 = _mm512_loadu_si512((const void *)(w + 128 * k + 64));
-        A5_ROW_STEP(0) A5_ROW_STEP(1) A5_ROW_STEP(2) A5_ROW_STEP(3)
-        A5_ROW_STEP(4) A5_ROW_STEP(5) A5_ROW_STEP(6) A5_ROW_STEP(7)
+        const __m512i w0 = _mm512_loadu_si512((const void *)(w + 64 * nv * k));
+        const __m512i w1 = nv > 1 ? _mm512_loadu_si512((const void *)(w + 128 * k + 64)) : w0;
+        A5_ROW_STEP(0) A5_ROW_STEP(1) A5_ROW_STEP(2) A5_ROW_STEP(3) A5_ROW_STEP(4) A5_ROW_STEP(5)
+        A5_ROW_STEP(6) A5_ROW_STEP(7) A5_ROW_STEP(8) A5_ROW_STEP(9) A5_ROW_STEP(10) A5_ROW_STEP(11)
     }
-    A5_ROW_OUT(0) A5_ROW_OUT(1) A5_ROW_OUT(2) A5_ROW_OUT(3)
-    A5_ROW_OUT(4) A5_ROW_OUT(5) A5_ROW_OUT(6) A5_ROW_OUT(7)
+    A5_ROW_OUT(0) A5_ROW_OUT(1) A5_ROW_OUT(2) A5_ROW_OUT(3) A5_ROW_OUT(4) A5_ROW_OUT(5)
+    A5_ROW_OUT(6) A5_ROW_OUT(7) A5_ROW_OUT(8) A5_ROW_OUT(9) A5_ROW_OUT(10) A5_ROW_OUT(11)
 }
 
-#define A5_DOT(n) \
-    static GEMM_AVX512 __attribute__((noinline)) void a5_dot_##n(const int8_t *w, const uint8_t *a, int64_t lda, \
-                                                                 int64_t kq, __m512i *out) {                 \
-        a5_dot(w, a, lda, kq, n, out);                                                                       \
+/* 8 channels (blocks of nr = 8, layers with <= 8 output channels): 256-bit vpdpbusd (AVX512VL), 12 rows;
+   the requantization and stores of the AVX2 path (the same constants: nudge per 8 channels). */
+#define A5Y_ROW_INIT(r) __m256i c##r##0 = b0;
+#define A5Y_ROW_STEP(r)                                                                   \
+    if (mr > r) {                                                                         \
+        int32_t quad;                                                                     \
+        memcpy(&quad, a + r * lda + 4 * k, 4);                                            \
+        c##r##0 = _mm256_dpbusd_epi32(c##r##0, _mm256_set1_epi32(quad), w0);              \
     }
-A5_DOT(1) A5_DOT(2) A5_DOT(3) A5_DOT(4) A5_DOT(5) A5_DOT(6) A5_DOT(7) A5_DOT(8)
+#define A5Y_ROW_OUT(r) if (mr > r) v[2 * r] = c##r##0;
 
-static GEMM_AVX512 void gemm_tile_avx512(const gemm_params *p, const uint8_t *a, int64_t lda, int mr, int64_t ob,
-                                         int8_t *y, int64_t ldy) {
-    const int8_t *w = (const int8_t *)p->w + ob * p->Kp * 32;
-    const int64_t kq = p->Kp / 4;
-    __m512i acc[16];
-    switch (mr) {
-    case 1: a5_dot_1(w, a, lda, kq, acc); break;
-    case 2: a5_dot_2(w, a, lda, kq, acc); break;
-    case 3: a5_dot_3(w, a, lda, kq, acc); break;
-    case 4: a5_dot_4(w, a, lda, kq, acc); break;
-    case 5: a5_dot_5(w, a, lda, kq, acc); break;
-    case 6: a5_dot_6(w, a, lda, kq, acc); break;
-    case 7: a5_dot_7(w, a, lda, kq, acc); break;
-    default: a5_dot_8(w, a, lda, kq, acc); mr = 8; break;
+GEMM_INLINE GEMM_AVX512 void a5_kernel8(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
+                                         int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr) {
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(p->bias + c0));
+    A5Y_ROW_INIT(0) A5Y_ROW_INIT(1) A5Y_ROW_INIT(2) A5Y_ROW_INIT(3) A5Y_ROW_INIT(4) A5Y_ROW_INIT(5)
+    A5Y_ROW_INIT(6) A5Y_ROW_INIT(7) A5Y_ROW_INIT(8) A5Y_ROW_INIT(9) A5Y_ROW_INIT(10) A5Y_ROW_INIT(11)
+    for (int64_t k = 0; k < kq; k++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 32 * k));
+        A5Y_ROW_STEP(0) A5Y_ROW_STEP(1) A5Y_ROW_STEP(2) A5Y_ROW_STEP(3) A5Y_ROW_STEP(4) A5Y_ROW_STEP(5)
+        A5Y_ROW_STEP(6) A5Y_ROW_STEP(7) A5Y_ROW_STEP(8) A5Y_ROW_STEP(9) A5Y_ROW_STEP(10) A5Y_ROW_STEP(11)
     }
-    const int64_t c0 = ob * 32;
-    const int64_t nc = p->O - c0 < 32 ? p->O - c0 : 32;
-    for (int r = 0; r < mr; r++) {
-        a5_store16(y + r * ldy + c0, a5_requant(p, acc[2 * r], c0), nc);
-        a5_store16(y + r * ldy + c0 + 16, a5_requant(p, acc[2 * r + 1], c0 + 16), nc - 16);
+    __m256i v[24];
+    A5Y_ROW_OUT(0) A5Y_ROW_OUT(1) A5Y_ROW_OUT(2) A5Y_ROW_OUT(3) A5Y_ROW_OUT(4) A5Y_ROW_OUT(5)
+    A5Y_ROW_OUT(6) A5Y_ROW_OUT(7) A5Y_ROW_OUT(8) A5Y_ROW_OUT(9) A5Y_ROW_OUT(10) A5Y_ROW_OUT(11)
+    a2_requant_tile(p, v, mr, 1, c0);
+    a2_store8(p, v, mr, y, ldy, nc);
+}
+
+#define A5_KERNEL(nv, n)                                                                                    \
+    static GEMM_AVX512 __attribute__((noinline)) void a5_kernel##nv##_##n(                                  \
+            const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, int64_t c0,   \
+            int8_t *y, int64_t ldy, int64_t nc) {                                                           \
+        if (nv == 0) a5_kernel8(p, w, a, lda, kq, c0, y, ldy, nc, n);                                       \
+        else a5_kernel(p, w, a, lda, kq, c0, y, ldy, nc, n, nv);                                            \
+    }
+A5_KERNEL(2, 1) A5_KERNEL(2, 2) A5_KERNEL(2, 3) A5_KERNEL(2, 4) A5_KERNEL(2, 5) A5_KERNEL(2, 6)
+A5_KERNEL(2, 7) A5_KERNEL(2, 8)
+A5_KERNEL(1, 1) A5_KERNEL(1, 2) A5_KERNEL(1, 3) A5_KERNEL(1, 4) A5_KERNEL(1, 5) A5_KERNEL(1, 6)
+A5_KERNEL(1, 7) A5_KERNEL(1, 8) A5_KERNEL(1, 9) A5_KERNEL(1, 10) A5_KERNEL(1, 11) A5_KERNEL(1, 12)
+A5_KERNEL(0, 1) A5_KERNEL(0, 2) A5_KERNEL(0, 3) A5_KERNEL(0, 4) A5_KERNEL(0, 5) A5_KERNEL(0, 6)
+A5_KERNEL(0, 7) A5_KERNEL(0, 8) A5_KERNEL(0, 9) A5_KERNEL(0, 10) A5_KERNEL(0, 11) A5_KERNEL(0, 12)
+
+typedef void (*a5_kernel_fn)(const gemm_params *, const int8_t *, const uint8_t *, int64_t, int64_t, int64_t,
+                             int8_t *, int64_t, int64_t);
+static const a5_kernel_fn A5_KERNELS32[9] = {NULL, a5_kernel2_1, a5_kernel2_2, a5_kernel2_3, a5_kernel2_4,
+                                             a5_kernel2_5, a5_kernel2_6, a5_kernel2_7, a5_kernel2_8};
+static const a5_kernel_fn A5_KERNELS16[13] = {NULL, a5_kernel1_1, a5_kernel1_2, a5_kernel1_3, a5_kernel1_4,
+                                              a5_kernel1_5, a5_kernel1_6, a5_kernel1_7, a5_kernel1_8,
+                                              a5_kernel1_9, a5_kernel1_10, a5_kernel1_11, a5_kernel1_12};
+static const a5_kernel_fn A5_KERNELS8[13] = {NULL, a5_kernel0_1, a5_kernel0_2, a5_kernel0_3, a5_kernel0_4,
+                                             a5_kernel0_5, a5_kernel0_6, a5_kernel0_7, a5_kernel0_8,
+                                             a5_kernel0_9, a5_kernel0_10, a5_kernel0_11, a5_kernel0_12};
+
+/* All `rows` rows of a (u8, stride Kp) x output block ob (p->nr channels) -> y (stride O). */
+static GEMM_AVX512 void gemm_block_avx512(const gemm_params *p, const uint8_t *a, int64_t rows, int64_t ob,
+                                          int8_t *y) {
+    const int nr = p->nr;
+    const int8_t *w = (const int8_t *)p->w + ob * p->Kp * nr;
+    const int64_t kq = p->Kp / 4, lda = p->Kp, ldy = p->O;
+    const int64_t c0 = ob * nr;
+    const int64_t nc = p->O - c0 < nr ? p->O - c0 : nr;
+    const int mrmax = nr == 32 ? 8 : 12;
+    const a5_kernel_fn *kernels = nr == 32 ? A5_KERNELS32 : (nr == 16 ? A5_KERNELS16 : A5_KERNELS8);
+    for (int64_t m = 0; m < rows; m += mrmax) {
+        const int mr = rows - m < mrmax ? (int)(rows - m) : mrmax;
+        kernels[mr](p, w, a + m * lda, lda, kq, c0, y + m * ldy + c0, ldy, nc);
+    }
+}
+
+/* u8 activation rows (x ^ 0x80, padding taps z_in + 128, k >= K zero), row stride Kp; the same bytes as
+   gemm_fill_rows. Byte-masked loads and stores cover any run length without reading past x's end. */
+/* dst[0..n-1] = src[0..n-1] ^ 0x80. Short runs (<= 16, e.g. a 3x3 window row over 3 channels) use one plain
+   16-byte load and store while that stays below src_end (masked byte stores are slow on some CPUs): the store
+   may write up to 15 bytes past dst + n, which the caller overwrites later or the scratch's slack absorbs. */
+GEMM_INLINE GEMM_AVX512 void a5_flip(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end) {
+    if (n <= 16 && src_end - src >= 16) {
+        _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_loadu_si128((const __m128i *)src),
+                                                       _mm_set1_epi8((char)0x80)));
+        return;
+    }
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        _mm512_storeu_si512((void *)(dst + i), _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + i)), flip));
+    if (i < n) {
+        const __mmask64 mk = ((__mmask64)1 << (n - i)) - 1;   /* n - i < 64 */
+        _mm512_mask_storeu_epi8(dst + i, mk, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, src + i), flip));
+    }
+}
+
+static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1,
+                                     uint8_t *buf) {
+    const int64_t K = p->K, Kp = p->Kp;
+    const int8_t *x_end = s->x + s->xsize;
+    if (!s->conv) {
+        if (K == Kp) { a5_flip(buf, s->x + m0 * K, (m1 - m0) * K, x_end); return; }
+        for (int64_t m = m0; m < m1; m++) {
+            uint8_t *row = buf + (m - m0) * Kp;
+            a5_flip(row, s->x + m * K, K, x_end);
+            for (int64_t k = K; k < Kp; k++) row[k] = 0;      /* Kp - K <= 3: no memset call */
+        }
+        return;
+    }
+    const int64_t C = s->C, KW = s->KW, KH = s->KH, W = s->W, H = s->H, OW = s->OW;
+    const int64_t ohw = s->OH * OW, run = KW * C;
+    const uint8_t zpad = (uint8_t)(p->z_in + 128);
+    int64_t n = m0 / ohw, oy = (m0 % ohw) / OW, ox = m0 % OW;
+    for (int64_t m = m0; m < m1; m++) {
+        uint8_t *row = buf + (m - m0) * Kp;
+        const int64_t ix0 = ox * s->sw - s->pl, iy0 = oy * s->sh - s->pt;
+        const int8_t *ximg = s->x + n * H * W * C;
+        const int inside_x = s->dw == 1 && ix0 >= 0 && ix0 + KW <= W;
+        /* small windows (e.g. 3x3 over 3 channels) wholly inside the image: one 16-byte flip per kernel row,
+           for every pixel of this output row from ox on that stays inside (as a2_fill_rows) */
+        if (inside_x && run <= 16 && iy0 >= 0 && iy0 + (KH - 1) * s->dh < H) {
+            const int64_t step = s->sw * C, ystep = s->dh * W * C;
+            const int8_t *src = ximg + (iy0 * W + ix0) * C;
+            const __m128i flip = _mm_set1_epi8((char)0x80);
+            int64_t count = 0;
+            while (ox + count < OW && m + count < m1 && ix0 + count * s->sw + KW <= W &&
+                   src + count * step + (KH - 1) * ystep + 16 <= x_end)
+                count++;
+            if (count > 0) {
+                for (int64_t i = 0; i < count; i++, src += step, row += Kp) {
+                    for (int64_t ky = 0; ky < KH; ky++)
+                        _mm_storeu_si128((__m128i *)(row + ky * run),
+                                         _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + ky * ystep)), flip));
+                    for (int64_t k = K; k < Kp; k++) row[k] = 0;
+                }
+                m += count - 1;
+                ox += count;
+                if (ox == OW) {
+                    ox = 0;
+                    if (++oy == s->OH) { oy = 0; n++; }
+                }
+                continue;
+            }
+        }
+        for (int64_t ky = 0; ky < KH; ky++) {
+            const int64_t iy = iy0 + ky * s->dh;
+            uint8_t *dst = row + ky * run;
+            if (iy < 0 || iy >= H) {
+                for (int64_t i = 0; i < run; i++) dst[i] = zpad;
+                continue;
+            }
+            if (inside_x) { a5_flip(dst, ximg + (iy * W + ix0) * C, run, x_end); continue; }
+            for (int64_t kx = 0; kx < KW; kx++) {
+                const int64_t ix = ix0 + kx * s->dw;
+                if (ix < 0 || ix >= W) for (int64_t i = 0; i < C; i++) dst[kx * C + i] = zpad;
+                else a5_flip(dst + kx * C, ximg + (iy * W + ix) * C, C, x_end);
+            }
+        }
+        for (int64_t k = K; k < Kp; k++) row[k] = 0;
+        if (++ox == OW) {
+            ox = 0;
+            if (++oy == s->OH) { oy = 0; n++; }
+        }
     }
 }
 #endif /* INTRT_GEMM_X86 */
+
+/* ---------------------------------------------------------------- peak loops (benchmarks) */
+/* Multiply-adds per second a path's core instruction can reach: `iters` rounds of independent dot-product
+   instructions on register operands (16 accumulators hide the latency), no loads. AVX-512 VNNI: vpdpbusd zmm,
+   64 MACs each; AVX2: vpmaddwd + vpaddd on ymm, 16 MACs each. Returns the MACs done (0: path unavailable). */
+#if INTRT_GEMM_X86
+#define PEAK_ACC16(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11) OP(12) OP(13) OP(14) OP(15)
+static GEMM_AVX512 __attribute__((noinline)) int64_t gemm_peak_avx512(int64_t iters, int32_t seed) {
+    __m512i a = _mm512_set1_epi32(seed), b = _mm512_set1_epi32(seed * 7 + 1);
+#define PK_INIT(i) __m512i c##i = _mm512_set1_epi32(i);
+#define PK_STEP(i) c##i = _mm512_dpbusd_epi32(c##i, a, b);
+#define PK_SUM(i) s = _mm512_add_epi32(s, c##i);
+    PEAK_ACC16(PK_INIT)
+    for (int64_t i = 0; i < iters; i++) {
+        PEAK_ACC16(PK_STEP)
+        __asm__ volatile("" : "+v"(a), "+v"(b));     /* keep the loop: the operands might have changed */
+    }
+    __m512i s = _mm512_setzero_si512();
+    PEAK_ACC16(PK_SUM)
+#undef PK_INIT
+#undef PK_STEP
+#undef PK_SUM
+    volatile int32_t sink = _mm512_reduce_add_epi32(s);
+    (void)sink;
+    return iters * 16 * 64;
+}
+
+static GEMM_AVX2 __attribute__((noinline)) int64_t gemm_peak_avx2(int64_t iters, int32_t seed) {
+    __m256i a = _mm256_set1_epi32(seed), b = _mm256_set1_epi32(seed * 7 + 1);
+#define PK_INIT(i) __m256i c##i = _mm256_set1_epi32(i);
+#define PK_STEP(i) c##i = _mm256_add_epi32(c##i, _mm256_madd_epi16(a, b));
+#define PK_SUM(i) s = _mm256_add_epi32(s, c##i);
+    PEAK_ACC16(PK_INIT)
+    for (int64_t i = 0; i < iters; i++) {
+        PEAK_ACC16(PK_STEP)
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+    }
+    __m256i s = _mm256_setzero_si256();
+    PEAK_ACC16(PK_SUM)
+#undef PK_INIT
+#undef PK_STEP
+#undef PK_SUM
+    int32_t out[8];
+    _mm256_storeu_si256((__m256i *)out, s);
+    volatile int32_t sink = out[0] + out[7];
+    (void)sink;
+    return iters * 16 * 16;
+}
+#endif
+
+static int64_t gemm_peak_macs(int isa, int64_t iters) {
+#if INTRT_GEMM_X86
+    if (isa == ISA_AVX512VNNI && gemm_cpu_has(ISA_AVX512VNNI)) return gemm_peak_avx512(iters, 3);
+    if (isa == ISA_AVX2 && gemm_cpu_has(ISA_AVX2)) return gemm_peak_avx2(iters, 3);
+#endif
+    (void)isa; (void)iters;
+    return 0;
+}
 
 /* ---------------------------------------------------------------- one task */
 /* Rows m0..m1-1 x output blocks ob0..ob1-1, with `buf` holding at least (m1 - m0) * Kp * esize + 64 bytes of
@@ -740,15 +967,20 @@ static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0
         return;
     }
 #endif
+#if INTRT_GEMM_X86
+    if (isa == ISA_AVX512VNNI) {
+        a5_fill_rows(p, s, m0, m1, (uint8_t *)buf);
+        for (int64_t ob = ob0; ob < ob1; ob++)
+            gemm_block_avx512(p, (const uint8_t *)buf, m1 - m0, ob, s->y + m0 * p->O);
+        return;
+    }
+#endif
     gemm_fill_rows(p, s, m0, m1, buf);
     for (int64_t ob = ob0; ob < ob1; ob++) {
         for (int64_t m = m0; m < m1; m += mrmax) {
             const int mr = (int)(m1 - m < mrmax ? m1 - m : mrmax);
             const uint8_t *a = (const uint8_t *)buf + (m - m0) * row_bytes;
             int8_t *y = s->y + m * p->O;
-#if INTRT_GEMM_X86
-            if (isa == ISA_AVX512VNNI) { gemm_tile_avx512(p, a, p->Kp, mr, ob, y, p->O); continue; }
-#endif
             gemm_tile_portable(p, a, p->Kp, mr, ob, y, p->O);
         }
     }
@@ -758,6 +990,7 @@ static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0
 static void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf) {
 #if INTRT_GEMM_X86
     if (p->isa == ISA_AVX2) { a2_fill_rows(p, s, m0, m1, (int16_t *)buf); return; }
+    if (p->isa == ISA_AVX512VNNI) { a5_fill_rows(p, s, m0, m1, (uint8_t *)buf); return; }
 #endif
     gemm_fill_rows(p, s, m0, m1, buf);
 }

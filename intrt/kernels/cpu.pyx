@@ -1,0 +1,255 @@
+"""CPU features, the ``INTRT_ISA`` setting and the threads of every intrt kernel, in one place.
+
+Threads: one persistent pool (``threadpool.h``, pthreads; without pthreads, e.g. MSVC, everything runs on
+the calling thread). The calling thread works too; workers poll for a short bounded time after a job and
+then sleep, so a busy machine loses at most that much CPU to them. Tasks are claimed one at a time, so a
+worker that the OS does not schedule simply gets none: the caller runs them instead of waiting.
+
+Thread count: :func:`set_num_threads` (process-wide), ``INTRT_NUM_THREADS`` (environment), else
+:func:`default_num_threads`: the CPUs this process may use (its affinity mask and its cgroup CPU quota,
+``cpu.max``), at most :data:`MAX_DEFAULT_THREADS`. A model loaded with ``intrt.load(path, num_threads=N)``
+uses N for its own runs whatever the process-wide setting.
+
+Kernels split work over independent outputs only, so the results do not depend on the thread count.
+
+Example
+-------
+>>> from intrt.kernels import cpu
+>>> cpu.get_num_threads() >= 1
+True
+>>> "portable" in cpu.cpu_isas()
+True
+"""
+import math
+import os
+import warnings
+
+import numpy as np
+
+from libc.stdint cimport int64_t
+
+from intrt.errors import ArgumentTypeError, InputError
+
+cdef extern from "cpu.h" nogil:
+    enum:
+        INTRT_CPU_AVX2
+        INTRT_CPU_AVX512VNNI
+        INTRT_CPU_AVXVNNI
+        INTRT_CPU_FMA
+        INTRT_HAVE_POOL
+    ctypedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot) noexcept nogil
+    int intrt_cpu_feature(int f)
+    void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int threads)
+    int intrt_pool_grow(int n)
+    int intrt_pool_workers()
+    void intrt_pool_set_spin_ns(int64_t ns)
+    int64_t intrt_pool_spin()
+    int intrt_get_call_threads()
+    void intrt_set_call_threads(int n)
+
+#: the default thread count never exceeds this (mobile CNN layers are too small to feed more cores)
+MAX_DEFAULT_THREADS = 8
+#: the kernel paths intrt knows, slowest first; each kernel module runs the ones it implements
+ISA_NAMES = ("portable", "avx2", "avxvnni", "avx512vnni")
+#: True when this build has the thread pool (pthreads); False: every kernel runs on the calling thread
+HAVE_THREAD_POOL = bool(INTRT_HAVE_POOL)
+
+
+# -- CPU features and INTRT_ISA ---------------------------------------------------------------------------
+def cpu_features():
+    """What this CPU (and OS) offers: ``{"avx2", "fma", "avxvnni", "avx512vnni": bool, "thread_pool": bool}``."""
+    return {
+        "avx2": bool(intrt_cpu_feature(INTRT_CPU_AVX2)),
+        "fma": bool(intrt_cpu_feature(INTRT_CPU_FMA)),
+        "avxvnni": bool(intrt_cpu_feature(INTRT_CPU_AVXVNNI)),
+        "avx512vnni": bool(intrt_cpu_feature(INTRT_CPU_AVX512VNNI)),
+        "thread_pool": HAVE_THREAD_POOL,
+    }
+
+
+def cpu_isas():
+    """The paths of :data:`ISA_NAMES` this CPU can execute, slowest first (``"portable"`` always)."""
+    f = cpu_features()
+    return [name for name in ISA_NAMES if name == "portable" or f[name]]
+
+
+_forced_isa = None
+
+
+def set_isa(name=None):
+    """Ask every kernel for path ``name`` from now on (None: back to ``INTRT_ISA`` / the best path).
+
+    A kernel module that lacks the path uses its best one; modules have their own ``set_isa`` too."""
+    global _forced_isa
+    if name is not None and name not in ISA_NAMES:
+        raise InputError(f"set_isa: unknown path {name!r}; choose one of {ISA_NAMES}")
+    if name is not None and name not in cpu_isas():
+        raise InputError(f"set_isa: this CPU cannot run {name!r}; it offers {cpu_isas()}")
+    _forced_isa = name
+
+
+def requested_isa():
+    """The path asked for by :func:`set_isa`, else by ``INTRT_ISA`` (environment), else None (the best).
+
+    An ``INTRT_ISA`` that names no known path is ignored with a warning."""
+    if _forced_isa is not None:
+        return _forced_isa
+    env = os.environ.get("INTRT_ISA", "").strip()
+    if not env:
+        return None
+    if env not in ISA_NAMES:
+        warnings.warn(f"INTRT_ISA={env!r} is not one of {ISA_NAMES}; using the best available path")
+        return None
+    return env
+
+
+# -- thread count -----------------------------------------------------------------------------------------
+def _cgroup_cpu_limit(root="/sys/fs/cgroup"):
+    """CPUs allowed by the cgroup CPU quota (ceil(quota / period)), or None when unlimited or unknown.
+
+    cgroup v2: ``cpu.max`` ("max 100000" or "200000 100000") of this process's cgroup; v1: cpu.cfs_quota_us
+    and cpu.cfs_period_us."""
+    paths = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                parts = line.strip().split(":", 2)
+                if len(parts) == 3 and parts[0] == "0":                      # v2
+                    paths.append(os.path.join(root, parts[2].lstrip("/"), "cpu.max"))
+                elif len(parts) == 3 and "cpu" in parts[1].split(","):       # v1
+                    paths.append(os.path.join(root, parts[1], parts[2].lstrip("/")))
+    except OSError:
+        pass
+    paths += [os.path.join(root, "cpu.max"), os.path.join(root, "cpu")]
+    for p in paths:
+        try:
+            if p.endswith("cpu.max"):
+                with open(p) as f:
+                    quota, period = f.read().split()[:2]
+                if quota == "max":
+                    return None
+                quota, period = int(quota), int(period)
+            else:
+                with open(os.path.join(p, "cpu.cfs_quota_us")) as f:
+                    quota = int(f.read())
+                with open(os.path.join(p, "cpu.cfs_period_us")) as f:
+                    period = int(f.read())
+                if quota < 0:
+                    return None
+        except (OSError, ValueError):
+            continue
+        if quota > 0 and period > 0:
+            return max(1, math.ceil(quota / period))
+    return None
+
+
+def available_cpus():
+    """CPUs this process may use: its affinity mask, limited by its cgroup CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_limit()
+    return max(1, min(n, quota) if quota else n)
+
+
+def default_num_threads():
+    """``INTRT_NUM_THREADS`` if set (a positive integer), else ``min(available_cpus(), MAX_DEFAULT_THREADS)``."""
+    env = os.environ.get("INTRT_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n >= 1:
+            return n
+        warnings.warn(f"INTRT_NUM_THREADS={env!r} is not a positive integer; using the available CPUs")
+    return max(1, min(available_cpus(), MAX_DEFAULT_THREADS))
+
+
+#: the default when this module was imported (kernels size their per-thread scratch for at least this many)
+DEFAULT_NUM_THREADS = default_num_threads()
+cdef int _num_threads = DEFAULT_NUM_THREADS
+
+
+def check_thread_count(n, what="set_num_threads"):
+    """``n`` as an int >= 1; ArgumentTypeError for a non-integer (1.5, "2", True), InputError for n < 1."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise ArgumentTypeError(f"{what}: the thread count must be an integer, got {n!r}")
+    if n < 1:
+        raise InputError(f"{what}: need at least 1 thread, got {n}")
+    return int(min(n, 64))
+
+
+def set_num_threads(n):
+    """Threads every kernel may use from now on (>= 1; a model loaded with ``num_threads`` keeps its own)."""
+    global _num_threads
+    _num_threads = check_thread_count(n)
+
+
+def get_num_threads():
+    """The process-wide thread count (:func:`set_num_threads`, ``INTRT_NUM_THREADS``, else the CPUs)."""
+    return _num_threads
+
+
+def call_threads(n):
+    """Set this thread's thread count for the kernels it calls (0: the process-wide one); returns the old one.
+
+    The runtime wraps a model's run in it; kernels read it through :func:`get_current_threads`."""
+    return set_call_threads(n)
+
+
+def get_current_threads():
+    """The thread count kernels called from this thread use now."""
+    return current_threads()
+
+
+def pool_workers():
+    """Worker threads the pool has started so far (the calling thread is not counted)."""
+    return intrt_pool_workers()
+
+
+def set_spin_microseconds(double us):
+    """How long idle workers (and a caller waiting for running tasks) poll before sleeping (default 50 us)."""
+    intrt_pool_set_spin_ns(<int64_t>max(1.0, us * 1000.0))
+
+
+def get_spin_microseconds():
+    return intrt_pool_spin() / 1000.0
+
+
+cdef void parallel_for(task_fn fn, void *ctx, int64_t ntasks, int threads) noexcept nogil:
+    intrt_pool_run(<intrt_task_fn>fn, ctx, ntasks, threads)
+
+
+cdef int current_threads() noexcept nogil:
+    cdef int n = intrt_get_call_threads()
+    return n if n > 0 else _num_threads
+
+
+cdef int threads_for(int64_t work, int64_t min_per_thread, int threads) noexcept nogil:
+    cdef int64_t most = work // min_per_thread if min_per_thread > 0 else threads
+    if most < threads:
+        threads = <int>most
+    return threads if threads > 1 else 1
+
+
+cdef int set_call_threads(int n) noexcept nogil:
+    cdef int old = intrt_get_call_threads()
+    intrt_set_call_threads(n if n > 0 else 0)
+    return old
+
+
+# -- a parallel loop for tests: which slot ran each task ---------------------------------------------------
+cdef void _record_slot(void *ctx, int64_t task, int slot) noexcept nogil:
+    (<int *>ctx)[task] = slot
+
+
+def _run_tasks(int64_t ntasks, int threads):
+    """Run ``ntasks`` tasks on the pool; returns the slot that ran each (tests of the pool itself)."""
+    out = np.full(ntasks, -1, np.intc)
+    cdef int[::1] view = out
+    if ntasks:
+        with nogil:
+            parallel_for(_record_slot, &view[0], ntasks, threads)
+    return out

@@ -1,0 +1,239 @@
+/* The thread pool of every intrt kernel: persistent workers, the calling thread works too.
+
+   intrt_pool_run(fn, ctx, ntasks, threads) calls fn(ctx, task, slot) once for every task in 0 .. ntasks - 1
+   and returns when all have finished. `slot` is 0 on the calling thread and 1 .. threads - 1 on the workers
+   that joined this job, so a kernel can give each slot its own scratch memory. Tasks are claimed one by one
+   from a shared counter, so a worker that the OS does not schedule (another process holds the core) just
+   claims nothing: the calling thread runs the remaining tasks itself and never waits for a thread that has
+   not started. It waits only for tasks already running.
+
+   Waiting: a worker spins for a short, bounded time after each job (INTRT_POOL_SPIN_NS, so the next layer
+   finds it awake), then sleeps on a condition variable; never an unbounded spin. The caller likewise spins
+   briefly for running tasks and then sleeps until the last one signals.
+
+   One job runs at a time. A caller that finds the pool busy (another Python thread running a model)
+   runs its tasks alone on its own thread: results never depend on how tasks are split, only speed does.
+
+   Without pthreads (e.g. MSVC) the same function runs every task on the calling thread.
+
+   Stale workers: a worker copies the job under the mutex and then claims tasks with a compare-and-swap on a
+   64-bit ticket (generation << 32 | next task), so a worker that was descheduled between two jobs can never
+   claim a task of a later job with the function of an earlier one. */
+#ifndef INTRT_THREADPOOL_H
+#define INTRT_THREADPOOL_H
+
+#include <stdint.h>
+
+typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
+
+#if !defined(_MSC_VER) && !defined(INTRT_NO_THREADS) && (defined(__unix__) || defined(__APPLE__)) && \
+    !defined(__STDC_NO_ATOMICS__)
+#define INTRT_HAVE_POOL 1
+#else
+#define INTRT_HAVE_POOL 0
+#endif
+
+#define INTRT_POOL_MAX_THREADS 64
+
+#if INTRT_HAVE_POOL
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define INTRT_CPU_RELAX() _mm_pause()
+#else
+#define INTRT_CPU_RELAX() ((void)0)
+#endif
+
+/* how long a worker keeps polling for the next job, and the caller for running tasks, before sleeping */
+#ifndef INTRT_POOL_SPIN_NS
+#define INTRT_POOL_SPIN_NS 50000
+#endif
+
+typedef struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;             /* workers sleep here */
+    pthread_cond_t finished;         /* the caller sleeps here */
+    _Atomic uint64_t ticket;         /* generation << 32 | next task index */
+    _Atomic uint32_t generation;     /* bumped per job: what spinning workers poll */
+    _Atomic int64_t done;            /* tasks finished in the current job */
+    _Atomic int caller_sleeping;
+    _Atomic int busy;                /* 1 while a job runs (one job at a time) */
+    /* the current job, written under the mutex */
+    intrt_task_fn fn;
+    void *ctx;
+    int64_t ntasks;
+    int want;                        /* workers that may join */
+    int joined;                      /* workers that joined */
+    int sleepers;                    /* workers waiting on `wake` */
+    int nworkers;
+    int64_t spin_ns;
+    pid_t pid;                       /* the process that made the workers (a fork child starts over) */
+} intrt_pool;
+
+static intrt_pool intrt_the_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                                    PTHREAD_COND_INITIALIZER};
+static pthread_mutex_t intrt_pool_start_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static inline int64_t intrt_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* run tasks of generation `gen` until none is left; returns how many this thread ran */
+static int64_t intrt_pool_claim(intrt_pool *p, uint32_t gen, intrt_task_fn fn, void *ctx, int64_t ntasks,
+                                int slot) {
+    int64_t ran = 0;
+    uint64_t t = atomic_load(&p->ticket);
+    for (;;) {
+        if ((uint32_t)(t >> 32) != gen || (int64_t)(t & 0xffffffffu) >= ntasks) break;
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) continue;   /* t reloaded */
+        fn(ctx, (int64_t)(t & 0xffffffffu), slot);
+        ran++;
+        t = atomic_load(&p->ticket);
+    }
+    return ran;
+}
+
+static void intrt_pool_finish_tasks(intrt_pool *p, int64_t ran, int64_t ntasks) {
+    if (ran && atomic_fetch_add(&p->done, ran) + ran == ntasks && atomic_load(&p->caller_sleeping)) {
+        pthread_mutex_lock(&p->mutex);
+        pthread_cond_signal(&p->finished);
+        pthread_mutex_unlock(&p->mutex);
+    }
+}
+
+static void *intrt_pool_worker(void *arg) {
+    intrt_pool *p = &intrt_the_pool;
+    uint32_t seen = (uint32_t)(uintptr_t)arg;
+    for (;;) {
+        /* bounded spin for the next job, then sleep */
+        int64_t deadline = intrt_now_ns() + p->spin_ns;
+        int polls = 0;
+        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
+            INTRT_CPU_RELAX();
+            if (++polls % 64 == 0 && intrt_now_ns() > deadline) break;
+        }
+        pthread_mutex_lock(&p->mutex);
+        while (atomic_load(&p->generation) == seen) {
+            p->sleepers++;
+            pthread_cond_wait(&p->wake, &p->mutex);
+            p->sleepers--;
+        }
+        uint32_t gen = atomic_load(&p->generation);
+        seen = gen;
+        intrt_task_fn fn = p->fn;
+        void *ctx = p->ctx;
+        int64_t ntasks = p->ntasks;
+        int slot = 0;
+        if (p->joined < p->want) slot = ++p->joined;
+        pthread_mutex_unlock(&p->mutex);
+        if (slot) intrt_pool_finish_tasks(p, intrt_pool_claim(p, gen, fn, ctx, ntasks, slot), ntasks);
+    }
+    return NULL;
+}
+
+/* make sure `n` workers exist (returns how many do) */
+static int intrt_pool_grow(int n) {
+    intrt_pool *p = &intrt_the_pool;
+    if (n > INTRT_POOL_MAX_THREADS - 1) n = INTRT_POOL_MAX_THREADS - 1;
+    pthread_mutex_lock(&intrt_pool_start_mutex);
+    if (p->pid != getpid()) {        /* first use, or a fork child: the parent's workers do not exist here */
+        pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+        p->mutex = m;
+        p->wake = c;
+        p->finished = c;
+        p->nworkers = 0;
+        p->sleepers = 0;
+        p->joined = p->want = 0;
+        atomic_store(&p->busy, 0);
+        if (p->spin_ns == 0) p->spin_ns = INTRT_POOL_SPIN_NS;
+        p->pid = getpid();
+    }
+    while (p->nworkers < n) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        uint32_t gen = atomic_load(&p->generation);
+        int rc = pthread_create(&th, &attr, intrt_pool_worker, (void *)(uintptr_t)gen);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break;
+        p->nworkers++;
+    }
+    n = p->nworkers;
+    pthread_mutex_unlock(&intrt_pool_start_mutex);
+    return n;
+}
+
+static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int threads) {
+    intrt_pool *p = &intrt_the_pool;
+    int64_t i;
+    if (threads > ntasks) threads = (int)ntasks;
+    if (threads > INTRT_POOL_MAX_THREADS) threads = INTRT_POOL_MAX_THREADS;
+    int expected = 0;
+    if (threads <= 1 || ntasks > 0xffffffffLL || p->pid != getpid() && intrt_pool_grow(threads - 1) < 1 ||
+        !atomic_compare_exchange_strong(&p->busy, &expected, 1)) {
+        for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
+        return;
+    }
+    if (p->nworkers < threads - 1) intrt_pool_grow(threads - 1);
+    pthread_mutex_lock(&p->mutex);
+    uint32_t gen = atomic_load(&p->generation) + 1;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->ntasks = ntasks;
+    p->want = threads - 1 < p->nworkers ? threads - 1 : p->nworkers;
+    p->joined = 0;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->ticket, (uint64_t)gen << 32);
+    atomic_store_explicit(&p->generation, gen, memory_order_release);
+    if (p->sleepers) pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mutex);
+
+    int64_t ran = intrt_pool_claim(p, gen, fn, ctx, ntasks, 0);
+    if (atomic_fetch_add(&p->done, ran) + ran != ntasks) {
+        /* other threads still run tasks: poll briefly, then sleep until the last one signals */
+        int64_t deadline = intrt_now_ns() + p->spin_ns;
+        int polls = 0;
+        while (atomic_load(&p->done) != ntasks) {
+            INTRT_CPU_RELAX();
+            if (++polls % 64 == 0 && intrt_now_ns() > deadline) break;
+        }
+        if (atomic_load(&p->done) != ntasks) {
+            pthread_mutex_lock(&p->mutex);
+            atomic_store(&p->caller_sleeping, 1);
+            while (atomic_load(&p->done) != ntasks) pthread_cond_wait(&p->finished, &p->mutex);
+            atomic_store(&p->caller_sleeping, 0);
+            pthread_mutex_unlock(&p->mutex);
+        }
+    }
+    atomic_store(&p->busy, 0);
+}
+
+static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
+static void intrt_pool_set_spin_ns(int64_t ns) { intrt_the_pool.spin_ns = ns > 0 ? ns : 1; }
+static int64_t intrt_pool_spin(void) {
+    return intrt_the_pool.spin_ns ? intrt_the_pool.spin_ns : INTRT_POOL_SPIN_NS;
+}
+
+#else  /* no pthreads: every task on the calling thread */
+
+static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int threads) {
+    int64_t i;
+    (void)threads;
+    for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
+}
+static int intrt_pool_grow(int n) { (void)n; return 0; }
+static int intrt_pool_workers(void) { return 0; }
+static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
+static int64_t intrt_pool_spin(void) { return 0; }
+
+#endif
+#endif
