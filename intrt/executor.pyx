@@ -177,9 +177,10 @@ cdef class Executor:
                 for k in range(n_in):
                     np.copyto(inst.inputs[k], xs[k])
             inst.run_program()
+            result = self.collect_outputs(inst, q, out, output_names)  # first: a bad `out` leaves the state alone
             if self.commit_state is not None:
                 self.commit_state(inst.buffers)
-            return self.collect_outputs(inst, q, out, output_names)
+            return result
         finally:
             if old >= 0:
                 set_call_threads(old)

@@ -451,11 +451,15 @@ class Model:
     @property
     def state(self) -> Dict[str, np.ndarray]:
         """A copy of the current state: {variable name: array} (empty for a model without state)."""
+        if self._state_lock is None:
+            return {}
         with self._state_lock:
             return {v.name: value.copy() for v, value in zip(self.graph.state, self._state_values)}
 
     def reset_state(self) -> None:
         """Give every state variable its initial value again (as right after loading); no-op without state."""
+        if self._state_lock is None:
+            return
         with self._state_lock:
             for v, value in zip(self.graph.state, self._state_values):
                 np.copyto(value, self.graph.tensors[v.initial].data)

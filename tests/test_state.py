@@ -49,7 +49,10 @@ def _xs(n, seed=0):
 @pytest.mark.parametrize("bind_steps", [True, False])
 def test_state_persists_across_runs_and_reset_restores_it(bind_steps):
     model = load(fmt.to_bytes(delay_graph()), bind_steps=bind_steps)
-    assert model.stateful and not load(fmt.to_bytes(Graph([Tensor("x", "int8", (1,), Q)], [], [0], [0]))).stateful
+    plain = load(fmt.to_bytes(Graph([Tensor("x", "int8", (1,), Q)], [], [0], [0])))
+    assert model.stateful and not plain.stateful
+    plain.reset_state()  # no state: nothing to do
+    assert plain.state == {}
     xs = _xs(6)
     want = delay_oracle(xs)
     for x, w in zip(xs, want):
@@ -182,3 +185,21 @@ def test_passes_keep_the_state_and_renumber_it():
     assert out.state == [StateVar("frames", 1, 3, 4)] and g.state == [StateVar("frames", 2, 4, 5)]
     model, xs = load(fmt.to_bytes(out)), _xs(4, seed=1)
     assert all(np.array_equal(model.run(x, quantized=True), w) for x, w in zip(xs, delay_oracle(xs)))
+
+
+def test_outputs_are_taken_before_the_state_moves_on():
+    """A graph output that is the state's read tensor shows the state the run started from, and a run whose
+    outputs cannot be delivered (a bad ``out`` array) leaves the state alone."""
+    g = delay_graph()
+    g.outputs = [2, 1]  # the window and the state as read
+    model = load(fmt.to_bytes(g))
+    xs = _xs(3, seed=2)
+    frames = INITIAL
+    for x, w in zip(xs, delay_oracle(xs)):
+        window, state = model.run(x, quantized=True)
+        np.testing.assert_array_equal(window, w)
+        np.testing.assert_array_equal(state, frames)
+        frames = w[:, 1:]
+    with pytest.raises(InputError):
+        model.run(xs[0], quantized=True, out=[np.empty((1, 3, 2), np.int8), np.empty((9,), np.int8)])
+    np.testing.assert_array_equal(model.state["frames"], frames)
