@@ -392,6 +392,10 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
         numel = math.prod(shape)
         if numel > MAX_ELEMENTS:
             raise ModelFormatError(f"{where}: shape {shape} has {numel} elements (maximum {MAX_ELEMENTS})")
+        # An empty tensor's other dimensions still size its strides (numpy refuses them past 2**63).
+        if numel == 0 and math.prod(d for d in shape if d) > MAX_ELEMENTS:
+            raise ModelFormatError(f"{where}: empty shape {shape} has non-zero dimensions whose product exceeds "
+                                   f"{MAX_ELEMENTS}")
         shape = tuple(shape)
         quant = None if tj["quant"] is None else _check_quant(tj["quant"], tj["dtype"], shape, where)
         data = None

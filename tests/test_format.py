@@ -249,6 +249,8 @@ HEADER_CASES = [
     (_set(T + (1, "shape"), [True, 2, 2, 4]), "'shape' must be a list of integers"),
     (_set(T + (0, "shape"), [2 ** 31 - 1] * 3), "elements"),
     (_set(T + (0, "shape"), [1] * 9), "rank 9"),
+    # zero elements, but strides past 2**63: numpy itself would refuse the view with a ValueError
+    (_set(T + (5, "shape"), [0] + [2 ** 31 - 1] * 3), "empty shape"),
     (_set(T + (1, "shape"), [3, 2, 2, 5]), "data size"),
     (_set(T + (1, "data", "offset"), 32), "not a multiple of 64"),
     (_set(T + (1, "data", "offset"), -64), "non-negative"),

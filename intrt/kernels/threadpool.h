@@ -160,7 +160,7 @@ static int intrt_pool_grow(int n) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_attr_setstacksize(&attr, 8 * 1024 * 1024);  /* as a default thread: debug builds use deep frames */
         uint32_t gen = atomic_load(&p->generation);
         int rc = pthread_create(&th, &attr, intrt_pool_worker, (void *)(uintptr_t)gen);
         pthread_attr_destroy(&attr);
