@@ -68,7 +68,7 @@ def _torch():
 
 # ------------------------------------------------------------------------------------- entry ----
 def from_torch(module, example_inputs, calibration=None, *, io_layout: str = "NCHW", dynamic_batch: bool = True,
-               **quantize_options) -> Graph:
+               arithmetic: str = "intrt", **quantize_options) -> Graph:
     """Convert a PyTorch model to an intrt graph.
 
     Parameters
@@ -86,6 +86,12 @@ def from_torch(module, example_inputs, calibration=None, *, io_layout: str = "NC
         Layout of 4-D graph inputs and outputs: PyTorch's (default) or intrt's.
     dynamic_batch : bool
         The first dim of every activation is a batch that may change at run time (default).
+    arithmetic : {"intrt", "pytorch"}
+        For a model quantized by torch.ao: "intrt" (default) computes with intrt's fixed-point arithmetic and
+        fast kernels (within a step or so of PyTorch, docs/arithmetic.md section 7); "pytorch" stores
+        ``arithmetic: pytorch`` in the model's metadata, and its layers then compute as PyTorch's quantized
+        CPU kernels do (float requantization, round half to even; intrt/ops/pytorch_arith.py; numpy code,
+        slower). Float modules quantized by intrt's PTQ use intrt's arithmetic only.
     **quantize_options
         Passed to :func:`intrt.convert.quantize_graph` (``method``, ``per_channel``, ...).
 
@@ -102,13 +108,22 @@ def from_torch(module, example_inputs, calibration=None, *, io_layout: str = "NC
     example_inputs = tuple(example_inputs)
     if not all(isinstance(x, torch.Tensor) for x in example_inputs):
         raise ConversionError("example_inputs must be a tensor or a tuple of tensors")
+    if arithmetic not in ("intrt", "pytorch"):
+        raise ConversionError(f"arithmetic must be 'intrt' or 'pytorch', got {arithmetic!r}")
+    if isinstance(module, (str, bytes)) or hasattr(module, "__fspath__"):
+        module = _load_torchscript(module)
     if isinstance(module, torch.jit.ScriptModule):
-        raise UnsupportedOpError("TorchScript modules are not supported; convert the nn.Module (or the torch.ao "
-                                 "GraphModule) before scripting it")
+        from intrt.convert.torchscript import graph_module_of
+
+        module = graph_module_of(module, example_inputs)
     if is_quantized_model(module):
         from intrt.convert.torch_quantized import import_quantized
 
-        return import_quantized(module, example_inputs, io_layout=io_layout, dynamic_batch=dynamic_batch)
+        return import_quantized(module, example_inputs, io_layout=io_layout, dynamic_batch=dynamic_batch,
+                                arithmetic=arithmetic)
+    if arithmetic != "intrt":
+        raise ConversionError("arithmetic='pytorch' applies to models quantized by torch.ao (a float module is "
+                              "quantized by intrt's PTQ, in intrt's arithmetic)")
     from intrt.convert.passes import run_passes
 
     graph = capture_float(module, example_inputs, dynamic_batch=dynamic_batch)
@@ -121,6 +136,15 @@ def from_torch(module, example_inputs, calibration=None, *, io_layout: str = "NC
     return quantize_graph(graph, _calibration_batches(calibration, len(example_inputs)), **quantize_options)
 
 
+def _load_torchscript(path):
+    """A TorchScript file (``torch.jit.save``) loaded with ``torch.jit.load`` on the CPU."""
+    torch = _torch()
+    try:
+        return torch.jit.load(path, map_location="cpu")
+    except Exception as e:
+        raise ConversionError(f"could not load the TorchScript file {path!r}: {type(e).__name__}: {e}") from e
+
+
 def is_quantized_model(module) -> bool:
     """True for a model converted by torch.ao.quantization (it holds quantized modules or quantize calls)."""
     torch = _torch()
@@ -130,9 +154,15 @@ def is_quantized_model(module) -> bool:
                 and not name.startswith("torch.ao.nn.quantized.reference") and type(m).__name__ != "FloatFunctional":
             return True
     if isinstance(module, torch.fx.GraphModule):
-        return any(n.op == "call_function" and n.target in (torch.quantize_per_tensor, torch.quantize_per_channel)
-                   for n in module.graph.nodes)
+        return any(n.op == "call_function" and (n.target in (torch.quantize_per_tensor, torch.quantize_per_channel)
+                                                or _quantized_op(n.target)) for n in module.graph.nodes)
     return False
+
+
+def _quantized_op(target) -> bool:
+    """An operator of the ``quantized`` namespace, or ``aten::quantize_per_tensor`` (a TorchScript graph's)."""
+    name = getattr(target, "_qualified_op_name", "")
+    return name.startswith("quantized::") or name in ("aten::quantize_per_tensor", "aten::quantize_per_channel")
 
 
 def _calibration_batches(data, n_inputs: int):

@@ -80,7 +80,44 @@ def weight_params(w, what: str):
     return data, params
 
 
+def exact_bias(b: np.ndarray):
+    """PyTorch's float32 bias exactly as int32: per channel a 24-bit integer times a power-of-two scale (the
+    ``arithmetic="pytorch"`` layers add the float bias itself, intrt/ops/pytorch_arith.py)."""
+    b = np.asarray(b, np.float32).astype(np.float64)
+    mant, exp = np.frexp(b)
+    exp = np.maximum(exp - 24, -126)  # smallest normal float32 scale; below it the value rounds (|b| < 2^-102)
+    q = np.round(b / np.ldexp(1.0, exp))
+    return q.astype(np.int32), QParams(np.ldexp(1.0, exp), np.zeros(b.size, np.int64), "int8", 0)
+
+
+class _PackedConv:
+    """A TorchScript graph's packed convolution weights, seen as the quantized Conv2d module they come from."""
+
+    padding_mode = "zeros"
+
+    def __init__(self, packed):
+        torch = _torch()
+        self._w, self._b = torch.ops.quantized.conv2d_unpack(packed)
+        self.stride, self.padding = tuple(packed.stride()), tuple(packed.padding())
+        self.dilation, self.groups = tuple(packed.dilation()), int(packed.groups())
+        if packed.transpose():
+            raise UnsupportedOpError("transposed quantized convolutions are not supported")
+
+    def weight(self):
+        return self._w
+
+    def bias(self):
+        return self._b
+
+
+class _PackedLinear(_PackedConv):
+    def __init__(self, packed):
+        self._w, self._b = _torch().ops.quantized.linear_unpack(packed)
+
+
 class _QuantizedImporter:
+    arithmetic = "intrt"
+
     def __init__(self, module, example_inputs):
         torch = _torch()
         if isinstance(module, torch.fx.GraphModule):
@@ -231,6 +268,9 @@ class _QuantizedImporter:
         else:
             key = "fn_" + getattr(target, "__name__", str(target))
         fn = getattr(self, key, None)
+        if fn is None and qualified and qualified.startswith("aten::"):  # an operator of a TorchScript graph
+            base = qualified.split("::")[1].rstrip("_")  # in-place relu_ computes what relu does
+            fn = getattr(self, "fn_" + base, None) or getattr(self, "meth_" + base, None)
         if fn is None:
             raise UnsupportedOpError(f"node {node.name}: function {qualified or target} is not supported")
         return fn, qualified or key[3:]
@@ -276,7 +316,7 @@ class _QuantizedImporter:
         if b is None:
             return -1
         b = b.detach().float().numpy()
-        bq, bp = quantize_bias(b, s_in, wparams)
+        bq, bp = exact_bias(b) if self.arithmetic == "pytorch" else quantize_bias(b, s_in, wparams)
         return self.add_tensor(name + "/bias", bq.shape, bp, "int32", bq)
 
     def conv(self, node, mod, x, activation="NONE"):
@@ -329,6 +369,26 @@ class _QuantizedImporter:
 
     def q_LinearReLU(self, node, mod, x):
         return self.linear(node, mod, x, "RELU")
+
+    # TorchScript graphs call the quantized operators with the packed weights (intrt/convert/torchscript.py)
+    def qop_conv2d(self, node, x, packed, scale=None, zero_point=None, activation="NONE"):
+        return self.conv(node, _PackedConv(packed), x, activation)
+
+    def qop_conv2d_relu(self, node, x, packed, *args):
+        return self.qop_conv2d(node, x, packed, activation="RELU")
+
+    def qop_linear(self, node, x, packed, scale=None, zero_point=None, activation="NONE"):
+        return self.linear(node, _PackedLinear(packed), x, activation)
+
+    def qop_linear_relu(self, node, x, packed, *args):
+        return self.qop_linear(node, x, packed, activation="RELU")
+
+    def qop_hardswish(self, node, x, *args):
+        return self.table(node, x, lambda q: node.target(q, *args))
+
+    qop_leaky_relu = qop_hardswish
+    qop_sigmoid = qop_hardswish
+    qop_elu = qop_hardswish
 
     # -- activations -------------------------------------------------------------------------------
     def unary(self, node, op, x, attrs=None, fixed: Optional[QParams] = None):
@@ -657,12 +717,17 @@ def _depthwise(graph: Graph) -> int:
     return count
 
 
-def import_quantized(module, example_inputs, *, io_layout: str = "NCHW", dynamic_batch: bool = True) -> Graph:
+def import_quantized(module, example_inputs, *, io_layout: str = "NCHW", dynamic_batch: bool = True,
+                     arithmetic: str = "intrt") -> Graph:
     """The int8 graph of a model quantized by torch.ao (see :func:`intrt.convert.torch.from_torch`)."""
     from intrt.convert.passes import QUANTIZED_PIPELINE, run_passes
 
     torch = _torch()
-    graph = _QuantizedImporter(module.eval() if hasattr(module, "eval") else module, example_inputs).run()
+    importer = _QuantizedImporter(module.eval() if hasattr(module, "eval") else module, example_inputs)
+    importer.arithmetic = arithmetic
+    graph = importer.run()
+    if arithmetic != "intrt":
+        graph.metadata["arithmetic"] = arithmetic
     graph.dynamic_batch = bool(dynamic_batch)
     graph.metadata["source"] = "torch " + torch.__version__.split("+")[0] + " (torch.ao quantized)"
     graph = run_passes(graph, ["to_nhwc", "cancel_transposes"], io_layout="source" if io_layout == "NCHW" else "NHWC")
