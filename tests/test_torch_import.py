@@ -350,3 +350,98 @@ def test_quint8_becomes_int8_exactly():
     assert x.dtype == "int8"
     assert int(x.quant.zero_point[0]) == int(qmodel.quant.zero_point) - 128
     assert float(x.quant.scale[0]) == pytest.approx(float(qmodel.quant.scale))
+
+
+# ------------------------------------------------------------------------ arithmetic="pytorch" ----
+@pytest.mark.parametrize("config", ["x86", "fbgemm", "qnnpack"])
+def test_pytorch_arithmetic_cnn_is_bit_exact(images, config):
+    torch.manual_seed(0)
+    qmodel = torch_fx_quantize(randomize_batch_norms(SmallCNN()), images[:1], images[:128], config)
+    graph = from_torch(qmodel, images[:1], arithmetic="pytorch")
+    assert graph.metadata["arithmetic"] == "pytorch"
+    assert max_lsb(graph, qmodel, images[128:]) == 0.0
+    # the mode is stored in the file: a loaded model computes the same
+    from intrt.format import load_graph
+    from intrt.runtime import describe_graph
+    loaded = load_graph(to_bytes(graph))
+    assert loaded.metadata["arithmetic"] == "pytorch"
+    assert "metadata arithmetic: pytorch" in describe_graph(loaded)
+
+
+def test_pytorch_arithmetic_mlp_and_eager_are_bit_exact():
+    torch.manual_seed(0)
+    x = torch.randn(256, 20)
+    qmodel = torch_fx_quantize(randomize_batch_norms(MLP()), x[:2], x[:192])
+    assert max_lsb(from_torch(qmodel, x[:2], arithmetic="pytorch"), qmodel, x[192:]) == 0.0
+    qmodel = eager_quantized()
+    x = torch.randn(32, 3, 8, 8)
+    assert max_lsb(from_torch(qmodel, x[:1], arithmetic="pytorch"), qmodel, x) == 0.0
+    qmodel.requant.scale = qmodel.requant.scale * 1.5  # a requantization between dequantize and quantize
+    assert max_lsb(from_torch(qmodel, x[:1], arithmetic="pytorch"), qmodel, x) == 0.0
+
+
+def test_pytorch_arithmetic_elementwise_ops_match_torch_on_every_pair():
+    """ADD and MUL on all 65536 input pairs, with scales drawn at random, as quantized::add / mul compute them."""
+    from intrt.convert.torch_quantized import activation_params
+    from intrt.graph import Graph, Node, Tensor
+
+    rng = np.random.default_rng(0)
+    a = torch.tensor(np.repeat(np.arange(256), 256), dtype=torch.uint8).reshape(1, 1, 256, 256)
+    b = torch.tensor(np.tile(np.arange(256), 256), dtype=torch.uint8).reshape(1, 1, 256, 256)
+    for trial in range(6):
+        sa, sb, sy = (float(np.float32(v)) for v in rng.uniform(0.01, 0.1, 3))
+        za, zb, zy = (int(v) for v in rng.integers(0, 255, 3))
+        qa = torch._make_per_tensor_quantized_tensor(a, sa, za)
+        qb = torch._make_per_tensor_quantized_tensor(b, sb, zb)
+        for op, fn in (("ADD", torch.ops.quantized.add), ("MUL", torch.ops.quantized.mul),
+                       ("ADD", torch.ops.quantized.add_relu)):
+            ref = fn(qa, qb, sy, zy)
+            shape = (1, 1, 256, 256)
+            tensors = [Tensor("a", "int8", shape, activation_params(qa)), Tensor("b", "int8", shape, activation_params(qb)),
+                       Tensor("y", "int8", shape, activation_params(ref))]
+            act = "RELU" if fn is torch.ops.quantized.add_relu else "NONE"
+            graph = Graph(tensors, [Node(op, [0, 1], [2], {"activation": act}, "op")], [0, 1], [2],
+                          metadata={"arithmetic": "pytorch"})
+            ints = [(q.int_repr().numpy().astype(np.int16) - 128).astype(np.int8) for q in (qa, qb)]
+            y = load(to_bytes(graph)).run_list(ints, quantized=True)[0]
+            np.testing.assert_array_equal(y.astype(np.int16) + 128, ref.int_repr().numpy())
+
+
+def test_arithmetic_option_is_checked():
+    with pytest.raises(IntrtError, match="arithmetic"):
+        from_torch(eager_quantized(), torch.randn(1, 3, 8, 8), arithmetic="tflite")
+    with pytest.raises(IntrtError, match="torch.ao"):
+        from_torch(nn.Linear(3, 2), torch.randn(1, 3), torch.randn(8, 3), arithmetic="pytorch")
+
+
+# ------------------------------------------------------------------------------------ TorchScript ----
+def _saved(module, path):
+    torch.jit.save(module, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_torchscript_quantized_models(images, tmp_path, how):
+    torch.manual_seed(0)
+    cnn = torch_fx_quantize(randomize_batch_norms(SmallCNN()), images[:1], images[:128])
+    eager = eager_quantized()
+    x8 = torch.randn(16, 3, 8, 8)
+    for qmodel, example, x in ((cnn, images[:1], images[128:]), (eager, x8[:1], x8)):
+        ts = torch.jit.script(qmodel) if how == "script" else torch.jit.trace(qmodel, example)
+        path = _saved(ts, tmp_path / "model.pt")
+        for source in (ts, path, torch.jit.load(path)):
+            exact = from_torch(source, example, arithmetic="pytorch")
+            assert max_lsb(exact, qmodel, x) == 0.0
+        default = from_torch(path, example)
+        reference = from_torch(qmodel, example)
+        assert [n.op for n in default.nodes] == [n.op for n in reference.nodes]
+        np.testing.assert_array_equal(run(default, x.numpy())[0], run(reference, x.numpy())[0])
+
+
+def test_torchscript_float_model_and_bad_file_are_clear_errors(tmp_path):
+    with pytest.raises(UnsupportedOpError, match="quantized by torch.ao"):
+        from_torch(torch.jit.script(nn.Sequential(nn.Linear(3, 2), nn.ReLU())), torch.randn(1, 3))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a TorchScript archive")
+    with pytest.raises(IntrtError, match="TorchScript file"):
+        from_torch(str(bad), torch.randn(1, 3))
