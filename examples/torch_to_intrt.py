@@ -5,8 +5,10 @@
 2. convert it with intrt's post-training quantization: ``from_torch(model, example, calibration=x_train)``;
 3. quantize it with PyTorch (torch.ao FX graph mode, x86 config) and import that int8 model as it is:
    ``from_torch(quantized_model, example)``;
-4. save both as .intrt and run them in a fresh Python process in which ``import torch`` fails, printing the
-   accuracy of each next to PyTorch's.
+4. save that int8 model as a TorchScript file too and convert the file with ``arithmetic="pytorch"`` (the
+   layers then compute as PyTorch's quantized CPU kernels: the same bytes as PyTorch);
+5. save the conversions as .intrt and run them in a fresh Python process in which ``import torch`` fails,
+   printing the accuracy of each next to PyTorch's.
 
 Run (PyTorch needed for the conversion only):  python examples/torch_to_intrt.py
 """
@@ -33,7 +35,7 @@ x = data["x_test"].astype(np.float32).transpose(0, 3, 1, 2) / 16.0  # NCHW, as t
 for path in sys.argv[2:]:
     model = intrt.load(path)
     accuracy = np.mean(model.run(x).argmax(1) == data["y_test"])
-    print(f"  intrt {path.rsplit('/', 1)[-1]:24s} accuracy {accuracy:.4f} (torch importable: {'torch' in sys.modules and sys.modules['torch'] is not None})")
+    print(f"  intrt {path.rsplit('/', 1)[-1]:30s} accuracy {accuracy:.4f} (torch importable: {'torch' in sys.modules and sys.modules['torch'] is not None})")
 """
 
 
@@ -103,9 +105,25 @@ def main():
     fx_path = os.path.join(out_dir, "digits_torch_ao.intrt")
     save(from_torch(quantized, example), fx_path)
 
+    # (c) the same int8 model as a TorchScript file, converted with PyTorch's arithmetic
+    ts_file = os.path.join(out_dir, "digits_torch_ao.pt")
+    torch.jit.save(torch.jit.script(quantized), ts_file)
+    exact_path = os.path.join(out_dir, "digits_torch_ao_pytorch.intrt")
+    save(from_torch(ts_file, example, arithmetic="pytorch"), exact_path)
+    import intrt
+
+    with torch.no_grad():
+        ref = quantized(x_test).numpy()
+    for path in (fx_path, exact_path):
+        model_i = intrt.load(path)
+        diff = np.abs(model_i.run(x_test.numpy()) - ref)
+        print(f"  {os.path.basename(path):30s} outputs differing from PyTorch's int8 outputs: "
+              f"{np.mean(diff > 1e-6):.2%}")
+
     print("Running the .intrt files in a process without PyTorch:")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    subprocess.run([sys.executable, "-c", RUN_WITHOUT_TORCH, data_path, ptq_path, fx_path], check=True, env=env)
+    subprocess.run([sys.executable, "-c", RUN_WITHOUT_TORCH, data_path, ptq_path, fx_path, exact_path], check=True,
+                   env=env)
 
 
 if __name__ == "__main__":
