@@ -5,9 +5,11 @@ file, shown by ``intrt inspect``); loading it replaces these ops by what PyTorch
 (docs/arithmetic.md section 7). PyTorch's activations are quint8: ``raw = q + 128`` and ``Z = z + 128`` below;
 every rounding is to nearest, ties to even (``nearbyint`` / ``lrintf`` / ``cvtps2dq``).
 
-    CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED  (FBGEMM ReQuantizeOutput with a float bias)
-        acc = sum (q_x - z_x) * q_w                          exact int32, without the bias
-        y   = clamp(rint(f32(f32(acc) + f32(b / S)) * f32(S / s_y)) + z_y)      S = f32(s_x * s_w[c])
+    acc = sum (q_x - z_x) * q_w   exact int32, without the bias;  S = f32(s_x * s_w[c]);  b the float bias
+    CONV_2D, DEPTHWISE_CONV_2D  (oneDNN, run by PyTorch's x86 engine on CPUs with AVX-512 VNNI)
+        y = clamp(rint(fma(f32(f32(acc) * S) + b, f32(1 / s_y), Z_y)) - 128)       zero point added before rounding
+    FULLY_CONNECTED  (FBGEMM ReQuantizeOutput with a float bias)
+        y = clamp(rint(f32(f32(acc) + f32(b / S)) * f32(S / s_y)) + z_y)
     ADD (quantized::add)       d_i = fma(raw_i, s_i, f32(-(Z_i * s_i)));  y = rint(f32(d_1 + d_2) * f32(1 / s_y)) + Z_y
     MUL (quantized::mul)       y = rint(f32((q_1 - z_1) (q_2 - z_2)) * f32(f32(s_1 s_2) / s_y)) + Z_y
     QUANTIZE float -> int8     y = rint(fma(x, f32(1 / s), Z)) - 128           (quantize_per_tensor)
@@ -85,7 +87,10 @@ def torch_clamp_bounds(activation: str, q) -> tuple:
 
 # -- layers with weights --------------------------------------------------------------------------------------
 class _TorchLayer:
-    """Shared by the three layers: PyTorch's float bias and scales (FBGEMM's ReQuantizeOutput)."""
+    """Shared by the three layers: PyTorch's float bias and scales. ``onednn``: the convolutions (oneDNN, which
+    PyTorch's x86 engine runs on CPUs with AVX-512 VNNI); else FBGEMM's ReQuantizeOutput (Linear)."""
+
+    onednn = False
 
     def torch_setup(self, channels: int):
         qx, qw, qy = self.inputs[0].quant, self.inputs[1].quant, self.outputs[0].quant
@@ -98,13 +103,20 @@ class _TorchLayer:
         else:
             sb = np.broadcast_to(np.asarray(b.quant.scale, np.float64).reshape(-1), (channels,))
             bias = (b.data.astype(np.float64) * sb).astype(np.float32)
+        self.t_float_bias = bias
         self.t_bias = (bias / self.t_act_w).astype(np.float32)
+        self.t_inv = f32(1) / f32(qy.scale[0])
         self.t_zero = int(qy.zero_point[0])
         self.t_lo, self.t_hi = torch_clamp_bounds(self.attrs["activation"], qy)
 
     def torch_requantize(self, acc: np.ndarray) -> np.ndarray:
-        v = (acc.astype(np.float32) + self.t_bias).astype(np.float32) * self.t_mult
-        return np.clip(np.rint(v).astype(np.int64) + self.t_zero, self.t_lo, self.t_hi).astype(np.int8)
+        if self.onednn:  # fma(f32(f32(acc) * S) + b, f32(1 / s_y), Z_y), rounded once with the zero point
+            c = ((acc.astype(np.float32) * self.t_act_w).astype(np.float32) + self.t_float_bias).astype(np.float32)
+            v = np.rint(fma32(c, self.t_inv, self.t_zero + 128)).astype(np.int64) - 128
+        else:  # lrintf(f32(f32(acc) + f32(b / S)) * f32(S / s_y)) + z_y
+            v = np.rint((acc.astype(np.float32) + self.t_bias).astype(np.float32) * self.t_mult).astype(np.int64)
+            v += self.t_zero
+        return np.clip(v, self.t_lo, self.t_hi).astype(np.int8)
 
     def bind(self, inputs, outputs):
         return None
@@ -127,6 +139,8 @@ def _tap(op, xp, i, j, out_h, out_w):
 
 @register_variant(ARITHMETIC, "CONV_2D")
 class TorchConv2D(_TorchLayer, Conv2D):
+    onednn = True
+
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         self.torch_setup(self.weights.shape[0])
@@ -148,6 +162,8 @@ class TorchConv2D(_TorchLayer, Conv2D):
 
 @register_variant(ARITHMETIC, "DEPTHWISE_CONV_2D")
 class TorchDepthwiseConv2D(_TorchLayer, DepthwiseConv2D):
+    onednn = True
+
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         self.torch_setup(self.weights.shape[3])
