@@ -989,6 +989,8 @@ def _dq(imp, name, scale, zp, rank_hint=None):
     if name in imp.consts:
         data = imp.consts[name]
         p = imp.qparams(scale, zp, 0 if np.asarray(imp.const(scale)).size > 1 else None, data.ndim)
+        if np.dtype(p.dtype) != data.dtype:
+            raise imp.error(f"{name!r} is {data.dtype} but its zero point is {p.dtype}")
         real = name + "/w"
         imp.weights[real] = _Weight(data, p)
         return real
