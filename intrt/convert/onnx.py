@@ -193,7 +193,12 @@ class _Weight:
             shape = [1] * self.data.ndim
             shape[self.params.axis] = -1
             s, z = s.reshape(shape), z.reshape(shape)
-        return ((self.data.astype(np.float32) - z) * s).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # out of float32 range: refused just below
+            real = ((self.data.astype(np.float32) - z) * s).astype(np.float32)
+        if not np.isfinite(real).all():
+            raise ConversionError(f"a weight's real values (integers times scale {self.params.scale.max()!r}) "
+                                  "exceed float32")
+        return real
 
     def transposed(self, perm) -> "_Weight":
         p = self.params
@@ -967,7 +972,11 @@ def h_dequantize_linear(imp, node, attrs):
                 scale = scale.reshape(-1)
             if imp.has(node, 2) and np.any(imp.consts.get(node.input[2], np.zeros(1)) != 0):
                 raise imp.unsupported("an int32 tensor with a nonzero zero point")
-            imp.consts[node.output[0]] = (data.astype(np.float64) * scale).astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):  # out of float32 range: refused just below
+                real = (data.astype(np.float64) * scale).astype(np.float32)
+            if not np.isfinite(real).all():
+                raise imp.error(f"{x!r} times its scale is not a finite float32")
+            imp.consts[node.output[0]] = real
             return
         p = imp.qparams(node.input[1], node.input[2] if imp.has(node, 2) else None, attrs.get("axis"), data.ndim)
         if np.dtype(p.dtype) != data.dtype:
