@@ -942,7 +942,8 @@ def h_quantize_linear(imp, node, attrs):
     rank = len(imp.shape(x))
     p = imp.qparams(node.input[1], node.input[2] if imp.has(node, 2) else None, attrs.get("axis"), rank)
     if x in imp.consts:  # weights quantized in the graph: quantize now, the stated way (round half to even)
-        data = imp.consts[x].astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # past float32 (a float64 initializer): refused below
+            data = imp.consts[x].astype(np.float32)
         s, z = p.scale.astype(np.float32), p.zero_point
         if p.axis is not None:
             shape = [1] * data.ndim
@@ -950,7 +951,8 @@ def h_quantize_linear(imp, node, attrs):
             s, z = s.reshape(shape), z.reshape(shape)
         if not np.isfinite(data).all():
             raise imp.error(f"weight {x!r} contains NaN or Inf")
-        q = np.clip(np.rint(data / s) + z, p.qmin, p.qmax).astype(p.dtype)
+        with np.errstate(over="ignore"):  # data / s past float32 (a tiny scale) saturates, as quantizing does
+            q = np.clip(np.rint(data / s) + z, p.qmin, p.qmax).astype(p.dtype)
         imp.weights[node.output[0]] = _Weight(q, p)
         imp.consts[node.output[0]] = q
         return

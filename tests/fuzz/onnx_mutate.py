@@ -379,6 +379,8 @@ WORDS = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFFFFFF, 0xFFFFFFFF]
 def mutate_bytes(rng: random.Random, blob: bytes) -> bytes:
     b = bytearray(blob)
     for _ in range(rng.randint(1, 4)):
+        if not b:
+            b = bytearray(blob[:8])
         r = rng.random()
         if r < 0.5:
             b[rng.randrange(len(b))] = rng.randrange(256)

@@ -148,10 +148,12 @@ REGRESSIONS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "corpus",
 @pytest.mark.parametrize("path", REGRESSIONS, ids=[os.path.basename(p) for p in REGRESSIONS])
 def test_fuzz_finding_ends_in_an_intrt_error(path):
     """Each file in tests/fuzz/corpus/regressions once raised a non-intrt exception (or a numpy warning); the
-    file name says what was wrong. The target is the file's extension (.intrt, .tflite, .onnx)."""
+    file name says what was wrong. The target is the file's extension (.intrt, .tflite, .onnx). Most are
+    refused now; a few are valid models with extreme values and run (a weight quantized with a tiny scale
+    saturates)."""
     with open(path, "rb") as f:
         blob = f.read()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         outcome = execute(os.path.splitext(path)[1][1:], blob, random.Random(0))
-    assert outcome != "ok", outcome
+    assert outcome == "ok" or outcome.split(":")[0] in ("import", "save", "load", "run"), outcome
