@@ -86,7 +86,11 @@ def load_corpus(folder: str = os.path.join(CORPUS, "intrt")) -> List[bytes]:
     paths = sorted(glob.glob(os.path.join(folder, "*.intrt")))
     if not paths:
         raise FileNotFoundError(f"no seed files in {folder}; run python -m tests.fuzz.make_corpus")
-    return [open(p, "rb").read() for p in paths]
+    blobs = []
+    for p in paths:
+        with open(p, "rb") as f:
+            blobs.append(f.read())
+    return blobs
 
 
 # -- random values -------------------------------------------------------------------------------------------
