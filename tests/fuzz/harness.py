@@ -21,7 +21,6 @@ from intrt.errors import InternalError, IntrtError
 FUZZ_MAX_MEMORY = 64 * 2 ** 20
 #: the largest tensor (elements) an importer may build while fuzzing (intrt.convert.builder.MAX_ELEMENTS)
 FUZZ_MAX_ELEMENTS = 2 ** 22
-builder.MAX_ELEMENTS = min(builder.MAX_ELEMENTS, FUZZ_MAX_ELEMENTS)
 
 
 def run_model(model, rng: random.Random) -> None:
@@ -76,9 +75,15 @@ def onnx_calibration(blob: bytes, rng: random.Random):
 def execute(target: str, blob: bytes, rng: random.Random, max_memory: int = FUZZ_MAX_MEMORY) -> str:
     """Load (and run) one case. Returns the outcome: ``"ok"`` (loaded and ran) or ``"<stage>:<ErrorClass>"``."""
     stage = "import"
+    limit = builder.MAX_ELEMENTS
     try:
         if target in ("tflite", "onnx"):
-            graph = from_tflite(blob) if target == "tflite" else from_onnx(blob, calibration=onnx_calibration(blob, rng))
+            builder.MAX_ELEMENTS = min(limit, FUZZ_MAX_ELEMENTS)  # for this import only
+            try:
+                graph = from_tflite(blob) if target == "tflite" else \
+                    from_onnx(blob, calibration=onnx_calibration(blob, rng))
+            finally:
+                builder.MAX_ELEMENTS = limit
             stage = "save"
             blob = fmt.to_bytes(graph)
         stage = "load"
