@@ -21,15 +21,22 @@ shapes are inferred by running the op's float reference on zeros, so the builder
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from intrt.errors import ConversionError
+from intrt.errors import ConversionError, MemoryLimitError
 from intrt.graph import Graph, Node, Tensor
 from intrt.ops.spec import ABSENT, REQUIRED, AttrError, OpSpec, all_specs, op_spec
 from intrt.quant import QParams
 from intrt.convert.float_exec import eval_node
+
+
+#: the most elements a tensor of a built graph may have. Shapes are inferred by running each op on zeros, so a
+#: corrupt or hostile model's dimensions (an ONNX input of 2**40 elements) must end in a clear error, not in a
+#: huge allocation.
+MAX_ELEMENTS = 2 ** 28
 
 
 class GraphBuilder:
@@ -51,7 +58,14 @@ class GraphBuilder:
         return self._unique(f"{name}_{self._names[name]}")
 
     def _add_tensor(self, name, shape, data=None, dtype="float32", quant=None) -> int:
-        self.tensors.append(Tensor(self._unique(name), dtype, tuple(int(s) for s in shape), quant, data))
+        shape = tuple(int(s) for s in shape)
+        if any(d < 0 for d in shape):
+            raise ConversionError(f"tensor {name!r}: shape {list(shape)} has a negative dimension")
+        numel = math.prod(max(d, 1) for d in shape)  # an empty tensor's other dims still size its strides
+        if numel > MAX_ELEMENTS:
+            raise MemoryLimitError(f"tensor {name!r}: shape {list(shape)} has {numel} elements, more than the "
+                                   f"converter allows ({MAX_ELEMENTS}; intrt.convert.builder.MAX_ELEMENTS)")
+        self.tensors.append(Tensor(self._unique(name), dtype, shape, quant, data))
         return len(self.tensors) - 1
 
     def input(self, name: str, shape: Sequence[int]) -> int:
@@ -115,6 +129,8 @@ class GraphBuilder:
             ys = eval_node(node, args, quant)
         except AttrError as e:
             raise ConversionError(f"node {name!r} ({op_type}): {e}") from None
+        except MemoryError as e:  # an output too large to infer (e.g. a huge pad or resize factor)
+            raise MemoryLimitError(f"node {name!r} ({op_type}): its output does not fit in memory ({e})") from None
         except Exception as e:
             raise ConversionError(f"node {name!r} ({op_type}): {e}") from e
         outs = []

@@ -403,7 +403,10 @@ class Calibration:
             if a.size and not np.all(np.isfinite(a)):
                 raise ConversionError(f"calibration data for input {self.graph.tensors[idx].name!r} contains NaN "
                                       f"or Inf (batch {self.batches}); clean the data set")
-        _, values = run_float(self.graph, batch, record=True)
+        # A value past float32's range becomes Inf or NaN: no numpy warning, TensorStats refuses it with its name
+        # (and an exp that overflows on the way to a finite result, a sigmoid of -100, is simply right).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            _, values = run_float(self.graph, batch, record=True)
         for idx, v in values.items():
             t = self.graph.tensors[idx]
             if t.data is not None:

@@ -193,7 +193,12 @@ class _Weight:
             shape = [1] * self.data.ndim
             shape[self.params.axis] = -1
             s, z = s.reshape(shape), z.reshape(shape)
-        return ((self.data.astype(np.float32) - z) * s).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # out of float32 range: refused just below
+            real = ((self.data.astype(np.float32) - z) * s).astype(np.float32)
+        if not np.isfinite(real).all():
+            raise ConversionError(f"a weight's real values (integers times scale {self.params.scale.max()!r}) "
+                                  "exceed float32")
+        return real
 
     def transposed(self, perm) -> "_Weight":
         p = self.params
@@ -258,7 +263,9 @@ class _Importer:
     # -- errors ---------------------------------------------------------------------------------------
     def where(self) -> str:
         n = self.node
-        return f"node {self.index} ({n.name or n.output[0]!r}, {n.op_type})" if n is not None else "graph"
+        if n is None:
+            return "graph"
+        return f"node {self.index} ({n.name or (n.output[0] if n.output else '')!r}, {n.op_type})"
 
     def unsupported(self, what: str) -> UnsupportedOpError:
         return UnsupportedOpError(f"{self.where()}: {what}")
@@ -279,9 +286,8 @@ class _Importer:
         if self.opset not in OPSETS:
             raise ConversionError(f"ONNX opset {self.opset} is not supported (opsets {OPSETS.start}-{OPSETS.stop - 1}; "
                                   "onnx.version_converter.convert_version can update a model)")
-        from onnx import numpy_helper
         for init in self.g.initializer:
-            self.consts[init.name] = numpy_helper.to_array(init)
+            self.consts[init.name] = _to_array(init, f"initializer {init.name!r}")
         for inp in self.g.input:
             if inp.name in self.consts:
                 continue
@@ -291,7 +297,7 @@ class _Importer:
                 quantized_input = self.input_params(inp.name)
             elif tt.elem_type != onnx.TensorProto.FLOAT:
                 raise ConversionError(f"graph input {inp.name!r} has element type "
-                                      f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; intrt imports float32 "
+                                      f"{_type_name(tt.elem_type)}; intrt imports float32 "
                                       "inputs and int8/uint8 inputs read by a DequantizeLinear")
             if inp.name in self.input_shapes:
                 shape = [int(d) for d in self.input_shapes[inp.name]]
@@ -421,14 +427,15 @@ class _Importer:
             if node.op_type in _PASS_THROUGH and node.input and self.is_q(node.input[0]):
                 return self.quantized_pass_through(node, handler, attrs)
             handler(self, node, attrs)
-        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:  # malformed node
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, OverflowError) as e:  # malformed
             raise self.error(f"malformed node ({type(e).__name__}: {e}); inputs {list(node.input)}, attributes "
-                             f"{sorted(attrs)}") from None
+                             f"{sorted(map(str, attrs))}") from None
 
     def constant_node(self, node, attrs) -> None:
-        from onnx import numpy_helper
         if "value" in attrs:
-            v = numpy_helper.to_array(attrs["value"])
+            if not isinstance(attrs["value"], _onnx().TensorProto):
+                raise self.error(f"attribute 'value' must be a tensor, got {type(attrs['value']).__name__}")
+            v = _to_array(attrs["value"], f"{self.where()}: value")
         elif "value_float" in attrs:
             v = np.array(attrs["value_float"], np.float32)
         elif "value_floats" in attrs:
@@ -509,6 +516,31 @@ class _NodeView:
     def __init__(self, node, inputs, outputs, op_type=None):
         self.name, self.op_type, self.attribute, self.domain = node.name, op_type or node.op_type, node.attribute, ""
         self.input, self.output = list(inputs), list(outputs)
+
+
+def _type_name(elem_type: int) -> str:
+    """The name of an ONNX element type (the number, for a type this onnx package does not know)."""
+    from onnx import TensorProto
+    try:
+        return TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return f"{elem_type} (unknown)"
+
+
+def _to_array(t, what: str) -> np.ndarray:
+    """A TensorProto's value; a malformed one (data that does not fit its dims or type, an unknown type) or data
+    in an external file (which a model given as bytes must not make intrt read; onnx.load reads it for a
+    model given by path) is a ConversionError."""
+    from onnx import TensorProto, numpy_helper
+
+    if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+        raise ConversionError(f"{what}: data stored in an external file is not read here (load the model from "
+                              "its path, or onnx.load it with load_external_data=True)")
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # noqa: BLE001 - the onnx package's errors (ValueError, TypeError, its own) vary
+        raise ConversionError(f"{what}: malformed tensor data (data type {t.data_type}, dims {list(t.dims)}): "
+                              f"{type(e).__name__}: {e}") from None
 
 
 def _elem_type(v: np.ndarray) -> int:
@@ -910,13 +942,17 @@ def h_quantize_linear(imp, node, attrs):
     rank = len(imp.shape(x))
     p = imp.qparams(node.input[1], node.input[2] if imp.has(node, 2) else None, attrs.get("axis"), rank)
     if x in imp.consts:  # weights quantized in the graph: quantize now, the stated way (round half to even)
-        data = imp.consts[x].astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # past float32 (a float64 initializer): refused below
+            data = imp.consts[x].astype(np.float32)
         s, z = p.scale.astype(np.float32), p.zero_point
         if p.axis is not None:
             shape = [1] * data.ndim
             shape[p.axis] = -1
             s, z = s.reshape(shape), z.reshape(shape)
-        q = np.clip(np.rint(data / s) + z, p.qmin, p.qmax).astype(p.dtype)
+        if not np.isfinite(data).all():
+            raise imp.error(f"weight {x!r} contains NaN or Inf")
+        with np.errstate(over="ignore"):  # data / s past float32 (a tiny scale) saturates, as quantizing does
+            q = np.clip(np.rint(data / s) + z, p.qmin, p.qmax).astype(p.dtype)
         imp.weights[node.output[0]] = _Weight(q, p)
         imp.consts[node.output[0]] = q
         return
@@ -938,7 +974,11 @@ def h_dequantize_linear(imp, node, attrs):
                 scale = scale.reshape(-1)
             if imp.has(node, 2) and np.any(imp.consts.get(node.input[2], np.zeros(1)) != 0):
                 raise imp.unsupported("an int32 tensor with a nonzero zero point")
-            imp.consts[node.output[0]] = (data.astype(np.float64) * scale).astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):  # out of float32 range: refused just below
+                real = (data.astype(np.float64) * scale).astype(np.float32)
+            if not np.isfinite(real).all():
+                raise imp.error(f"{x!r} times its scale is not a finite float32")
+            imp.consts[node.output[0]] = real
             return
         p = imp.qparams(node.input[1], node.input[2] if imp.has(node, 2) else None, attrs.get("axis"), data.ndim)
         if np.dtype(p.dtype) != data.dtype:
@@ -960,6 +1000,8 @@ def _dq(imp, name, scale, zp, rank_hint=None):
     if name in imp.consts:
         data = imp.consts[name]
         p = imp.qparams(scale, zp, 0 if np.asarray(imp.const(scale)).size > 1 else None, data.ndim)
+        if np.dtype(p.dtype) != data.dtype:
+            raise imp.error(f"{name!r} is {data.dtype} but its zero point is {p.dtype}")
         real = name + "/w"
         imp.weights[real] = _Weight(data, p)
         return real
@@ -992,7 +1034,10 @@ def _bias_real(imp, bname, x_scale, w_scale):
     s = np.float64(np.asarray(imp.const(x_scale), np.float32).reshape(-1)[0]) * \
         np.asarray(imp.const(w_scale), np.float32).astype(np.float64).reshape(-1)
     real = bname + "/real"
-    imp.consts[real] = (b.astype(np.float64) * s).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # out of float32 range: refused as non-finite below
+        imp.consts[real] = (b.astype(np.float64) * s).astype(np.float32)
+    if not np.isfinite(imp.consts[real]).all():
+        raise imp.error(f"bias {bname!r} times its scale is not a finite float32")
     return real
 
 

@@ -55,6 +55,8 @@ def depthwise_float(attrs, inputs):
 def depth_multiplier_from_shapes(attrs, shapes):
     """Fill ``depth_multiplier`` = filter channels / input channels (TFLite derives it from the shapes)."""
     x, w = shapes[0], shapes[1]
+    if x is None or w is None:  # an absent required operand (e.g. a corrupt TFLite tensor index -1)
+        raise ShapeError(f"the {'input' if x is None else 'filter'} is missing (a required operand)")
     if len(x) != 4 or len(w) != 4:
         raise ShapeError(f"input shape {tuple(x)} and filter shape {tuple(w)} must be 4-D")
     if x[3] == 0 or w[3] % x[3]:

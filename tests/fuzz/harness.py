@@ -1,6 +1,6 @@
 """What one fuzz case does with a file, shared by the bounded runner (tests/fuzz/run.py), the atheris harnesses
-and the tests: load it (``intrt.load`` for ``.intrt`` bytes; ``from_tflite`` then save and load for ``.tflite``
-bytes) and, if it loads, run it on random inputs. An :class:`~intrt.errors.IntrtError` is an accepted outcome
+and the tests: load it (``intrt.load`` for ``.intrt`` bytes; ``from_tflite`` or ``from_onnx`` then save and load
+for ``.tflite`` and ``.onnx`` bytes) and, if it loads, run it on random inputs. An :class:`~intrt.errors.IntrtError` is an accepted outcome
 (except :class:`~intrt.errors.InternalError`, which is a bug); any other exception propagates to the caller.
 """
 from __future__ import annotations
@@ -12,11 +12,15 @@ import numpy as np
 
 import intrt
 from intrt import format as fmt
+from intrt.convert import builder
+from intrt.convert.onnx import from_onnx
 from intrt.convert.tflite import from_tflite
 from intrt.errors import InternalError, IntrtError
 
 #: activation memory a fuzzed model may plan (small, so a case never takes long or much memory)
 FUZZ_MAX_MEMORY = 64 * 2 ** 20
+#: the largest tensor (elements) an importer may build while fuzzing (intrt.convert.builder.MAX_ELEMENTS)
+FUZZ_MAX_ELEMENTS = 2 ** 22
 
 
 def run_model(model, rng: random.Random) -> None:
@@ -38,12 +42,48 @@ def run_model(model, rng: random.Random) -> None:
         model.run_list([np.asarray(x, np.float32) / 64.0 for x in xs])
 
 
+#: calibration samples a fuzzed float ONNX model is given at most (elements per input)
+ONNX_MAX_CALIBRATION = 2 ** 16
+
+
+def onnx_calibration(blob: bytes, rng: random.Random):
+    """Random calibration data (two batches) for an ONNX model with one float32 graph input of a small static
+    shape (a float model needs it; a quantized one may leave tensors unquantized, e.g. HardSwish, whose
+    ranges come from it); None otherwise (from_onnx says what is missing)."""
+    try:
+        import onnx
+
+        m = onnx.load_from_string(blob)
+        inits = {t.name for t in m.graph.initializer}
+        shapes = []
+        for inp in m.graph.input:
+            if inp.name in inits:
+                continue
+            dims = [d.dim_value if d.HasField("dim_value") else 1 for d in inp.type.tensor_type.shape.dim]
+            if inp.type.tensor_type.elem_type != 1 or any(d <= 0 for d in dims) or \
+                    int(np.prod(dims, dtype=np.float64)) > ONNX_MAX_CALIBRATION:
+                return None
+            shapes.append(tuple(dims))
+    except Exception:  # noqa: BLE001 - not parseable: from_onnx reports it
+        return None
+    if len(shapes) != 1:
+        return None
+    nprng = np.random.default_rng(rng.randrange(2 ** 32))
+    return [nprng.standard_normal(shapes[0]).astype(np.float32) for _ in range(2)]
+
+
 def execute(target: str, blob: bytes, rng: random.Random, max_memory: int = FUZZ_MAX_MEMORY) -> str:
     """Load (and run) one case. Returns the outcome: ``"ok"`` (loaded and ran) or ``"<stage>:<ErrorClass>"``."""
     stage = "import"
+    limit = builder.MAX_ELEMENTS
     try:
-        if target == "tflite":
-            graph = from_tflite(blob)
+        if target in ("tflite", "onnx"):
+            builder.MAX_ELEMENTS = min(limit, FUZZ_MAX_ELEMENTS)  # for this import only
+            try:
+                graph = from_tflite(blob) if target == "tflite" else \
+                    from_onnx(blob, calibration=onnx_calibration(blob, rng))
+            finally:
+                builder.MAX_ELEMENTS = limit
             stage = "save"
             blob = fmt.to_bytes(graph)
         stage = "load"

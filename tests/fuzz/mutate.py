@@ -86,7 +86,11 @@ def load_corpus(folder: str = os.path.join(CORPUS, "intrt")) -> List[bytes]:
     paths = sorted(glob.glob(os.path.join(folder, "*.intrt")))
     if not paths:
         raise FileNotFoundError(f"no seed files in {folder}; run python -m tests.fuzz.make_corpus")
-    return [open(p, "rb").read() for p in paths]
+    blobs = []
+    for p in paths:
+        with open(p, "rb") as f:
+            blobs.append(f.read())
+    return blobs
 
 
 # -- random values -------------------------------------------------------------------------------------------
@@ -413,13 +417,94 @@ def m_structure(rng, h, data):
     return h, data
 
 
+def _state(h):
+    """The header's state list (format version 2; KeyError without one)."""
+    return _g(h)["state"]
+
+
+def m_state(rng, h, data):
+    """State variables (docs/format.md section 2, "state"): indices out of range or pointing at the wrong kind
+    of tensor (a constant read, an activation as initial, a graph input or a node's output as read, a write no
+    node produces), mismatched dtype/shape/quantization between read, write and initial, duplicate or missing
+    names and keys, a dynamic batch, another JSON type; or a new variable in a model that had none. Some
+    mutations keep the file valid (new initial values, renamed variables)."""
+    g = _g(h)
+    nt = len(g["tensors"])
+    if "state" not in g or (not isinstance(g["state"], list)) or rng.random() < 0.05:
+        acts = _acts(h)
+        produced = [o for n in g["nodes"] for o in n["outputs"]]
+        var = {"name": rng.choice(("s", "state", "")), "read": rng.choice(acts) if acts else 0,
+               "write": rng.choice(produced) if produced else rng.randrange(nt),
+               "initial": rng.choice(_consts(h) or [0])}
+        if rng.random() < 0.2:
+            g["state"] = rng.choice(({}, None, 3, "state", [[]], [None]))
+        else:
+            g.setdefault("state", []) if isinstance(g.get("state"), list) else g.__setitem__("state", [])
+            g["state"].append(var)
+        return h, data
+    state = g["state"]
+    if not state:
+        g["state"] = [{"name": "s", "read": 0, "write": 0, "initial": 0}]
+        return h, data
+    v = state[rng.randrange(len(state))]
+    r = rng.random()
+    key = rng.choice(("read", "write", "initial"))
+    if r < 0.25:
+        v[key] = rng.choice((rng.randrange(nt), nt, -1, rand_int(rng), True, None, "1", 1.0))
+    elif r < 0.35:  # point at a tensor of the wrong kind
+        kinds = {"read": _consts(h) + list(g["inputs"]) + [o for n in g["nodes"] for o in n["outputs"]],
+                 "write": _consts(h) + list(g["inputs"]) + [x["read"] for x in state],
+                 "initial": _acts(h)}
+        if kinds[key]:
+            v[key] = rng.choice(kinds[key])
+    elif r < 0.5:  # change the tensor a variable refers to: dtype, shape or quantization no longer match
+        t = g["tensors"][v[key]]
+        k = rng.random()
+        if k < 0.4 and t["shape"]:
+            t["shape"][rng.randrange(len(t["shape"]))] += rng.choice((1, -1))
+        elif k < 0.6:
+            t["dtype"] = rng.choice(("int8", "uint8", "int32", "float32"))
+        elif k < 0.8 and t["quant"] is not None:
+            t["quant"]["scale"] = [x * rng.choice((2.0, 0.5, 1.0000001)) for x in t["quant"]["scale"]]
+        else:
+            t["quant"] = None if t["quant"] is not None else {"scale": [0.5], "zero_point": [0], "axis": None,
+                                                               "dtype": "int8"}
+    elif r < 0.6:  # new initial values (valid)
+        t = g["tensors"][v["initial"]]
+        if t["data"] is not None and isinstance(t["data"].get("size"), int) and t["data"]["size"] > 0:
+            b = bytearray(data)
+            off = t["data"]["offset"]
+            for _ in range(rng.randint(1, 4)):
+                pos = off + rng.randrange(t["data"]["size"])
+                if pos < len(b):
+                    b[pos] = rng.randrange(256)
+            data = bytes(b)
+    elif r < 0.7:
+        v["name"] = rng.choice((state[0]["name"], "", "other", 5, None, ["s"]))
+    elif r < 0.8:
+        k = rng.random()
+        if k < 0.4:
+            del v[rng.choice(sorted(v))]
+        elif k < 0.7:
+            v[rng.choice(("extra", "shape", "dtype"))] = rand_value(rng)
+        else:
+            state.insert(rng.randrange(len(state) + 1), copy.deepcopy(v))  # the same variable twice
+    elif r < 0.88:
+        g["dynamic_batch"] = True
+    elif r < 0.94:
+        state.pop(rng.randrange(len(state)))  # a variable dropped: its read tensor is now never defined
+    else:
+        v["read"], v["write"] = v["write"], v["read"]
+    return h, data
+
+
 HEADER_STRATEGIES: Dict[str, Callable] = {
     "shape": m_shape, "data": m_data, "quant": m_quant, "order": m_order, "node_io": m_node_io, "attr": m_attr,
-    "op": m_op, "dtype": m_dtype, "graph_io": m_graph_io, "structure": m_structure,
+    "op": m_op, "dtype": m_dtype, "graph_io": m_graph_io, "structure": m_structure, "state": m_state,
 }
 #: relative frequency of each header strategy
 WEIGHTS = {"shape": 3, "data": 3, "quant": 3, "order": 2, "node_io": 2, "attr": 5, "op": 1, "dtype": 1,
-           "graph_io": 2, "structure": 2}
+           "graph_io": 2, "structure": 2, "state": 2}
 
 
 # -- byte-level strategies -----------------------------------------------------------------------------------
@@ -459,9 +544,19 @@ def b_random(rng, blob):
 BYTE_STRATEGIES = {"bytes_crc": b_flip_fix_crc, "preamble": b_preamble, "truncate": b_truncate, "bytes": b_random}
 
 
+def is_stateful(blob: bytes) -> bool:
+    """A seed with state variables (format version 2, key "state"; the writer's compact JSON)."""
+    return b'"state":[' in blob[:fmt.PREAMBLE_SIZE + fmt.read_preamble(blob)["header_size"]]
+
+
+#: share of cases made from a stateful seed (few seeds have state; their mutations are worth more cases)
+STATEFUL_SHARE = 0.1
+
+
 def mutate(rng: random.Random, seeds: List[bytes]) -> Tuple[str, bytes]:
     """One mutated file from a random seed: (strategy names joined by '+', file bytes)."""
-    blob = rng.choice(seeds)
+    stateful = [b for b in seeds if is_stateful(b)]
+    blob = rng.choice(stateful) if stateful and rng.random() < STATEFUL_SHARE else rng.choice(seeds)
     r = rng.random()
     if r < 0.12:
         name = rng.choice(sorted(BYTE_STRATEGIES))
@@ -472,7 +567,7 @@ def mutate(rng: random.Random, seeds: List[bytes]) -> Tuple[str, bytes]:
     header, data = split(blob)
     names = []
     pool = sorted(HEADER_STRATEGIES)
-    weights = [WEIGHTS[n] for n in pool]
+    weights = [WEIGHTS[n] * (8 if n == "state" and "state" in header["graph"] else 1) for n in pool]
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
         name = rng.choices(pool, weights)[0]
         names.append(name)
@@ -852,6 +947,105 @@ def r_value_type(rng, blob):
     return _with(blob, edit)
 
 
+def _state_edit(edit):
+    """A rule generator editing the header of a stateful seed (KeyError for a seed without state)."""
+    def gen(rng, blob):
+        def wrapped(h, data):
+            return edit(rng, h, _state(h), data)
+        return _with(blob, wrapped)
+    return gen
+
+
+def _sv(rng, state):
+    return state[rng.randrange(len(state))]
+
+
+def r_state_type(rng, h, state, data):
+    _g(h)["state"] = rng.choice(({"name": "s"}, 3, "state", None, True))
+
+
+def r_state_range(rng, h, state, data):
+    nt = len(_g(h)["tensors"])
+    _sv(rng, state)[rng.choice(("read", "write", "initial"))] = rng.choice((nt, nt + 4, -1, -2 ** 31, 2 ** 40))
+
+
+def r_state_dynamic_batch(rng, h, state, data):
+    _g(h)["dynamic_batch"] = True
+
+
+def r_state_read_constant(rng, h, state, data):
+    _sv(rng, state)["read"] = _pick(rng, _consts(h))
+
+
+def r_state_read_defined(rng, h, state, data):
+    """Another variable's read tensor as read (with that variable's write and initial: only this rule breaks)."""
+    if len(state) < 2:
+        raise KeyError("a seed with two state variables is needed")
+    v = _sv(rng, state)
+    other = _pick(rng, [x for x in state if x is not v])
+    v["read"], v["write"], v["initial"] = other["read"], other["write"], other["initial"]
+
+
+def r_state_initial_constant(rng, h, state, data):
+    v = _sv(rng, state)
+    v["initial"] = v["write"] if rng.random() < 0.5 else v["read"]
+
+
+def r_state_mismatch(rng, h, state, data):
+    v = _sv(rng, state)
+    g = _g(h)
+    t = g["tensors"][v[rng.choice(("write", "initial"))]]
+    k = rng.randrange(3)
+    if k == 0:
+        t["shape"] = list(t["shape"]) + [1]
+    elif k == 1:
+        t["quant"]["scale"] = [x * 2.0 for x in t["quant"]["scale"]]
+    else:
+        t["quant"]["zero_point"] = [z + 1 if z < 100 else z - 1 for z in t["quant"]["zero_point"]]
+    if t["data"] is not None:  # keep the constant's data consistent
+        t["data"]["size"] = _numel(t["shape"]) * ITEMSIZE[t["dtype"]]
+
+
+def r_state_names(rng, h, state, data):
+    """A second variable of the same name, with its own read, write (a RESHAPE of the read) and initial."""
+    g = _g(h)
+    v = copy.deepcopy(_sv(rng, state))
+    for key, suffix in (("read", "copy"), ("write", "copy_next")):
+        t = copy.deepcopy(g["tensors"][v["read"]])
+        t["name"] = "state_" + suffix
+        g["tensors"].append(t)
+        v[key] = len(g["tensors"]) - 1
+    g["nodes"].append({"op": "RESHAPE", "name": "keep_copy", "inputs": [v["read"]], "outputs": [v["write"]],
+                       "attrs": {"shape": list(g["tensors"][v["read"]]["shape"])}})
+    state.append(v)
+
+
+def r_state_write(rng, h, state, data):
+    v = _sv(rng, state)
+    g = _g(h)
+    r = rng.random()
+    if r < 0.4:  # a tensor nobody produces (with the read's kind)
+        t = copy.deepcopy(g["tensors"][v["read"]])
+        t["name"] = "unproduced"
+        g["tensors"].append(t)
+        v["write"] = len(g["tensors"]) - 1
+    elif r < 0.7:
+        v["write"] = v["read"]
+    else:  # the write of another variable is fine; a graph input of the same kind is not (none in the seeds)
+        t = copy.deepcopy(g["tensors"][v["read"]])
+        t["name"] = "extra_input"
+        g["tensors"].append(t)
+        g["inputs"].append(len(g["tensors"]) - 1)
+        v["write"] = len(g["tensors"]) - 1
+
+
+def r_state_version1(rng, blob):
+    """A version 1 file with the version 2 key "state" (the key is unknown in version 1)."""
+    header, data = split(blob)
+    _state(header)
+    return assemble(header, data, version=1)
+
+
 def r_preamble_field(field: int, values):
     def gen(rng, blob):
         fields = list(fmt.PREAMBLE.unpack_from(blob, 0))
@@ -941,12 +1135,24 @@ RULES: Dict[str, Callable[[random.Random, bytes], bytes]] = {
     "8.output_repeat": r_output_repeat,
     "8.output_names": r_output_names,
     "8.no_outputs": r_no_outputs,
+    "4.state_type": _state_edit(r_state_type),
+    "4.state_version1": r_state_version1,
+    "6.state_range": _state_edit(r_state_range),
+    "6.state_dynamic_batch": _state_edit(r_state_dynamic_batch),
+    "6.state_read_constant": _state_edit(r_state_read_constant),
+    "6.state_read_defined": _state_edit(r_state_read_defined),
+    "6.state_initial_constant": _state_edit(r_state_initial_constant),
+    "6.state_mismatch": _state_edit(r_state_mismatch),
+    "6.state_names": _state_edit(r_state_names),
+    "8.state_write": _state_edit(r_state_write),
 }
 
 def rule_case(rng: random.Random, seeds: List[bytes], rule: str) -> bytes:
     """A file breaking ``rule``, from the first of a few random seeds that has what the rule needs
     (constants, quantized tensors, a node with inputs, ...)."""
     last = None
+    if ".state_" in rule:  # only the stateful seeds have what these rules break
+        seeds = [b for b in seeds if is_stateful(b)] or seeds
     for _ in range(50):
         try:
             return RULES[rule](rng, rng.choice(seeds))
@@ -977,4 +1183,10 @@ RULE_MESSAGES = {
     "7.output_defined": "already defined", "8.output_range": "graph output index .* out of range",
     "8.output_undefined": "never produced", "8.output_repeat": "list a tensor twice",
     "8.output_names": "graph output names", "8.no_outputs": "no outputs",
+    "4.state_type": "key 'state' must be a list", "4.state_version1": "unknown key.*'state'",
+    "6.state_range": "tensor index .* out of range",
+    "6.state_dynamic_batch": "cannot have a dynamic batch", "6.state_read_constant": "read tensor .* is a constant",
+    "6.state_read_defined": "another variable's read tensor",
+    "6.state_initial_constant": "initial tensor .* is not a constant", "6.state_mismatch": "differs from read",
+    "6.state_names": "state variable names .* are not distinct", "8.state_write": "is not produced by a node",
 }

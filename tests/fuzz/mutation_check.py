@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FORMAT = os.path.join(ROOT, "intrt", "format.py")
 #: the functions that read and validate (the writer's own checks are not the reader's rules)
 READER = {"_open", "read_preamble", "_load_from_buffer", "_parse_header", "_reject_constant", "_no_duplicate_keys",
-          "_fields", "_check_quant", "_graph_from_header"}
+          "_fields", "_check_quant", "_graph_from_header", "_state_reads", "_state_writes"}
 SUITES = [["tests/fuzz/test_fuzz.py", "-k", "test_rule"],
           ["tests/test_format.py", "tests/test_errors.py", "tests/test_file_changes.py"]]
 #: raises that are not validation rules (running out of memory while reading)

@@ -1,11 +1,11 @@
-"""Bounded structure-aware fuzzing of the ``.intrt`` reader, the runtime and the TFLite importer.
+"""Bounded structure-aware fuzzing of the ``.intrt`` reader, the runtime and the TFLite and ONNX importers.
 
     python -m tests.fuzz.run --seconds 60            # what CI runs (.ci/run)
     python -m tests.fuzz.run --cases 20000 --seed 7  # a fixed number of cases
     python -m tests.fuzz.run --replay 7:1234         # run one case again (seed:index) in this process
 
-Cases are made by tests/fuzz/mutate.py (``.intrt``) and tests/fuzz/harness.py (``.tflite``) from the seed
-corpus, each from ``random.Random("<seed>:<index>")``, so any case can be replayed. A worker process runs the
+Cases are made by tests/fuzz/mutate.py (``.intrt``), tests/fuzz/harness.py (``.tflite``) and
+tests/fuzz/onnx_mutate.py (``.onnx``, seeds: the ONNX fixtures) from the seed corpus, each from ``random.Random("<seed>:<index>")``, so any case can be replayed. A worker process runs the
 cases and reports each one; this process watches it. The run fails (exit 1) on
 
 - a crash: the worker dies (a signal such as SIGSEGV or SIGBUS, or an abort),
@@ -35,23 +35,34 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def make_case(seed: int, index: int, intrt_seeds, tflite_seeds, tflite_share: float):
-    """(target, strategy, bytes, rng for the run) of case ``index``."""
+def make_case(seed: int, index: int, seeds, tflite_share: float, onnx_share: float):
+    """(target, strategy, bytes, rng for the run) of case ``index``; ``seeds`` is (intrt, tflite, onnx)."""
     from tests.fuzz.harness import mutate_tflite
     from tests.fuzz.mutate import mutate
+    from tests.fuzz.onnx_mutate import mutate_onnx
 
+    intrt_seeds, tflite_seeds, onnx_seeds = seeds
     rng = random.Random(f"{seed}:{index}")
-    if tflite_seeds and rng.random() < tflite_share:
+    r = rng.random()
+    if tflite_seeds and r < tflite_share:
         return "tflite", "tflite_bytes", mutate_tflite(rng, rng.choice(tflite_seeds)), rng
+    if onnx_seeds and r < tflite_share + onnx_share:
+        strategy, blob = mutate_onnx(rng, onnx_seeds)
+        return "onnx", strategy, blob, rng
     strategy, blob = mutate(rng, intrt_seeds)
     return "intrt", strategy, blob, rng
 
 
 def load_seeds():
+    """(intrt, tflite, onnx) seed files."""
     from tests.fuzz.mutate import CORPUS, load_corpus
+    from tests.fuzz.onnx_mutate import load_onnx_seeds
 
-    tfl = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(CORPUS, "tflite", "*.tflite")))]
-    return load_corpus(), tfl
+    tfl = []
+    for p in sorted(glob.glob(os.path.join(CORPUS, "tflite", "*.tflite"))):
+        with open(p, "rb") as f:
+            tfl.append(f.read())
+    return load_corpus(), tfl, load_onnx_seeds()
 
 
 # -- the worker ----------------------------------------------------------------------------------------------
@@ -67,7 +78,7 @@ def worker(args) -> int:
     warnings.simplefilter("error")  # a warning from a malformed file (e.g. numpy overflow) is a finding too
     from tests.fuzz.harness import execute
 
-    intrt_seeds, tflite_seeds = load_seeds()
+    seeds = load_seeds()
     out = sys.stdout
     deadline = time.monotonic() + args.seconds if args.seconds else None
     index = args.start
@@ -75,7 +86,7 @@ def worker(args) -> int:
         out.write(f"C {index}\n")
         out.flush()
         try:
-            target, strategy, blob, rng = make_case(args.seed, index, intrt_seeds, tflite_seeds, args.tflite_share)
+            target, strategy, blob, rng = make_case(args.seed, index, seeds, args.tflite_share, args.onnx_share)
         except Exception as e:  # a bug of the fuzzer itself, not of intrt: report it, go on
             out.write(f"M {index} {type(e).__name__} {json.dumps(str(e))}\n")
             index += 1
@@ -101,6 +112,7 @@ def supervise(args) -> int:
     deadline = start_time + args.seconds if args.seconds else None
     outcomes = collections.Counter()
     by_target = collections.Counter()
+    per_target = collections.defaultdict(collections.Counter)  # target -> outcome -> count
     strategies = collections.Counter()
     findings = []
     executions = 0
@@ -112,7 +124,8 @@ def supervise(args) -> int:
         if args.cases is not None and index >= args.cases:
             break
         cmd = [sys.executable, "-m", "tests.fuzz.run", "--worker", "--seed", str(args.seed), "--start", str(index),
-               "--tflite-share", str(args.tflite_share), "--rlimit-gb", str(args.rlimit_gb)]
+               "--tflite-share", str(args.tflite_share), "--onnx-share", str(args.onnx_share),
+               "--rlimit-gb", str(args.rlimit_gb)]
         if remaining is not None:
             cmd += ["--seconds", f"{remaining:.3f}"]
         if args.cases is not None:
@@ -138,6 +151,7 @@ def supervise(args) -> int:
                         executions += 1
                         outcomes[parts[3]] += 1
                         by_target[parts[2]] += 1
+                        per_target[parts[2]][parts[3]] += 1
                         for s in parts[4].split("+"):
                             strategies[s] += 1
                         current = None
@@ -145,6 +159,7 @@ def supervise(args) -> int:
                         executions += 1
                         by_target[parts[2]] += 1
                         outcomes[f"NON-INTRT:{parts[3]}"] += 1
+                        per_target[parts[2]][f"NON-INTRT:{parts[3]}"] += 1
                         findings.append({"kind": "exception", "index": int(parts[1]), "target": parts[2],
                                          "type": parts[3], "strategy": parts[4], "traceback": json.loads(parts[5])})
                         current = None
@@ -186,6 +201,7 @@ def supervise(args) -> int:
         "seed": args.seed, "seconds": round(elapsed, 1), "executions": executions,
         "executions_per_second": round(executions / elapsed, 1) if elapsed else None,
         "by_target": dict(by_target), "outcomes": dict(sorted(outcomes.items(), key=lambda kv: -kv[1])),
+        "outcomes_by_target": {t: dict(sorted(c.items(), key=lambda kv: -kv[1])) for t, c in sorted(per_target.items())},
         "crashes": sum(f["kind"] == "crash" for f in findings), "hangs": sum(f["kind"] == "hang" for f in findings),
         "non_intrt_exceptions": sum(f["kind"] == "exception" for f in findings),
         "strategies": dict(sorted(strategies.items(), key=lambda kv: -kv[1])) if args.verbose else len(strategies),
@@ -207,12 +223,12 @@ def supervise(args) -> int:
 
 
 def save_findings(args, findings):
-    intrt_seeds, tflite_seeds = load_seeds()
+    seeds = load_seeds()
     os.makedirs(args.out, exist_ok=True)
     for f in findings:
         if "index" not in f:
             continue
-        target, strategy, blob, _ = make_case(args.seed, f["index"], intrt_seeds, tflite_seeds, args.tflite_share)
+        target, strategy, blob, _ = make_case(args.seed, f["index"], seeds, args.tflite_share, args.onnx_share)
         path = os.path.join(args.out, f"{f['kind']}-{args.seed}-{f['index']}.{target}")
         with open(path, "wb") as fh:
             fh.write(blob)
@@ -222,8 +238,7 @@ def replay(args) -> int:
     from tests.fuzz.harness import execute
 
     seed, index = (int(v) for v in args.replay.split(":"))
-    intrt_seeds, tflite_seeds = load_seeds()
-    target, strategy, blob, rng = make_case(seed, index, intrt_seeds, tflite_seeds, args.tflite_share)
+    target, strategy, blob, rng = make_case(seed, index, load_seeds(), args.tflite_share, args.onnx_share)
     print(f"case {seed}:{index}: {target} {strategy}, {len(blob)} bytes")
     print("outcome:", execute(target, blob, rng))
     return 0
@@ -235,6 +250,7 @@ def main(argv=None) -> int:
     p.add_argument("--cases", type=int, default=None, help="number of cases")
     p.add_argument("--seed", type=int, default=None, help="campaign seed (default: from the clock, printed)")
     p.add_argument("--tflite-share", type=float, default=0.15, help="fraction of cases that mutate .tflite seeds")
+    p.add_argument("--onnx-share", type=float, default=0.15, help="fraction of cases that mutate .onnx seeds")
     p.add_argument("--hang-seconds", type=float, default=30.0)
     p.add_argument("--rlimit-gb", type=float, default=8.0, help="address-space limit of the worker (0: none)")
     p.add_argument("--out", default="fuzz-findings")

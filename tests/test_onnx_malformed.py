@@ -1,0 +1,75 @@
+"""Malformed ONNX models end in intrt errors that say what is wrong (fuzz findings of tests/fuzz/onnx_mutate.py,
+written out by hand): initializer data that does not fit its dims, data in an external file (never read for a
+model given as bytes), a graph input of astronomically many elements, an unknown element type, a Constant
+whose value is not a tensor, and a node without outputs."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from intrt.convert import builder  # noqa: E402
+from intrt.convert.onnx import from_onnx  # noqa: E402
+from intrt.errors import ConversionError, MemoryLimitError  # noqa: E402
+
+
+def _relu_model(x_dims=(1, 4), extra_nodes=(), initializers=(), elem_type=TensorProto.FLOAT):
+    """x -> Relu -> y (plus ``extra_nodes`` before it), opset 17."""
+    nodes = list(extra_nodes) + [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem_type, list(x_dims))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x_dims))],
+                          initializer=list(initializers))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _cal(shape=(1, 4)):
+    return [np.ones(shape, np.float32)]
+
+
+def test_initializer_raw_data_of_the_wrong_size():
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    w.raw_data = w.raw_data[:-3]
+    blob = _relu_model(initializers=[w]).SerializeToString()
+    with pytest.raises(ConversionError, match=r"initializer 'w': malformed tensor data \(data type 1, dims \[4, 4\]\)"):
+        from_onnx(blob, calibration=_cal())
+
+
+def test_external_data_is_not_read_from_a_model_given_as_bytes(tmp_path, monkeypatch):
+    secret = tmp_path / "weights.bin"
+    secret.write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    monkeypatch.chdir(tmp_path)  # where a relative location would be looked up
+    w = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "weights.bin"), ("offset", "0"), ("length", "16")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    with pytest.raises(ConversionError, match="initializer 'w': data stored in an external file is not read"):
+        from_onnx(_relu_model(initializers=[w]).SerializeToString(), calibration=_cal())
+
+
+def test_a_huge_graph_input_is_refused_before_any_allocation():
+    blob = _relu_model(x_dims=(2 ** 32, 3, 16)).SerializeToString()
+    with pytest.raises(MemoryLimitError, match=r"tensor 'x': shape \[4294967296, 3, 16\] has 206158430208 elements"):
+        from_onnx(blob, calibration=_cal())
+    assert builder.MAX_ELEMENTS >= 2 ** 24  # ordinary models (a 1080p RGB image: 6.2e6 elements) still fit
+
+
+def test_an_unknown_input_element_type_is_named():
+    blob = _relu_model(elem_type=99).SerializeToString()
+    with pytest.raises(ConversionError, match=r"graph input 'x' has element type 99 \(unknown\)"):
+        from_onnx(blob)
+
+
+def test_a_constant_whose_value_is_not_a_tensor():
+    c = helper.make_node("Constant", [], ["c"], name="c")
+    c.attribute.append(helper.make_attribute("value", [1, 2, 3]))  # INTS, not TENSOR
+    with pytest.raises(ConversionError, match="node 0 .*attribute 'value' must be a tensor, got list"):
+        from_onnx(_relu_model(extra_nodes=[c]).SerializeToString(), calibration=_cal())
+
+
+def test_a_node_without_outputs_is_named_in_the_error():
+    n = helper.make_node("Flatten", ["x"], [], name="", axis=1)
+    with pytest.raises(ConversionError, match=r"node 0 \('', Flatten\)"):
+        from_onnx(_relu_model(extra_nodes=[n]).SerializeToString(), calibration=_cal())
