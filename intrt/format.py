@@ -29,7 +29,11 @@ from intrt.graph import DTYPES, Graph, Node, StateVar, Tensor
 from intrt.quant import QParams
 
 MAGIC = b"\x89INTRT\r\n"
-VERSION = 2  # the newest format version this code reads and the one it writes (2: optional "state" key)
+VERSION = 4  # the newest format version this code reads and the one it writes (2: optional "state" key;
+#             4: long scale / zero point vectors may be stored in the data section)
+#: the versions this code reads. 3 is skipped: it differs from 1 and 2 in one bit, and the preamble is not under
+#: the CRC, so one flipped bit would make a version 3 file a valid older one (docs/format.md, section 4)
+VERSIONS = (1, 2, 4)
 ALIGNMENT = 64
 PREAMBLE = struct.Struct("<8sIIQQQII")  # magic, version, flags, header_size, data_offset, data_size, crc, reserved
 PREAMBLE_SIZE = PREAMBLE.size  # 48
@@ -38,6 +42,9 @@ MAX_HEADER_SIZE = 64 * 2 ** 20  # 64 MiB of JSON is far beyond any real model
 MAX_RANK = 8
 MAX_DIM = 2 ** 31 - 1
 MAX_ELEMENTS = 2 ** 40
+#: quantization vectors longer than this are written to the data section (format version 4), shorter ones
+#: stay JSON lists in the header; parsing thousands of decimal scales was most of the time of loading a CNN
+QUANT_INLINE_MAX = 16
 ROUNDINGS = ("double", "single")
 QUANT_DTYPES = ("int8", "uint8")
 
@@ -91,10 +98,19 @@ def _encode(graph: Graph, producer: str) -> Tuple[bytes, List[Tuple[int, np.ndar
         entry: Dict[str, Any] = {"name": t.name, "dtype": t.dtype, "shape": shape, "quant": None, "data": None}
         if t.quant is not None:
             q = t.quant
-            entry["quant"] = {"scale": [float(np.float32(s)) for s in q.scale],
-                              "zero_point": [int(z) for z in q.zero_point],
-                              "axis": None if q.axis is None else int(q.axis),
-                              "dtype": q.dtype}
+            if q.scale.size > QUANT_INLINE_MAX:  # little-endian float32 scales and int32 zero points
+                refs = []
+                for values, dt in ((q.scale, "<f4"), (q.zero_point, "<i4")):
+                    values = np.ascontiguousarray(values, dtype=dt)
+                    refs.append({"offset": offset, "count": int(values.size)})
+                    arrays.append((offset, values))
+                    offset = _align(offset + values.nbytes)
+                scale, zero_point = refs
+            else:
+                scale = [float(np.float32(s)) for s in q.scale]
+                zero_point = [int(z) for z in q.zero_point]
+            entry["quant"] = {"scale": scale, "zero_point": zero_point,
+                              "axis": None if q.axis is None else int(q.axis), "dtype": q.dtype}
         if t.data is not None:
             data = np.asarray(t.data)
             if data.dtype != np.dtype(DTYPES[t.dtype]):
@@ -131,7 +147,9 @@ def _encode(graph: Graph, producer: str) -> Tuple[bytes, List[Tuple[int, np.ndar
     except (TypeError, ValueError) as e:
         raise ModelFormatError(f"graph cannot be encoded as JSON: {e}") from None
     # Same checks as the reader, so a file that saves is a file that loads.
-    _graph_from_header(_parse_header(raw), arrays_end, None)
+    by_offset = dict(arrays)
+    _graph_from_header(_parse_header(raw), arrays_end, None,
+                       get_quant=lambda off, size, dtype, shape: by_offset[off])
     return raw, arrays, arrays_end
 
 
@@ -156,7 +174,7 @@ def _chunks(graph: Graph, producer: str):
 
 
 def to_bytes(graph: Graph, producer: str = "") -> bytes:
-    """Serialize ``graph`` to the bytes of a ``.intrt`` file (format version 2).
+    """Serialize ``graph`` to the bytes of a ``.intrt`` file (format version 4, :data:`VERSION`).
 
     Raises ModelFormatError if the graph would not load back (bad indices, dtypes, shapes, ...).
 
@@ -312,6 +330,16 @@ _QUANT = ({"scale": _num_list, "zero_point": _int_list,
            "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: isinstance(v, str) and v in QUANT_DTYPES},
           {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
            "dtype": f"one of {list(QUANT_DTYPES)}"})
+
+def _ref(v) -> bool:
+    return isinstance(v, dict)  # its keys and values are checked by _quant_array
+
+
+#: version 4: "scale" and "zero_point" may instead be {"offset": int, "count": int}, an array in the data section
+_QUANT4 = ({**_QUANT[0], "scale": lambda v: _num_list(v) or _ref(v), "zero_point": lambda v: _int_list(v) or _ref(v)},
+           {**_QUANT[1], "scale": "a list of numbers or an object {offset, count}",
+            "zero_point": "a list of integers or an object {offset, count}"})
+_REF = ({"offset": _is_int, "count": _is_int}, {"offset": "an integer", "count": "an integer"})
 _STATE = ({"name": lambda v: isinstance(v, str), "read": _is_int, "write": _is_int, "initial": _is_int},
           {"name": "a string", "read": "an integer", "write": "an integer", "initial": "an integer"})
 _DATA = ({"offset": _is_int, "size": _is_int}, {"offset": "an integer", "size": "an integer"})
@@ -330,24 +358,48 @@ def _exact_float32(s) -> bool:
         return False
 
 
-def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
-    _fields(q, f"{where}: quant", *_QUANT)
+def _quant_array(ref: dict, what: str, dtype: str, data_size: int, get_quant, where: str) -> np.ndarray:
+    """A version 4 quantization vector stored in the data section: bounds checked, then read."""
+    _fields(ref, f"{where}: quant {what}", *_REF)
+    off, count = ref["offset"], ref["count"]
+    if off < 0 or count < 1:
+        raise ModelFormatError(f"{where}: quant {what} offset {off} must be non-negative and count {count} positive")
+    if off % ALIGNMENT:
+        raise ModelFormatError(f"{where}: quant {what} offset {off} is not a multiple of {ALIGNMENT}")
+    if off + 4 * count > data_size:
+        raise ModelFormatError(f"{where}: quant {what} [{off}, {off + 4 * count}) extends past the data section "
+                               f"({data_size} bytes)")
+    return get_quant(off, 4 * count, dtype, (count,))
+
+
+def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str, version: int = VERSION, data_size: int = 0,
+                 get_quant=None) -> QParams:
+    _fields(q, f"{where}: quant", *(_QUANT4 if version >= 4 else _QUANT))
     scale, zp, axis = q["scale"], q["zero_point"], q["axis"]
-    if not scale or len(scale) != len(zp):
+    if isinstance(scale, dict):
+        scale = _quant_array(scale, "scale", "float32", data_size, get_quant, where)
+    if isinstance(zp, dict):
+        zp = _quant_array(zp, "zero_point", "int32", data_size, get_quant, where)
+    if not len(scale) or len(scale) != len(zp):
         raise ModelFormatError(f"{where}: quant has {len(scale)} scales and {len(zp)} zero points "
                                "(need the same non-zero number)")
-    try:  # all scales at once (a per-value loop made loading slow); a huge JSON integer raises OverflowError
-        s64 = np.array(scale, np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):  # 1e39 rounds to inf in float32: rejected below
-            exact = np.isfinite(s64) & (s64.astype(np.float32).astype(np.float64) == s64)
-    except OverflowError:
-        exact = np.array([_exact_float32(s) for s in scale])
+    if isinstance(scale, np.ndarray):  # float32 from the data section: exact by construction
+        exact = np.isfinite(scale)
+    else:
+        try:  # all scales at once (a per-value loop made loading slow); a huge JSON integer raises OverflowError
+            s64 = np.array(scale, np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):  # 1e39 rounds to inf in float32: rejected below
+                exact = np.isfinite(s64) & (s64.astype(np.float32).astype(np.float64) == s64)
+        except OverflowError:
+            exact = np.array([_exact_float32(s) for s in scale])
     if not exact.all():
         s = scale[int(np.argmin(exact))]
+        s = float(s) if isinstance(s, np.floating) else s
         raise ModelFormatError(f"{where}: scale {_short(s)} is not exactly a finite float32 value")
     lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
-    if min(zp) < lo or max(zp) > hi:
-        z = next(z for z in zp if not lo <= z <= hi)
+    zmin, zmax = (int(zp.min()), int(zp.max())) if isinstance(zp, np.ndarray) else (min(zp), max(zp))
+    if zmin < lo or zmax > hi:
+        z = next(int(z) for z in zp if not lo <= z <= hi)
         raise ModelFormatError(f"{where}: zero point {_short(z)} outside the {q['dtype']} range [{lo}, {hi}]")
     if t_dtype in QUANT_DTYPES and q["dtype"] != t_dtype:
         raise ModelFormatError(f"{where}: quant dtype {q['dtype']} differs from the tensor dtype {t_dtype}")
@@ -365,12 +417,16 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
         raise ModelFormatError(f"{where}: bad quantization parameters: {e}") from None
 
 
-def _graph_from_header(header: dict, data_size: int, get_data, version: int = VERSION) -> Graph:
+def _graph_from_header(header: dict, data_size: int, get_data, version: int = VERSION, get_quant=None) -> Graph:
     """Validate a parsed header (see docs/format.md, "Validation") and build the Graph.
 
     ``get_data(offset, size, dtype, shape)`` returns a constant's array; None skips data (writer check).
-    ``version`` is the file's format version: "state" is a key of version 2 (optional there).
+    ``get_quant`` (same arguments) returns a quantization vector stored in the data section (default:
+    ``get_data``). ``version`` is the file's format version: "state" is a key of version 2 (optional there),
+    quantization vectors in the data section are version 4.
     """
+    if get_quant is None:
+        get_quant = get_data
     _fields(header, "header", *_TOP)
     g = header["graph"]
     state_json = None
@@ -397,7 +453,8 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
             raise ModelFormatError(f"{where}: empty shape {shape} has non-zero dimensions whose product exceeds "
                                    f"{MAX_ELEMENTS}")
         shape = tuple(shape)
-        quant = None if tj["quant"] is None else _check_quant(tj["quant"], tj["dtype"], shape, where)
+        quant = None if tj["quant"] is None else _check_quant(tj["quant"], tj["dtype"], shape, where, version,
+                                                              data_size, get_quant)
         data = None
         if tj["data"] is not None:
             d = _fields(tj["data"], f"{where}: data", *_DATA)
@@ -592,8 +649,9 @@ def read_preamble(buf, file_size=None) -> dict:
     if version > VERSION:
         raise ModelFormatError(f"file format version {version} is newer than this intrt supports "
                                f"(version {VERSION}); upgrade intrt to read it")
-    if version < 1:
-        raise ModelFormatError(f"file format version {version} is invalid")
+    if version not in VERSIONS:
+        raise ModelFormatError(f"file format version {version} is invalid (this intrt reads versions "
+                               f"{', '.join(map(str, VERSIONS))})")
     if flags != 0:
         raise ModelFormatError(f"flags 0x{flags:x} are not defined in format version {VERSION} (must be 0)")
     if reserved != 0:
