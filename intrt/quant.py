@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from intrt import loadtime as _loadtime
 from intrt.errors import ArgumentTypeError, QuantizationError
 from intrt.kernels.quantize import dequantize_to_f32, quantize_f32
 
@@ -277,26 +278,17 @@ def quantize_multipliers(reals, what="multiplier"):
     above 30 (a left shift of 31 or more overflows).
     """
     reals = np.atleast_1d(np.asarray(reals, dtype=np.float64))
-    bad = ~np.isfinite(reals) | (reals < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) must be finite and >= 0")
-    # quantize_multiplier on every channel at once (loading a CNN calls this for thousands of channels):
-    # frexp and the products by powers of two are exact, and |frac * 2**31| + 0.5 < 2**32 is exact in float64
-    frac, exp = np.frexp(reals)
-    q = np.floor(frac * 2.0 ** 31 + 0.5)
-    exp = exp.astype(np.int64)
-    top = q == 2.0 ** 31
-    q = np.where(top, q / 2, q)
-    exp = np.where(top, exp + 1, exp)
-    tiny = exp < -31
-    q[tiny] = 0
-    exp[tiny] = 0
-    if (exp > 30).any():
-        i = int(np.argmax(exp > 30))
-        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) is too large for the int32 pipeline "
+    flat = np.ascontiguousarray(reals.reshape(-1))
+    mult = np.empty(flat.size, np.int32)
+    shift = np.empty(flat.size, np.int32)
+    # quantize_multiplier on every channel at once, in C (loading a CNN calls this for thousands of channels)
+    status, i = _loadtime.quantize_multipliers(flat, mult, shift)
+    if status == 1:
+        raise QuantizationError(f"{what} {float(flat[i])!r} (channel {i}) must be finite and >= 0")
+    if status == 2:
+        raise QuantizationError(f"{what} {float(flat[i])!r} (channel {i}) is too large for the int32 pipeline "
                                 "(exponent > 30); check the tensor scales")
-    return q.astype(np.int32), exp.astype(np.int32)
+    return mult.reshape(reals.shape), shift.reshape(reals.shape)
 
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")

@@ -21,6 +21,7 @@ import numpy as np
 from intrt.errors import QuantizationError, ShapeError, UnsupportedOpError
 from intrt.kernels.conv import conv2d_s8
 from intrt.kernels.gemm import PackedGemm
+from intrt.loadtime import accumulator_overflow
 from intrt.ops.base import Op, register
 from intrt.ops.common import LAYOUT_ATTR, apply_activation, conv_padding, f32, nchw_in, nchw_out, windows
 from intrt.ops.spec import ACTIVATION, PADDING, PAIR, Attr, Input, OpSpec, Quant, TFLite
@@ -137,14 +138,21 @@ def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray):
     ``rows[oc]`` are the effective weights (w - z_w) of output channel oc. Every partial sum lies within
     bias[oc] +/- 255 * sum|rows[oc]|; both ends must fit in int32.
     """
-    reach = MAX_INPUT_MAGNITUDE * np.abs(rows.astype(np.int64)).sum(axis=1)
-    b = bias.astype(np.int64)
-    bad = np.nonzero((b + reach > INT32_MAX) | (b - reach < INT32_MIN))[0]
-    if bad.size:
+    if rows.dtype == np.int8 and bias.dtype == np.int32 and bias.flags.c_contiguous:  # in C, one pass
+        c, r = accumulator_overflow(rows, bias)
+        if c < 0:
+            return
+        b, reach = bias.astype(np.int64), {c: r}
+    else:
+        reach = MAX_INPUT_MAGNITUDE * np.abs(rows.astype(np.int64)).sum(axis=1)
+        b = bias.astype(np.int64)
+        bad = np.nonzero((b + reach > INT32_MAX) | (b - reach < INT32_MIN))[0]
+        if not bad.size:
+            return
         c = int(bad[0])
-        raise op.error(f"the int32 accumulator of output channel {c} can overflow: bias {int(b[c])} "
-                       f"+/- 255 * sum|w| = {int(reach[c])} (reduction length {rows.shape[1]}) leaves int32; "
-                       "shorten the reduction or shrink the weights/bias", QuantizationError)
+    raise op.error(f"the int32 accumulator of output channel {c} can overflow: bias {int(b[c])} "
+                   f"+/- 255 * sum|w| = {int(reach[c])} (reduction length {rows.shape[1]}) leaves int32; "
+                   "shorten the reduction or shrink the weights/bias", QuantizationError)
 
 
 def spatial_attrs(op: Op):
