@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-from intrt.errors import MemoryLimitError, ModelFormatError, QuantizationError
+from intrt.errors import MemoryLimitError, ModelFormatError
 from intrt.graph import DTYPES, Graph, Node, StateVar, Tensor
 from intrt.quant import QParams
 
@@ -270,6 +270,12 @@ def _is_num(v) -> bool:
 
 def _fields(obj, where: str, spec: Dict[str, Callable[[Any], bool]], kinds: Dict[str, str]) -> dict:
     """Check that ``obj`` is a dict with exactly the keys of ``spec`` and values passing the checks."""
+    if type(obj) is dict and obj.keys() == spec.keys():  # the usual case, compared in C; errors come below
+        for key, check in spec.items():
+            if not check(obj[key]):
+                break
+        else:
+            return obj
     if not isinstance(obj, dict):
         raise ModelFormatError(f"{where} must be a JSON object, got {type(obj).__name__}")
     for key, check in spec.items():
@@ -372,6 +378,18 @@ def _quant_array(ref: dict, what: str, dtype: str, data_size: int, get_quant, wh
     return get_quant(off, 4 * count, dtype, (count,))
 
 
+def _float32_exact(v):
+    """(float32 value, True) if JSON number ``v`` is exactly a finite float32, else (0.0, False)."""
+    try:
+        f = _F32.unpack(_F32.pack(v))[0]  # OverflowError beyond the float32 range (and for huge integers)
+    except (OverflowError, struct.error):
+        return 0.0, False
+    return f, f == v and math.isfinite(f)
+
+
+_F32 = struct.Struct("<f")
+
+
 def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str, version: int = VERSION, data_size: int = 0,
                  get_quant=None) -> QParams:
     _fields(q, f"{where}: quant", *(_QUANT4 if version >= 4 else _QUANT))
@@ -384,12 +402,17 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str, version: int =
         raise ModelFormatError(f"{where}: quant has {len(scale)} scales and {len(zp)} zero points "
                                "(need the same non-zero number)")
     if isinstance(scale, np.ndarray):  # float32 from the data section: exact by construction
-        exact = np.isfinite(scale)
+        s32 = scale.copy()
+        exact = np.isfinite(s32)
+    elif len(scale) == 1:  # per tensor: plain Python is quicker than numpy for one value
+        s32, exact = _float32_exact(scale[0])
+        s32, exact = np.array([s32], np.float32), np.array([exact])
     else:
         try:  # all scales at once (a per-value loop made loading slow); a huge JSON integer raises OverflowError
             s64 = np.array(scale, np.float64)
             with np.errstate(over="ignore", invalid="ignore"):  # 1e39 rounds to inf in float32: rejected below
-                exact = np.isfinite(s64) & (s64.astype(np.float32).astype(np.float64) == s64)
+                s32 = s64.astype(np.float32)
+                exact = np.isfinite(s64) & (s32.astype(np.float64) == s64)
         except OverflowError:
             exact = np.array([_exact_float32(s) for s in scale])
     if not exact.all():
@@ -411,10 +434,10 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str, version: int =
             raise ModelFormatError(f"{where}: channel axis {axis} out of range for shape {list(shape)}")
         if shape[axis] != len(scale):
             raise ModelFormatError(f"{where}: axis {axis} has {shape[axis]} channels but {len(scale)} scales")
-    try:
-        return QParams(np.asarray(scale, np.float64), np.asarray(zp, np.int64), q["dtype"], axis)
-    except QuantizationError as e:
-        raise ModelFormatError(f"{where}: bad quantization parameters: {e}") from None
+    if not s32.min() > 0:  # finite float32 values by now (the rules of QParams, checked here once)
+        raise ModelFormatError(f"{where}: bad quantization parameters: scale must be positive and finite, got "
+                               f"{s32.tolist()[:8]}")
+    return QParams._checked(s32, np.array(zp, np.int32), q["dtype"], axis)
 
 
 def _graph_from_header(header: dict, data_size: int, get_data, version: int = VERSION, get_quant=None) -> Graph:
@@ -443,7 +466,7 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
         shape = tj["shape"]
         if len(shape) > MAX_RANK:
             raise ModelFormatError(f"{where}: rank {len(shape)} exceeds the maximum {MAX_RANK}")
-        if any(d < 0 or d > MAX_DIM for d in shape):
+        if shape and (min(shape) < 0 or max(shape) > MAX_DIM):
             raise ModelFormatError(f"{where}: shape {shape} has a dimension outside [0, {MAX_DIM}]")
         numel = math.prod(shape)
         if numel > MAX_ELEMENTS:

@@ -8,6 +8,7 @@ as TFLite's reference kernels do. NaN quantizes to the dtype's minimum; +/-Inf s
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -85,6 +86,18 @@ class QParams:
         object.__setattr__(self, "zero_point", z.astype(np.int32))
         object.__setattr__(self, "dtype", dtype)
         object.__setattr__(self, "axis", None if axis is None else int(axis))
+
+    @classmethod
+    def _checked(cls, scale: np.ndarray, zero_point: np.ndarray, dtype: str, axis: Optional[int]) -> "QParams":
+        """Parameters whose every rule of ``__init__`` the caller has checked (intrt.format's reader does):
+        ``scale`` 1-D float32, positive and finite; ``zero_point`` int32 of the same length inside the dtype's
+        range; one value unless ``axis`` is set. Skips the checks (a CNN's file holds hundreds of these)."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "zero_point", zero_point)
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "axis", axis)
+        return self
 
     @property
     def per_channel(self) -> bool:
@@ -311,9 +324,15 @@ def activation_range(activation: Optional[str], params: QParams) -> Tuple[int, i
     activation = (activation or "NONE").upper()
     if activation not in ACTIVATIONS:
         raise QuantizationError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
-    qmin, qmax = params.qmin, params.qmax
-    s = np.float32(params.scale[0])
-    z = int(params.zero_point[0])
+    if activation == "NONE":
+        return params.qmin, params.qmax
+    return _activation_bounds(activation, float(params.scale[0]), int(params.zero_point[0]), params.dtype)
+
+
+@functools.lru_cache(maxsize=1024)  # a model's layers share a few output parameters; this ran once per layer
+def _activation_bounds(activation: str, scale: float, z: int, dtype: str) -> Tuple[int, int]:
+    qmin, qmax = DTYPE_RANGES[dtype]
+    s = np.float32(scale)
 
     def quant(f):
         with np.errstate(over="ignore"):  # tiny scales give inf, clamped below

@@ -83,7 +83,7 @@ def filter_scales(op: Op, channel_axis: int, out_c: int, allow_zero_point=False)
         if q.scale.size != out_c:
             raise op.error(f"filter {w.name!r} has {q.scale.size} scales for {out_c} output channels",
                            QuantizationError)
-    if np.any(q.zero_point != 0) and not (allow_zero_point and not per_channel):
+    if q.zero_point.any() and not (allow_zero_point and not per_channel):
         raise op.error(f"filter {w.name!r} must be symmetric (zero point 0), got zero points "
                        f"{q.zero_point.tolist()[:8]}", QuantizationError)
     return q.scale, per_channel, int(q.zero_point[0])
