@@ -26,6 +26,7 @@ import numpy as np
 
 from intrt.errors import MemoryLimitError, ModelFormatError
 from intrt.graph import DTYPES, Graph, Node, StateVar, Tensor
+from intrt.loadtime import check_quant_vectors
 from intrt.quant import QParams
 
 MAGIC = b"\x89INTRT\r\n"
@@ -394,10 +395,23 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str, version: int =
                  get_quant=None) -> QParams:
     _fields(q, f"{where}: quant", *(_QUANT4 if version >= 4 else _QUANT))
     scale, zp, axis = q["scale"], q["zero_point"], q["axis"]
+    if axis is None and type(scale) is list and len(scale) == 1 and type(zp) is list and len(zp) == 1:
+        # per tensor, the usual case: in plain Python; anything wrong falls through to the checks below
+        f, exact = _float32_exact(scale[0])
+        lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
+        if exact and f > 0 and lo <= zp[0] <= hi and (t_dtype not in QUANT_DTYPES or q["dtype"] == t_dtype):
+            return QParams._checked(np.array([f], np.float32), np.array(zp, np.int32), q["dtype"], None)
     if isinstance(scale, dict):
         scale = _quant_array(scale, "scale", "float32", data_size, get_quant, where)
     if isinstance(zp, dict):
         zp = _quant_array(zp, "zero_point", "int32", data_size, get_quant, where)
+    if type(scale) is np.ndarray and type(zp) is np.ndarray and scale.size == zp.size and axis is not None:
+        # both from the data section: every value checked in one pass in C; any problem is reported below
+        lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
+        s32, z32 = np.array(scale, np.float32), np.array(zp, np.int32)  # copies: the QParams own them
+        if (check_quant_vectors(s32, z32, lo, hi) == (-1, -1, -1) and (t_dtype not in QUANT_DTYPES or q["dtype"] ==
+                t_dtype) and 0 <= axis < len(shape) and shape[axis] == s32.size):
+            return QParams._checked(s32, z32, q["dtype"], axis)
     if not len(scale) or len(scale) != len(zp):
         raise ModelFormatError(f"{where}: quant has {len(scale)} scales and {len(zp)} zero points "
                                "(need the same non-zero number)")

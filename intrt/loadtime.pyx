@@ -66,3 +66,22 @@ def accumulator_overflow(const int8_t[:, :] rows, const int32_t[::1] bias):
                 with gil:
                     return c, reach
     return -1, 0
+
+
+def check_quant_vectors(const float[::1] scale, const int32_t[::1] zero_point, int lo, int hi):
+    """The first index of each problem of per-channel quantization parameters read from a file:
+    ``(first non-finite scale, first zero point outside [lo, hi], first scale <= 0)``, -1 where there is none."""
+    cdef Py_ssize_t i, n = scale.shape[0], m = zero_point.shape[0]
+    cdef Py_ssize_t bad_finite = -1, bad_zp = -1, bad_sign = -1
+    cdef float s
+    for i in range(n):
+        s = scale[i]
+        if bad_finite < 0 and not isfinite(s):
+            bad_finite = i
+        if bad_sign < 0 and not s > 0:
+            bad_sign = i
+    for i in range(m):
+        if zero_point[i] < lo or zero_point[i] > hi:
+            bad_zp = i
+            break
+    return bad_finite, bad_zp, bad_sign
