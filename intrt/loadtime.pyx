@@ -46,9 +46,10 @@ def quantize_multipliers(const double[::1] reals, int32_t[::1] mult, int32_t[::1
     return 0, -1
 
 
-def accumulator_overflow(const int8_t[:, :] rows, const int32_t[::1] bias):
-    """The first output channel c whose int32 accumulator can overflow: bias[c] +/- 255 * sum|rows[c]|
-    outside int32 (docs/arithmetic.md, equation (9)); ``(c, reach)``, or ``(-1, 0)`` when none can."""
+def accumulator_overflow(const int8_t[:, :] rows, const int32_t[::1] bias, int offset=0):
+    """The first output channel c whose int32 accumulator can overflow: bias[c] +/- 255 * sum|rows[c] + offset|
+    outside int32 (docs/arithmetic.md, equation (9); ``offset`` = -z_w of a per-tensor weight zero point);
+    ``(c, reach)``, or ``(-1, 0)`` when none can."""
     cdef Py_ssize_t c, k, n = rows.shape[0], m = rows.shape[1]
     cdef int64_t s, reach, b
     cdef int v
@@ -58,7 +59,7 @@ def accumulator_overflow(const int8_t[:, :] rows, const int32_t[::1] bias):
         for c in range(n):
             s = 0
             for k in range(m):
-                v = rows[c, k]
+                v = rows[c, k] + offset
                 s += v if v >= 0 else -v
             reach = 255 * s
             b = bias[c]

@@ -8,7 +8,6 @@ as TFLite's reference kernels do. NaN quantizes to the dtype's minimum; +/-Inf s
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -324,15 +323,11 @@ def activation_range(activation: Optional[str], params: QParams) -> Tuple[int, i
     activation = (activation or "NONE").upper()
     if activation not in ACTIVATIONS:
         raise QuantizationError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+    qmin, qmax = params.qmin, params.qmax
     if activation == "NONE":
-        return params.qmin, params.qmax
-    return _activation_bounds(activation, float(params.scale[0]), int(params.zero_point[0]), params.dtype)
-
-
-@functools.lru_cache(maxsize=1024)  # a model's layers share a few output parameters; this ran once per layer
-def _activation_bounds(activation: str, scale: float, z: int, dtype: str) -> Tuple[int, int]:
-    qmin, qmax = DTYPE_RANGES[dtype]
-    s = np.float32(scale)
+        return qmin, qmax
+    s = np.float32(params.scale[0])
+    z = int(params.zero_point[0])
 
     def quant(f):
         with np.errstate(over="ignore"):  # tiny scales give inf, clamped below

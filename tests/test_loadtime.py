@@ -64,3 +64,15 @@ def test_accumulator_bound_equals_numpy():
             assert loadtime.accumulator_overflow(np.ascontiguousarray(w.T).T, b)[0] == rows - 1
     with pytest.raises(ValueError):
         loadtime.accumulator_overflow(np.zeros((2, 2), np.int8), np.zeros(3, np.int32))
+
+
+def test_accumulator_bound_with_a_weight_offset():
+    rng = np.random.default_rng(2)
+    w = rng.integers(-128, 128, (5, 1000), dtype=np.int8)
+    for offset in (-128, -3, 0, 7, 128):
+        reach = 255 * np.abs(w.astype(np.int64) + offset).sum(axis=1)
+        bias = np.zeros(5, np.int32)
+        bias[3] = 2 ** 31 - 1 - int(reach[3]) + 1
+        assert loadtime.accumulator_overflow(w, bias, offset) == (3, reach[3])
+        bias[3] -= 1
+        assert loadtime.accumulator_overflow(w, bias, offset) == (-1, 0)

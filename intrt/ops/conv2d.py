@@ -132,19 +132,19 @@ def single_rounding(op: Op) -> bool:
     return mode == "single"
 
 
-def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray):
+def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray, offset: int = 0):
     """Reject filters whose int32 accumulator could overflow (docs/arithmetic.md, equation (9)).
 
-    ``rows[oc]`` are the effective weights (w - z_w) of output channel oc. Every partial sum lies within
-    bias[oc] +/- 255 * sum|rows[oc]|; both ends must fit in int32.
+    ``rows[oc] + offset`` are the effective weights (w - z_w) of output channel oc. Every partial sum lies within
+    bias[oc] +/- 255 * sum|rows[oc] + offset|; both ends must fit in int32.
     """
-    if rows.dtype == np.int8 and bias.dtype == np.int32 and bias.flags.c_contiguous:  # in C, one pass
-        c, r = accumulator_overflow(rows, bias)
+    if rows.dtype == np.int8 and bias.dtype == np.int32 and bias.flags.c_contiguous and -255 <= offset <= 255:
+        c, r = accumulator_overflow(rows, bias, offset)  # in C, one pass
         if c < 0:
             return
         b, reach = bias.astype(np.int64), {c: r}
     else:
-        reach = MAX_INPUT_MAGNITUDE * np.abs(rows.astype(np.int64)).sum(axis=1)
+        reach = MAX_INPUT_MAGNITUDE * np.abs(rows.astype(np.int64) + offset).sum(axis=1)
         b = bias.astype(np.int64)
         bad = np.nonzero((b + reach > INT32_MAX) | (b - reach < INT32_MIN))[0]
         if not bad.size:
