@@ -290,6 +290,36 @@ def _fields(obj, where: str, spec: Dict[str, Callable[[Any], bool]], kinds: Dict
     return obj
 
 
+class _Text:
+    """Error-message text made only when a message uses it: ``_Text(fn, *args)`` formats as ``fn(*args)``.
+    Most files have no error, and tensor names (TFLite's are long) made the eager texts a good part of loading."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __str__(self):
+        return self.fn(*self.args)
+
+    def __format__(self, spec):
+        return format(self.fn(*self.args), spec)
+
+
+def _suffix(where, text: str) -> str:
+    return f"{where}{text}"
+
+
+def _tensor_where(i: int, tj) -> str:
+    return f"tensor {i}" + (f" ({tj['name']!r})" if isinstance(tj, dict) and isinstance(tj.get("name"), str) else "")
+
+
+def _node_where(k: int, nj, checked: bool = False) -> str:
+    if checked:  # after _fields: name and op are strings
+        return f"node {k} ({nj['name']!r}, {nj['op']})"
+    return f"node {k}" + (f" ({nj['name']!r})" if isinstance(nj, dict) and isinstance(nj.get("name"), str) else "")
+
+
 def _short(v) -> str:
     s = repr(v)
     return s if len(s) <= 80 else s[:77] + "..."
@@ -367,7 +397,7 @@ def _exact_float32(s) -> bool:
 
 def _quant_array(ref: dict, what: str, dtype: str, data_size: int, get_quant, where: str) -> np.ndarray:
     """A version 4 quantization vector stored in the data section: bounds checked, then read."""
-    _fields(ref, f"{where}: quant {what}", *_REF)
+    _fields(ref, _Text(_suffix, where, f": quant {what}"), *_REF)
     off, count = ref["offset"], ref["count"]
     if off < 0 or count < 1:
         raise ModelFormatError(f"{where}: quant {what} offset {off} must be non-negative and count {count} positive")
@@ -393,7 +423,7 @@ _F32 = struct.Struct("<f")
 
 def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str, version: int = VERSION, data_size: int = 0,
                  get_quant=None) -> QParams:
-    _fields(q, f"{where}: quant", *(_QUANT4 if version >= 4 else _QUANT))
+    _fields(q, _Text(_suffix, where, ": quant"), *(_QUANT4 if version >= 4 else _QUANT))
     scale, zp, axis = q["scale"], q["zero_point"], q["axis"]
     if axis is None and type(scale) is list and len(scale) == 1 and type(zp) is list and len(zp) == 1:
         # per tensor, the usual case: in plain Python; anything wrong falls through to the checks below
@@ -475,7 +505,7 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
     g = _fields(g, "graph", *_GRAPH)
     tensors: List[Tensor] = []
     for i, tj in enumerate(g["tensors"]):
-        where = f"tensor {i}" + (f" ({tj['name']!r})" if isinstance(tj, dict) and isinstance(tj.get("name"), str) else "")
+        where = _Text(_tensor_where, i, tj)
         _fields(tj, where, *_TENSOR)
         shape = tj["shape"]
         if len(shape) > MAX_RANK:
@@ -494,7 +524,7 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
                                                               data_size, get_quant)
         data = None
         if tj["data"] is not None:
-            d = _fields(tj["data"], f"{where}: data", *_DATA)
+            d = _fields(tj["data"], _Text(_suffix, where, ": data"), *_DATA)
             off, size = d["offset"], d["size"]
             need = numel * _LE_DTYPES[tj["dtype"]].itemsize
             if off < 0 or size < 0:
@@ -533,9 +563,8 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
 
     nodes: List[Node] = []
     for k, nj in enumerate(g["nodes"]):
-        where = f"node {k}" + (f" ({nj['name']!r})" if isinstance(nj, dict) and isinstance(nj.get("name"), str) else "")
-        _fields(nj, where, *_NODE)
-        where = f"node {k} ({nj['name']!r}, {nj['op']})"
+        _fields(nj, _Text(_node_where, k, nj), *_NODE)
+        where = _Text(_node_where, k, nj, True)
         for j, i in enumerate(nj["inputs"]):
             if i == -1:
                 continue
