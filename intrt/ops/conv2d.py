@@ -89,6 +89,15 @@ def filter_scales(op: Op, channel_axis: int, out_c: int, allow_zero_point=False)
     return q.scale, per_channel, int(q.zero_point[0])
 
 
+def channel_scales(s_w: np.ndarray, out_c: int) -> np.ndarray:
+    """The filter scales as float64, one per output channel (a per-tensor scale repeated); like np.broadcast_to,
+    which costs more than the rest of the arithmetic on a layer's scales."""
+    s = s_w.astype(np.float64)
+    if s.shape == (out_c,):
+        return s
+    return np.full(out_c, s[0]) if s.size == 1 else np.broadcast_to(s, (out_c,))
+
+
 def load_bias(op: Op, out_c: int) -> np.ndarray:
     """The int32 bias of length out_c, or zeros when the optional input is absent."""
     b = op.inputs[BIAS] if len(op.inputs) > BIAS else None
@@ -235,7 +244,7 @@ class Conv2D(Op):
         s_w, _, _ = filter_scales(self, channel_axis=0, out_c=out_c)
         self.bias = load_bias(self, out_c)
         self.stride, self.dilation, self.padding = spatial_attrs(self)
-        s_w = np.broadcast_to(s_w.astype(np.float64), (out_c,))
+        s_w = channel_scales(s_w, out_c)
         self.mult, self.shift = requant_multipliers(
             self, np.float64(in_q.scale[0]) * s_w / np.float64(out_q.scale[0]))
         self.act_min, self.act_max = clamp_bounds(self, out_q)
