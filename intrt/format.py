@@ -24,12 +24,17 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-from intrt.errors import MemoryLimitError, ModelFormatError, QuantizationError
+from intrt.errors import MemoryLimitError, ModelFormatError
 from intrt.graph import DTYPES, Graph, Node, StateVar, Tensor
+from intrt.loadtime import check_quant_vectors
 from intrt.quant import QParams
 
 MAGIC = b"\x89INTRT\r\n"
-VERSION = 2  # the newest format version this code reads and the one it writes (2: optional "state" key)
+VERSION = 4  # the newest format version this code reads and the one it writes (2: optional "state" key;
+#             4: long scale / zero point vectors may be stored in the data section)
+#: the versions this code reads. 3 is skipped: it differs from 1 and 2 in one bit, and the preamble is not under
+#: the CRC, so one flipped bit would make a version 3 file a valid older one (docs/format.md, section 4)
+VERSIONS = (1, 2, 4)
 ALIGNMENT = 64
 PREAMBLE = struct.Struct("<8sIIQQQII")  # magic, version, flags, header_size, data_offset, data_size, crc, reserved
 PREAMBLE_SIZE = PREAMBLE.size  # 48
@@ -38,6 +43,9 @@ MAX_HEADER_SIZE = 64 * 2 ** 20  # 64 MiB of JSON is far beyond any real model
 MAX_RANK = 8
 MAX_DIM = 2 ** 31 - 1
 MAX_ELEMENTS = 2 ** 40
+#: quantization vectors longer than this are written to the data section (format version 4), shorter ones
+#: stay JSON lists in the header; parsing thousands of decimal scales was most of the time of loading a CNN
+QUANT_INLINE_MAX = 16
 ROUNDINGS = ("double", "single")
 QUANT_DTYPES = ("int8", "uint8")
 
@@ -91,10 +99,19 @@ def _encode(graph: Graph, producer: str) -> Tuple[bytes, List[Tuple[int, np.ndar
         entry: Dict[str, Any] = {"name": t.name, "dtype": t.dtype, "shape": shape, "quant": None, "data": None}
         if t.quant is not None:
             q = t.quant
-            entry["quant"] = {"scale": [float(np.float32(s)) for s in q.scale],
-                              "zero_point": [int(z) for z in q.zero_point],
-                              "axis": None if q.axis is None else int(q.axis),
-                              "dtype": q.dtype}
+            if q.scale.size > QUANT_INLINE_MAX:  # little-endian float32 scales and int32 zero points
+                refs = []
+                for values, dt in ((q.scale, "<f4"), (q.zero_point, "<i4")):
+                    values = np.ascontiguousarray(values, dtype=dt)
+                    refs.append({"offset": offset, "count": int(values.size)})
+                    arrays.append((offset, values))
+                    offset = _align(offset + values.nbytes)
+                scale, zero_point = refs
+            else:
+                scale = [float(np.float32(s)) for s in q.scale]
+                zero_point = [int(z) for z in q.zero_point]
+            entry["quant"] = {"scale": scale, "zero_point": zero_point,
+                              "axis": None if q.axis is None else int(q.axis), "dtype": q.dtype}
         if t.data is not None:
             data = np.asarray(t.data)
             if data.dtype != np.dtype(DTYPES[t.dtype]):
@@ -131,7 +148,9 @@ def _encode(graph: Graph, producer: str) -> Tuple[bytes, List[Tuple[int, np.ndar
     except (TypeError, ValueError) as e:
         raise ModelFormatError(f"graph cannot be encoded as JSON: {e}") from None
     # Same checks as the reader, so a file that saves is a file that loads.
-    _graph_from_header(_parse_header(raw), arrays_end, None)
+    by_offset = dict(arrays)
+    _graph_from_header(_parse_header(raw), arrays_end, None,
+                       get_quant=lambda off, size, dtype, shape: by_offset[off])
     return raw, arrays, arrays_end
 
 
@@ -156,7 +175,7 @@ def _chunks(graph: Graph, producer: str):
 
 
 def to_bytes(graph: Graph, producer: str = "") -> bytes:
-    """Serialize ``graph`` to the bytes of a ``.intrt`` file (format version 2).
+    """Serialize ``graph`` to the bytes of a ``.intrt`` file (format version 4, :data:`VERSION`).
 
     Raises ModelFormatError if the graph would not load back (bad indices, dtypes, shapes, ...).
 
@@ -223,11 +242,13 @@ def _reject_constant(name):
 
 
 def _no_duplicate_keys(pairs):
-    d = {}
-    for k, v in pairs:
-        if k in d:
-            raise ValueError(f"duplicate key {k!r}")
-        d[k] = v
+    d = dict(pairs)  # in C; a repeated key leaves fewer entries than pairs
+    if len(d) != len(pairs):
+        seen = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k)
     return d
 
 
@@ -252,6 +273,12 @@ def _is_num(v) -> bool:
 
 def _fields(obj, where: str, spec: Dict[str, Callable[[Any], bool]], kinds: Dict[str, str]) -> dict:
     """Check that ``obj`` is a dict with exactly the keys of ``spec`` and values passing the checks."""
+    if type(obj) is dict and obj.keys() == spec.keys():  # the usual case, compared in C; errors come below
+        for key, check in spec.items():
+            if not check(obj[key]):
+                break
+        else:
+            return obj
     if not isinstance(obj, dict):
         raise ModelFormatError(f"{where} must be a JSON object, got {type(obj).__name__}")
     for key, check in spec.items():
@@ -263,6 +290,36 @@ def _fields(obj, where: str, spec: Dict[str, Callable[[Any], bool]], kinds: Dict
     if extra:
         raise ModelFormatError(f"{where}: unknown key(s) {extra} (format version {VERSION} does not define them)")
     return obj
+
+
+class _Text:
+    """Error-message text made only when a message uses it: ``_Text(fn, *args)`` formats as ``fn(*args)``.
+    Most files have no error, and tensor names (TFLite's are long) made the eager texts a good part of loading."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __str__(self):
+        return self.fn(*self.args)
+
+    def __format__(self, spec):
+        return format(self.fn(*self.args), spec)
+
+
+def _suffix(where, text: str) -> str:
+    return f"{where}{text}"
+
+
+def _tensor_where(i: int, tj) -> str:
+    return f"tensor {i}" + (f" ({tj['name']!r})" if isinstance(tj, dict) and isinstance(tj.get("name"), str) else "")
+
+
+def _node_where(k: int, nj, checked: bool = False) -> str:
+    if checked:  # after _fields: name and op are strings
+        return f"node {k} ({nj['name']!r}, {nj['op']})"
+    return f"node {k}" + (f" ({nj['name']!r})" if isinstance(nj, dict) and isinstance(nj.get("name"), str) else "")
 
 
 def _short(v) -> str:
@@ -312,6 +369,16 @@ _QUANT = ({"scale": _num_list, "zero_point": _int_list,
            "axis": lambda v: v is None or _is_int(v), "dtype": lambda v: isinstance(v, str) and v in QUANT_DTYPES},
           {"scale": "a list of numbers", "zero_point": "a list of integers", "axis": "null or an integer",
            "dtype": f"one of {list(QUANT_DTYPES)}"})
+
+def _ref(v) -> bool:
+    return isinstance(v, dict)  # its keys and values are checked by _quant_array
+
+
+#: version 4: "scale" and "zero_point" may instead be {"offset": int, "count": int}, an array in the data section
+_QUANT4 = ({**_QUANT[0], "scale": lambda v: _num_list(v) or _ref(v), "zero_point": lambda v: _int_list(v) or _ref(v)},
+           {**_QUANT[1], "scale": "a list of numbers or an object {offset, count}",
+            "zero_point": "a list of integers or an object {offset, count}"})
+_REF = ({"offset": _is_int, "count": _is_int}, {"offset": "an integer", "count": "an integer"})
 _STATE = ({"name": lambda v: isinstance(v, str), "read": _is_int, "write": _is_int, "initial": _is_int},
           {"name": "a string", "read": "an integer", "write": "an integer", "initial": "an integer"})
 _DATA = ({"offset": _is_int, "size": _is_int}, {"offset": "an integer", "size": "an integer"})
@@ -330,24 +397,78 @@ def _exact_float32(s) -> bool:
         return False
 
 
-def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
-    _fields(q, f"{where}: quant", *_QUANT)
+def _quant_array(ref: dict, what: str, dtype: str, data_size: int, get_quant, where: str) -> np.ndarray:
+    """A version 4 quantization vector stored in the data section: bounds checked, then read."""
+    _fields(ref, _Text(_suffix, where, f": quant {what}"), *_REF)
+    off, count = ref["offset"], ref["count"]
+    if off < 0 or count < 1:
+        raise ModelFormatError(f"{where}: quant {what} offset {off} must be non-negative and count {count} positive")
+    if off % ALIGNMENT:
+        raise ModelFormatError(f"{where}: quant {what} offset {off} is not a multiple of {ALIGNMENT}")
+    if off + 4 * count > data_size:
+        raise ModelFormatError(f"{where}: quant {what} [{off}, {off + 4 * count}) extends past the data section "
+                               f"({data_size} bytes)")
+    return get_quant(off, 4 * count, dtype, (count,))
+
+
+def _float32_exact(v):
+    """(float32 value, True) if JSON number ``v`` is exactly a finite float32, else (0.0, False)."""
+    try:
+        f = _F32.unpack(_F32.pack(v))[0]  # OverflowError beyond the float32 range (and for huge integers)
+    except (OverflowError, struct.error):
+        return 0.0, False
+    return f, f == v and math.isfinite(f)
+
+
+_F32 = struct.Struct("<f")
+
+
+def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str, version: int = VERSION, data_size: int = 0,
+                 get_quant=None) -> QParams:
+    _fields(q, _Text(_suffix, where, ": quant"), *(_QUANT4 if version >= 4 else _QUANT))
     scale, zp, axis = q["scale"], q["zero_point"], q["axis"]
-    if not scale or len(scale) != len(zp):
+    if axis is None and type(scale) is list and len(scale) == 1 and type(zp) is list and len(zp) == 1:
+        # per tensor, the usual case: in plain Python; anything wrong falls through to the checks below
+        f, exact = _float32_exact(scale[0])
+        lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
+        if exact and f > 0 and lo <= zp[0] <= hi and (t_dtype not in QUANT_DTYPES or q["dtype"] == t_dtype):
+            return QParams._checked(np.array([f], np.float32), np.array(zp, np.int32), q["dtype"], None)
+    if isinstance(scale, dict):
+        scale = _quant_array(scale, "scale", "float32", data_size, get_quant, where)
+    if isinstance(zp, dict):
+        zp = _quant_array(zp, "zero_point", "int32", data_size, get_quant, where)
+    if type(scale) is np.ndarray and type(zp) is np.ndarray and scale.size == zp.size and axis is not None:
+        # both from the data section: every value checked in one pass in C; any problem is reported below
+        lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
+        s32, z32 = np.array(scale, np.float32), np.array(zp, np.int32)  # copies: the QParams own them
+        if (check_quant_vectors(s32, z32, lo, hi) == (-1, -1, -1) and (t_dtype not in QUANT_DTYPES or q["dtype"] ==
+                t_dtype) and 0 <= axis < len(shape) and shape[axis] == s32.size):
+            return QParams._checked(s32, z32, q["dtype"], axis)
+    if not len(scale) or len(scale) != len(zp):
         raise ModelFormatError(f"{where}: quant has {len(scale)} scales and {len(zp)} zero points "
                                "(need the same non-zero number)")
-    try:  # all scales at once (a per-value loop made loading slow); a huge JSON integer raises OverflowError
-        s64 = np.array(scale, np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):  # 1e39 rounds to inf in float32: rejected below
-            exact = np.isfinite(s64) & (s64.astype(np.float32).astype(np.float64) == s64)
-    except OverflowError:
-        exact = np.array([_exact_float32(s) for s in scale])
+    if isinstance(scale, np.ndarray):  # float32 from the data section: exact by construction
+        s32 = scale.copy()
+        exact = np.isfinite(s32)
+    elif len(scale) == 1:  # per tensor: plain Python is quicker than numpy for one value
+        s32, exact = _float32_exact(scale[0])
+        s32, exact = np.array([s32], np.float32), np.array([exact])
+    else:
+        try:  # all scales at once (a per-value loop made loading slow); a huge JSON integer raises OverflowError
+            s64 = np.array(scale, np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):  # 1e39 rounds to inf in float32: rejected below
+                s32 = s64.astype(np.float32)
+                exact = np.isfinite(s64) & (s32.astype(np.float64) == s64)
+        except OverflowError:
+            exact = np.array([_exact_float32(s) for s in scale])
     if not exact.all():
         s = scale[int(np.argmin(exact))]
+        s = float(s) if isinstance(s, np.floating) else s
         raise ModelFormatError(f"{where}: scale {_short(s)} is not exactly a finite float32 value")
     lo, hi = (-128, 127) if q["dtype"] == "int8" else (0, 255)
-    if min(zp) < lo or max(zp) > hi:
-        z = next(z for z in zp if not lo <= z <= hi)
+    zmin, zmax = (int(zp.min()), int(zp.max())) if isinstance(zp, np.ndarray) else (min(zp), max(zp))
+    if zmin < lo or zmax > hi:
+        z = next(int(z) for z in zp if not lo <= z <= hi)
         raise ModelFormatError(f"{where}: zero point {_short(z)} outside the {q['dtype']} range [{lo}, {hi}]")
     if t_dtype in QUANT_DTYPES and q["dtype"] != t_dtype:
         raise ModelFormatError(f"{where}: quant dtype {q['dtype']} differs from the tensor dtype {t_dtype}")
@@ -359,18 +480,22 @@ def _check_quant(q: dict, t_dtype: str, shape: tuple, where: str) -> QParams:
             raise ModelFormatError(f"{where}: channel axis {axis} out of range for shape {list(shape)}")
         if shape[axis] != len(scale):
             raise ModelFormatError(f"{where}: axis {axis} has {shape[axis]} channels but {len(scale)} scales")
-    try:
-        return QParams(np.asarray(scale, np.float64), np.asarray(zp, np.int64), q["dtype"], axis)
-    except QuantizationError as e:
-        raise ModelFormatError(f"{where}: bad quantization parameters: {e}") from None
+    if not s32.min() > 0:  # finite float32 values by now (the rules of QParams, checked here once)
+        raise ModelFormatError(f"{where}: bad quantization parameters: scale must be positive and finite, got "
+                               f"{s32.tolist()[:8]}")
+    return QParams._checked(s32, np.array(zp, np.int32), q["dtype"], axis)
 
 
-def _graph_from_header(header: dict, data_size: int, get_data, version: int = VERSION) -> Graph:
+def _graph_from_header(header: dict, data_size: int, get_data, version: int = VERSION, get_quant=None) -> Graph:
     """Validate a parsed header (see docs/format.md, "Validation") and build the Graph.
 
     ``get_data(offset, size, dtype, shape)`` returns a constant's array; None skips data (writer check).
-    ``version`` is the file's format version: "state" is a key of version 2 (optional there).
+    ``get_quant`` (same arguments) returns a quantization vector stored in the data section (default:
+    ``get_data``). ``version`` is the file's format version: "state" is a key of version 2 (optional there),
+    quantization vectors in the data section are version 4.
     """
+    if get_quant is None:
+        get_quant = get_data
     _fields(header, "header", *_TOP)
     g = header["graph"]
     state_json = None
@@ -382,12 +507,12 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
     g = _fields(g, "graph", *_GRAPH)
     tensors: List[Tensor] = []
     for i, tj in enumerate(g["tensors"]):
-        where = f"tensor {i}" + (f" ({tj['name']!r})" if isinstance(tj, dict) and isinstance(tj.get("name"), str) else "")
+        where = _Text(_tensor_where, i, tj)
         _fields(tj, where, *_TENSOR)
         shape = tj["shape"]
         if len(shape) > MAX_RANK:
             raise ModelFormatError(f"{where}: rank {len(shape)} exceeds the maximum {MAX_RANK}")
-        if any(d < 0 or d > MAX_DIM for d in shape):
+        if shape and (min(shape) < 0 or max(shape) > MAX_DIM):
             raise ModelFormatError(f"{where}: shape {shape} has a dimension outside [0, {MAX_DIM}]")
         numel = math.prod(shape)
         if numel > MAX_ELEMENTS:
@@ -397,10 +522,11 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
             raise ModelFormatError(f"{where}: empty shape {shape} has non-zero dimensions whose product exceeds "
                                    f"{MAX_ELEMENTS}")
         shape = tuple(shape)
-        quant = None if tj["quant"] is None else _check_quant(tj["quant"], tj["dtype"], shape, where)
+        quant = None if tj["quant"] is None else _check_quant(tj["quant"], tj["dtype"], shape, where, version,
+                                                              data_size, get_quant)
         data = None
         if tj["data"] is not None:
-            d = _fields(tj["data"], f"{where}: data", *_DATA)
+            d = _fields(tj["data"], _Text(_suffix, where, ": data"), *_DATA)
             off, size = d["offset"], d["size"]
             need = numel * _LE_DTYPES[tj["dtype"]].itemsize
             if off < 0 or size < 0:
@@ -439,9 +565,8 @@ def _graph_from_header(header: dict, data_size: int, get_data, version: int = VE
 
     nodes: List[Node] = []
     for k, nj in enumerate(g["nodes"]):
-        where = f"node {k}" + (f" ({nj['name']!r})" if isinstance(nj, dict) and isinstance(nj.get("name"), str) else "")
-        _fields(nj, where, *_NODE)
-        where = f"node {k} ({nj['name']!r}, {nj['op']})"
+        _fields(nj, _Text(_node_where, k, nj), *_NODE)
+        where = _Text(_node_where, k, nj, True)
         for j, i in enumerate(nj["inputs"]):
             if i == -1:
                 continue
@@ -592,8 +717,9 @@ def read_preamble(buf, file_size=None) -> dict:
     if version > VERSION:
         raise ModelFormatError(f"file format version {version} is newer than this intrt supports "
                                f"(version {VERSION}); upgrade intrt to read it")
-    if version < 1:
-        raise ModelFormatError(f"file format version {version} is invalid")
+    if version not in VERSIONS:
+        raise ModelFormatError(f"file format version {version} is invalid (this intrt reads versions "
+                               f"{', '.join(map(str, VERSIONS))})")
     if flags != 0:
         raise ModelFormatError(f"flags 0x{flags:x} are not defined in format version {VERSION} (must be 0)")
     if reserved != 0:

@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from intrt import loadtime as _loadtime
 from intrt.errors import ArgumentTypeError, QuantizationError
 from intrt.kernels.quantize import dequantize_to_f32, quantize_f32
 
@@ -84,6 +85,18 @@ class QParams:
         object.__setattr__(self, "zero_point", z.astype(np.int32))
         object.__setattr__(self, "dtype", dtype)
         object.__setattr__(self, "axis", None if axis is None else int(axis))
+
+    @classmethod
+    def _checked(cls, scale: np.ndarray, zero_point: np.ndarray, dtype: str, axis: Optional[int]) -> "QParams":
+        """Parameters whose every rule of ``__init__`` the caller has checked (intrt.format's reader does):
+        ``scale`` 1-D float32, positive and finite; ``zero_point`` int32 of the same length inside the dtype's
+        range; one value unless ``axis`` is set. Skips the checks (a CNN's file holds hundreds of these)."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "zero_point", zero_point)
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "axis", axis)
+        return self
 
     @property
     def per_channel(self) -> bool:
@@ -277,26 +290,17 @@ def quantize_multipliers(reals, what="multiplier"):
     above 30 (a left shift of 31 or more overflows).
     """
     reals = np.atleast_1d(np.asarray(reals, dtype=np.float64))
-    bad = ~np.isfinite(reals) | (reals < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) must be finite and >= 0")
-    # quantize_multiplier on every channel at once (loading a CNN calls this for thousands of channels):
-    # frexp and the products by powers of two are exact, and |frac * 2**31| + 0.5 < 2**32 is exact in float64
-    frac, exp = np.frexp(reals)
-    q = np.floor(frac * 2.0 ** 31 + 0.5)
-    exp = exp.astype(np.int64)
-    top = q == 2.0 ** 31
-    q = np.where(top, q / 2, q)
-    exp = np.where(top, exp + 1, exp)
-    tiny = exp < -31
-    q[tiny] = 0
-    exp[tiny] = 0
-    if (exp > 30).any():
-        i = int(np.argmax(exp > 30))
-        raise QuantizationError(f"{what} {float(reals[i])!r} (channel {i}) is too large for the int32 pipeline "
+    flat = np.ascontiguousarray(reals.reshape(-1))
+    mult = np.empty(flat.size, np.int32)
+    shift = np.empty(flat.size, np.int32)
+    # quantize_multiplier on every channel at once, in C (loading a CNN calls this for thousands of channels)
+    status, i = _loadtime.quantize_multipliers(flat, mult, shift)
+    if status == 1:
+        raise QuantizationError(f"{what} {float(flat[i])!r} (channel {i}) must be finite and >= 0")
+    if status == 2:
+        raise QuantizationError(f"{what} {float(flat[i])!r} (channel {i}) is too large for the int32 pipeline "
                                 "(exponent > 30); check the tensor scales")
-    return q.astype(np.int32), exp.astype(np.int32)
+    return mult.reshape(reals.shape), shift.reshape(reals.shape)
 
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -320,6 +324,8 @@ def activation_range(activation: Optional[str], params: QParams) -> Tuple[int, i
     if activation not in ACTIVATIONS:
         raise QuantizationError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
     qmin, qmax = params.qmin, params.qmax
+    if activation == "NONE":
+        return qmin, qmax
     s = np.float32(params.scale[0])
     z = int(params.zero_point[0])
 

@@ -193,7 +193,7 @@ class Model:
                 raise ModelFormatError(f"{op.describe()}: shape inference returned {len(out_shapes)} shapes "
                                        f"for {len(node.outputs)} outputs")
             for j, (o, s) in enumerate(zip(node.outputs, out_shapes)):
-                s = tuple(int(d) for d in s)
+                s = tuple(map(int, s))
                 t = g.tensors[o]
                 if stored and s != tuple(t.shape):
                     raise ModelFormatError(f"{op.describe()}: output {j} ({t.name!r}) is stored with shape "

@@ -380,3 +380,98 @@ def test_file_info_needs_a_json_object_header(raw):
     too (not an AttributeError on a list)."""
     with pytest.raises(ModelFormatError, match="header must be a JSON object"):
         fmt.file_info(build(None, b"", raw_header=raw))
+
+
+# -- version 4: long quantization vectors in the data section ----------------------------------------------------
+
+def per_channel_graph(channels=40) -> Graph:
+    rng = np.random.default_rng(1)
+    w = rng.integers(-127, 128, size=(channels, 3), dtype=np.int8)
+    scales = rng.uniform(1e-4, 1e-1, channels).astype(np.float32)
+    tensors = [Tensor("x", "int8", (1, 3), QParams(0.05, 1)),
+               Tensor("w", "int8", (channels, 3), QParams(scales, 0, axis=0), w),
+               Tensor("u", "uint8", (channels,), QParams(scales, np.arange(channels) % 256, "uint8", axis=0),
+                      np.zeros(channels, np.uint8)),
+               Tensor("y", "int8", (1, channels), QParams(0.2, -3))]
+    nodes = [Node("FULLY_CONNECTED", [0, 1, -1], [3], {}, "fc")]
+    return Graph(tensors, nodes, [0], [3])
+
+
+def test_long_quant_vectors_are_stored_in_the_data_section():
+    g = per_channel_graph()
+    blob = fmt.to_bytes(g)
+    assert fmt.read_preamble(blob)["version"] == fmt.VERSION == 4
+    header, data = split(blob)
+    q = header["graph"]["tensors"][1]["quant"]
+    assert set(q["scale"]) == {"offset", "count"} and q["scale"]["count"] == 40
+    assert q["scale"]["offset"] % 64 == 0 and q["zero_point"]["offset"] % 64 == 0
+    off = q["scale"]["offset"]
+    assert np.frombuffer(data, "<f4", 40, off).tobytes() == g.tensors[1].quant.scale.astype("<f4").tobytes()
+    assert header["graph"]["tensors"][0]["quant"]["scale"] == [float(np.float32(0.05))]  # short: a JSON list
+    g2 = fmt.load_graph(blob)
+    assert_graph_equal(g, g2)
+    assert g2.tensors[1].quant.scale.dtype == np.float32 and g2.tensors[2].quant.zero_point.dtype == np.int32
+    assert fmt.to_bytes(g2) == blob
+
+
+def test_older_versions_still_load():
+    """A version 1/2 header (quantization as JSON lists) loads as before; version 4 reads it too."""
+    g = sample_graph()
+    header, data = split(fmt.to_bytes(g))
+    for version in (1, 2, 4):
+        assert_graph_equal(g, fmt.load_graph(build(header, data, version=version)))
+
+
+def _v4_case(edit, version=4):
+    header, data = split(fmt.to_bytes(per_channel_graph()))
+    data = bytearray(data)
+    edit(header["graph"]["tensors"][1]["quant"], header, data)
+    return build(header, bytes(data), version=version)
+
+
+def _write(data, off, values):
+    data[off:off + values.nbytes] = values.tobytes()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda q, h, d: q["scale"].update(offset=q["scale"]["offset"] + 4), "scale offset .* not a multiple of 64"),
+    (lambda q, h, d: q["scale"].update(offset=-64), "must be non-negative"),
+    (lambda q, h, d: q["zero_point"].update(count=0), "count 0 positive"),
+    (lambda q, h, d: q["zero_point"].update(offset=-(-len(d) // 64) * 64), "zero_point .* extends past the data"),
+    (lambda q, h, d: q["scale"].update(count=2 ** 62), "extends past the data section"),
+    (lambda q, h, d: q["scale"].update(count=39), "39 scales and 40 zero points"),
+    (lambda q, h, d: q["scale"].update(count=True), "key 'count' must be an integer"),
+    (lambda q, h, d: q["scale"].update(size=160), "unknown key"),
+    (lambda q, h, d: q["scale"].pop("offset"), "missing key 'offset'"),
+    (lambda q, h, d: q.update(scale={"offset": "0", "count": 40}), "key 'offset' must be an integer"),
+    (lambda q, h, d: q.update(scale=[0.5]), "1 scales and 40 zero points"),
+    (lambda q, h, d: q.update(scale=7), "a list of numbers or an object"),
+    (lambda q, h, d: _write(d, q["scale"]["offset"] + 8, np.array([np.nan], "<f4")), "scale nan is not exactly a finite"),
+    (lambda q, h, d: _write(d, q["scale"]["offset"], np.array([np.inf], "<f4")), "scale inf is not exactly a finite"),
+    (lambda q, h, d: _write(d, q["scale"]["offset"] + 4, np.array([-0.5], "<f4")), "bad quantization parameters"),
+    (lambda q, h, d: _write(d, q["scale"]["offset"] + 4, np.array([0.0], "<f4")), "bad quantization parameters"),
+    (lambda q, h, d: _write(d, q["zero_point"]["offset"] + 4, np.array([128], "<i4")), "zero point 128 outside"),
+    (lambda q, h, d: _write(d, q["zero_point"]["offset"], np.array([-2 ** 31], "<i4")), "zero point -2147483648 out"),
+])
+def test_bad_quant_vectors_in_the_data_section(edit, message):
+    blob = _v4_case(edit)
+    with pytest.raises(ModelFormatError, match=message):
+        fmt.load_graph(blob)
+
+
+def test_quant_vectors_from_the_data_section_reach_the_ops():
+    import intrt
+    from intrt.errors import QuantizationError
+
+    blob = _v4_case(lambda q, h, d: _write(d, q["zero_point"]["offset"] + 8, np.array([3], "<i4")))
+    assert fmt.load_graph(blob).tensors[1].quant.zero_point[2] == 3  # the format allows it; the op does not
+    with pytest.raises(QuantizationError, match="must be symmetric"):
+        intrt.load(blob)
+
+
+def test_quant_vectors_in_the_data_section_need_version_4():
+    for version in (1, 2):
+        with pytest.raises(ModelFormatError, match="key 'scale' must be a list of numbers"):
+            fmt.load_graph(_v4_case(lambda q, h, d: None, version=version))
+    with pytest.raises(ModelFormatError, match="version 3 is invalid"):
+        fmt.load_graph(_v4_case(lambda q, h, d: None, version=3))

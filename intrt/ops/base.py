@@ -44,6 +44,41 @@ def register(*specs: Union[OpSpec, str]):
     return wrap
 
 
+#: checked attributes by (op type, attributes as read from a file): a CNN's layers repeat a few attribute sets,
+#: and checking them again for every node was a good part of loading. Only plain JSON values are keys.
+_RESOLVED: Dict[tuple, dict] = {}
+_RESOLVED_MAX = 4096
+_PLAIN = (int, float, str, bool)
+
+
+def _attrs_key(op: str, attrs: dict):
+    """A hashable key for attributes of plain JSON values (flat lists of them included), else None."""
+    items = []
+    for k, v in attrs.items():
+        t = type(v)
+        if t is list:
+            if not all(type(x) in _PLAIN for x in v):
+                return None
+            v = (list,) + tuple((type(x), x.hex() if type(x) is float else x) for x in v)
+        elif t is float:
+            v = (t, v.hex())  # -0.0 == 0.0 as keys; the text keeps them apart
+        elif t in _PLAIN:
+            v = (t, v)  # 1 and 1.0 and True are equal keys in a dict: keep their types apart
+        else:
+            return None
+        items.append((k, v))
+    return op, tuple(items)
+
+
+def _fresh(attrs: dict) -> dict:
+    """A copy whose lists (and lists in lists) are new: ops own their attribute values."""
+    return {k: _fresh_value(v) for k, v in attrs.items()}
+
+
+def _fresh_value(v):
+    return [_fresh_value(x) for x in v] if isinstance(v, list) else v
+
+
 class Op:
     """Base class: input/output tensor lookup and uniform error messages."""
 
@@ -81,10 +116,20 @@ class Op:
             name = self.spec.slot(k).attr
             if name is not None and t is not None and name not in self.node.attrs:
                 operands[k] = self.expect_constant(t, f"{self.spec.slot(k).name} input {t.name!r}")
+        key = None if operands else _attrs_key(self.spec.op, self.node.attrs)
+        if key is not None:
+            done = _RESOLVED.get(key)
+            if done is not None:
+                return _fresh(done)
         try:
-            return self.spec.resolve(self.node.attrs, operands, float_graph=False)
+            attrs = self.spec.resolve(self.node.attrs, operands, float_graph=False)
         except AttrError as e:
             raise self.error(str(e), e.error) from None
+        if key is not None:
+            if len(_RESOLVED) >= _RESOLVED_MAX:
+                _RESOLVED.clear()
+            _RESOLVED[key] = _fresh(attrs)
+        return attrs
 
     def kernel_choice(self):
         """The kernel path and tile chosen for this node at load (shown by ``intrt inspect``), or None."""

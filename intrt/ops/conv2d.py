@@ -21,6 +21,7 @@ import numpy as np
 from intrt.errors import QuantizationError, ShapeError, UnsupportedOpError
 from intrt.kernels.conv import conv2d_s8
 from intrt.kernels.gemm import PackedGemm
+from intrt.loadtime import accumulator_overflow
 from intrt.ops.base import Op, register
 from intrt.ops.common import LAYOUT_ATTR, apply_activation, conv_padding, f32, nchw_in, nchw_out, windows
 from intrt.ops.spec import ACTIVATION, PADDING, PAIR, Attr, Input, OpSpec, Quant, TFLite
@@ -82,10 +83,19 @@ def filter_scales(op: Op, channel_axis: int, out_c: int, allow_zero_point=False)
         if q.scale.size != out_c:
             raise op.error(f"filter {w.name!r} has {q.scale.size} scales for {out_c} output channels",
                            QuantizationError)
-    if np.any(q.zero_point != 0) and not (allow_zero_point and not per_channel):
+    if q.zero_point.any() and not (allow_zero_point and not per_channel):
         raise op.error(f"filter {w.name!r} must be symmetric (zero point 0), got zero points "
                        f"{q.zero_point.tolist()[:8]}", QuantizationError)
     return q.scale, per_channel, int(q.zero_point[0])
+
+
+def channel_scales(s_w: np.ndarray, out_c: int) -> np.ndarray:
+    """The filter scales as float64, one per output channel (a per-tensor scale repeated); like np.broadcast_to,
+    which costs more than the rest of the arithmetic on a layer's scales."""
+    s = s_w.astype(np.float64)
+    if s.shape == (out_c,):
+        return s
+    return np.full(out_c, s[0]) if s.size == 1 else np.broadcast_to(s, (out_c,))
 
 
 def load_bias(op: Op, out_c: int) -> np.ndarray:
@@ -131,20 +141,27 @@ def single_rounding(op: Op) -> bool:
     return mode == "single"
 
 
-def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray):
+def check_accumulator(op: Op, rows: np.ndarray, bias: np.ndarray, offset: int = 0):
     """Reject filters whose int32 accumulator could overflow (docs/arithmetic.md, equation (9)).
 
-    ``rows[oc]`` are the effective weights (w - z_w) of output channel oc. Every partial sum lies within
-    bias[oc] +/- 255 * sum|rows[oc]|; both ends must fit in int32.
+    ``rows[oc] + offset`` are the effective weights (w - z_w) of output channel oc. Every partial sum lies within
+    bias[oc] +/- 255 * sum|rows[oc] + offset|; both ends must fit in int32.
     """
-    reach = MAX_INPUT_MAGNITUDE * np.abs(rows.astype(np.int64)).sum(axis=1)
-    b = bias.astype(np.int64)
-    bad = np.nonzero((b + reach > INT32_MAX) | (b - reach < INT32_MIN))[0]
-    if bad.size:
+    if rows.dtype == np.int8 and bias.dtype == np.int32 and bias.flags.c_contiguous and -255 <= offset <= 255:
+        c, r = accumulator_overflow(rows, bias, offset)  # in C, one pass
+        if c < 0:
+            return
+        b, reach = bias.astype(np.int64), {c: r}
+    else:
+        reach = MAX_INPUT_MAGNITUDE * np.abs(rows.astype(np.int64) + offset).sum(axis=1)
+        b = bias.astype(np.int64)
+        bad = np.nonzero((b + reach > INT32_MAX) | (b - reach < INT32_MIN))[0]
+        if not bad.size:
+            return
         c = int(bad[0])
-        raise op.error(f"the int32 accumulator of output channel {c} can overflow: bias {int(b[c])} "
-                       f"+/- 255 * sum|w| = {int(reach[c])} (reduction length {rows.shape[1]}) leaves int32; "
-                       "shorten the reduction or shrink the weights/bias", QuantizationError)
+    raise op.error(f"the int32 accumulator of output channel {c} can overflow: bias {int(b[c])} "
+                   f"+/- 255 * sum|w| = {int(reach[c])} (reduction length {rows.shape[1]}) leaves int32; "
+                   "shorten the reduction or shrink the weights/bias", QuantizationError)
 
 
 def spatial_attrs(op: Op):
@@ -227,7 +244,7 @@ class Conv2D(Op):
         s_w, _, _ = filter_scales(self, channel_axis=0, out_c=out_c)
         self.bias = load_bias(self, out_c)
         self.stride, self.dilation, self.padding = spatial_attrs(self)
-        s_w = np.broadcast_to(s_w.astype(np.float64), (out_c,))
+        s_w = channel_scales(s_w, out_c)
         self.mult, self.shift = requant_multipliers(
             self, np.float64(in_q.scale[0]) * s_w / np.float64(out_q.scale[0]))
         self.act_min, self.act_max = clamp_bounds(self, out_q)

@@ -23,7 +23,7 @@ from intrt.errors import ShapeError
 from intrt.kernels.depthwise import DepthwiseStep, PackedDepthwise, get_isa
 from intrt.ops.base import Op, register
 from intrt.ops.common import apply_activation, f32, windows
-from intrt.ops.conv2d import (BIAS, FILTER, INPUT, SPATIAL_ATTRS, TFLITE_SPATIAL,
+from intrt.ops.conv2d import (BIAS, FILTER, INPUT, SPATIAL_ATTRS, TFLITE_SPATIAL, channel_scales,
                               check_accumulator, check_activation_tensors, clamp_bounds, filter_scales, load_bias,
                               load_filter, output_size, requant_multipliers, single_rounding, spatial_attrs)
 from intrt.ops.spec import ABSENT, Attr, Input, Int, OpSpec, Quant, TFLite
@@ -97,7 +97,7 @@ class DepthwiseConv2D(Op):
             if out_c % self.depth_multiplier != 0:
                 raise self.error(f"depth_multiplier {self.depth_multiplier} must be positive and divide the "
                                  f"filter's {out_c} channels")
-        s_w = np.broadcast_to(s_w.astype(np.float64), (out_c,))
+        s_w = channel_scales(s_w, out_c)
         self.mult, self.shift = requant_multipliers(
             self, np.float64(in_q.scale[0]) * s_w / np.float64(out_q.scale[0]))
         self.act_min, self.act_max = clamp_bounds(self, out_q)

@@ -98,7 +98,7 @@ class FullyConnected(Op):
         self.input_offset = -int(in_q.zero_point[0])
         self.weights_offset = -z_w
         self.output_offset = int(out_q.zero_point[0])
-        check_accumulator(self, self.weights.astype(np.int16) + self.weights_offset, self.bias)
+        check_accumulator(self, self.weights, self.bias, self.weights_offset)
 
     @functools.cached_property
     def gemm(self):

@@ -1,0 +1,78 @@
+"""intrt/loadtime.pyx (load-time work in C) against the numpy formulas it replaces, on every value."""
+import numpy as np
+import pytest
+
+from intrt import loadtime
+from intrt.errors import QuantizationError
+from intrt.quant import quantize_multiplier, quantize_multipliers
+
+
+def numpy_multipliers(reals):
+    """The vectorized numpy formula intrt used before (TFLite's QuantizeMultiplier per value)."""
+    frac, exp = np.frexp(reals)
+    q = np.floor(frac * 2.0 ** 31 + 0.5)
+    exp = exp.astype(np.int64)
+    top = q == 2.0 ** 31
+    q = np.where(top, q / 2, q)
+    exp = np.where(top, exp + 1, exp)
+    tiny = exp < -31
+    q[tiny] = 0
+    exp[tiny] = 0
+    return q.astype(np.int32), exp.astype(np.int32)
+
+
+def test_multipliers_equal_the_numpy_formula_and_the_scalar_one():
+    rng = np.random.default_rng(0)
+    reals = np.concatenate([
+        rng.uniform(0, 1, 2000), 10.0 ** rng.uniform(-12, 9, 2000), 2.0 ** rng.integers(-40, 30, 200),
+        np.nextafter(2.0 ** rng.integers(-40, 30, 200), 0), [0.0, 2.0 ** -32, 2.0 ** -33, 0.9999999999999999]])
+    m, e = quantize_multipliers(reals)
+    want_m, want_e = numpy_multipliers(reals)
+    assert np.array_equal(m, want_m) and np.array_equal(e, want_e)
+    for r, a, b in zip(reals[::37], m[::37], e[::37]):
+        assert quantize_multiplier(r) == (a, b)
+    assert quantize_multipliers(np.array([[0.5, 0.25]]))[0].shape == (1, 2)
+
+
+@pytest.mark.parametrize("values, message", [
+    ([0.5, -1e-9, np.inf], "-1e-09 \\(channel 1\\) must be finite and >= 0"),
+    ([0.5, np.nan], "nan \\(channel 1\\) must be finite"),
+    ([0.5, 2.0 ** 31, 2.0 ** 40, -1.0], "channel 3\\) must be finite"),   # a bad value is reported first
+    ([0.5, 2.0 ** 31, 2.0 ** 40], "2147483648.0 \\(channel 1\\) is too large"),
+])
+def test_multiplier_errors(values, message):
+    with pytest.raises(QuantizationError, match=message):
+        quantize_multipliers(values)
+
+
+def test_accumulator_bound_equals_numpy():
+    rng = np.random.default_rng(1)
+    for rows, cols in ((1, 1), (7, 300), (40, 9), (3, 70000)):
+        w = rng.integers(-128, 128, (rows, cols), dtype=np.int8)
+        reach = 255 * np.abs(w.astype(np.int64)).sum(axis=1)
+        for bias in (np.zeros(rows, np.int32), (2 ** 31 - 1 - reach).clip(-2 ** 31, 2 ** 31 - 1).astype(np.int32)):
+            bad = np.nonzero((bias + reach > 2 ** 31 - 1) | (bias - reach < -2 ** 31))[0]
+            c, r = loadtime.accumulator_overflow(w, bias)
+            assert c == (int(bad[0]) if bad.size else -1)
+            if c >= 0:
+                assert r == reach[c]
+        b = np.zeros(rows, np.int32)
+        b[-1] = 2 ** 31 - 1 - int(reach[-1]) + 1 if reach[-1] > 0 else b[-1]
+        if reach[-1] > 0:
+            assert loadtime.accumulator_overflow(w, b)[0] == rows - 1
+            assert loadtime.accumulator_overflow(w[:, ::-1], b)[0] == rows - 1   # strided rows
+            assert loadtime.accumulator_overflow(np.ascontiguousarray(w.T).T, b)[0] == rows - 1
+    with pytest.raises(ValueError):
+        loadtime.accumulator_overflow(np.zeros((2, 2), np.int8), np.zeros(3, np.int32))
+
+
+def test_accumulator_bound_with_a_weight_offset():
+    rng = np.random.default_rng(2)
+    w = rng.integers(-128, 128, (5, 1000), dtype=np.int8)
+    for offset in (-128, -3, 0, 7, 128):
+        reach = 255 * np.abs(w.astype(np.int64) + offset).sum(axis=1)
+        bias = np.zeros(5, np.int32)
+        bias[3] = 2 ** 31 - 1 - int(reach[3]) + 1
+        assert loadtime.accumulator_overflow(w, bias, offset) == (3, reach[3])
+        bias[3] -= 1
+        assert loadtime.accumulator_overflow(w, bias, offset) == (-1, 0)
