@@ -224,21 +224,19 @@ def test_block_starts_cover_every_channel_once_or_twice():
 
 def test_avx512_block_starts_cover_every_channel_once_or_twice():
     for oc in range(0, 200):
-        z32, z16, use8 = dwk.block_starts_avx512(oc)
+        z32, z16 = dwk.block_starts_avx512(oc)
         if oc < 16:
-            assert (z32, z16, use8) == ([], [], False)
+            assert z32 == z16 == []
             continue
         covered = np.zeros(oc, np.int64)
         for c0 in z32:
             covered[c0:c0 + 32] += 1
         for c0 in z16:
             covered[c0:c0 + 16] += 1
-        if use8:    # the AVX2 path's 8-channel blocks
-            for c0 in dwk.block_starts(oc)[1]:
-                covered[c0:c0 + 8] += 1
         assert all(0 <= c0 <= oc - 32 for c0 in z32) and all(0 <= c0 <= oc - 16 for c0 in z16)
         assert covered.min() >= 1 and covered.max() <= 2, oc
         assert len(z32) == oc // 32 + (1 if oc >= 32 and oc % 32 > 16 else 0), oc
+        assert len(z16) == (0 if oc >= 32 and (oc % 32 == 0 or oc % 32 > 16) else 1 if oc >= 32 or oc == 16 else 2), oc
 
 
 @pytest.mark.parametrize("c", [8, 12, 16, 24, 40, 48, 56, 72])

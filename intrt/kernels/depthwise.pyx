@@ -9,7 +9,7 @@ How it is made fast (details in ``simd/depthwise_s8.h``): the filter is packed o
 (:class:`PackedDepthwise`: int16 taps, the input zero point folded into the bias, per-block requantization
 constants); a :class:`DepthwiseStep` binds it to fixed input/output buffers and geometry and runs
 without the GIL (a Step of the runtime's plan). Paths ("isa"): ``"avx512vnni"`` (blocks of 32 channels, or
-16 channels of two pixels, vpdpwssd; 8..15 channels and a tail of 1..8 run the avx2 blocks), ``"avx2"``
+16 channels of two pixels, vpdpwssd; 8..15 channels run the avx2 blocks), ``"avx2"``
 (blocks of 16 or 8 channels, vpmaddwd) and ``"portable"`` (plain C that the compiler vectorizes). The best path the CPU offers is used
 unless ``INTRT_ISA`` (e.g. ``portable``) (environment, read whenever a step is made) or :func:`set_isa` forces one.
 The avx2 and avx512vnni paths need at least 8 output channels; narrower layers run the portable path.
@@ -78,7 +78,6 @@ cdef extern from "simd/depthwise_s8.h" nogil:
         const int16_t *wblk
         const dw_requant8 *rq
         int64_t nz32, nz16
-        int use8
         const int64_t *blkz_c0
         const int16_t *wz
         const dw_requant16 *rqz
@@ -180,26 +179,21 @@ def block_starts(int oc):
 
 
 def block_starts_avx512(int oc):
-    """First channels of the AVX-512 path's (32-channel blocks, 16-channel blocks, uses the AVX2 8-channel
-    blocks) covering 0 .. oc - 1 (oc >= 16; narrower layers run the AVX2 path's blocks).
+    """First channels of the AVX-512 path's (32-channel blocks, 16-channel blocks) covering 0 .. oc - 1
+    (oc >= 16; narrower layers run the AVX2 path's blocks, so: no blocks).
 
     32-channel blocks at 0, 32, ...; a tail of 17..31 channels is one 32-channel block overlapping the one
-    before, 9..16 one 16-channel block (two pixels per vector), 1..8 the AVX2 path's last 8-channel block
-    (:func:`block_starts` has it there, as oc % 16 is then the same tail).
+    before, a tail of 1..16 one 16-channel block (two pixels per vector), overlapping when shorter.
     """
     if oc < 16:
-        return [], [], False
-    full = list(range(0, oc - 31, 32))
+        return [], []
     if oc < 32:
-        tail, b16 = oc - 16, [0]
-    else:
-        tail = oc % 32
-        b16 = []
+        return [], sorted({0, oc - 16})
+    full = list(range(0, oc - 31, 32))
+    tail = oc % 32
     if tail > 16:
-        return full + [oc - 32], b16, False
-    if tail > 8:
-        return full, b16 + [oc - 16], False
-    return full, b16, tail > 0
+        return full + [oc - 32], []
+    return full, ([oc - 16] if tail else [])
 
 
 def _pack_lanes(packed, taps, chan, rec):
@@ -299,7 +293,7 @@ class PackedDepthwise:
         starts16, starts8 = block_starts(self.out_channels)
         self.nblk, self.nblk8 = len(starts16), len(starts8)
         self.blk_c0 = np.array(starts16 + starts8 + [0], np.int64)
-        z32, z16, self.use8 = block_starts_avx512(self.out_channels)
+        z32, z16 = block_starts_avx512(self.out_channels)
         self.nz32, self.nz16 = len(z32), len(z16)
         self.blkz_c0 = np.array(z32 + z16 + [0], np.int64)
         if not starts16 and not starts8:
@@ -432,7 +426,7 @@ cdef class DepthwiseStep(Step):
         self.p.blk_c0 = <const int64_t*>_addr(packed.blk_c0)
         self.p.wblk = <const int16_t*>_addr(packed.wblk)
         self.p.rq = <const dw_requant8*>_addr(packed.rq)
-        self.p.nz32, self.p.nz16, self.p.use8 = packed.nz32, packed.nz16, packed.use8
+        self.p.nz32, self.p.nz16 = packed.nz32, packed.nz16
         self.p.blkz_c0 = <const int64_t*>_addr(packed.blkz_c0)
         self.p.wz = <const int16_t*>_addr(packed.wz)
         self.p.rqz = <const dw_requant16*>_addr(packed.rqz)

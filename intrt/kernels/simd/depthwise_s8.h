@@ -59,6 +59,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "requant_s8.h"
+
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define INTRT_DW_X86 1
 #include <immintrin.h>
@@ -134,10 +136,8 @@ typedef struct dw_params_s {
     const int64_t *blk_c0;           /* [nblk + nblk8] first channel of each block */
     const int16_t *wblk;             /* [nblk + nblk8][T][2][16] */
     const dw_requant8 *rq;           /* [nblk + nblk8][2] */
-    /* AVX-512 VNNI path: 32-channel blocks, then 16-channel blocks of two pixels, then (use8) the AVX2
-       path's 8-channel blocks (its blocks nblk .. nblk + nblk8 - 1) */
+    /* AVX-512 VNNI path: 32-channel blocks, then 16-channel blocks of two pixels */
     int64_t nz32, nz16;
-    int use8;
     const int64_t *blkz_c0;          /* [nz32 + nz16] */
     const int16_t *wz;               /* [nz32 + nz16][T][2][32] */
     const dw_requant16 *rqz;         /* [nz32 + nz16][2] */
@@ -159,35 +159,14 @@ static int dw_cpu_has(int isa) {
     return isa == DW_ISA_PORTABLE;
 }
 
-/* ---------------------------------------------------------------- scalar requantization (fixedpoint.pxd) */
-static inline int32_t dw_sat32(int64_t v) {
-    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
-}
-
-/* round(a * b / 2**31), ties toward +inf; saturates only when a == b == INT32_MIN. */
-static inline int32_t dw_srdhm(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
-}
-
-/* round(x / 2**n), ties away from zero, 0 <= n <= 31. */
-static inline int32_t dw_rdbpot(int32_t x, int32_t n) {
-    int64_t mask = ((int64_t)1 << n) - 1;
-    int64_t rem = (int64_t)x & mask;
-    int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (int32_t)(((int64_t)x >> n) + (rem > threshold ? 1 : 0));
-}
-
+/* ---------------------------------------------------------------- scalar requantization (requant_s8.h) */
 /* clamp(MBQM(acc, mult[c], shift[c]) + z_out, act_min, act_max) */
 static inline int8_t dw_requant1(const dw_params *p, int32_t acc, int64_t c) {
     int32_t v, s = p->shift[c];
-    if (p->single) {
-        int t = 31 - s;
-        v = dw_sat32(((int64_t)acc * p->mult[c] + ((int64_t)1 << (t - 1))) >> t);
-    } else {
-        int32_t left = s > 0 ? s : 0, right = s < 0 ? -s : 0;
-        v = dw_rdbpot(dw_srdhm(dw_sat32((int64_t)acc * ((int64_t)1 << left)), p->mult[c]), right);
-    }
+    if (p->single)
+        v = rq_mbqm_single(acc, p->mult[c], 31 - s);
+    else
+        v = rq_mbqm_double(acc, p->mult[c], s > 0 ? s : 0, s < 0 ? -s : 0);
     if (v < p->lo) v = p->lo;
     if (v > p->hi) v = p->hi;
     return (int8_t)(v + p->z_out);
@@ -316,53 +295,30 @@ enum { DW_RQ_DOUBLE = 0,        /* double rounding, every shift <= 0, no INT32_M
 
 /* 8 accumulators of one half block -> MBQM (int32, unclamped), for the vector modes. */
 DW_AVX2_INLINE __m256i dw_mbqm8_avx2(const dw_requant8 *q, __m256i acc, const int mode) {
-    __m256i v;
     const __m256i mult = _mm256_loadu_si256((const __m256i *)q->mult);
     const __m256i mult_hi = _mm256_loadu_si256((const __m256i *)q->mult_hi);
     if (mode == DW_RQ_SINGLE) {
         /* t in 31..62, no overflow, and the result fits int32 */
         __m256i pe = _mm256_mul_epi32(acc, mult);
         __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_hi);
-        pe = _mm256_add_epi64(pe, _mm256_loadu_si256((const __m256i *)q->round_lo));
-        po = _mm256_add_epi64(po, _mm256_loadu_si256((const __m256i *)q->round_hi));
-        /* floor(v / 2**t) = ~(~v >>> t) for v < 0 (AVX2 has no 64-bit arithmetic shift) */
-        const __m256i zero = _mm256_setzero_si256();
-        __m256i se = _mm256_cmpgt_epi64(zero, pe), so = _mm256_cmpgt_epi64(zero, po);
-        pe = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(pe, se),
-                                                _mm256_loadu_si256((const __m256i *)q->total_lo)), se);
-        po = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(po, so),
-                                                _mm256_loadu_si256((const __m256i *)q->total_hi)), so);
+        pe = rq_sra64_avx2(_mm256_add_epi64(pe, _mm256_loadu_si256((const __m256i *)q->round_lo)),
+                           _mm256_loadu_si256((const __m256i *)q->total_lo));
+        po = rq_sra64_avx2(_mm256_add_epi64(po, _mm256_loadu_si256((const __m256i *)q->round_hi)),
+                           _mm256_loadu_si256((const __m256i *)q->total_hi));
         return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
     }
     __m256i x = acc;
-    if (mode == DW_RQ_DOUBLE_ANY) {      /* x * 2**left, saturated to int32 */
-        const __m256i left = _mm256_loadu_si256((const __m256i *)q->left);
-        __m256i shifted = _mm256_sllv_epi32(x, left);
-        __m256i fits = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
-        __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(x, 31), _mm256_set1_epi32(INT32_MAX));
-        x = _mm256_blendv_epi8(sat, shifted, fits);
-    }
-    /* SRDHM: floor((x * M + 2**30) / 2**31); the low 32 bits of a logical 64-bit shift suffice */
+    if (mode == DW_RQ_DOUBLE_ANY)        /* x * 2**left, saturated to int32 */
+        x = rq_shl_sat_avx2(x, _mm256_loadu_si256((const __m256i *)q->left));
     const __m256i r30 = _mm256_set1_epi64x((int64_t)1 << 30);
-    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, mult), r30);
-    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), mult_hi), r30);
-    v = _mm256_blend_epi32(_mm256_srli_epi64(pe, 31), _mm256_slli_epi64(po, 1), 0xAA);
-    if (mode == DW_RQ_DOUBLE_ANY) {  /* INT32_MIN * INT32_MIN: the formula gives INT32_MIN, SRDHM INT32_MAX */
-        const __m256i m = _mm256_set1_epi32(INT32_MIN);
-        v = _mm256_xor_si256(v, _mm256_and_si256(_mm256_cmpeq_epi32(x, m), _mm256_cmpeq_epi32(mult, m)));
-    }
-    if (mode == DW_RQ_DOUBLE_NUDGE) {
-        /* RDBPOT for right >= 1 as one shift: floor((v + 2**(right-1) - (v < 0)) / 2**right); nudge_ok
-           guarantees the sum does not overflow */
-        v = _mm256_add_epi32(_mm256_add_epi32(v, _mm256_loadu_si256((const __m256i *)q->nudge)),
-                             _mm256_srai_epi32(v, 31));
-        return _mm256_srav_epi32(v, _mm256_loadu_si256((const __m256i *)q->right));
-    }
-    /* RDBPOT: (v >> right) + ((v & mask) > half + (v < 0)) */
-    __m256i rem = _mm256_and_si256(v, _mm256_loadu_si256((const __m256i *)q->mask));
-    __m256i thr = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)q->half), _mm256_srai_epi32(v, 31));
-    return _mm256_sub_epi32(_mm256_srav_epi32(v, _mm256_loadu_si256((const __m256i *)q->right)),
-                            _mm256_cmpgt_epi32(rem, thr));
+    __m256i v = rq_mulshr31_avx2(x, mult, mult_hi, r30, r30);      /* SRDHM */
+    if (mode == DW_RQ_DOUBLE_ANY)
+        v = rq_srdhm_fix_avx2(v, x, mult);
+    const __m256i right = _mm256_loadu_si256((const __m256i *)q->right);
+    if (mode == DW_RQ_DOUBLE_NUDGE)      /* nudge_ok guarantees the one-shift RDBPOT does not overflow */
+        return rq_rdbpot_nudge_avx2(v, right, _mm256_loadu_si256((const __m256i *)q->nudge));
+    return rq_rdbpot_avx2(v, right, _mm256_loadu_si256((const __m256i *)q->mask),
+                          _mm256_loadu_si256((const __m256i *)q->half));
 }
 
 /* Even / odd accumulators of one block -> 16 int8 outputs in channel order. The clamp is done by
@@ -546,8 +502,8 @@ DW_AVX2_INSTANCE(dw_run_avx2_double_nudge, p->T, DW_RQ_DOUBLE_NUDGE)
 /* Same scheme as the AVX2 path, twice as wide: x sign-extended to int16 (vpmovsxbw, 32 channels per zmm),
    even / odd int16 weight vectors, and vpdpwssd (AVX512_VNNI) adds the one exact product per int32 lane
    to the accumulator in one instruction (vpmaddwd + vpaddd on AVX2). Blocks: 32 channels of one pixel
-   (four pixels at a time), 16 channels of two pixels (one per 256-bit half; eight pixels at a time), and
-   for a tail of 1..8 channels the AVX2 path's 8-channel blocks. Requantization is dw_mbqm8_avx2 on 16
+   (four pixels at a time) and 16 channels of two pixels (one per 256-bit half; eight pixels at a time), the
+   last block overlapping the one before when the width does not divide C. Requantization is dw_mbqm8_avx2 on 16
    lanes (AVX-512 has a 64-bit arithmetic shift and mask registers, which shorten the single-rounding and
    RDBPOT steps); the packs and the final byte order are those of the AVX2 path per 128-bit lane. Needs
    C >= 16 (narrower layers run the AVX2 path). */
@@ -568,33 +524,16 @@ DW_AVX512_INLINE __m512i dw_mbqm16_avx512(const dw_requant16 *q, __m512i acc, co
         return _mm512_mask_blend_epi32((__mmask16)0xAAAA, pe, _mm512_slli_epi64(po, 32));
     }
     __m512i x = acc;
-    if (mode == DW_RQ_DOUBLE_ANY) {      /* x * 2**left, saturated to int32 */
-        const __m512i left = _mm512_loadu_si512(q->left);
-        const __m512i shifted = _mm512_sllv_epi32(x, left);
-        const __mmask16 fits = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), x);
-        const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(x, 31), _mm512_set1_epi32(INT32_MAX));
-        x = _mm512_mask_blend_epi32(fits, sat, shifted);
-    }
-    /* SRDHM: floor((x * M + 2**30) / 2**31); the low 32 bits of a logical 64-bit shift suffice */
+    if (mode == DW_RQ_DOUBLE_ANY)        /* x * 2**left, saturated to int32 */
+        x = rq_shl_sat_avx512(x, _mm512_loadu_si512(q->left));
     const __m512i r30 = _mm512_set1_epi64((int64_t)1 << 30);
-    const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, mult), r30);
-    const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), mult_hi), r30);
-    __m512i v = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
-    if (mode == DW_RQ_DOUBLE_ANY) {  /* INT32_MIN * INT32_MIN: the formula gives INT32_MIN, SRDHM INT32_MAX */
-        const __m512i m = _mm512_set1_epi32(INT32_MIN);
-        const __mmask16 both = _mm512_cmpeq_epi32_mask(x, m) & _mm512_cmpeq_epi32_mask(mult, m);
-        v = _mm512_mask_xor_epi32(v, both, v, _mm512_set1_epi32(-1));
-    }
+    __m512i v = rq_mulshr31_avx512(x, mult, mult_hi, r30, r30);    /* SRDHM */
+    if (mode == DW_RQ_DOUBLE_ANY)
+        v = rq_srdhm_fix_avx512(v, x, mult);
     const __m512i right = _mm512_loadu_si512(q->right);
-    if (mode == DW_RQ_DOUBLE_NUDGE) {    /* see dw_mbqm8_avx2 */
-        v = _mm512_add_epi32(_mm512_add_epi32(v, _mm512_loadu_si512(q->nudge)), _mm512_srai_epi32(v, 31));
-        return _mm512_srav_epi32(v, right);
-    }
-    /* RDBPOT: (v >> right) + ((v & mask) > half + (v < 0)) */
-    const __m512i rem = _mm512_and_si512(v, _mm512_loadu_si512(q->mask));
-    const __m512i thr = _mm512_sub_epi32(_mm512_loadu_si512(q->half), _mm512_srai_epi32(v, 31));
-    const __m512i sh = _mm512_srav_epi32(v, right);
-    return _mm512_mask_add_epi32(sh, _mm512_cmpgt_epi32_mask(rem, thr), sh, _mm512_set1_epi32(1));
+    if (mode == DW_RQ_DOUBLE_NUDGE)
+        return rq_rdbpot_nudge_avx512(v, right, _mm512_loadu_si512(q->nudge));
+    return rq_rdbpot_avx512(v, right, _mm512_loadu_si512(q->mask), _mm512_loadu_si512(q->half));
 }
 
 /* Even / odd accumulators of one block -> 32 int8 outputs in channel order (a 16-channel block: pixel a's
@@ -761,15 +700,6 @@ DW_AVX512_INLINE void dw_run_avx512_body(const dw_params *p, const int8_t *const
         else
             dw_block16_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8,
                               order, 0);
-    }
-    if (p->use8) {
-        const __m256i z16 = _mm256_set1_epi16((int16_t)p->z_out);
-        const __m128i mn = _mm_set1_epi8((int8_t)(p->lo + p->z_out)), mx = _mm_set1_epi8((int8_t)(p->hi + p->z_out));
-        const __m128i ord = _mm256_castsi256_si128(order);
-        const __m256i *w8 = (const __m256i *)p->wblk + 2 * T * p->nblk;
-        const dw_requant8 *q8 = p->rq + 2 * p->nblk;
-        for (int64_t b8 = 0; b8 < p->nblk8; b8++, w8 += 2 * T, q8 += 2)
-            dw_block8_avx2(p, taps, n, step, out, p->blk_c0[p->nblk + b8], w8, q8, T, mode, z16, mn, mx, ord, 0);
     }
 }
 
