@@ -135,7 +135,7 @@ def ort_runner(model, threads, shapes):
 
 
 def intrt_model(path, batch, isa):
-    """intrt model for the .tflite file, packed for `isa` (None: intrt's default choice)."""
+    """intrt model for the .tflite file, packed and bound for `isa` (None: intrt's default choice) at `batch`."""
     import intrt
     from intrt.convert.tflite import from_tflite
     from intrt.format import to_bytes
@@ -146,7 +146,11 @@ def intrt_model(path, batch, isa):
     try:
         graph = from_tflite(path)
         graph.dynamic_batch = batch is not None and batch != 1
-        return intrt.load(to_bytes(graph))
+        m = intrt.load(to_bytes(graph))
+        # weights are packed and steps bound on the first run of a shape, which reads INTRT_ISA: run once here
+        shapes = [(batch or t.shape[0],) + tuple(t.shape[1:]) for t in m.inputs]
+        m.run_list([np.zeros(sh, np.int8) for sh in shapes], quantized=True)
+        return m
     finally:
         os.environ.pop("INTRT_ISA", None)
         if old is not None:
