@@ -37,3 +37,13 @@ static inline simde__m256i simde_mm512_cvttpd_epi32(simde__m512d a) {   /* in-ra
     for (int i = 0; i < 8; i++) r.i32[i] = (int32_t)x.f64[i];
     return simde__m256i_from_private(r);
 }
+static inline simde__m512i simde_mm512_maskz_loadu_epi8(simde__mmask64 k, const void *p) {
+    simde__m512i_private r;
+    for (int i = 0; i < 64; i++) r.i8[i] = ((k >> i) & 1) ? ((const int8_t *)p)[i] : 0;
+    return simde__m512i_from_private(r);
+}
+static inline void simde_mm512_mask_storeu_epi8(void *p, simde__mmask64 k, simde__m512i a) {
+    simde__m512i_private x = simde__m512i_to_private(a);
+    for (int i = 0; i < 64; i++)
+        if ((k >> i) & 1) ((int8_t *)p)[i] = x.i8[i];
+}

@@ -190,12 +190,15 @@ def test_negative_multiplier_single_rounding_uses_exact_path():
     check_all(case)
 
 
-# -- every channel count: 16- and 8-channel blocks, overlapping tails, the portable blocks ---------------
-@pytest.mark.parametrize("c", range(1, 41))
+# -- every channel count: 32-, 16- and 8-channel blocks, overlapping tails, the portable blocks ----------
+@pytest.mark.parametrize("c", range(1, 73))
 def test_every_channel_count(c):
-    # interior runs of 5 and 6 pixels (an 8-channel block runs 4 + 1 and 4 + 2 pixels), stride 2, batch 2
+    # interior runs of 5 and 6 pixels (an 8-channel or 32-channel block runs 4 + 1 and 4 + 2 pixels), 9 and 10
+    # (an AVX-512 16-channel block runs 8 + a lone pixel and 8 + 2), stride 2, batch 2
     for k, (params, rounding) in enumerate([((1, 5, 7, c, 1, 3, 3, (1, 1), (1, 1), "SAME"), "double"),
                                             ((2, 6, 8, c, 1, 3, 3, (1, 1), (1, 1), "SAME"), "single"),
+                                            ((1, 4, 11, c, 1, 3, 3, (1, 1), (1, 1), "SAME"), "single"),
+                                            ((1, 3, 12, c, 1, 3, 3, (1, 1), (1, 1), "SAME"), "double"),
                                             ((1, 7, 9, c, 1, 3, 3, (2, 2), (1, 1), "SAME"), "double")]):
         check_all(make_case(np.random.default_rng(1000 * c + k), *params, rounding))
 
@@ -219,11 +222,29 @@ def test_block_starts_cover_every_channel_once_or_twice():
                                 1 if oc >= 16 or oc == 8 else 2), oc
 
 
-@pytest.mark.parametrize("c", [8, 12, 24, 40])
-def test_lane_requantization_in_8_channel_blocks(c):
-    # single rounding with negative multipliers requantizes lane by lane (DW_RQ_LANES), also in 8-channel blocks
+def test_avx512_block_starts_cover_every_channel_once_or_twice():
+    for oc in range(0, 200):
+        z32, z16 = dwk.block_starts_avx512(oc)
+        if oc < 16:
+            assert z32 == z16 == []
+            continue
+        covered = np.zeros(oc, np.int64)
+        for c0 in z32:
+            covered[c0:c0 + 32] += 1
+        for c0 in z16:
+            covered[c0:c0 + 16] += 1
+        assert all(0 <= c0 <= oc - 32 for c0 in z32) and all(0 <= c0 <= oc - 16 for c0 in z16)
+        assert covered.min() >= 1 and covered.max() <= 2, oc
+        assert len(z32) == oc // 32 + (1 if oc >= 32 and oc % 32 > 16 else 0), oc
+        assert len(z16) == (0 if oc >= 32 and (oc % 32 == 0 or oc % 32 > 16) else 1 if oc >= 32 or oc == 16 else 2), oc
+
+
+@pytest.mark.parametrize("c", [8, 12, 16, 24, 40, 48, 56, 72])
+@pytest.mark.parametrize("w", [7, 12])
+def test_lane_requantization_in_8_channel_blocks(c, w):
+    # single rounding with negative multipliers requantizes lane by lane (DW_RQ_LANES), in every block kind
     rng = np.random.default_rng(c)
-    case = make_case(rng, 1, 5, 7, c, 1, 3, 3, (1, 1), (1, 1), "SAME", "single")
+    case = make_case(rng, 1, 5, w, c, 1, 3, 3, (1, 1), (1, 1), "SAME", "single")
     case["mult"][::3] = -case["mult"][::3]
     check_all(case)
 

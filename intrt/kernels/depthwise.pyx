@@ -8,10 +8,11 @@ Same arithmetic as the reference (TFLite's reference kernel, docs/arithmetic.md 
 How it is made fast (details in ``simd/depthwise_s8.h``): the filter is packed once per op
 (:class:`PackedDepthwise`: int16 taps, the input zero point folded into the bias, per-block requantization
 constants); a :class:`DepthwiseStep` binds it to fixed input/output buffers and geometry and runs
-without the GIL (a Step of the runtime's plan). Paths ("isa"): ``"avx2"`` (blocks of 16 or 8 channels,
-vpmaddwd) and ``"portable"`` (plain C that the compiler vectorizes). The best path the CPU offers is used
-unless ``INTRT_ISA=portable`` (environment, read whenever a step is made) or :func:`set_isa` forces one.
-The avx2 path needs at least 8 output channels; narrower layers run the portable path.
+without the GIL (a Step of the runtime's plan). Paths ("isa"): ``"avx512vnni"`` (blocks of 32 channels, or
+16 channels of two pixels, vpdpwssd; 8..15 channels run the avx2 blocks), ``"avx2"``
+(blocks of 16 or 8 channels, vpmaddwd) and ``"portable"`` (plain C that the compiler vectorizes). The best path the CPU offers is used
+unless ``INTRT_ISA`` (e.g. ``portable``) (environment, read whenever a step is made) or :func:`set_isa` forces one.
+The avx2 and avx512vnni paths need at least 8 output channels; narrower layers run the portable path.
 
 Threads: a step splits each image's output rows into ranges run on the thread pool of
 :mod:`intrt.kernels.cpu` (rows are independent, so the result is the same for every thread count). The
@@ -45,8 +46,11 @@ cdef extern from "simd/depthwise_s8.h" nogil:
     enum:
         DW_ISA_PORTABLE
         DW_ISA_AVX2
+        DW_ISA_AVX512VNNI
         DW_BLOCK
     ctypedef struct dw_requant8:
+        pass
+    ctypedef struct dw_requant16:
         pass
     ctypedef struct dw_params:
         int isa
@@ -73,6 +77,10 @@ cdef extern from "simd/depthwise_s8.h" nogil:
         const int64_t *blk_c0
         const int16_t *wblk
         const dw_requant8 *rq
+        int64_t nz32, nz16
+        const int64_t *blkz_c0
+        const int16_t *wz
+        const dw_requant16 *rqz
         int32_t lo, hi, z_out
     int dw_cpu_has(int isa)
     int dw_prepare(dw_params *p)
@@ -80,7 +88,7 @@ cdef extern from "simd/depthwise_s8.h" nogil:
                  const int8_t **taps)
     const int8_t *dw_image(const dw_params *p, int64_t n)
 
-ISA_NAMES = ("portable", "avx2")
+ISA_NAMES = ("portable", "avx2", "avx512vnni")
 
 #: layout of dw_requant8 (simd/depthwise_s8.h), one record per half block of 8 channels
 REQUANT8 = np.dtype([(name, "<i4", 8) for name in ("bias", "mult", "mult_hi", "left", "right", "mask", "half",
@@ -89,6 +97,13 @@ REQUANT8 = np.dtype([(name, "<i4", 8) for name in ("bias", "mult", "mult_hi", "l
 if REQUANT8.itemsize != sizeof(dw_requant8):
     raise ImportError(f"intrt.kernels.depthwise: dw_requant8 is {sizeof(dw_requant8)} bytes, "
                       f"expected {REQUANT8.itemsize}")
+#: layout of dw_requant16, one record per half of an AVX-512 block (16 lanes)
+REQUANT16 = np.dtype([(name, "<i4", 16) for name in ("bias", "mult", "mult_hi", "left", "right", "mask", "half",
+                                                      "nudge")]
+                     + [(name, "<i8", 8) for name in ("total_lo", "total_hi", "round_lo", "round_hi")])
+if REQUANT16.itemsize != sizeof(dw_requant16):
+    raise ImportError(f"intrt.kernels.depthwise: dw_requant16 is {sizeof(dw_requant16)} bytes, "
+                      f"expected {REQUANT16.itemsize}")
 
 _forced = None
 
@@ -102,7 +117,7 @@ def available_isas():
 
 
 def set_isa(name=None):
-    """Force a path (``"portable"`` or ``"avx2"``) for steps made from now on; None: back to the default."""
+    """Force a path (one of :func:`available_isas`) for steps made from now on; None: back to the default."""
     global _forced
     if name is not None and name not in _AVAILABLE:
         raise InputError(f"set_isa: path {name!r} is not one of {available_isas()} on this CPU")
@@ -118,6 +133,8 @@ def get_isa():
     if _forced is not None:
         return _forced
     env = cpu.requested_isa()
+    if env == "avxvnni" and "avx2" in _AVAILABLE:
+        return "avx2"      # the 256-bit path of a CPU without AVX-512 (depthwise has no separate avxvnni path)
     if env in _AVAILABLE:
         return env
     return _AVAILABLE[len(_AVAILABLE) - 1]
@@ -159,6 +176,55 @@ def block_starts(int oc):
     if tail > 8:
         return full + [oc - 16], []
     return full, ([oc - 8] if tail else [])
+
+
+def block_starts_avx512(int oc):
+    """First channels of the AVX-512 path's (32-channel blocks, 16-channel blocks) covering 0 .. oc - 1
+    (oc >= 16; narrower layers run the AVX2 path's blocks, so: no blocks).
+
+    32-channel blocks at 0, 32, ...; a tail of 17..31 channels is one 32-channel block overlapping the one
+    before, a tail of 1..16 one 16-channel block (two pixels per vector), overlapping when shorter.
+    """
+    if oc < 16:
+        return [], []
+    if oc < 32:
+        return [], sorted({0, oc - 16})
+    full = list(range(0, oc - 31, 32))
+    tail = oc % 32
+    if tail > 16:
+        return full + [oc - 32], []
+    return full, ([oc - 16] if tail else [])
+
+
+def _pack_lanes(packed, taps, chan, rec):
+    """Weights [nblk, T, 2, W] int16 (even: lane j's weight in even lanes j, 0 in odd ones; odd: the reverse)
+    and requantization records [nblk, 2] of dtype ``rec`` (half h: int32 lane i = channel chan[b, 2i + h]) for
+    blocks whose int16 lane j holds channel chan[b, j] (W = chan.shape[1])."""
+    sel = taps[:, chan].transpose(1, 0, 2).astype(np.int16)       # [nblk, T, W]
+    even, odd = sel.copy(), sel.copy()
+    even[..., 1::2] = 0
+    odd[..., 0::2] = 0
+    w = np.ascontiguousarray(np.stack([even, odd], axis=2))
+    rq = np.zeros((len(chan), 2), rec)
+    for half in (0, 1):
+        ch = chan[:, half::2]
+        r = rq[:, half]
+        shift = packed.shift[ch].astype(np.int64)
+        right = np.maximum(-shift, 0)
+        total = 31 - shift
+        r["bias"] = packed.bias_eff[ch]
+        r["mult"] = packed.mult[ch]
+        r["mult_hi"][:, 0::2] = packed.mult[ch[:, 1::2]]
+        r["left"] = np.maximum(shift, 0)
+        r["right"] = right
+        r["mask"] = (np.int64(1) << right) - 1
+        r["half"] = ((np.int64(1) << right) - 1) >> 1
+        r["nudge"] = (np.int64(1) << right) >> 1
+        r["total_lo"] = total[:, 0::2]
+        r["total_hi"] = total[:, 1::2]
+        r["round_lo"] = np.int64(1) << (total[:, 0::2] - 1)
+        r["round_hi"] = np.int64(1) << (total[:, 1::2] - 1)
+    return w, np.ascontiguousarray(rq)
 
 
 class PackedDepthwise:
@@ -222,43 +288,28 @@ class PackedDepthwise:
         self._pack_blocks(taps)
 
     def _pack_blocks(self, taps):
-        """AVX2 blocks: 16-lane records [T][2][16] of weights and [2] of requantization per block."""
+        """AVX2 blocks: 16-lane records [T][2][16] of weights and [2] of requantization per block; AVX-512
+        blocks: [T][2][32] and [2] records of 16 lanes."""
         starts16, starts8 = block_starts(self.out_channels)
         self.nblk, self.nblk8 = len(starts16), len(starts8)
         self.blk_c0 = np.array(starts16 + starts8 + [0], np.int64)
+        z32, z16 = block_starts_avx512(self.out_channels)
+        self.nz32, self.nz16 = len(z32), len(z16)
+        self.blkz_c0 = np.array(z32 + z16 + [0], np.int64)
         if not starts16 and not starts8:
             self.wblk = np.zeros(1, np.int16)
             self.rq = np.zeros(1, REQUANT8)
-            return
-        # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
-        # of two pixels (one per 128-bit half)
-        chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
-        nblk = len(chan)
-        sel = taps[:, chan].transpose(1, 0, 2).astype(np.int16)       # [nblk, T, 16]
-        even, odd = sel.copy(), sel.copy()
-        even[..., 1::2] = 0
-        odd[..., 0::2] = 0
-        self.wblk = np.ascontiguousarray(np.stack([even, odd], axis=2))  # [nblk, T, 2, 16]
-        rq = np.zeros((nblk, 2), REQUANT8)
-        for half in (0, 1):
-            ch = chan[:, half::2]                                      # [nblk, 8]: lane i = channel c0 + 2i + half
-            r = rq[:, half]
-            shift = self.shift[ch].astype(np.int64)
-            right = np.maximum(-shift, 0)
-            total = 31 - shift
-            r["bias"] = self.bias_eff[ch]
-            r["mult"] = self.mult[ch]
-            r["mult_hi"][:, 0::2] = self.mult[ch[:, 1::2]]
-            r["left"] = np.maximum(shift, 0)
-            r["right"] = right
-            r["mask"] = (np.int64(1) << right) - 1
-            r["half"] = ((np.int64(1) << right) - 1) >> 1
-            r["nudge"] = (np.int64(1) << right) >> 1
-            r["total_lo"] = total[:, 0::2]
-            r["total_hi"] = total[:, 1::2]
-            r["round_lo"] = np.int64(1) << (total[:, 0::2] - 1)
-            r["round_hi"] = np.int64(1) << (total[:, 1::2] - 1)
-        self.rq = np.ascontiguousarray(rq)
+        else:
+            # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
+            # of two pixels (one per 128-bit half)
+            chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
+            self.wblk, self.rq = _pack_lanes(self, taps, chan, REQUANT8)
+        if not z32 and not z16:
+            self.wz = np.zeros(1, np.int16)
+            self.rqz = np.zeros(1, REQUANT16)
+        else:
+            chan = np.array([c0 + np.arange(32) for c0 in z32] + [c0 + np.arange(32) % 16 for c0 in z16])
+            self.wz, self.rqz = _pack_lanes(self, taps, chan, REQUANT16)
 
 
 cdef struct DwJob:
@@ -375,8 +426,12 @@ cdef class DepthwiseStep(Step):
         self.p.blk_c0 = <const int64_t*>_addr(packed.blk_c0)
         self.p.wblk = <const int16_t*>_addr(packed.wblk)
         self.p.rq = <const dw_requant8*>_addr(packed.rq)
+        self.p.nz32, self.p.nz16 = packed.nz32, packed.nz16
+        self.p.blkz_c0 = <const int64_t*>_addr(packed.blkz_c0)
+        self.p.wz = <const int16_t*>_addr(packed.wz)
+        self.p.rqz = <const dw_requant16*>_addr(packed.rqz)
         self.p.lo, self.p.hi, self.p.z_out = packed.lo, packed.hi, packed.z_out
-        if not dw_prepare(&self.p):        # e.g. avx2 with fewer than 8 channels
+        if not dw_prepare(&self.p):        # e.g. avx2 / avx512vnni with fewer than 8 channels
             self.p.isa = DW_ISA_PORTABLE
             dw_prepare(&self.p)
             name = "portable"

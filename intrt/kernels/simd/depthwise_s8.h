@@ -59,6 +59,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "requant_s8.h"
+
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define INTRT_DW_X86 1
 #include <immintrin.h>
@@ -74,7 +76,7 @@
 #define DW_NO_UNROLL
 #endif
 
-enum { DW_ISA_PORTABLE = 0, DW_ISA_AVX2 = 1 };
+enum { DW_ISA_PORTABLE = 0, DW_ISA_AVX2 = 1, DW_ISA_AVX512VNNI = 2 };
 #define DW_BLOCK 16                  /* AVX2 block: 16 channels of one pixel, or 8 channels of two */
 #define DW_PBLOCK 16                 /* portable block */
 
@@ -91,6 +93,19 @@ typedef struct {
     int64_t total_lo[4], total_hi[4];  /* single rounding: t = 31 - shift of lanes 2j and 2j + 1 */
     int64_t round_lo[4], round_hi[4];  /* 2**(t - 1) */
 } dw_requant8;
+
+/* The same for the 16 lanes of one half of an AVX-512 block (32-channel block: lane i = channel c0 + 2i
+   (even half) or c0 + 2i + 1 (odd half); 16-channel block holding two pixels: lanes i and i + 8 both hold
+   channel c0 + 2i (+ 1)). */
+typedef struct {
+    int32_t bias[16];
+    int32_t mult[16], mult_hi[16];
+    int32_t left[16], right[16];
+    int32_t mask[16], half[16];
+    int32_t nudge[16];
+    int64_t total_lo[8], total_hi[8];
+    int64_t round_lo[8], round_hi[8];
+} dw_requant16;
 
 struct dw_params_s;
 typedef void (*dw_run_fn)(const struct dw_params_s *p, const int8_t *const *taps, int64_t n, int64_t step,
@@ -121,6 +136,11 @@ typedef struct dw_params_s {
     const int64_t *blk_c0;           /* [nblk + nblk8] first channel of each block */
     const int16_t *wblk;             /* [nblk + nblk8][T][2][16] */
     const dw_requant8 *rq;           /* [nblk + nblk8][2] */
+    /* AVX-512 VNNI path: 32-channel blocks, then 16-channel blocks of two pixels */
+    int64_t nz32, nz16;
+    const int64_t *blkz_c0;          /* [nz32 + nz16] */
+    const int16_t *wz;               /* [nz32 + nz16][T][2][32] */
+    const dw_requant16 *rqz;         /* [nz32 + nz16][2] */
     int32_t lo, hi, z_out;
     dw_run_fn run;                   /* set by dw_prepare */
 } dw_params;
@@ -131,39 +151,22 @@ static int dw_cpu_has(int isa) {
     __builtin_cpu_init();
     if (isa == DW_ISA_AVX2)
         return __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (isa == DW_ISA_AVX512VNNI)
+        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f")
+                && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                && __builtin_cpu_supports("avx512vnni")) ? 1 : 0;
 #endif
     return isa == DW_ISA_PORTABLE;
 }
 
-/* ---------------------------------------------------------------- scalar requantization (fixedpoint.pxd) */
-static inline int32_t dw_sat32(int64_t v) {
-    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
-}
-
-/* round(a * b / 2**31), ties toward +inf; saturates only when a == b == INT32_MIN. */
-static inline int32_t dw_srdhm(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
-}
-
-/* round(x / 2**n), ties away from zero, 0 <= n <= 31. */
-static inline int32_t dw_rdbpot(int32_t x, int32_t n) {
-    int64_t mask = ((int64_t)1 << n) - 1;
-    int64_t rem = (int64_t)x & mask;
-    int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (int32_t)(((int64_t)x >> n) + (rem > threshold ? 1 : 0));
-}
-
+/* ---------------------------------------------------------------- scalar requantization (requant_s8.h) */
 /* clamp(MBQM(acc, mult[c], shift[c]) + z_out, act_min, act_max) */
 static inline int8_t dw_requant1(const dw_params *p, int32_t acc, int64_t c) {
     int32_t v, s = p->shift[c];
-    if (p->single) {
-        int t = 31 - s;
-        v = dw_sat32(((int64_t)acc * p->mult[c] + ((int64_t)1 << (t - 1))) >> t);
-    } else {
-        int32_t left = s > 0 ? s : 0, right = s < 0 ? -s : 0;
-        v = dw_rdbpot(dw_srdhm(dw_sat32((int64_t)acc * ((int64_t)1 << left)), p->mult[c]), right);
-    }
+    if (p->single)
+        v = rq_mbqm_single(acc, p->mult[c], 31 - s);
+    else
+        v = rq_mbqm_double(acc, p->mult[c], s > 0 ? s : 0, s < 0 ? -s : 0);
     if (v < p->lo) v = p->lo;
     if (v > p->hi) v = p->hi;
     return (int8_t)(v + p->z_out);
@@ -292,53 +295,30 @@ enum { DW_RQ_DOUBLE = 0,        /* double rounding, every shift <= 0, no INT32_M
 
 /* 8 accumulators of one half block -> MBQM (int32, unclamped), for the vector modes. */
 DW_AVX2_INLINE __m256i dw_mbqm8_avx2(const dw_requant8 *q, __m256i acc, const int mode) {
-    __m256i v;
     const __m256i mult = _mm256_loadu_si256((const __m256i *)q->mult);
     const __m256i mult_hi = _mm256_loadu_si256((const __m256i *)q->mult_hi);
     if (mode == DW_RQ_SINGLE) {
         /* t in 31..62, no overflow, and the result fits int32 */
         __m256i pe = _mm256_mul_epi32(acc, mult);
         __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_hi);
-        pe = _mm256_add_epi64(pe, _mm256_loadu_si256((const __m256i *)q->round_lo));
-        po = _mm256_add_epi64(po, _mm256_loadu_si256((const __m256i *)q->round_hi));
-        /* floor(v / 2**t) = ~(~v >>> t) for v < 0 (AVX2 has no 64-bit arithmetic shift) */
-        const __m256i zero = _mm256_setzero_si256();
-        __m256i se = _mm256_cmpgt_epi64(zero, pe), so = _mm256_cmpgt_epi64(zero, po);
-        pe = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(pe, se),
-                                                _mm256_loadu_si256((const __m256i *)q->total_lo)), se);
-        po = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(po, so),
-                                                _mm256_loadu_si256((const __m256i *)q->total_hi)), so);
+        pe = rq_sra64_avx2(_mm256_add_epi64(pe, _mm256_loadu_si256((const __m256i *)q->round_lo)),
+                           _mm256_loadu_si256((const __m256i *)q->total_lo));
+        po = rq_sra64_avx2(_mm256_add_epi64(po, _mm256_loadu_si256((const __m256i *)q->round_hi)),
+                           _mm256_loadu_si256((const __m256i *)q->total_hi));
         return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
     }
     __m256i x = acc;
-    if (mode == DW_RQ_DOUBLE_ANY) {      /* x * 2**left, saturated to int32 */
-        const __m256i left = _mm256_loadu_si256((const __m256i *)q->left);
-        __m256i shifted = _mm256_sllv_epi32(x, left);
-        __m256i fits = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
-        __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(x, 31), _mm256_set1_epi32(INT32_MAX));
-        x = _mm256_blendv_epi8(sat, shifted, fits);
-    }
-    /* SRDHM: floor((x * M + 2**30) / 2**31); the low 32 bits of a logical 64-bit shift suffice */
+    if (mode == DW_RQ_DOUBLE_ANY)        /* x * 2**left, saturated to int32 */
+        x = rq_shl_sat_avx2(x, _mm256_loadu_si256((const __m256i *)q->left));
     const __m256i r30 = _mm256_set1_epi64x((int64_t)1 << 30);
-    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, mult), r30);
-    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), mult_hi), r30);
-    v = _mm256_blend_epi32(_mm256_srli_epi64(pe, 31), _mm256_slli_epi64(po, 1), 0xAA);
-    if (mode == DW_RQ_DOUBLE_ANY) {  /* INT32_MIN * INT32_MIN: the formula gives INT32_MIN, SRDHM INT32_MAX */
-        const __m256i m = _mm256_set1_epi32(INT32_MIN);
-        v = _mm256_xor_si256(v, _mm256_and_si256(_mm256_cmpeq_epi32(x, m), _mm256_cmpeq_epi32(mult, m)));
-    }
-    if (mode == DW_RQ_DOUBLE_NUDGE) {
-        /* RDBPOT for right >= 1 as one shift: floor((v + 2**(right-1) - (v < 0)) / 2**right); nudge_ok
-           guarantees the sum does not overflow */
-        v = _mm256_add_epi32(_mm256_add_epi32(v, _mm256_loadu_si256((const __m256i *)q->nudge)),
-                             _mm256_srai_epi32(v, 31));
-        return _mm256_srav_epi32(v, _mm256_loadu_si256((const __m256i *)q->right));
-    }
-    /* RDBPOT: (v >> right) + ((v & mask) > half + (v < 0)) */
-    __m256i rem = _mm256_and_si256(v, _mm256_loadu_si256((const __m256i *)q->mask));
-    __m256i thr = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)q->half), _mm256_srai_epi32(v, 31));
-    return _mm256_sub_epi32(_mm256_srav_epi32(v, _mm256_loadu_si256((const __m256i *)q->right)),
-                            _mm256_cmpgt_epi32(rem, thr));
+    __m256i v = rq_mulshr31_avx2(x, mult, mult_hi, r30, r30);      /* SRDHM */
+    if (mode == DW_RQ_DOUBLE_ANY)
+        v = rq_srdhm_fix_avx2(v, x, mult);
+    const __m256i right = _mm256_loadu_si256((const __m256i *)q->right);
+    if (mode == DW_RQ_DOUBLE_NUDGE)      /* nudge_ok guarantees the one-shift RDBPOT does not overflow */
+        return rq_rdbpot_nudge_avx2(v, right, _mm256_loadu_si256((const __m256i *)q->nudge));
+    return rq_rdbpot_avx2(v, right, _mm256_loadu_si256((const __m256i *)q->mask),
+                          _mm256_loadu_si256((const __m256i *)q->half));
 }
 
 /* Even / odd accumulators of one block -> 16 int8 outputs in channel order. The clamp is done by
@@ -517,7 +497,226 @@ DW_AVX2_INSTANCE(dw_run_avx2_single, p->T, DW_RQ_SINGLE)
 DW_AVX2_INSTANCE(dw_run_avx2_lanes, p->T, DW_RQ_LANES)
 DW_AVX2_INSTANCE(dw_run_avx2_k9_double_nudge, 9, DW_RQ_DOUBLE_NUDGE)
 DW_AVX2_INSTANCE(dw_run_avx2_double_nudge, p->T, DW_RQ_DOUBLE_NUDGE)
-#endif
+
+/* ---------------------------------------------------------------- AVX-512 VNNI path */
+/* Same scheme as the AVX2 path, twice as wide: x sign-extended to int16 (vpmovsxbw, 32 channels per zmm),
+   even / odd int16 weight vectors, and vpdpwssd (AVX512_VNNI) adds the one exact product per int32 lane
+   to the accumulator in one instruction (vpmaddwd + vpaddd on AVX2). Blocks: 32 channels of one pixel
+   (four pixels at a time) and 16 channels of two pixels (one per 256-bit half; eight pixels at a time), the
+   last block overlapping the one before when the width does not divide C. Requantization is dw_mbqm8_avx2 on 16
+   lanes (AVX-512 has a 64-bit arithmetic shift and mask registers, which shorten the single-rounding and
+   RDBPOT steps); the packs and the final byte order are those of the AVX2 path per 128-bit lane. Needs
+   C >= 16 (narrower layers run the AVX2 path). */
+#define DW_AVX512_TARGET "avx2,avx512f,avx512bw,avx512vl,avx512vnni"
+#define DW_AVX512 __attribute__((target(DW_AVX512_TARGET)))
+#define DW_AVX512_INLINE static inline __attribute__((target(DW_AVX512_TARGET), always_inline))
+
+DW_AVX512_INLINE __m512i dw_mbqm16_avx512(const dw_requant16 *q, __m512i acc, const int mode) {
+    const __m512i mult = _mm512_loadu_si512(q->mult);
+    const __m512i mult_hi = _mm512_loadu_si512(q->mult_hi);
+    if (mode == DW_RQ_SINGLE) {
+        /* t in 31..62, no overflow, and the result fits int32 */
+        __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, mult), _mm512_loadu_si512(q->round_lo));
+        __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_hi),
+                                      _mm512_loadu_si512(q->round_hi));
+        pe = _mm512_srav_epi64(pe, _mm512_loadu_si512(q->total_lo));
+        po = _mm512_srav_epi64(po, _mm512_loadu_si512(q->total_hi));
+        return _mm512_mask_blend_epi32((__mmask16)0xAAAA, pe, _mm512_slli_epi64(po, 32));
+    }
+    __m512i x = acc;
+    if (mode == DW_RQ_DOUBLE_ANY)        /* x * 2**left, saturated to int32 */
+        x = rq_shl_sat_avx512(x, _mm512_loadu_si512(q->left));
+    const __m512i r30 = _mm512_set1_epi64((int64_t)1 << 30);
+    __m512i v = rq_mulshr31_avx512(x, mult, mult_hi, r30, r30);    /* SRDHM */
+    if (mode == DW_RQ_DOUBLE_ANY)
+        v = rq_srdhm_fix_avx512(v, x, mult);
+    const __m512i right = _mm512_loadu_si512(q->right);
+    if (mode == DW_RQ_DOUBLE_NUDGE)
+        return rq_rdbpot_nudge_avx512(v, right, _mm512_loadu_si512(q->nudge));
+    return rq_rdbpot_avx512(v, right, _mm512_loadu_si512(q->mask), _mm512_loadu_si512(q->half));
+}
+
+/* Even / odd accumulators of one block -> 32 int8 outputs in channel order (a 16-channel block: pixel a's
+   16 channels in bytes 0..15, pixel b's in 16..31). Saturating packs as in dw_requant_block_avx2; per
+   128-bit lane the words are [c0 c2 c4 c6 c1 c3 c5 c7] of that lane's 8 channels, which `order` undoes. */
+DW_AVX512_INLINE __m256i dw_requant_block_avx512(const dw_requant16 *q, __m512i ae, __m512i ao, const int mode,
+                                                 __m512i z_out16, __m256i act_min8, __m256i act_max8,
+                                                 __m256i order) {
+    const __m512i v16 = _mm512_adds_epi16(_mm512_packs_epi32(dw_mbqm16_avx512(q, ae, mode),
+                                                             dw_mbqm16_avx512(q + 1, ao, mode)), z_out16);
+    const __m256i r8 = _mm256_shuffle_epi8(_mm512_cvtsepi16_epi8(v16), order);
+    return _mm256_min_epi8(_mm256_max_epi8(r8, act_min8), act_max8);
+}
+
+/* DW_RQ_LANES: the 32 lanes one by one. per_pixel = 16 (32-channel block: lane j of ae / ao -> o[2j] /
+   o[2j + 1]) or 8 (16-channel block: lanes 0..7 -> o, lanes 8..15 -> o2, skipped when o2 is NULL). */
+DW_AVX512 static void dw_lanes_avx512(const dw_params *p, __m512i ae, __m512i ao, int64_t c0, int8_t *o,
+                                      int8_t *o2, const int per_pixel) {
+    int32_t e[16], d[16];
+    _mm512_storeu_si512(e, ae);
+    _mm512_storeu_si512(d, ao);
+    for (int j = 0; j < 16; j++) {
+        const int k = j % per_pixel;
+        int8_t *dst = j < per_pixel ? o : o2;
+        if (dst == NULL) break;
+        dst[2 * k] = dw_requant1(p, e[j], c0 + 2 * k);
+        dst[2 * k + 1] = dw_requant1(p, d[j], c0 + 2 * k + 1);
+    }
+}
+
+#define DW_ACC512(xv, ae, ao) do { \
+        const __m512i xv_ = (xv); \
+        ae = _mm512_dpwssd_epi32(ae, xv_, w_e); \
+        ao = _mm512_dpwssd_epi32(ao, xv_, w_o); } while (0)
+
+/* 32 channels of one pixel as int16 lanes */
+DW_AVX512_INLINE __m512i dw_load32(const int8_t *a) {
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)a));
+}
+
+/* 16 channels of pixel a (low half) and of pixel b (high half) as int16 lanes */
+DW_AVX512_INLINE __m512i dw_load16x2(const int8_t *a, const int8_t *b) {
+    return _mm512_cvtepi8_epi16(_mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)), _mm_loadu_si128((const __m128i *)b), 1));
+}
+
+DW_AVX512_INLINE void dw_store_block_avx512(const dw_params *p, const dw_requant16 *q, __m512i ae, __m512i ao,
+                                            int64_t c0, int8_t *o, const int mode, __m512i z_out16,
+                                            __m256i act_min8, __m256i act_max8, __m256i order) {
+    if (mode == DW_RQ_LANES)
+        dw_lanes_avx512(p, ae, ao, c0, o, NULL, 16);
+    else
+        _mm256_storeu_si256((__m256i *)o, dw_requant_block_avx512(q, ae, ao, mode, z_out16, act_min8, act_max8,
+                                                                  order));
+}
+
+/* One 32-channel block of a run: four pixels at a time, each weight vector loaded once for the four. */
+DW_AVX512_INLINE void dw_block32_avx512(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step,
+                                        int8_t *out, int64_t c0, const __m512i *w, const dw_requant16 *q,
+                                        const int64_t T, const int mode, __m512i z_out16, __m256i act_min8,
+                                        __m256i act_max8, __m256i order) {
+    const int64_t OC = p->OC;
+    const __m512i bias_e = _mm512_loadu_si512(q[0].bias);
+    const __m512i bias_o = _mm512_loadu_si512(q[1].bias);
+    int8_t *o = out + c0;
+    int64_t i = 0, off = c0;
+    for (; i + 4 <= n; i += 4, off += 4 * step, o += 4 * OC) {
+        __m512i ae0 = bias_e, ao0 = bias_o, ae1 = bias_e, ao1 = bias_o;
+        __m512i ae2 = bias_e, ao2 = bias_o, ae3 = bias_e, ao3 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m512i w_e = _mm512_loadu_si512(w + 2 * t), w_o = _mm512_loadu_si512(w + 2 * t + 1);
+            const int8_t *x = taps[t] + off;
+            DW_ACC512(dw_load32(x), ae0, ao0);
+            DW_ACC512(dw_load32(x + step), ae1, ao1);
+            DW_ACC512(dw_load32(x + 2 * step), ae2, ao2);
+            DW_ACC512(dw_load32(x + 3 * step), ae3, ao3);
+        }
+        dw_store_block_avx512(p, q, ae0, ao0, c0, o, mode, z_out16, act_min8, act_max8, order);
+        dw_store_block_avx512(p, q, ae1, ao1, c0, o + OC, mode, z_out16, act_min8, act_max8, order);
+        dw_store_block_avx512(p, q, ae2, ao2, c0, o + 2 * OC, mode, z_out16, act_min8, act_max8, order);
+        dw_store_block_avx512(p, q, ae3, ao3, c0, o + 3 * OC, mode, z_out16, act_min8, act_max8, order);
+    }
+    for (; i < n; i++, off += step, o += OC) {
+        __m512i ae0 = bias_e, ao0 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m512i w_e = _mm512_loadu_si512(w + 2 * t), w_o = _mm512_loadu_si512(w + 2 * t + 1);
+            DW_ACC512(dw_load32(taps[t] + off), ae0, ao0);
+        }
+        dw_store_block_avx512(p, q, ae0, ao0, c0, o, mode, z_out16, act_min8, act_max8, order);
+    }
+}
+
+/* Stores of a 16-channel block: pixel a to o, pixel b to o2 (NULL: none). */
+DW_AVX512_INLINE void dw_store_pair_avx512(const dw_params *p, const dw_requant16 *q, __m512i ae, __m512i ao,
+                                           int64_t c0, int8_t *o, int8_t *o2, const int mode, __m512i z_out16,
+                                           __m256i act_min8, __m256i act_max8, __m256i order) {
+    if (mode == DW_RQ_LANES) {
+        dw_lanes_avx512(p, ae, ao, c0, o, o2, 8);
+        return;
+    }
+    const __m256i r = dw_requant_block_avx512(q, ae, ao, mode, z_out16, act_min8, act_max8, order);
+    _mm_storeu_si128((__m128i *)o, _mm256_castsi256_si128(r));
+    if (o2 != NULL)
+        _mm_storeu_si128((__m128i *)o2, _mm256_extracti128_si256(r, 1));
+}
+
+/* One 16-channel block of a run: two pixels per vector, eight pixels at a time. adjacent (a constant): step
+   is 16 (C = 16, stride 1), so pixels i and i + 1 are the 32 bytes at x, one load. */
+DW_AVX512_INLINE void dw_block16_avx512(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step,
+                                        int8_t *out, int64_t c0, const __m512i *w, const dw_requant16 *q,
+                                        const int64_t T, const int mode, __m512i z_out16, __m256i act_min8,
+                                        __m256i act_max8, __m256i order, const int adjacent) {
+    const int64_t OC = p->OC;
+    const __m512i bias_e = _mm512_loadu_si512(q[0].bias);
+    const __m512i bias_o = _mm512_loadu_si512(q[1].bias);
+    int8_t *o = out + c0;
+    int64_t i = 0, off = c0;
+#define DW_PAIR(x, s) (adjacent ? dw_load32(x) : dw_load16x2((x), (x) + (s)))
+    for (; i + 8 <= n; i += 8, off += 8 * step, o += 8 * OC) {
+        __m512i ae0 = bias_e, ao0 = bias_o, ae1 = bias_e, ao1 = bias_o;
+        __m512i ae2 = bias_e, ao2 = bias_o, ae3 = bias_e, ao3 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m512i w_e = _mm512_loadu_si512(w + 2 * t), w_o = _mm512_loadu_si512(w + 2 * t + 1);
+            const int8_t *x = taps[t] + off;
+            DW_ACC512(DW_PAIR(x, step), ae0, ao0);
+            DW_ACC512(DW_PAIR(x + 2 * step, step), ae1, ao1);
+            DW_ACC512(DW_PAIR(x + 4 * step, step), ae2, ao2);
+            DW_ACC512(DW_PAIR(x + 6 * step, step), ae3, ao3);
+        }
+        dw_store_pair_avx512(p, q, ae0, ao0, c0, o, o + OC, mode, z_out16, act_min8, act_max8, order);
+        dw_store_pair_avx512(p, q, ae1, ao1, c0, o + 2 * OC, o + 3 * OC, mode, z_out16, act_min8, act_max8, order);
+        dw_store_pair_avx512(p, q, ae2, ao2, c0, o + 4 * OC, o + 5 * OC, mode, z_out16, act_min8, act_max8, order);
+        dw_store_pair_avx512(p, q, ae3, ao3, c0, o + 6 * OC, o + 7 * OC, mode, z_out16, act_min8, act_max8, order);
+    }
+    for (; i < n; i += 2, off += 2 * step, o += 2 * OC) {
+        const int two = i + 1 < n;      /* a lone last pixel is loaded twice, stored once */
+        __m512i ae0 = bias_e, ao0 = bias_o;
+        for (int64_t t = 0; t < T; t++) {
+            const __m512i w_e = _mm512_loadu_si512(w + 2 * t), w_o = _mm512_loadu_si512(w + 2 * t + 1);
+            const int8_t *x = taps[t] + off;
+            DW_ACC512(dw_load16x2(x, two ? x + step : x), ae0, ao0);
+        }
+        dw_store_pair_avx512(p, q, ae0, ao0, c0, o, two ? o + OC : NULL, mode, z_out16, act_min8, act_max8, order);
+    }
+#undef DW_PAIR
+}
+
+DW_AVX512_INLINE void dw_run_avx512_body(const dw_params *p, const int8_t *const *taps, int64_t n,
+                                         int64_t step, int8_t *out, const int64_t T, const int mode) {
+    const __m512i z_out16 = _mm512_set1_epi16((int16_t)p->z_out);
+    const __m256i act_min8 = _mm256_set1_epi8((int8_t)(p->lo + p->z_out));
+    const __m256i act_max8 = _mm256_set1_epi8((int8_t)(p->hi + p->z_out));
+    const __m256i order = _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
+                                           0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    const __m512i *w = (const __m512i *)p->wz;
+    const dw_requant16 *q = p->rqz;
+    int64_t b = 0;
+    for (; b < p->nz32; b++, w += 2 * T, q += 2)
+        dw_block32_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8, order);
+    for (; b < p->nz32 + p->nz16; b++, w += 2 * T, q += 2) {
+        if (step == 16)     /* then C = 16 and the stride is 1 */
+            dw_block16_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8,
+                              order, 1);
+        else
+            dw_block16_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8,
+                              order, 0);
+    }
+}
+
+#define DW_AVX512_INSTANCE(name, T, mode) \
+    DW_AVX512 static void name(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) { \
+        dw_run_avx512_body(p, taps, n, step, out, T, mode); }
+DW_AVX512_INSTANCE(dw_run_avx512_k9_double, 9, DW_RQ_DOUBLE)
+DW_AVX512_INSTANCE(dw_run_avx512_k9_double_any, 9, DW_RQ_DOUBLE_ANY)
+DW_AVX512_INSTANCE(dw_run_avx512_k9_single, 9, DW_RQ_SINGLE)
+DW_AVX512_INSTANCE(dw_run_avx512_k9_lanes, 9, DW_RQ_LANES)
+DW_AVX512_INSTANCE(dw_run_avx512_double, p->T, DW_RQ_DOUBLE)
+DW_AVX512_INSTANCE(dw_run_avx512_double_any, p->T, DW_RQ_DOUBLE_ANY)
+DW_AVX512_INSTANCE(dw_run_avx512_single, p->T, DW_RQ_SINGLE)
+DW_AVX512_INSTANCE(dw_run_avx512_lanes, p->T, DW_RQ_LANES)
+DW_AVX512_INSTANCE(dw_run_avx512_k9_double_nudge, 9, DW_RQ_DOUBLE_NUDGE)
+DW_AVX512_INSTANCE(dw_run_avx512_double_nudge, p->T, DW_RQ_DOUBLE_NUDGE)
+#endif /* INTRT_DW_X86 (AVX2 and AVX-512 paths) */
 
 /* ---------------------------------------------------------------- driver */
 /* Pick the run kernel; returns 0 if the chosen ISA cannot run these parameters. */
@@ -540,6 +739,25 @@ static int dw_prepare(dw_params *p) {
                  : p->has_left || p->has_min_mult ? DW_RQ_DOUBLE_ANY
                  : p->nudge_ok ? DW_RQ_DOUBLE_NUDGE : DW_RQ_DOUBLE;
         p->run = p->T == 9 ? k9[mode] : any[mode];
+    }
+    if (p->isa == DW_ISA_AVX512VNNI) {
+        if (p->OC < 8 || !dw_cpu_has(DW_ISA_AVX512VNNI)) return 0;
+        static const dw_run_fn k9a[5] = {dw_run_avx2_k9_double, dw_run_avx2_k9_double_any, dw_run_avx2_k9_single,
+                                         dw_run_avx2_k9_lanes, dw_run_avx2_k9_double_nudge};
+        static const dw_run_fn anya[5] = {dw_run_avx2_double, dw_run_avx2_double_any, dw_run_avx2_single,
+                                          dw_run_avx2_lanes, dw_run_avx2_double_nudge};
+        static const dw_run_fn k9z[5] = {dw_run_avx512_k9_double, dw_run_avx512_k9_double_any,
+                                         dw_run_avx512_k9_single, dw_run_avx512_k9_lanes,
+                                         dw_run_avx512_k9_double_nudge};
+        static const dw_run_fn anyz[5] = {dw_run_avx512_double, dw_run_avx512_double_any, dw_run_avx512_single,
+                                          dw_run_avx512_lanes, dw_run_avx512_double_nudge};
+        int mode = p->single ? (p->lane_requant ? DW_RQ_LANES : DW_RQ_SINGLE)
+                 : p->has_left || p->has_min_mult ? DW_RQ_DOUBLE_ANY
+                 : p->nudge_ok ? DW_RQ_DOUBLE_NUDGE : DW_RQ_DOUBLE;
+        if (p->OC < 16)     /* 8..15 channels: the AVX2 path's 8-channel blocks */
+            p->run = p->T == 9 ? k9a[mode] : anya[mode];
+        else
+            p->run = p->T == 9 ? k9z[mode] : anyz[mode];
     }
 #else
     if (p->isa != DW_ISA_PORTABLE) return 0;

@@ -52,6 +52,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "requant_s8.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define INTRT_GEMM_X86 1
 #include <immintrin.h>
@@ -113,25 +115,7 @@ static int gemm_cpu_has(int isa) {
     return isa == ISA_PORTABLE;
 }
 
-/* ---------------------------------------------------------------- scalar requantization (fixedpoint.pxd) */
-static inline int32_t gemm_sat32(int64_t v) {
-    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
-}
-
-/* round(a * b / 2**31), ties toward +inf; saturates only when a == b == INT32_MIN. */
-static inline int32_t gemm_srdhm(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
-}
-
-/* round(x / 2**n), ties away from zero, 0 <= n <= 31. */
-static inline int32_t gemm_rdbpot(int32_t x, int32_t n) {
-    int64_t mask = ((int64_t)1 << n) - 1;
-    int64_t rem = (int64_t)x & mask;
-    int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (int32_t)(((int64_t)x >> n) + (rem > threshold ? 1 : 0));
-}
-
+/* ---------------------------------------------------------------- scalar requantization (requant_s8.h) */
 /* Float requantization (TFLite's reference FULLY_CONNECTED): round((double)acc * scale[c]) ties away from
    zero, clamped to [lo, hi], + z_out. The product is clamped first (same integer: rounding is monotone and
    lo, hi are integers), then rounded by comparing with t +/- 0.5 (t = the truncation): the product is only ever
@@ -150,10 +134,9 @@ static inline int32_t gemm_requant_scalar(const gemm_params *p, int32_t acc, int
     if (p->scale) return gemm_requant_float(p, acc, c);
     int32_t v;
     if (p->single) {
-        int32_t t = p->total[c];
-        v = gemm_sat32(((int64_t)acc * p->mult[c] + ((int64_t)1 << (t - 1))) >> t);
+        v = rq_mbqm_single(acc, p->mult[c], p->total[c]);
     } else {
-        v = gemm_rdbpot(gemm_srdhm(gemm_sat32((int64_t)acc << p->left[c]), p->mult[c]), p->right[c]);
+        v = rq_mbqm_double(acc, p->mult[c], p->left[c], p->right[c]);
     }
     if (v < p->lo) v = p->lo;
     if (v > p->hi) v = p->hi;
@@ -378,10 +361,7 @@ GEMM_INLINE GEMM_AVX2 void a2_rq8_load(a2_rq8 *q, const gemm_params *p, int64_t 
 /* `adj`: some channel has right = 0 (mask the sign term); `left`: some channel shifts left. */
 GEMM_INLINE GEMM_AVX2 __m256i a2_requant_fast(__m256i x, const a2_rq8 *q, const int adj, const int left) {
     if (left) x = _mm256_sllv_epi32(x, q->left);
-    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, q->mult_e), q->nudge_e);
-    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q->mult_o), q->nudge_o);
-    /* even results in the low dwords of pe >> 31, odd results in the high dwords of po << 1 */
-    __m256i y = _mm256_blend_epi32(_mm256_srli_epi64(pe, 31), _mm256_slli_epi64(po, 1), 0xAA);
+    __m256i y = rq_mulshr31_avx2(x, q->mult_e, q->mult_o, q->nudge_e, q->nudge_o);
     __m256i s = _mm256_srai_epi32(x, 31);
     if (adj) s = _mm256_and_si256(s, q->sneg);
     return _mm256_srav_epi32(_mm256_add_epi32(y, s), q->right);
@@ -390,14 +370,7 @@ GEMM_INLINE GEMM_AVX2 __m256i a2_requant_fast(__m256i x, const a2_rq8 *q, const 
 /* round(a * b / 2**31) ties up, lane by lane (srdhm); exact 64-bit products on even and odd lanes. */
 GEMM_INLINE GEMM_AVX2 __m256i a2_srdhm(__m256i a, __m256i b) {
     const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
-    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(a, b), nudge);
-    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)), nudge);
-    __m256i re = _mm256_srli_epi64(pe, 31);                 /* low 32 bits = result of the even lane */
-    __m256i ro = _mm256_slli_epi64(po, 1);                  /* high 32 bits = result of the odd lane */
-    __m256i r = _mm256_blend_epi32(re, ro, 0xAA);
-    const __m256i mn = _mm256_set1_epi32(INT32_MIN);
-    __m256i both = _mm256_and_si256(_mm256_cmpeq_epi32(a, mn), _mm256_cmpeq_epi32(b, mn));
-    return _mm256_blendv_epi8(r, _mm256_set1_epi32(INT32_MAX), both);
+    return rq_srdhm_fix_avx2(rq_mulshr31_avx2(a, b, _mm256_srli_epi64(b, 32), nudge, nudge), a, b);
 }
 
 /* one 64-bit lane half of single rounding: sat32((x * m + 2**(t-1)) >> t), x, m, t in the low 32 bits */
@@ -405,8 +378,7 @@ GEMM_INLINE GEMM_AVX2 __m256i a2_single64(__m256i x, __m256i m, __m256i t) {
     const __m256i one = _mm256_set1_epi64x(1), lo32 = _mm256_set1_epi64x(0xFFFFFFFFLL);
     t = _mm256_and_si256(t, lo32);
     __m256i v = _mm256_add_epi64(_mm256_mul_epi32(x, m), _mm256_sllv_epi64(one, _mm256_sub_epi64(t, one)));
-    __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
-    v = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(v, sign), t), sign);   /* arithmetic >> t */
+    v = rq_sra64_avx2(v, t);
     const __m256i mx = _mm256_set1_epi64x(INT32_MAX), mn = _mm256_set1_epi64x(INT32_MIN);
     v = _mm256_blendv_epi8(v, mx, _mm256_cmpgt_epi64(v, mx));
     return _mm256_blendv_epi8(v, mn, _mm256_cmpgt_epi64(mn, v));
@@ -424,17 +396,9 @@ GEMM_INLINE GEMM_AVX2 __m256i a2_requant_general(const gemm_params *p, __m256i x
     } else {
         __m256i left = _mm256_loadu_si256((const __m256i *)(p->left + c));
         __m256i right = _mm256_loadu_si256((const __m256i *)(p->right + c));
-        /* saturating x << left */
-        __m256i sh = _mm256_sllv_epi32(x, left);
-        __m256i ok = _mm256_cmpeq_epi32(_mm256_srav_epi32(sh, left), x);
-        __m256i sat = _mm256_xor_si256(_mm256_set1_epi32(INT32_MAX), _mm256_srai_epi32(x, 31));
-        x = _mm256_blendv_epi8(sat, sh, ok);
-        x = a2_srdhm(x, m);
-        /* rdbpot(x, right) */
+        x = a2_srdhm(rq_shl_sat_avx2(x, left), m);
         __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), right), _mm256_set1_epi32(1));
-        __m256i rem = _mm256_and_si256(x, mask);
-        __m256i thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(x, 31));
-        x = _mm256_sub_epi32(_mm256_srav_epi32(x, right), _mm256_cmpgt_epi32(rem, thr));
+        x = rq_rdbpot_avx2(x, right, mask, _mm256_srli_epi32(mask, 1));
     }
     x = _mm256_min_epi32(_mm256_max_epi32(x, _mm256_set1_epi32(p->lo)), _mm256_set1_epi32(p->hi));
     return _mm256_add_epi32(x, _mm256_set1_epi32(p->z_out));
@@ -599,12 +563,7 @@ static GEMM_AVX2 void gemm_block_avx2(const gemm_params *p, const int16_t *a, in
 
 GEMM_INLINE GEMM_AVX512 __m512i a5_srdhm(__m512i a, __m512i b) {
     const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
-    __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(a, b), nudge);
-    __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(b, 32)), nudge);
-    __m512i r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
-    const __m512i mn = _mm512_set1_epi32(INT32_MIN);
-    __mmask16 both = _mm512_cmpeq_epi32_mask(a, mn) & _mm512_cmpeq_epi32_mask(b, mn);
-    return _mm512_mask_blend_epi32(both, r, _mm512_set1_epi32(INT32_MAX));
+    return rq_srdhm_fix_avx512(rq_mulshr31_avx512(a, b, _mm512_srli_epi64(b, 32), nudge, nudge), a, b);
 }
 
 GEMM_INLINE GEMM_AVX512 __m512i a5_single64(__m512i x, __m512i m, __m512i t) {
@@ -650,16 +609,9 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i x, int6
     } else {
         __m512i left = _mm512_loadu_si512((const void *)(p->left + c));
         __m512i right = _mm512_loadu_si512((const void *)(p->right + c));
-        __m512i sh = _mm512_sllv_epi32(x, left);
-        __mmask16 ok = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(sh, left), x);
-        __m512i sat = _mm512_xor_si512(_mm512_set1_epi32(INT32_MAX), _mm512_srai_epi32(x, 31));
-        x = _mm512_mask_blend_epi32(ok, sat, sh);
-        x = a5_srdhm(x, m);
+        x = a5_srdhm(rq_shl_sat_avx512(x, left), m);
         __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right), _mm512_set1_epi32(1));
-        __m512i rem = _mm512_and_si512(x, mask);
-        __m512i thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(x, 31));
-        __mmask16 up = _mm512_cmpgt_epi32_mask(rem, thr);
-        x = _mm512_mask_add_epi32(_mm512_srav_epi32(x, right), up, _mm512_srav_epi32(x, right), _mm512_set1_epi32(1));
+        x = rq_rdbpot_avx512(x, right, mask, _mm512_srli_epi32(mask, 1));
     }
     x = _mm512_min_epi32(_mm512_max_epi32(x, _mm512_set1_epi32(p->lo)), _mm512_set1_epi32(p->hi));
     return _mm512_add_epi32(x, _mm512_set1_epi32(p->z_out));
@@ -672,10 +624,8 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fast(const gemm_params *p, __m512i x,
                                                  const int left) {
     if (left) x = _mm512_sllv_epi32(x, _mm512_loadu_si512((const void *)(p->left + c)));
     const __m512i m = _mm512_loadu_si512((const void *)(p->mult + c));
-    __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, m), _mm512_loadu_si512((const void *)(p->nudge16 + c)));
-    __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)),
-                                  _mm512_loadu_si512((const void *)(p->nudge16 + c + 8)));
-    __m512i y = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
+    __m512i y = rq_mulshr31_avx512(x, m, _mm512_srli_epi64(m, 32), _mm512_loadu_si512((const void *)(p->nudge16 + c)),
+                                   _mm512_loadu_si512((const void *)(p->nudge16 + c + 8)));
     __m512i sg = _mm512_srai_epi32(x, 31);
     if (adj) sg = _mm512_and_si512(sg, _mm512_loadu_si512((const void *)(p->sneg + c)));
     return _mm512_srav_epi32(_mm512_add_epi32(y, sg), _mm512_loadu_si512((const void *)(p->right + c)));
