@@ -69,6 +69,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    "one array per input in input order), float32 in the model's layout; needed for float models")
     s.add_argument("--layout", choices=("NCHW", "NHWC"), default=None,
                    help="ONNX: layout of 4-D model inputs/outputs (default: the model's own, NCHW)")
+    s.add_argument("--arithmetic", choices=("tflite", "onnxruntime"), default=None,
+                   help="ONNX: how the int8 layers compute, stored in the file and shown by `intrt inspect`. "
+                        "tflite (default): TFLite's fixed-point requantization and intrt's fast kernels; each layer "
+                        "within 1 step (LSB) of ONNX Runtime. onnxruntime: ONNX Runtime's CPU arithmetic (float32 "
+                        "requantization, round half to even) for the ops it runs as integer kernels, to match its "
+                        "outputs byte for byte (docs/arithmetic.md section 6); slower (numpy code)")
 
     s = sub.add_parser("analyze", help="per-layer quantization error of a float model (SQNR, LSB error, ...)",
                        description="Quantize FLOAT_MODEL on DATA (or take --quantized) and report every layer's "
@@ -199,11 +205,13 @@ def _cmd_convert(args) -> int:
     convert = _converter(args.input)
     ext = os.path.splitext(args.input)[1].lower()
     options = {}
-    if getattr(args, "calibration", None) or getattr(args, "layout", None):
+    if getattr(args, "calibration", None) or getattr(args, "layout", None) or getattr(args, "arithmetic", None):
         if ext != ".onnx":
-            raise _Usage("--calibration and --layout apply to .onnx models only")
+            raise _Usage("--calibration, --layout and --arithmetic apply to .onnx models only")
         if args.layout:
             options["layout"] = args.layout
+        if args.arithmetic:
+            options["arithmetic"] = args.arithmetic
         if args.calibration:
             options["calibration"] = _load_samples(args.calibration)
     if args.dynamic_batch:
@@ -214,7 +222,9 @@ def _cmd_convert(args) -> int:
     load(fmt.to_bytes(graph))  # the runtime must accept it before anything is written (ops, shapes, memory)
     fmt.save(graph, args.output)
     size = os.path.getsize(args.output)
-    print(f"wrote {args.output} ({size} bytes, {len(graph.nodes)} nodes, {len(graph.tensors)} tensors)")
+    arith = (graph.metadata or {}).get("arithmetic")
+    print(f"wrote {args.output} ({size} bytes, {len(graph.nodes)} nodes, {len(graph.tensors)} tensors"
+          + (f", arithmetic {arith}" if arith else "") + ")")
     return 0
 
 

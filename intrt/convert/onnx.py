@@ -17,8 +17,9 @@ Then:
 3. QOperator nodes (``QLinearConv``, ``QLinearMatMul``, ``QGemm``, ...) are read as the
    ``DequantizeLinear -> float op -> QuantizeLinear`` they stand for, and then take the same path.
 
-Arithmetic: intrt's fixed-point requantization (docs/arithmetic.md). ONNX Runtime requantizes in float32
-with round half to even, so results may differ from ONNX Runtime's by one step (LSB) in some elements.
+Arithmetic: intrt's fixed-point requantization, single rounding (docs/arithmetic.md, section 6). ONNX Runtime
+requantizes in float32 with round half to even, so results may differ from ONNX Runtime's by one step (LSB)
+in some elements; ``arithmetic="onnxruntime"`` computes as ONNX Runtime does.
 
 Example
 -------
@@ -41,6 +42,8 @@ from intrt.quant import QParams
 
 #: ONNX opsets (default domain) the importer reads.
 OPSETS = range(13, 22)
+#: ``arithmetic=`` values of from_onnx -> the name stored in the model's metadata
+ARITHMETICS = {"tflite": "tflite", "intrt": "tflite", "onnxruntime": "onnxruntime"}
 #: ONNX tensor element types intrt can hold as constants or activations.
 _NP_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64, 9: np.bool_,
              10: np.float16, 11: np.float64}
@@ -73,7 +76,7 @@ def _load(path_or_model):
 
 
 def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_shapes: Optional[dict] = None,
-              arithmetic: str = "intrt", quiet: bool = True, **ptq_options) -> Graph:
+              arithmetic: str = "tflite", quiet: bool = True, **ptq_options) -> Graph:
     """Import an ONNX model (path, bytes or ``onnx.ModelProto``) as an int8 intrt :class:`Graph`.
 
     Parameters
@@ -91,14 +94,19 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         ``{input name: shape}`` fixing the shapes of inputs. By default a symbolic first dimension on every input
         is a variable batch (the graph is built for batch 1 and marked ``dynamic_batch``); other symbolic
         dimensions need ``input_shapes``.
-    arithmetic : {"intrt", "onnxruntime"}
-        "intrt" (default): intrt's fixed-point arithmetic and fast kernels. "onnxruntime": CONV_2D,
-        DEPTHWISE_CONV_2D and FULLY_CONNECTED requantize as ONNX Runtime's CPU kernels (float32 scale, round
-        half to even; numpy kernels, intrt/ops/onnxruntime_arith.py); stored in the model's metadata.
+    arithmetic : {"tflite", "onnxruntime"}
+        "tflite" (default; "intrt" is accepted as a synonym): intrt's own arithmetic, TFLite's fixed-point
+        requantization, with the fast kernels; within 1 LSB of ONNX Runtime per layer (docs/arithmetic.md,
+        section 6). "onnxruntime": the layers ONNX Runtime fuses into integer kernels (QLinearConv, QGemm,
+        QLinearMatMul, QLinearAdd, QLinearMul, pools, QLinearSigmoid, QLinearLeakyRelu, ...) compute as its CPU
+        kernels do (float32 scales, round half to even; numpy code in intrt/ops/onnxruntime_arith.py, slower).
+        Stored in the model's metadata (``arithmetic``), shown by ``intrt inspect``.
     quiet : bool
         No calibration progress line.
     **ptq_options
         Passed to :func:`intrt.convert.ptq.quantize_graph` (``per_channel``, ``method``, ``activations``, ...).
+        ``rounding`` defaults to "single" here (one rounding per requantization, as ONNX Runtime's; TFLite's
+        default "double" on request).
 
     Raises
     ------
@@ -112,8 +120,10 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
 
     if layout not in ("NCHW", "NHWC"):
         raise ConversionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
-    if arithmetic not in ("intrt", "onnxruntime"):
-        raise ConversionError(f"arithmetic must be 'intrt' or 'onnxruntime', got {arithmetic!r}")
+    if arithmetic not in ARITHMETICS:
+        raise ConversionError(f"arithmetic must be 'tflite' (or its synonym 'intrt') or 'onnxruntime', "
+                              f"got {arithmetic!r}")
+    arithmetic = ARITHMETICS[arithmetic]
     model = _load(path_or_model)
     imp = _Importer(model, input_shapes)
     float_graph = imp.run()
@@ -130,7 +140,10 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         if layout == "NHWC":
             calibration = _to_nhwc_batches(calibration)
     try:
-        q = quantize_graph(graph, calibration, ranges=ranges, quiet=quiet, **ptq_options)
+        # ONNX Runtime rounds each requantization once: TFLite's single-rounding requantization is the
+        # closest of intrt's two (docs/arithmetic.md section 6); rounding="double" keeps TFLite's default
+        q = quantize_graph(graph, calibration, ranges=ranges, quiet=quiet,
+                           **{"rounding": "single", **ptq_options})
     except ConversionError as e:
         if calibration is None and "calibration range" in str(e):
             raise ConversionError(f"{e}; this model leaves some tensors unquantized: pass calibration data") from None
@@ -138,8 +151,7 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
     q.metadata.update(imp.metadata())
     q.metadata["onnx_format"] = imp.format()
     q.metadata["layout"] = layout
-    if arithmetic != "intrt":
-        q.metadata["arithmetic"] = arithmetic
+    q.metadata["arithmetic"] = arithmetic
     return q
 
 

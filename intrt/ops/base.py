@@ -187,8 +187,9 @@ class Op:
 #: node's output tensor is float32 (intrt/ops/float_layers.py)
 FLOAT_OPS: Dict[str, Type["Op"]] = {}
 #: op classes computing another engine's arithmetic, chosen by ``Graph.metadata["arithmetic"]``
-#: (arithmetic name -> op type -> class; intrt/ops/onnxruntime_arith.py)
-VARIANTS: Dict[str, Dict[str, Type["Op"]]] = {}
+#: (arithmetic name -> op type -> class; intrt/ops/onnxruntime_arith.py). "tflite" names the default
+#: arithmetic (docs/arithmetic.md), which a model may also state explicitly.
+VARIANTS: Dict[str, Dict[str, Type["Op"]]] = {"tflite": {}}
 
 
 def register_variant(arithmetic: str, op_type: str):
