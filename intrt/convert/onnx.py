@@ -152,7 +152,34 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
     q.metadata["onnx_format"] = imp.format()
     q.metadata["layout"] = layout
     q.metadata["arithmetic"] = arithmetic
+    if arithmetic == "onnxruntime":
+        _stated_outputs_for_fixed_output_ops(q)
     return q
+
+
+def _stated_outputs_for_fixed_output_ops(q: Graph) -> None:
+    """In ONNX Runtime's arithmetic, LOGISTIC and SOFTMAX write the model's stated output parameters in one
+    step, as QLinearSigmoid and QLinearSoftmax do: the QUANTIZE that PTQ puts after intrt's fixed
+    (1/256, -128) output is dropped and the op writes its output (intrt/ops/onnxruntime_arith.py)."""
+    from intrt.convert.passes import compact, consumers
+
+    cons = consumers(q)
+    drop = set()
+    for n in q.nodes:
+        if n.op not in ("LOGISTIC", "SOFTMAX"):
+            continue
+        t = n.outputs[0]
+        readers = cons.get(t, [])
+        if len(readers) != 1 or t in q.outputs:
+            continue
+        r = q.nodes[readers[0]]
+        if r.op != "QUANTIZE" or q.tensors[r.outputs[0]].dtype != "int8" or q.tensors[t].dtype != "int8":
+            continue
+        n.outputs[0] = r.outputs[0]
+        drop.add(readers[0])
+    if drop:
+        q.nodes = [n for k, n in enumerate(q.nodes) if k not in drop]
+        compact(q)
 
 
 def onnx_float_graph(path_or_model, input_shapes: Optional[dict] = None) -> Graph:

@@ -26,9 +26,13 @@ from intrt.ops.depthwise_conv2d import DepthwiseConv2D
 from intrt.ops.fully_connected import FullyConnected
 from intrt.ops.hard_swish import HardSwish
 from intrt.ops.leaky_relu import LeakyRelu
+from intrt.ops.logistic import Logistic
+from intrt.ops.lut import LookupTableOp
 from intrt.ops.mean import Mean
 from intrt.ops.mul import Mul
 from intrt.ops.pool import AveragePool2D
+from intrt.ops.base import Op
+from intrt.ops.softmax import Softmax
 
 #: ``Graph.metadata["arithmetic"]`` value that selects these classes
 ARITHMETIC = "onnxruntime"
@@ -224,6 +228,120 @@ class OrtAveragePool2D(AveragePool2D):
                 count += inside[i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
         scale = (np.float32(np.float32(qx.scale[0]) / np.float32(qy.scale[0])) / count).astype(np.float32)
         y[...] = ort_requantize(acc, scale[None, :, :, None], int(qy.zero_point[0]), self.act_min, self.act_max)
+
+    def bind(self, inputs, outputs):
+        return None
+
+
+# -- ops with a fixed int8 output in intrt (LOGISTIC, SOFTMAX) -------------------------------------------------
+# intrt's int8 LOGISTIC and SOFTMAX write (1/256, -128); ONNX Runtime's QLinearSigmoid and QLinearSoftmax write
+# the stated output parameters directly. The importer (intrt/convert/onnx.py) gives these nodes the stated
+# output in this arithmetic (no QUANTIZE after them), and these classes accept any output parameters.
+
+#: MLAS's logistic: Eigen's rational approximation, clamp to [-18, 18], p(x) / q(x) + 1/2 clamped to [0, 1]
+#: (coefficients as published in onnxruntime/core/mlas/lib/logistic.cpp)
+_LOGISTIC_P = (4.37031012579801e-11, 1.15627324459942e-07, 6.08574864600143e-05, 8.51377133304701e-03,
+               2.48287947061529e-01)
+_LOGISTIC_Q = (6.10247389755681e-13, 5.76102136993427e-09, 6.29106785017040e-06, 1.70198817374094e-03,
+               1.16817656904453e-01, 9.93151921023180e-01)
+
+
+def _fma32(a, b, c):
+    """float32 fused multiply-add ``a * b + c`` (one rounding; the float64 product of two float32 is exact)."""
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
+
+
+def mlas_logistic(x: np.ndarray) -> np.ndarray:
+    """float32 logistic as ONNX Runtime's MLAS computes it on x86-64 (FMA kernel; equal to its SSE kernel on
+    all the tables tested)."""
+    x = np.clip(np.asarray(x, np.float32), np.float32(-18), np.float32(18))
+    x2 = (x * x).astype(np.float32)
+    a = [np.float32(v) for v in _LOGISTIC_P]
+    b = [np.float32(v) for v in _LOGISTIC_Q]
+    p = _fma32(x2, a[0], a[1])
+    for c in a[2:]:
+        p = _fma32(p, x2, c)
+    p = (p * x).astype(np.float32)
+    q = _fma32(x2, b[0], b[1])
+    for c in b[2:]:
+        q = _fma32(q, x2, c)
+    return np.clip((p / q).astype(np.float32) + np.float32(0.5), np.float32(0), np.float32(1)).astype(np.float32)
+
+
+def mlas_quantize(v: np.ndarray, q) -> np.ndarray:
+    """MlasQuantizeLinear into int8: float32 ``v / s``, clamp, round half to even, + zero point."""
+    z = int(q.zero_point[0])
+    v = (np.asarray(v, np.float32) / np.float32(q.scale[0])).astype(np.float32)
+    v = np.clip(v, np.float32(-128 - z), np.float32(127 - z))
+    return (np.rint(v).astype(np.int64) + z).astype(np.int8)
+
+
+def ort_logistic_table(qx, qy) -> np.ndarray:
+    """int8[256] by input byte: QLinearSigmoid's table (float32 dequantize, MLAS logistic, MlasQuantizeLinear)."""
+    q = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int32)
+    x = (np.float32(qx.scale[0]) * (q - int(qx.zero_point[0])).astype(np.float32)).astype(np.float32)
+    return np.ascontiguousarray(mlas_quantize(mlas_logistic(x), qy))
+
+
+@register_variant(ARITHMETIC, "LOGISTIC")
+class OrtLogistic(LookupTableOp):
+    """QLinearSigmoid: any output parameters (the importer gives LOGISTIC the stated ones)."""
+
+    def __init__(self, node, graph, index=-1):
+        LookupTableOp.__init__(self, node, graph, index)
+        self.table = ort_logistic_table(*self.int8_io())
+
+
+@register_variant(ARITHMETIC, "SOFTMAX")
+class OrtSoftmax(Op):
+    """QLinearSoftmax (ONNX Runtime's contrib kernel, opset 13 form, over the last axis):
+
+        table[k] = float32(exp((k - 255 + shift) * s_x))  in double, k = 0..255,
+                   shift = max(0, log(FLT_MAX / D) - 5) / s_x    (D = the row length)
+        e_i      = table[x_i - max(row) + 255]
+        sum      = e_0 + e_1 + ...                            float32, in order
+        y_i      = min(rint(float32(e_i * floor(1 / s_y)) / sum) + z_y, 127)
+
+    ``floor(1 / s_y)``, not ``1 / s_y``: ONNX Runtime's kernel scales by the floored reciprocal of the output
+    scale (exact for the usual 1/256)."""
+
+    def __init__(self, node, graph, index=-1):
+        Op.__init__(self, node, graph, index)
+        qx, qy = self.int8_io()
+        x = self.inputs[0]
+        if self.attrs["axis"] not in (-1, len(x.shape) - 1):
+            raise self.error(f"softmax along axis {self.attrs['axis']}: the int8 kernel works on the last axis")
+        self.s_x = np.float32(np.float32(qx.scale[0]) * np.float32(self.attrs["beta"]))
+        self.y_mult = np.float32(np.floor(np.float32(1) / np.float32(qy.scale[0])))
+        self.z_y = int(qy.zero_point[0])
+        self.tables = {}
+
+    def output_shapes(self, input_shapes):
+        shape = tuple(input_shapes[0])
+        if len(shape) < 1:
+            raise self.shape_error(f"input {self.inputs[0].name!r} must have at least 1 dimension, got shape {shape}")
+        return [shape]
+
+    def _table(self, depth):
+        if depth not in self.tables:
+            import math
+
+            fmax = float(np.float32(np.finfo(np.float32).max) / np.float32(depth))
+            shift = max(0.0, math.log(fmax) - 5.0) / float(self.s_x)
+            k = np.arange(256, dtype=np.float64)
+            self.tables[depth] = np.exp((k - 255 + shift) * float(self.s_x)).astype(np.float32)
+        return self.tables[depth]
+
+    def run(self, inputs, outputs):
+        x, y = inputs[0], outputs[0]
+        depth = x.shape[-1]
+        if x.size == 0 or depth == 0:
+            return
+        rows = x.reshape(-1, depth).astype(np.int64)
+        e = self._table(depth)[rows - rows.max(axis=1, keepdims=True) + 255]
+        total = np.add.accumulate(e, axis=1, dtype=np.float32)[:, -1:]  # sequential float32 sum
+        v = ((e * self.y_mult).astype(np.float32) / total).astype(np.float32)
+        y.reshape(-1, depth)[...] = np.minimum(np.rint(v).astype(np.int64) + self.z_y, 127).astype(np.int8)
 
     def bind(self, inputs, outputs):
         return None
