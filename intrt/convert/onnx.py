@@ -158,15 +158,16 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
 
 
 def _stated_outputs_for_fixed_output_ops(q: Graph) -> None:
-    """In ONNX Runtime's arithmetic, LOGISTIC and SOFTMAX write the model's stated output parameters in one
-    step, as QLinearSigmoid and QLinearSoftmax do: the QUANTIZE that PTQ puts after intrt's fixed
-    (1/256, -128) output is dropped and the op writes its output (intrt/ops/onnxruntime_arith.py)."""
+    """In ONNX Runtime's arithmetic, LOGISTIC, SOFTMAX and AVERAGE_POOL_2D write the model's stated output
+    parameters in one step, as QLinearSigmoid, QLinearSoftmax and QLinearAveragePool do: the QUANTIZE that
+    PTQ puts after intrt's fixed (1/256, -128) output, or after a pool sharing its input's parameters, is
+    dropped and the op writes that output itself (intrt/ops/onnxruntime_arith.py)."""
     from intrt.convert.passes import compact, consumers
 
     cons = consumers(q)
     drop = set()
     for n in q.nodes:
-        if n.op not in ("LOGISTIC", "SOFTMAX"):
+        if n.op not in ("LOGISTIC", "SOFTMAX", "AVERAGE_POOL_2D"):
             continue
         t = n.outputs[0]
         readers = cons.get(t, [])
@@ -262,6 +263,7 @@ class _Importer:
         self.refused: List[str] = []
         self.dynamic = True   # until an input has a fixed first dim
         self.poisoned = set()
+        self.uint8 = False  # some stated parameters are uint8 (ONNX Runtime's U8S8 models)
         self.opset = None
         self.ms_opset = None
         self.node = None
@@ -290,6 +292,8 @@ class _Importer:
 
     def metadata(self) -> Dict[str, str]:
         m = {"source": "onnx", "onnx_opset": str(self.opset)}
+        if self.uint8:  # the model's quantized tensors were uint8 (ONNX Runtime adds some zero points in float)
+            m["onnx_uint8"] = "yes"
         if self.model.producer_name:
             m["onnx_producer"] = f"{self.model.producer_name} {self.model.producer_version}".strip()
         return m
@@ -532,6 +536,7 @@ class _Importer:
         dtype = _Q_DTYPES.get(zp_arr.dtype)
         if dtype is None:
             raise self.unsupported(f"quantized type {zp_arr.dtype} (intrt reads int8 and uint8)")
+        self.uint8 |= dtype == "uint8"
         if scale.size > 1 or scale.ndim == 1 and axis is not None and scale.size == 1 and rank > 0:
             if scale.ndim != 1:
                 raise self.unsupported("blocked quantization (block_size) is not supported")

@@ -32,7 +32,8 @@ from intrt.ops.mean import Mean
 from intrt.ops.mul import Mul
 from intrt.ops.pool import AveragePool2D
 from intrt.ops.base import Op
-from intrt.ops.softmax import Softmax
+from intrt.ops.softmax import Softmax  # noqa: F401 (the class OrtSoftmax stands for)
+from intrt.quant import activation_range
 
 #: ``Graph.metadata["arithmetic"]`` value that selects these classes
 ARITHMETIC = "onnxruntime"
@@ -206,28 +207,54 @@ class OrtMean(Mean):
 
 @register_variant(ARITHMETIC, "AVERAGE_POOL_2D")
 class OrtAveragePool2D(AveragePool2D):
-    """QLinearAveragePool (padding excluded from the count): the exact window sum of ``q - z_x`` times the float32
-    scale ``s_x / s_y / count``, rounded half to even."""
+    """QLinearAveragePool (ONNX Runtime's contrib kernel; padding excluded from the count), in float32:
+
+        x_f = float32(s_x * (q - z_x))                       every input element
+        acc = x_f[window 0] + x_f[window 1] + ...            float32, row by row, only the cells inside the image
+        y   = clamp(rint(float32(acc / count) / s_y + z_y))  float32, z_y added before rounding
+
+    The exact ties of a 2x2 average (sums ending in .5) make this differ from an integer sum times
+    ``s_x / s_y / count``. A window covering the whole image without padding is ONNX Runtime's global
+    average instead (QLinearGlobalAveragePool's integer sum, as OrtMean). Input and output parameters may
+    differ (the importer gives the pool the stated output; intrt's own AVERAGE_POOL_2D shares them). z_y is
+    the source model's: uint8 (the int8 one + 128) when the ONNX model was uint8 (metadata ``onnx_uint8``),
+    since a float32 sum rounds differently near 128 than near 0."""
+
+    def __init__(self, node, graph, index=-1):
+        Op.__init__(self, node, graph, index)
+        qx, qy = self.int8_io()
+        self.filter, self.stride, self.padding = self.attrs["filter"], self.attrs["stride"], self.attrs["padding"]
+        self.act_min, self.act_max = activation_range(self.attrs["activation"], qy)
+        self.s_x, self.z_x = np.float32(qx.scale[0]), int(qx.zero_point[0])
+        self.s_y, self.z_y = np.float32(qy.scale[0]), int(qy.zero_point[0])
+        self.z_shift = 128 if (graph.metadata or {}).get("onnx_uint8") == "yes" else 0
 
     def run(self, inputs, outputs):
         x, y = np.ascontiguousarray(inputs[0]), outputs[0]
-        qx, qy = self.inputs[0].quant, self.outputs[0].quant
         n, h, w, c = x.shape
+        if y.size == 0:
+            return
         (kh, kw), (sh, sw) = self.filter, self.stride
         out_h, top, bottom = conv_padding(h, kh, sh, 1, self.padding, 0)
         out_w, left, right = conv_padding(w, kw, sw, 1, self.padding, 1)
-        xp = np.zeros((n, h + top + bottom, w + left + right, c), np.int64)
-        xp[:, top:top + h, left:left + w] = x.astype(np.int64) - int(qx.zero_point[0])
-        inside = np.zeros(xp.shape[1:3], np.float32)
+        if (kh, kw) == (h, w) and top == bottom == left == right == 0:  # ONNX Runtime's global average
+            acc = (x.astype(np.int64) - self.z_x).sum(axis=(1, 2), keepdims=True)
+            scale = np.float32(self.s_x / np.float32(self.s_y * np.float32(kh * kw)))
+            y[...] = ort_requantize(acc, scale, self.z_y, self.act_min, self.act_max)
+            return
+        xf = np.zeros((n, h + top + bottom, w + left + right, c), np.float32)
+        xf[:, top:top + h, left:left + w] = self.s_x * (x.astype(np.int32) - self.z_x).astype(np.float32)
+        inside = np.zeros(xf.shape[1:3], np.int64)
         inside[top:top + h, left:left + w] = 1
-        acc = np.zeros((n, out_h, out_w, c), np.int64)
-        count = np.zeros((out_h, out_w), np.float32)
+        acc = np.zeros((n, out_h, out_w, c), np.float32)
+        count = np.zeros((out_h, out_w), np.int64)
         for i in range(kh):
             for j in range(kw):
-                acc += xp[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+                acc += xf[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]  # + 0.0 outside: exact
                 count += inside[i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
-        scale = (np.float32(np.float32(qx.scale[0]) / np.float32(qy.scale[0])) / count).astype(np.float32)
-        y[...] = ort_requantize(acc, scale[None, :, :, None], int(qy.zero_point[0]), self.act_min, self.act_max)
+        v = (acc / count.astype(np.float32)[None, :, :, None]).astype(np.float32)
+        v = ((v / self.s_y).astype(np.float32) + np.float32(self.z_y + self.z_shift)).astype(np.float32)
+        y[...] = np.clip(np.rint(v) - self.z_shift, self.act_min, self.act_max).astype(np.int8)
 
     def bind(self, inputs, outputs):
         return None
