@@ -31,6 +31,8 @@ from intrt.ops.lut import LookupTableOp
 from intrt.ops.mean import Mean
 from intrt.ops.mul import Mul
 from intrt.ops.pool import AveragePool2D
+from intrt.ops.resize_bilinear import ResizeBilinear
+from intrt.ops.resize_nearest import resize_attrs
 from intrt.ops.base import Op
 from intrt.ops.softmax import Softmax  # noqa: F401 (the class OrtSoftmax stands for)
 from intrt.quant import activation_range
@@ -369,6 +371,62 @@ class OrtSoftmax(Op):
         total = np.add.accumulate(e, axis=1, dtype=np.float32)[:, -1:]  # sequential float32 sum
         v = ((e * self.y_mult).astype(np.float32) / total).astype(np.float32)
         y.reshape(-1, depth)[...] = np.minimum(np.rint(v).astype(np.int64) + self.z_y, 127).astype(np.int8)
+
+    def bind(self, inputs, outputs):
+        return None
+
+
+# -- ops ONNX Runtime runs in float32 between DequantizeLinear and QuantizeLinear ----------------------------------
+def _ort_linear_axis(n_in: int, n_out: int, align: bool, half: bool):
+    """ONNX Runtime's bilinear setup along one axis: (index 1, index 2, weight of 1, weight of 2), float32.
+
+    The source coordinate is ``(o + 0.5) / scale - 0.5`` (half_pixel), ``o * (n_in - 1) / (n_out - 1)``
+    (align_corners) or ``o / scale`` (asymmetric), scale = float32(n_out / n_in), clamped to [0, n_in - 1];
+    the weights are the distances to the two neighbours (1/2 each when they coincide)."""
+    o = np.arange(n_out, dtype=np.float32)
+    scale = np.float32(np.float32(n_out) / np.float32(n_in))
+    if align:
+        c = (o * np.float32(n_in - 1)).astype(np.float32) / np.float32(max(n_out - 1, 1)) if n_out > 1 else o * 0
+    elif half:
+        c = ((o + np.float32(0.5)) / scale).astype(np.float32) - np.float32(0.5)
+    else:
+        c = (o / scale).astype(np.float32)
+    c = np.clip(c.astype(np.float32), np.float32(0), np.float32(n_in - 1))
+    i1 = np.minimum(c.astype(np.int64), n_in - 1)
+    i2 = np.minimum(i1 + 1, n_in - 1)
+    w2 = np.abs(c - i1.astype(np.float32)).astype(np.float32)  # weight of i2 is the distance to i1
+    w1 = np.abs(c - i2.astype(np.float32)).astype(np.float32)
+    same = i1 == i2
+    w1[same], w2[same] = np.float32(0.5), np.float32(0.5)
+    return i1, i2, w1, w2
+
+
+@register_variant(ARITHMETIC, "RESIZE_BILINEAR")
+class OrtResizeBilinear(ResizeBilinear):
+    """Resize (linear) as ONNX Runtime runs it between DequantizeLinear and QuantizeLinear: float32 inputs
+    ``s_x * (q - z_x)``, ``y = w1y*w1x*X11 + w1y*w2x*X12 + w2y*w1x*X21 + w2y*w2x*X22`` summed left to right
+    in float32 (its upsample kernel's order), then MlasQuantizeLinear into the output."""
+
+    def run(self, inputs, outputs):
+        x, y = np.ascontiguousarray(inputs[0]), outputs[0]
+        if y.size == 0:
+            return
+        _, align, half = resize_attrs(self.attrs, x)
+        qx, qy = self.int8_io()
+        xf = (np.float32(qx.scale[0]) * (x.astype(np.int32) - int(qx.zero_point[0])).astype(np.float32))
+        r1, r2, wy1, wy2 = _ort_linear_axis(x.shape[1], y.shape[1], align, half)
+        c1, c2, wx1, wx2 = _ort_linear_axis(x.shape[2], y.shape[2], align, half)
+        wy1, wy2 = wy1[None, :, None, None], wy2[None, :, None, None]
+        wx1, wx2 = wx1[None, None, :, None], wx2[None, None, :, None]
+
+        def tap(r, c):
+            return xf[:, r][:, :, c]
+
+        v = ((wx1 * wy1).astype(np.float32) * tap(r1, c1)).astype(np.float32)
+        v = (v + ((wx2 * wy1).astype(np.float32) * tap(r1, c2)).astype(np.float32)).astype(np.float32)
+        v = (v + ((wx1 * wy2).astype(np.float32) * tap(r2, c1)).astype(np.float32)).astype(np.float32)
+        v = (v + ((wx2 * wy2).astype(np.float32) * tap(r2, c2)).astype(np.float32)).astype(np.float32)
+        y[...] = mlas_quantize(v, qy)
 
     def bind(self, inputs, outputs):
         return None
