@@ -119,9 +119,9 @@ def main(argv=None):
         for name, r, _ in rows:
             print(f"| {name} | {cell(r['intrt'])} | {cell(r['onnxruntime'])} |")
     else:
-        print(f"{'fixture':<28} {'default (intrt)':>17} {'onnxruntime':>17}" + ("  stored=ORT" if args.check else ""))
+        print(f"{'fixture':<36} {'default (intrt)':>17} {'onnxruntime':>17}" + ("  stored=ORT" if args.check else ""))
         for name, r, ok in rows:
-            print(f"{name:<28} {cell(r['intrt']):>17} {cell(r['onnxruntime']):>17}"
+            print(f"{name:<36} {cell(r['intrt']):>17} {cell(r['onnxruntime']):>17}"
                   + ("" if ok is None else f"  {'yes' if ok else 'NO'}"))
     quant = [r for _, r, _ in rows if r["onnxruntime"] is not None]
     worst = max((r["intrt"][0] for _, r, _ in rows), default=0)

@@ -95,6 +95,28 @@ def test_fixtures_present():
         assert any(n.endswith(fmt) for n in FIXTURE_NAMES), fmt
 
 
+def test_fixtures_cover_the_opsets_and_attributes():
+    """What issue 7 asks the fixtures to exercise: opsets 13-21 (the ends, 17, and 20 where ReduceMean and Pad
+    take their axes as inputs), auto_pad, dilation, groups, depthwise, per-channel and symmetric schemes."""
+    onnx = pytest.importorskip("onnx")
+    opsets, attrs = set(), set()
+    for name in FIXTURE_NAMES:
+        m = onnx.load(os.path.join(FIXTURES, name + ".onnx"))
+        opsets |= {o.version for o in m.opset_import if o.domain in ("", "ai.onnx")}
+        for n in m.graph.node:
+            for a in n.attribute:
+                v = onnx.helper.get_attribute_value(a)
+                if a.name == "auto_pad":
+                    attrs.add(("auto_pad", v.decode()))
+                elif a.name in ("dilations", "group") and max(v if isinstance(v, list) else [v]) > 1:
+                    attrs.add(a.name)
+        if any(n.op_type in ("ReduceMean", "Pad") and len(n.input) > 1 and n.input[1] for n in m.graph.node):
+            attrs.add("axes as an input")
+    assert {13, 17, 20, 21} <= opsets, opsets
+    assert {("auto_pad", "SAME_UPPER"), ("auto_pad", "SAME_LOWER"), ("auto_pad", "VALID"), "dilations", "group",
+            "axes as an input"} <= attrs, attrs
+
+
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_fixture_matches_onnxruntime(name, tmp_path):
     pytest.importorskip("onnx")
