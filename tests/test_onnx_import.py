@@ -44,7 +44,7 @@ LSB_BOUND = {
 #: its input's (intrt's pool shares them and requantizes after), ops ONNX Runtime runs in float32 between
 #: DequantizeLinear and QuantizeLinear that intrt rounds to int8 on the way (HardSwish -> GlobalAveragePool in
 #: the QOperator CNNs; ConvInteger -> Cast -> Mul -> QuantizeLinear).
-ORT_NOT_EXACT = ("avgpool_qdq_s8s8", "avgpool_pad_qdq_s8s8", "cnn_qop", "cnn_opset21_qop", "convinteger")
+ORT_NOT_EXACT = ("avgpool_qdq_s8s8", "avgpool_pad_qdq_s8s8", "convinteger")
 
 
 def _model_base(name):

@@ -154,7 +154,83 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
     q.metadata["arithmetic"] = arithmetic
     if arithmetic == "onnxruntime":
         _stated_outputs_for_fixed_output_ops(q)
+        _float_stretches(q, _stated_names(graph))
     return q
+
+
+def _stated_names(graph: Graph) -> set:
+    """Names of the tensors whose int8 parameters the model states: what its QuantizeLinear nodes (QUANTIZE
+    in the float graph, before PTQ folds the pairs) read and write, and the quantized graph inputs."""
+    names = {graph.tensors[i].name for i in graph.inputs}
+    for n in graph.nodes:
+        if n.op == "QUANTIZE":
+            names.update(graph.tensors[i].name for i in list(n.inputs[:1]) + list(n.outputs))
+    return names
+
+
+def _float_stretches(q: Graph, stated: set) -> None:
+    """ONNX Runtime's arithmetic: the ops a model leaves unquantized (a QOperator model's HardSwish ->
+    GlobalAveragePool between a DequantizeLinear and a QuantizeLinear) run in float32 as in ONNX Runtime.
+
+    A node is made float when its op has a float32 form in this arithmetic and its output is a tensor the
+    model does not state (PTQ calibrated it) or it reads such a float result. Its int8 inputs get a
+    DEQUANTIZE; its result is quantized back (QUANTIZE to the tensor's parameters) where an int8 op, a graph
+    output or a stated tensor follows. Ops without a float form end a stretch."""
+    from intrt.convert.passes import add_tensor, compact, consumers
+    from intrt.ops.base import VARIANTS
+    from intrt.ops.float_layers import FLOAT_ISLAND_OPS
+    from intrt.graph import Node
+
+    capable = set(FLOAT_ISLAND_OPS) | {k.split(":")[0] for k in VARIANTS.get("onnxruntime", {}) if ":" in k}
+    cons = consumers(q)
+    floated: Dict[int, int] = {}  # int8 tensor -> its float32 value (outputs of float nodes the model leaves unstated)
+    dequantized: Dict[int, int] = {}
+    is_float = []
+    for n in q.nodes:
+        out = q.tensors[n.outputs[0]] if n.outputs else None
+        acts = [i for i in n.inputs if i >= 0 and q.tensors[i].data is None]
+        consts = [i for i in n.inputs if i >= 0 and q.tensors[i].data is not None]
+        want = (n.op in capable and out is not None and out.dtype == "int8" and out.quant is not None
+                and (out.name not in stated or any(i in floated for i in acts))
+                and all(q.tensors[i].dtype == "int8" for i in acts)
+                and (n.op == "MEAN" or all(q.tensors[i].dtype == "float32" for i in consts)))
+        is_float.append(want)
+        if want and out.name not in stated:
+            floated[n.outputs[0]] = -1  # placeholder: filled below
+    if not any(is_float):
+        return
+    nodes = []
+    for n, want in zip(q.nodes, is_float):
+        if not want:
+            nodes.append(n)
+            continue
+        ins = []
+        for i in n.inputs:
+            if i < 0 or q.tensors[i].data is not None:
+                if n.op == "MEAN":
+                    continue  # axes: an attribute
+                ins.append(i)
+            elif floated.get(i, -1) >= 0:
+                ins.append(floated[i])
+            else:
+                if i not in dequantized:
+                    t = q.tensors[i]
+                    dequantized[i] = add_tensor(q, t.name + "/float", "float32", t.shape)
+                    nodes.append(Node("DEQUANTIZE", [i], [dequantized[i]], {}, t.name + "/dequantize"))
+                ins.append(dequantized[i])
+        o = n.outputs[0]
+        t = q.tensors[o]
+        f = add_tensor(q, t.name + "/float", "float32", t.shape)
+        nodes.append(Node(n.op, ins, [f], dict(n.attrs), n.name))
+        readers = [q.nodes[k] for k in cons.get(o, [])]
+        keep_float = o in floated and readers and o not in q.outputs and all(
+            is_float[k] for k in cons.get(o, []))
+        if o in floated:
+            floated[o] = f
+        if not keep_float:
+            nodes.append(Node("QUANTIZE", [f], [o], {}, t.name + "/quantize"))
+    q.nodes = nodes
+    compact(q)
 
 
 def _stated_outputs_for_fixed_output_ops(q: Graph) -> None:

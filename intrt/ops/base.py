@@ -204,15 +204,17 @@ def register_variant(arithmetic: str, op_type: str):
 
 def make_op(node: Node, graph: Graph, index: int) -> Op:
     cls = OPS.get(node.op)
-    if node.op in FLOAT_OPS and node.outputs and 0 <= node.outputs[0] < len(graph.tensors) \
-            and graph.tensors[node.outputs[0]].dtype == "float32":
+    float_out = bool(node.outputs) and 0 <= node.outputs[0] < len(graph.tensors) \
+        and graph.tensors[node.outputs[0]].dtype == "float32"
+    if node.op in FLOAT_OPS and float_out:
         cls = FLOAT_OPS[node.op]
     arithmetic = (graph.metadata or {}).get("arithmetic")
     if arithmetic is not None:
         if arithmetic not in VARIANTS:
             raise UnsupportedOpError(f"model arithmetic {arithmetic!r} is not supported; known: "
                                      f"{', '.join(sorted(VARIANTS))}")
-        cls = VARIANTS[arithmetic].get(node.op, cls)
+        # a variant registered as "OP:float32" replaces the op on float32 tensors, "OP" on int8 ones
+        cls = VARIANTS[arithmetic].get(node.op + ":float32" if float_out else node.op, cls)
     spec = SPECS.get(node.op)
     if cls is None and spec is not None and spec.quant.float_only:
         raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} exists only in float graphs "
