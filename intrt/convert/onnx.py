@@ -153,6 +153,10 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
     q.metadata["layout"] = layout
     q.metadata["arithmetic"] = arithmetic
     if arithmetic == "onnxruntime":
+        if imp.uint8 or q.metadata["onnx_format"] == "QDQ":
+            # ONNX Runtime runs these activations as uint8 (on x86-64 it turns a QDQ model's int8 activations
+            # into uint8, zero point + 128): some of its kernels add the uint8 zero point in float32
+            q.metadata["onnxruntime_uint8"] = "yes"
         _stated_outputs_for_fixed_output_ops(q)
         _float_stretches(q, _stated_names(graph))
     return q
@@ -368,8 +372,6 @@ class _Importer:
 
     def metadata(self) -> Dict[str, str]:
         m = {"source": "onnx", "onnx_opset": str(self.opset)}
-        if self.uint8:  # the model's quantized tensors were uint8 (ONNX Runtime adds some zero points in float)
-            m["onnx_uint8"] = "yes"
         if self.model.producer_name:
             m["onnx_producer"] = f"{self.model.producer_name} {self.model.producer_version}".strip()
         return m

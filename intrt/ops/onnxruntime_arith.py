@@ -220,7 +220,8 @@ class OrtAveragePool2D(AveragePool2D):
     ``s_x / s_y / count``. A window covering the whole image without padding is ONNX Runtime's global
     average instead (QLinearGlobalAveragePool's integer sum, as OrtMean). Input and output parameters may
     differ (the importer gives the pool the stated output; intrt's own AVERAGE_POOL_2D shares them). z_y is
-    the source model's: uint8 (the int8 one + 128) when the ONNX model was uint8 (metadata ``onnx_uint8``),
+    the one ONNX Runtime uses: uint8 (the int8 one + 128) when it runs the activations as uint8 (a uint8 model,
+    or a QDQ model, whose int8 activations it turns into uint8 on x86-64; metadata ``onnxruntime_uint8``),
     since a float32 sum rounds differently near 128 than near 0."""
 
     def __init__(self, node, graph, index=-1):
@@ -230,7 +231,7 @@ class OrtAveragePool2D(AveragePool2D):
         self.act_min, self.act_max = activation_range(self.attrs["activation"], qy)
         self.s_x, self.z_x = np.float32(qx.scale[0]), int(qx.zero_point[0])
         self.s_y, self.z_y = np.float32(qy.scale[0]), int(qy.zero_point[0])
-        self.z_shift = 128 if (graph.metadata or {}).get("onnx_uint8") == "yes" else 0
+        self.z_shift = 128 if (graph.metadata or {}).get("onnxruntime_uint8") == "yes" else 0
 
     def run(self, inputs, outputs):
         x, y = np.ascontiguousarray(inputs[0]), outputs[0]
