@@ -9,11 +9,14 @@ section 6). CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (QLinearConv, QGemm, QLi
     scale = float32(float32(s_x * s_w[c]) / s_y)                          one float32 scale per output channel
     y     = clamp(rint(float32(acc) * scale) + z_y, act_min, act_max)     float32 product, round half to even
 
-MUL (QLinearMul), MEAN (QLinearGlobalAveragePool) and AVERAGE_POOL_2D (QLinearAveragePool) requantize their
-exact integer products / sums the same way; LEAKY_RELU and HARD_SWISH are float32 tables (what
-DequantizeLinear -> float op -> QuantizeLinear computes). The other ops keep intrt's arithmetic. These run in
-numpy (no SIMD kernels, no Step): a verification mode for matching ONNX Runtime byte for byte, slower than
-the default arithmetic.
+MUL (QLinearMul) and MEAN (QLinearGlobalAveragePool) requantize their exact integer products / sums the same
+way; AVERAGE_POOL_2D is QLinearAveragePool's float32 window average; LEAKY_RELU and HARD_SWISH are float32
+tables (what DequantizeLinear -> float op -> QuantizeLinear computes), LOGISTIC QLinearSigmoid's table of
+MLAS's logistic, SOFTMAX QLinearSoftmax, RESIZE_BILINEAR ONNX Runtime's float32 Resize between Dequantize-
+and QuantizeLinear; HARD_SWISH and MEAN on float32 tensors are the float stretches a model leaves
+unquantized. The other ops keep intrt's arithmetic (data moves, max pools, concatenation and ReLU-type
+clamps agree with ONNX Runtime byte for byte anyway). These run in numpy (no SIMD kernels, no Step): a
+verification mode for matching ONNX Runtime byte for byte, slower than the default arithmetic.
 """
 from __future__ import annotations
 
