@@ -201,6 +201,86 @@ def test_onnxruntime_conv_matches_a_numpy_reference(tmp_path):
     np.testing.assert_array_equal(got, expect.astype(np.int8))
 
 
+def _ort_kernel_model(tmp_path, op, attrs, x_shape, y_shape, qx, qy, uint8):
+    from intrt.graph import Graph, Node, Tensor
+
+    meta = {"arithmetic": "onnxruntime", **({"onnxruntime_uint8": "yes"} if uint8 else {})}
+    g = Graph([Tensor("x", "int8", x_shape, qx), Tensor("y", "int8", y_shape, qy)], [Node(op, [0], [1], attrs, "n")],
+              [0], [1], metadata=meta)
+    save(g, str(tmp_path / "k.intrt"))
+    return intrt.load(str(tmp_path / "k.intrt"))
+
+
+def _int8(a, uint8):
+    """ONNX Runtime's uint8 / int8 bytes as intrt's int8 values (uint8: q - 128)."""
+    return (a.astype(np.int16) - 128).astype(np.int8) if uint8 else a.astype(np.int8)
+
+
+@pytest.mark.parametrize("k", range(12))
+def test_onnxruntime_kernels_match_stored_onnxruntime_outputs(tmp_path, k):
+    """The ops of arithmetic="onnxruntime" on random parameters against ONNX Runtime's own kernels
+    (tests/fixtures/onnx/make_onnx_kernel_fixtures.py: QLinearSigmoid and QLinearLeakyRelu tables,
+    QLinearSoftmax rows, QLinearAveragePool windows; uint8 for even k, int8 for odd k)."""
+    z = np.load(os.path.join(FIXTURES, "ort_kernels.npz"))
+    u8 = k % 2 == 0
+    shift = 128 if u8 else 0
+    every = _int8(np.arange(256).astype(np.uint8).view(np.uint8 if u8 else np.int8), u8)[None]
+
+    xs, xz, ys, yz = z[f"sigmoid_p{k}"]
+    m = _ort_kernel_model(tmp_path, "LOGISTIC", {}, (1, 256), (1, 256), QParams(xs, int(xz) - shift),
+                          QParams(ys, int(yz) - shift), u8)
+    np.testing.assert_array_equal(m.run(every, quantized=True)[0], _int8(z[f"sigmoid_y{k}"], u8))
+
+    xs, xz, ys, yz, alpha = z[f"leaky_p{k}"]
+    m = _ort_kernel_model(tmp_path, "LEAKY_RELU", {"alpha": float(alpha)}, (1, 256), (1, 256),
+                          QParams(xs, int(xz) - shift), QParams(ys, int(yz) - shift), u8)
+    np.testing.assert_array_equal(m.run(every, quantized=True)[0], _int8(z[f"leaky_y{k}"], u8))
+
+    xs, _, ys, yz = z[f"softmax_p{k}"]
+    x = z[f"softmax_x{k}"]
+    m = _ort_kernel_model(tmp_path, "SOFTMAX", {"beta": 1.0, "axis": -1}, x.shape, x.shape, QParams(xs, 0),
+                          QParams(ys, int(yz) - shift), u8)
+    np.testing.assert_array_equal(m.run(_int8(x, u8), quantized=True), _int8(z[f"softmax_y{k}"], u8))
+
+    xs, xz, ys, yz, kh, kw, sh, sw, pad, _ = z[f"pool_p{k}"]
+    x, y = z[f"pool_x{k}"].transpose(0, 2, 3, 1), z[f"pool_y{k}"].transpose(0, 2, 3, 1)
+    attrs = {"filter": [int(kh), int(kw)], "stride": [int(sh), int(sw)], "padding": [int(pad)] * 4,
+             "activation": "NONE"}
+    m = _ort_kernel_model(tmp_path, "AVERAGE_POOL_2D", attrs, x.shape, y.shape, QParams(xs, int(xz) - shift),
+                          QParams(ys, int(yz) - shift), u8)
+    np.testing.assert_array_equal(m.run(_int8(np.ascontiguousarray(x), u8), quantized=True), _int8(y, u8))
+
+
+def test_import_rewrites_for_each_arithmetic(tmp_path):
+    """Default: LOGISTIC -> QUANTIZE becomes one TABLE at the stated output, with TFLite's table formula
+    (float32 logistic, times 1/s_out, rounded half away from zero). ONNX Runtime's arithmetic: LOGISTIC and
+    SOFTMAX write the stated output; a QOperator model's float HardSwish -> GlobalAveragePool runs in float32."""
+    pytest.importorskip("onnx")
+    _, g, _, _ = _convert("sigmoid_qdq_u8s8", tmp_path)
+    ops = [n.op for n in g.nodes if n.op != "TRANSPOSE"]
+    assert ops == ["CONV_2D", "TABLE"]
+    table = next(n for n in g.nodes if n.op == "TABLE")
+    qx, qy = g.tensors[table.inputs[0]].quant, g.tensors[table.outputs[0]].quant
+    assert float(qy.scale[0]) != 1 / 256
+    q = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.float32)
+    x = np.float32(qx.scale[0]) * (q - np.float32(qx.zero_point[0]))
+    v = (np.float32(1) / (np.float32(1) + np.exp(-x, dtype=np.float32))) * (np.float32(1) / np.float32(qy.scale[0]))
+    expect = np.clip(np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + int(qy.zero_point[0]), -128, 127)
+    assert np.abs(np.asarray(table.attrs["values"]) - expect).max() <= 1  # numpy's expf vs libm's: an ulp
+    assert np.mean(np.asarray(table.attrs["values"]) == expect) > 0.99
+
+    _, g, _, _ = _convert("sigmoid_qdq_u8s8", tmp_path, arithmetic="onnxruntime")
+    assert [n.op for n in g.nodes if n.op != "TRANSPOSE"] == ["CONV_2D", "LOGISTIC"]
+    _, g, _, _ = _convert("softmax_qdq_u8s8", tmp_path, arithmetic="onnxruntime")
+    assert [n.op for n in g.nodes if n.op != "TRANSPOSE"] == ["FULLY_CONNECTED", "SOFTMAX"]
+    assert float(g.tensors[g.outputs[0]].quant.scale[0]) != 1 / 256
+    _, g, _, _ = _convert("cnn_qop_u8s8", tmp_path, arithmetic="onnxruntime")
+    ops = [n.op for n in g.nodes]
+    i = ops.index("HARD_SWISH")
+    assert ops[i - 1:i + 3] == ["DEQUANTIZE", "HARD_SWISH", "MEAN", "QUANTIZE"]
+    assert g.tensors[g.nodes[i].outputs[0]].dtype == "float32"
+
+
 def test_qdq_keeps_stated_parameters(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper

@@ -152,6 +152,8 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
     q.metadata["onnx_format"] = imp.format()
     q.metadata["layout"] = layout
     q.metadata["arithmetic"] = arithmetic
+    if arithmetic == "tflite":
+        _tables_at_stated_outputs(q)
     if arithmetic == "onnxruntime":
         if imp.uint8 or q.metadata["onnx_format"] == "QDQ":
             # ONNX Runtime runs these activations as uint8 (on x86-64 it turns a QDQ model's int8 activations
@@ -160,6 +162,38 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         _stated_outputs_for_fixed_output_ops(q)
         _float_stretches(q, _stated_names(graph))
     return q
+
+
+def _tables_at_stated_outputs(q: Graph) -> None:
+    """intrt's arithmetic: a LOGISTIC or TANH whose ONNX output states other parameters than TFLite's fixed
+    (1/256, -128) / (1/128, 0) becomes one TABLE computed at the stated parameters with TFLite's own table
+    formula (LUTPopulate: float32 function, ``round(f * (1 / s_out)) + z_out``), instead of TFLite's table at
+    the fixed output followed by a QUANTIZE: one rounding instead of two (docs/arithmetic.md section 6)."""
+    from intrt.convert.passes import compact, consumers
+    from intrt.kernels.activations import LUT_LOGISTIC, LUT_TANH, build_lut
+
+    cons = consumers(q)
+    drop = set()
+    for n in q.nodes:
+        if n.op not in ("LOGISTIC", "TANH"):
+            continue
+        t = n.outputs[0]
+        readers = cons.get(t, [])
+        if len(readers) != 1 or t in q.outputs or q.nodes[readers[0]].op != "QUANTIZE":
+            continue
+        r = q.nodes[readers[0]]
+        qx, qy = q.tensors[n.inputs[0]].quant, q.tensors[r.outputs[0]].quant
+        if q.tensors[r.outputs[0]].dtype != "int8" or q.tensors[n.inputs[0]].dtype != "int8" or qy.axis is not None:
+            continue
+        kind = LUT_LOGISTIC if n.op == "LOGISTIC" else LUT_TANH
+        table = np.frombuffer(build_lut(kind, qx.scale[0], int(qx.zero_point[0]), qy.scale[0],
+                                        int(qy.zero_point[0])), dtype=np.int8)
+        n.op, n.attrs = "TABLE", {"values": [int(v) for v in table]}
+        n.outputs[0] = r.outputs[0]
+        drop.add(readers[0])
+    if drop:
+        q.nodes = [n for k, n in enumerate(q.nodes) if k not in drop]
+        compact(q)
 
 
 def _stated_names(graph: Graph) -> set:
