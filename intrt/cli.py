@@ -45,6 +45,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                    "in memory first (nothing is written).")
     s.add_argument("model", metavar="MODEL", help="path of a .intrt file (or of a model to convert, e.g. .tflite)")
     s.add_argument("--no-checksum", action="store_true", help="skip the CRC-32 check")
+    s.add_argument("--arithmetic", choices=("tflite", "onnxruntime"), default=None,
+                   help="for an .onnx MODEL converted in memory: the arithmetic to convert with (as `intrt convert "
+                        "--arithmetic`)")
 
     s = sub.add_parser("run", help="run a model on .npy inputs",
                        description="Run MODEL on inputs read from .npy files and save the outputs. Inputs are given "
@@ -96,8 +99,11 @@ def _cmd_inspect(args) -> int:
     from intrt import format as fmt
     from intrt.runtime import describe_graph, load
 
-    if os.path.splitext(args.model)[1].lower() in CONVERTERS:
-        graph = _converter(args.model)(args.model)
+    ext = os.path.splitext(args.model)[1].lower()
+    if getattr(args, "arithmetic", None) and ext != ".onnx":
+        raise _Usage("--arithmetic applies to .onnx models only")
+    if ext in CONVERTERS:
+        graph = _converter(args.model)(args.model, **({"arithmetic": args.arithmetic} if args.arithmetic else {}))
         model = load(fmt.to_bytes(graph))  # the .intrt file `intrt convert` would write
         print(model.describe())
         print(f"converted in memory from {args.model} (format version {fmt.VERSION}; nothing written)")

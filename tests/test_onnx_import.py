@@ -381,6 +381,8 @@ def test_cli_arithmetic_option_is_stored_and_inspected(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["convert", "--help"])
     assert "--arithmetic {tflite,onnxruntime}" in capsys.readouterr().out
+    assert main(["inspect", src, "--arithmetic", "onnxruntime"]) == 0  # converted in memory
+    assert "metadata arithmetic: onnxruntime" in capsys.readouterr().out
 
 
 def test_default_import_rounds_once(tmp_path):

@@ -160,7 +160,8 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
             # into uint8, zero point + 128): some of its kernels add the uint8 zero point in float32
             q.metadata["onnxruntime_uint8"] = "yes"
         _stated_outputs_for_fixed_output_ops(q)
-        _float_stretches(q, _stated_names(graph))
+        if imp.quantized:  # a float model's tensors are all intrt's: ONNX Runtime would run none of them in float
+            _float_stretches(q, _stated_names(graph))
     return q
 
 
