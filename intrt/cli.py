@@ -74,10 +74,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="ONNX: layout of 4-D model inputs/outputs (default: the model's own, NCHW)")
     s.add_argument("--arithmetic", choices=("tflite", "onnxruntime"), default=None,
                    help="ONNX: how the int8 layers compute, stored in the file and shown by `intrt inspect`. "
-                        "tflite (default): TFLite's fixed-point requantization and intrt's fast kernels; each layer "
-                        "within 1 step (LSB) of ONNX Runtime. onnxruntime: ONNX Runtime's CPU arithmetic (float32 "
-                        "requantization, round half to even) for the ops it runs as integer kernels, to match its "
-                        "outputs byte for byte (docs/arithmetic.md section 6); slower (numpy code)")
+                        "tflite (default): TFLite's fixed-point requantization (single rounding) and intrt's fast "
+                        "kernels; within 1 step (LSB) of ONNX Runtime per layer. onnxruntime: ONNX Runtime's CPU "
+                        "arithmetic op by op (float32 requantization, round half to even, its lookup tables, float32 "
+                        "where the model leaves ops unquantized), to match its outputs byte for byte "
+                        "(docs/arithmetic.md section 6); slower (numpy code)")
 
     s = sub.add_parser("analyze", help="per-layer quantization error of a float model (SQNR, LSB error, ...)",
                        description="Quantize FLOAT_MODEL on DATA (or take --quantized) and report every layer's "
