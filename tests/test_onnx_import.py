@@ -401,6 +401,22 @@ def test_default_import_rounds_once(tmp_path):
         == "tflite"
 
 
+def test_lsb_table_script(capsys):
+    """benchmarks/onnx_lsb_table.py (the per-fixture table of docs/arithmetic.md section 6) on two fixtures."""
+    pytest.importorskip("onnx")
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    try:
+        import onnx_lsb_table
+    finally:
+        sys.path.pop(0)
+    assert onnx_lsb_table.main(["--markdown", "leakyrelu_qop", "mlp_float"]) == 0
+    out = capsys.readouterr().out
+    assert "| leakyrelu_qop_u8s8 | 0 LSB 100.0% | 0 LSB 100.0% |" in out
+    assert "| mlp_float | 2 LSB  87.5% | - |" in out and "2 fixtures" in out
+
+
 def test_round_trip_through_an_onnx_qdq_export_is_byte_exact(tmp_path):
     """An intrt int8 model exported as ONNX QDQ (benchmarks/onnx_qdq.py, int8 graph inputs) imports back to the
     same integer problems: equal bytes on every output."""
