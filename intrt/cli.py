@@ -45,6 +45,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                    "in memory first (nothing is written).")
     s.add_argument("model", metavar="MODEL", help="path of a .intrt file (or of a model to convert, e.g. .tflite)")
     s.add_argument("--no-checksum", action="store_true", help="skip the CRC-32 check")
+    s.add_argument("--arithmetic", choices=("tflite", "onnxruntime"), default=None,
+                   help="for an .onnx MODEL converted in memory: the arithmetic to convert with (as `intrt convert "
+                        "--arithmetic`)")
 
     s = sub.add_parser("run", help="run a model on .npy inputs",
                        description="Run MODEL on inputs read from .npy files and save the outputs. Inputs are given "
@@ -69,6 +72,13 @@ def _build_parser() -> argparse.ArgumentParser:
                    "one array per input in input order), float32 in the model's layout; needed for float models")
     s.add_argument("--layout", choices=("NCHW", "NHWC"), default=None,
                    help="ONNX: layout of 4-D model inputs/outputs (default: the model's own, NCHW)")
+    s.add_argument("--arithmetic", choices=("tflite", "onnxruntime"), default=None,
+                   help="ONNX: how the int8 layers compute, stored in the file and shown by `intrt inspect`. "
+                        "tflite (default): TFLite's fixed-point requantization (single rounding) and intrt's fast "
+                        "kernels; within 1 step (LSB) of ONNX Runtime per layer. onnxruntime: ONNX Runtime's CPU "
+                        "arithmetic op by op (float32 requantization, round half to even, its lookup tables, float32 "
+                        "where the model leaves ops unquantized), to match its outputs byte for byte "
+                        "(docs/arithmetic.md section 6); slower (numpy code)")
 
     s = sub.add_parser("analyze", help="per-layer quantization error of a float model (SQNR, LSB error, ...)",
                        description="Quantize FLOAT_MODEL on DATA (or take --quantized) and report every layer's "
@@ -90,8 +100,11 @@ def _cmd_inspect(args) -> int:
     from intrt import format as fmt
     from intrt.runtime import describe_graph, load
 
-    if os.path.splitext(args.model)[1].lower() in CONVERTERS:
-        graph = _converter(args.model)(args.model)
+    ext = os.path.splitext(args.model)[1].lower()
+    if getattr(args, "arithmetic", None) and ext != ".onnx":
+        raise _Usage("--arithmetic applies to .onnx models only")
+    if ext in CONVERTERS:
+        graph = _converter(args.model)(args.model, **({"arithmetic": args.arithmetic} if args.arithmetic else {}))
         model = load(fmt.to_bytes(graph))  # the .intrt file `intrt convert` would write
         print(model.describe())
         print(f"converted in memory from {args.model} (format version {fmt.VERSION}; nothing written)")
@@ -199,11 +212,13 @@ def _cmd_convert(args) -> int:
     convert = _converter(args.input)
     ext = os.path.splitext(args.input)[1].lower()
     options = {}
-    if getattr(args, "calibration", None) or getattr(args, "layout", None):
+    if getattr(args, "calibration", None) or getattr(args, "layout", None) or getattr(args, "arithmetic", None):
         if ext != ".onnx":
-            raise _Usage("--calibration and --layout apply to .onnx models only")
+            raise _Usage("--calibration, --layout and --arithmetic apply to .onnx models only")
         if args.layout:
             options["layout"] = args.layout
+        if args.arithmetic:
+            options["arithmetic"] = args.arithmetic
         if args.calibration:
             options["calibration"] = _load_samples(args.calibration)
     if args.dynamic_batch:
@@ -214,7 +229,9 @@ def _cmd_convert(args) -> int:
     load(fmt.to_bytes(graph))  # the runtime must accept it before anything is written (ops, shapes, memory)
     fmt.save(graph, args.output)
     size = os.path.getsize(args.output)
-    print(f"wrote {args.output} ({size} bytes, {len(graph.nodes)} nodes, {len(graph.tensors)} tensors)")
+    arith = (graph.metadata or {}).get("arithmetic")
+    print(f"wrote {args.output} ({size} bytes, {len(graph.nodes)} nodes, {len(graph.tensors)} tensors"
+          + (f", arithmetic {arith}" if arith else "") + ")")
     return 0
 
 

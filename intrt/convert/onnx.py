@@ -17,8 +17,9 @@ Then:
 3. QOperator nodes (``QLinearConv``, ``QLinearMatMul``, ``QGemm``, ...) are read as the
    ``DequantizeLinear -> float op -> QuantizeLinear`` they stand for, and then take the same path.
 
-Arithmetic: intrt's fixed-point requantization (docs/arithmetic.md). ONNX Runtime requantizes in float32
-with round half to even, so results may differ from ONNX Runtime's by one step (LSB) in some elements.
+Arithmetic: intrt's fixed-point requantization, single rounding (docs/arithmetic.md, section 6). ONNX Runtime
+requantizes in float32 with round half to even, so results may differ from ONNX Runtime's by one step (LSB)
+in some elements; ``arithmetic="onnxruntime"`` computes as ONNX Runtime does.
 
 Example
 -------
@@ -41,6 +42,8 @@ from intrt.quant import QParams
 
 #: ONNX opsets (default domain) the importer reads.
 OPSETS = range(13, 22)
+#: ``arithmetic=`` values of from_onnx -> the name stored in the model's metadata
+ARITHMETICS = {"tflite": "tflite", "intrt": "tflite", "onnxruntime": "onnxruntime"}
 #: ONNX tensor element types intrt can hold as constants or activations.
 _NP_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64, 9: np.bool_,
              10: np.float16, 11: np.float64}
@@ -73,7 +76,7 @@ def _load(path_or_model):
 
 
 def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_shapes: Optional[dict] = None,
-              arithmetic: str = "intrt", quiet: bool = True, **ptq_options) -> Graph:
+              arithmetic: str = "tflite", quiet: bool = True, **ptq_options) -> Graph:
     """Import an ONNX model (path, bytes or ``onnx.ModelProto``) as an int8 intrt :class:`Graph`.
 
     Parameters
@@ -91,14 +94,19 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         ``{input name: shape}`` fixing the shapes of inputs. By default a symbolic first dimension on every input
         is a variable batch (the graph is built for batch 1 and marked ``dynamic_batch``); other symbolic
         dimensions need ``input_shapes``.
-    arithmetic : {"intrt", "onnxruntime"}
-        "intrt" (default): intrt's fixed-point arithmetic and fast kernels. "onnxruntime": CONV_2D,
-        DEPTHWISE_CONV_2D and FULLY_CONNECTED requantize as ONNX Runtime's CPU kernels (float32 scale, round
-        half to even; numpy kernels, intrt/ops/onnxruntime_arith.py); stored in the model's metadata.
+    arithmetic : {"tflite", "onnxruntime"}
+        "tflite" (default; "intrt" is accepted as a synonym): intrt's own arithmetic, TFLite's fixed-point
+        requantization, with the fast kernels; within 1 LSB of ONNX Runtime per layer (docs/arithmetic.md,
+        section 6). "onnxruntime": the layers ONNX Runtime fuses into integer kernels (QLinearConv, QGemm,
+        QLinearMatMul, QLinearAdd, QLinearMul, pools, QLinearSigmoid, QLinearLeakyRelu, ...) compute as its CPU
+        kernels do (float32 scales, round half to even; numpy code in intrt/ops/onnxruntime_arith.py, slower).
+        Stored in the model's metadata (``arithmetic``), shown by ``intrt inspect``.
     quiet : bool
         No calibration progress line.
     **ptq_options
         Passed to :func:`intrt.convert.ptq.quantize_graph` (``per_channel``, ``method``, ``activations``, ...).
+        ``rounding`` defaults to "single" here (one rounding per requantization, as ONNX Runtime's; TFLite's
+        default "double" on request).
 
     Raises
     ------
@@ -112,8 +120,10 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
 
     if layout not in ("NCHW", "NHWC"):
         raise ConversionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
-    if arithmetic not in ("intrt", "onnxruntime"):
-        raise ConversionError(f"arithmetic must be 'intrt' or 'onnxruntime', got {arithmetic!r}")
+    if arithmetic not in ARITHMETICS:
+        raise ConversionError(f"arithmetic must be 'tflite' (or its synonym 'intrt') or 'onnxruntime', "
+                              f"got {arithmetic!r}")
+    arithmetic = ARITHMETICS[arithmetic]
     model = _load(path_or_model)
     imp = _Importer(model, input_shapes)
     float_graph = imp.run()
@@ -130,7 +140,10 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
         if layout == "NHWC":
             calibration = _to_nhwc_batches(calibration)
     try:
-        q = quantize_graph(graph, calibration, ranges=ranges, quiet=quiet, **ptq_options)
+        # ONNX Runtime rounds each requantization once: TFLite's single-rounding requantization is the
+        # closest of intrt's two (docs/arithmetic.md section 6); rounding="double" keeps TFLite's default
+        q = quantize_graph(graph, calibration, ranges=ranges, quiet=quiet,
+                           **{"rounding": "single", **ptq_options})
     except ConversionError as e:
         if calibration is None and "calibration range" in str(e):
             raise ConversionError(f"{e}; this model leaves some tensors unquantized: pass calibration data") from None
@@ -138,9 +151,151 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
     q.metadata.update(imp.metadata())
     q.metadata["onnx_format"] = imp.format()
     q.metadata["layout"] = layout
-    if arithmetic != "intrt":
-        q.metadata["arithmetic"] = arithmetic
+    q.metadata["arithmetic"] = arithmetic
+    if arithmetic == "tflite":
+        _tables_at_stated_outputs(q)
+    if arithmetic == "onnxruntime":
+        if imp.uint8 or q.metadata["onnx_format"] == "QDQ":
+            # ONNX Runtime runs these activations as uint8 (on x86-64 it turns a QDQ model's int8 activations
+            # into uint8, zero point + 128): some of its kernels add the uint8 zero point in float32
+            q.metadata["onnxruntime_uint8"] = "yes"
+        _stated_outputs_for_fixed_output_ops(q)
+        if imp.quantized:  # a float model's tensors are all intrt's: ONNX Runtime would run none of them in float
+            _float_stretches(q, _stated_names(graph))
     return q
+
+
+def _tables_at_stated_outputs(q: Graph) -> None:
+    """intrt's arithmetic: a LOGISTIC or TANH whose ONNX output states other parameters than TFLite's fixed
+    (1/256, -128) / (1/128, 0) becomes one TABLE computed at the stated parameters with TFLite's own table
+    formula (LUTPopulate: float32 function, ``round(f * (1 / s_out)) + z_out``), instead of TFLite's table at
+    the fixed output followed by a QUANTIZE: one rounding instead of two (docs/arithmetic.md section 6)."""
+    from intrt.convert.passes import compact, consumers
+    from intrt.kernels.activations import LUT_LOGISTIC, LUT_TANH, build_lut
+
+    cons = consumers(q)
+    drop = set()
+    for n in q.nodes:
+        if n.op not in ("LOGISTIC", "TANH"):
+            continue
+        t = n.outputs[0]
+        readers = cons.get(t, [])
+        if len(readers) != 1 or t in q.outputs or q.nodes[readers[0]].op != "QUANTIZE":
+            continue
+        r = q.nodes[readers[0]]
+        qx, qy = q.tensors[n.inputs[0]].quant, q.tensors[r.outputs[0]].quant
+        if q.tensors[r.outputs[0]].dtype != "int8" or q.tensors[n.inputs[0]].dtype != "int8" or qy.axis is not None:
+            continue
+        kind = LUT_LOGISTIC if n.op == "LOGISTIC" else LUT_TANH
+        table = np.frombuffer(build_lut(kind, qx.scale[0], int(qx.zero_point[0]), qy.scale[0],
+                                        int(qy.zero_point[0])), dtype=np.int8)
+        n.op, n.attrs = "TABLE", {"values": [int(v) for v in table]}
+        n.outputs[0] = r.outputs[0]
+        drop.add(readers[0])
+    if drop:
+        q.nodes = [n for k, n in enumerate(q.nodes) if k not in drop]
+        compact(q)
+
+
+def _stated_names(graph: Graph) -> set:
+    """Names of the tensors whose int8 parameters the model states: what its QuantizeLinear nodes (QUANTIZE
+    in the float graph, before PTQ folds the pairs) read and write, and the quantized graph inputs."""
+    names = {graph.tensors[i].name for i in graph.inputs}
+    for n in graph.nodes:
+        if n.op == "QUANTIZE":
+            names.update(graph.tensors[i].name for i in list(n.inputs[:1]) + list(n.outputs))
+    return names
+
+
+def _float_stretches(q: Graph, stated: set) -> None:
+    """ONNX Runtime's arithmetic: the ops a model leaves unquantized (a QOperator model's HardSwish ->
+    GlobalAveragePool between a DequantizeLinear and a QuantizeLinear) run in float32 as in ONNX Runtime.
+
+    A node is made float when its op has a float32 form in this arithmetic and its output is a tensor the
+    model does not state (PTQ calibrated it) or it reads such a float result. Its int8 inputs get a
+    DEQUANTIZE; its result is quantized back (QUANTIZE to the tensor's parameters) where an int8 op, a graph
+    output or a stated tensor follows. Ops without a float form end a stretch."""
+    from intrt.convert.passes import add_tensor, compact, consumers
+    from intrt.ops.base import VARIANTS
+    from intrt.ops.float_layers import FLOAT_ISLAND_OPS
+    from intrt.graph import Node
+
+    capable = set(FLOAT_ISLAND_OPS) | {k.split(":")[0] for k in VARIANTS.get("onnxruntime", {}) if ":" in k}
+    cons = consumers(q)
+    floated: Dict[int, int] = {}  # int8 tensor -> its float32 value (outputs of float nodes the model leaves unstated)
+    dequantized: Dict[int, int] = {}
+    is_float = []
+    for n in q.nodes:
+        out = q.tensors[n.outputs[0]] if n.outputs else None
+        acts = [i for i in n.inputs if i >= 0 and q.tensors[i].data is None]
+        consts = [i for i in n.inputs if i >= 0 and q.tensors[i].data is not None]
+        want = (n.op in capable and out is not None and out.dtype == "int8" and out.quant is not None
+                and (out.name not in stated or any(i in floated for i in acts))
+                and all(q.tensors[i].dtype == "int8" for i in acts)
+                and (n.op == "MEAN" or all(q.tensors[i].dtype == "float32" for i in consts)))
+        is_float.append(want)
+        if want and out.name not in stated:
+            floated[n.outputs[0]] = -1  # placeholder: filled below
+    if not any(is_float):
+        return
+    nodes = []
+    for n, want in zip(q.nodes, is_float):
+        if not want:
+            nodes.append(n)
+            continue
+        ins = []
+        for i in n.inputs:
+            if i < 0 or q.tensors[i].data is not None:
+                if n.op == "MEAN":
+                    continue  # axes: an attribute
+                ins.append(i)
+            elif floated.get(i, -1) >= 0:
+                ins.append(floated[i])
+            else:
+                if i not in dequantized:
+                    t = q.tensors[i]
+                    dequantized[i] = add_tensor(q, t.name + "/float", "float32", t.shape)
+                    nodes.append(Node("DEQUANTIZE", [i], [dequantized[i]], {}, t.name + "/dequantize"))
+                ins.append(dequantized[i])
+        o = n.outputs[0]
+        t = q.tensors[o]
+        f = add_tensor(q, t.name + "/float", "float32", t.shape)
+        nodes.append(Node(n.op, ins, [f], dict(n.attrs), n.name))
+        readers = [q.nodes[k] for k in cons.get(o, [])]
+        keep_float = o in floated and readers and o not in q.outputs and all(
+            is_float[k] for k in cons.get(o, []))
+        if o in floated:
+            floated[o] = f
+        if not keep_float:
+            nodes.append(Node("QUANTIZE", [f], [o], {}, t.name + "/quantize"))
+    q.nodes = nodes
+    compact(q)
+
+
+def _stated_outputs_for_fixed_output_ops(q: Graph) -> None:
+    """In ONNX Runtime's arithmetic, LOGISTIC, SOFTMAX and AVERAGE_POOL_2D write the model's stated output
+    parameters in one step, as QLinearSigmoid, QLinearSoftmax and QLinearAveragePool do: the QUANTIZE that
+    PTQ puts after intrt's fixed (1/256, -128) output, or after a pool sharing its input's parameters, is
+    dropped and the op writes that output itself (intrt/ops/onnxruntime_arith.py)."""
+    from intrt.convert.passes import compact, consumers
+
+    cons = consumers(q)
+    drop = set()
+    for n in q.nodes:
+        if n.op not in ("LOGISTIC", "SOFTMAX", "AVERAGE_POOL_2D"):
+            continue
+        t = n.outputs[0]
+        readers = cons.get(t, [])
+        if len(readers) != 1 or t in q.outputs:
+            continue
+        r = q.nodes[readers[0]]
+        if r.op != "QUANTIZE" or q.tensors[r.outputs[0]].dtype != "int8" or q.tensors[t].dtype != "int8":
+            continue
+        n.outputs[0] = r.outputs[0]
+        drop.add(readers[0])
+    if drop:
+        q.nodes = [n for k, n in enumerate(q.nodes) if k not in drop]
+        compact(q)
 
 
 def onnx_float_graph(path_or_model, input_shapes: Optional[dict] = None) -> Graph:
@@ -228,6 +383,7 @@ class _Importer:
         self.refused: List[str] = []
         self.dynamic = True   # until an input has a fixed first dim
         self.poisoned = set()
+        self.uint8 = False  # some stated parameters are uint8 (ONNX Runtime's U8S8 models)
         self.opset = None
         self.ms_opset = None
         self.node = None
@@ -500,6 +656,7 @@ class _Importer:
         dtype = _Q_DTYPES.get(zp_arr.dtype)
         if dtype is None:
             raise self.unsupported(f"quantized type {zp_arr.dtype} (intrt reads int8 and uint8)")
+        self.uint8 |= dtype == "uint8"
         if scale.size > 1 or scale.ndim == 1 and axis is not None and scale.size == 1 and rank > 0:
             if scale.ndim != 1:
                 raise self.unsupported("blocked quantization (block_size) is not supported")

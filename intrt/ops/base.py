@@ -232,8 +232,9 @@ class Op:
 #: node's output tensor is float32 (intrt/ops/float_layers.py)
 FLOAT_OPS: Dict[str, Type["Op"]] = {}
 #: op classes computing another engine's arithmetic, chosen by ``Graph.metadata["arithmetic"]``
-#: (arithmetic name -> op type -> class; intrt/ops/onnxruntime_arith.py)
-VARIANTS: Dict[str, Dict[str, Type["Op"]]] = {}
+#: (arithmetic name -> op type -> class; intrt/ops/onnxruntime_arith.py). "tflite" names the default
+#: arithmetic (docs/arithmetic.md), which a model may also state explicitly.
+VARIANTS: Dict[str, Dict[str, Type["Op"]]] = {"tflite": {}}
 
 
 def register_variant(arithmetic: str, op_type: str):
@@ -248,15 +249,17 @@ def register_variant(arithmetic: str, op_type: str):
 
 def make_op(node: Node, graph: Graph, index: int) -> Op:
     cls = OPS.get(node.op)
-    if node.op in FLOAT_OPS and node.outputs and 0 <= node.outputs[0] < len(graph.tensors) \
-            and graph.tensors[node.outputs[0]].dtype == "float32":
+    float_out = bool(node.outputs) and 0 <= node.outputs[0] < len(graph.tensors) \
+        and graph.tensors[node.outputs[0]].dtype == "float32"
+    if node.op in FLOAT_OPS and float_out:
         cls = FLOAT_OPS[node.op]
     arithmetic = (graph.metadata or {}).get("arithmetic")
     if arithmetic is not None:
         if arithmetic not in VARIANTS:
             raise UnsupportedOpError(f"model arithmetic {arithmetic!r} is not supported; known: "
                                      f"{', '.join(sorted(VARIANTS))}")
-        cls = VARIANTS[arithmetic].get(node.op, cls)
+        # a variant registered as "OP:float32" replaces the op on float32 tensors, "OP" on int8 ones
+        cls = VARIANTS[arithmetic].get(node.op + ":float32" if float_out else node.op, cls)
     spec = SPECS.get(node.op)
     if cls is None and spec is not None and spec.quant.float_only:
         raise UnsupportedOpError(f"node {index} ({node.name!r}): op type {node.op!r} exists only in float graphs "
