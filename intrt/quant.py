@@ -32,6 +32,9 @@ def _check_dtype(dtype) -> str:
     return name
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 @dataclass(frozen=True)
 class QParams:
     """Quantization parameters of one tensor.
@@ -73,6 +76,8 @@ class QParams:
         # min/max instead of elementwise masks: a model load builds hundreds of these (NaN fails "min > 0")
         if not (s.min() > 0 and math.isfinite(s.max())):
             raise QuantizationError(f"scale must be positive and finite, got {s.tolist()[:8]}")
+        if s.max() > _FLOAT32_MAX:  # checked first: numpy's cast would warn about the overflow
+            raise QuantizationError(f"scale {s.tolist()[:8]} is not representable as a positive float32")
         s32 = s.astype(np.float32)
         if not (s32.min() > 0 and math.isfinite(s32.max())):
             raise QuantizationError(f"scale {s.tolist()[:8]} is not representable as a positive float32")

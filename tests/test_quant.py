@@ -63,7 +63,8 @@ def test_dequantize_then_quantize_round_trips(q, s, z):
                                  dict(scale=1e-50), dict(scale=1.0, zero_point=128), dict(scale=1.0, zero_point=-129),
                                  dict(scale=1.0, zero_point=0.5), dict(scale=[1.0, 2.0]),
                                  dict(scale=[1.0, 2.0], zero_point=[0, 0, 0], axis=0), dict(scale=1.0, dtype="int16"),
-                                 dict(scale=1.0, zero_point=-1, dtype="uint8"), dict(scale=[], axis=0)])
+                                 dict(scale=1.0, zero_point=-1, dtype="uint8"), dict(scale=[], axis=0),
+                                 dict(scale=1.7e40), dict(scale=[1.0, 1e39], zero_point=[0, 0], axis=0)])
 def test_bad_params_rejected(bad):
     with pytest.raises(QuantizationError):
         QParams(**bad)
