@@ -397,8 +397,7 @@ def test_pytorch_arithmetic_elementwise_ops_match_torch_on_every_pair():
                        ("ADD", torch.ops.quantized.add_relu)):
             ref = fn(qa, qb, sy, zy)
             shape = (1, 1, 256, 256)
-            tensors = [Tensor("a", "int8", shape, activation_params(qa)), Tensor("b", "int8", shape, activation_params(qb)),
-                       Tensor("y", "int8", shape, activation_params(ref))]
+            tensors = [Tensor(n, "int8", shape, activation_params(t)) for n, t in (("a", qa), ("b", qb), ("y", ref))]
             act = "RELU" if fn is torch.ops.quantized.add_relu else "NONE"
             graph = Graph(tensors, [Node(op, [0, 1], [2], {"activation": act}, "op")], [0, 1], [2],
                           metadata={"arithmetic": "pytorch"})
