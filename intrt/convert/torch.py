@@ -38,8 +38,13 @@ model's own int8 weights and every scale and zero point as they are (no calibrat
 - the x86 / fbgemm configs calibrate activations to [0, 127] (``reduce_range``) but clamp to [0, 255]:
   the imported tensors keep the full int8 range, as PyTorch's kernels do.
 
+A TorchScript model (``torch.jit.script`` / ``trace`` of such a model, or a file path, loaded with
+``torch.jit.load``) is first rewritten as an FX graph of the same operators (intrt/convert/torchscript.py).
+
 PyTorch requantizes with a float multiplier (round half to even); intrt keeps its fixed-point
-arithmetic (docs/arithmetic.md), so results agree within one step of the output scale.
+arithmetic (docs/arithmetic.md), so results agree within one step of the output scale per layer.
+``arithmetic="pytorch"`` makes the layers compute as PyTorch's kernels (intrt/ops/pytorch_arith.py,
+docs/arithmetic.md section 7): the same bytes on the tested models.
 """
 from __future__ import annotations
 

@@ -383,8 +383,8 @@ class _QuantizedImporter:
     def qop_linear_relu(self, node, x, packed, *args):
         return self.qop_linear(node, x, packed, activation="RELU")
 
-    def qop_hardswish(self, node, x, *args):
-        return self.table(node, x, lambda q: node.target(q, *args))
+    def qop_hardswish(self, node, x, *args, **kwargs):
+        return self.table(node, x, lambda q: node.target(q, *args, **kwargs))
 
     qop_leaky_relu = qop_hardswish
     qop_sigmoid = qop_hardswish

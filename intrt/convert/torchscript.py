@@ -19,7 +19,7 @@ The packed weights (``Conv2dPackedParamsBase``, ``LinearPackedParamsBase``) are 
 from __future__ import annotations
 
 import operator
-from typing import Dict, List
+from typing import Dict
 
 from intrt.errors import ConversionError, UnsupportedOpError
 from intrt.convert.torch import _torch

@@ -207,7 +207,8 @@ class TorchAdd(PairTableOp, AddSub):
         a, b = all_pairs()
         c = (torch_dequantize(a, x1.scale[0], x1.zero_point[0]) + torch_dequantize(b, x2.scale[0], x2.zero_point[0]))
         c = c.astype(np.float32) * (f32(1) / f32(y.scale[0]))
-        v = np.clip(np.rint(c).astype(np.int64) + int(y.zero_point[0]), *torch_clamp_bounds(self.attrs["activation"], y))
+        lo, hi = torch_clamp_bounds(self.attrs["activation"], y)
+        v = np.clip(np.rint(c).astype(np.int64) + int(y.zero_point[0]), lo, hi)
         self.table = np.ascontiguousarray(v.astype(np.int8))
 
     output_shapes = PairTableOp.output_shapes
