@@ -11,6 +11,7 @@ and rounds half to even, so an element may land one step (LSB) apart; the bounds
 fixtures measure and every bound above 1 is explained where it is set.
 """
 import glob
+import json
 import os
 
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 import intrt
 from intrt.convert.builder import GraphBuilder
 from intrt.convert.ptq import quantize_graph
-from intrt.errors import ConversionError, UnsupportedOpError
+from intrt.errors import ConversionError, IntrtError, UnsupportedOpError
 from intrt.format import save
 from intrt.quant import QParams
 
@@ -36,12 +37,9 @@ LSB_BOUND = {
     "mlp_float": 3,
 }
 
-#: With ``arithmetic="onnxruntime"`` (intrt/ops/onnxruntime_arith.py) every fixture equals ONNX Runtime's bytes
-#: except these, which stay within 1 LSB: ConvInteger -> Cast -> Mul -> QuantizeLinear, where ONNX Runtime
-#: multiplies the float32 accumulator by the Mul's constant and then divides by the output scale (two float32
-#: roundings) while intrt's convolution requantizes with the one float32 scale of QLinearConv (1 element of
-#: 1,536 differs; docs/arithmetic.md section 6).
-ORT_NOT_EXACT = ("convinteger",)
+#: With ``arithmetic="onnxruntime"`` (intrt/ops/onnxruntime_arith.py) every quantized fixture equals ONNX
+#: Runtime's bytes; a fixture named here would be allowed 1 LSB.
+ORT_NOT_EXACT = ()
 
 
 def _model_base(name):
@@ -145,7 +143,7 @@ def test_fixture_with_onnxruntime_arithmetic(name, tmp_path):
     model, graph, xs, y = _convert(name, tmp_path, arithmetic="onnxruntime")
     assert graph.metadata["arithmetic"] == "onnxruntime"
     worst, exact = _lsb_difference(model, xs, y)
-    bound = 1 if name.startswith(ORT_NOT_EXACT) else 0
+    bound = 1 if ORT_NOT_EXACT and name.startswith(ORT_NOT_EXACT) else 0
     assert worst <= bound, f"{name}: {worst} LSB from ONNX Runtime with its arithmetic ({exact:.1%} exact)"
 
 
@@ -161,6 +159,12 @@ def test_onnxruntime_arithmetic_is_stored_and_checked(tmp_path):
     assert "arithmetic" in model.describe() and "onnxruntime" in model.describe()
     with pytest.raises(ConversionError, match="arithmetic"):
         from_onnx(os.path.join(FIXTURES, "conv_qdq_u8s8.onnx"), arithmetic="exact")
+    _, g2, _, _ = _convert("convinteger_qop_u8s8", tmp_path, arithmetic="onnxruntime")
+    assert set(json.loads(g2.metadata["onnxruntime_integer_scales"])) == {g2.nodes[1].name}  # ConvInteger's Mul
+    g2.metadata["onnxruntime_integer_scales"] = "not json"
+    save(g2, str(tmp_path / "bad_scales.intrt"))
+    with pytest.raises(IntrtError, match="onnxruntime_integer_scales"):
+        intrt.load(str(tmp_path / "bad_scales.intrt"))
     graph.metadata["arithmetic"] = "unknown"
     save(graph, str(tmp_path / "bad.intrt"))
     with pytest.raises(UnsupportedOpError, match="arithmetic 'unknown'"):

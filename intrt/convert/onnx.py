@@ -159,6 +159,9 @@ def from_onnx(path_or_model, calibration=None, *, layout: str = "NCHW", input_sh
             # ONNX Runtime runs these activations as uint8 (on x86-64 it turns a QDQ model's int8 activations
             # into uint8, zero point + 128): some of its kernels add the uint8 zero point in float32
             q.metadata["onnxruntime_uint8"] = "yes"
+        if imp.integer_scales:  # MatMulInteger / ConvInteger -> Cast -> Mul(scale): ONNX Runtime's two steps
+            import json
+            q.metadata["onnxruntime_integer_scales"] = json.dumps(imp.integer_scales)
         _stated_outputs_for_fixed_output_ops(q)
         if imp.quantized:  # a float model's tensors are all intrt's: ONNX Runtime would run none of them in float
             _float_stretches(q, _stated_names(graph))
@@ -384,6 +387,7 @@ class _Importer:
         self.dynamic = True   # until an input has a fixed first dim
         self.poisoned = set()
         self.uint8 = False  # some stated parameters are uint8 (ONNX Runtime's U8S8 models)
+        self.integer_scales: Dict[str, List[float]] = {}  # layer name -> the Mul constant after its Integer op
         self.opset = None
         self.ms_opset = None
         self.node = None
@@ -1084,6 +1088,7 @@ def h_mul(imp, node, attrs):
                 raise imp.unsupported(f"the scale {c!r} of an integer product must be positive, one value or one "
                                       "per output channel")
             imp.set(node.output[0], s.emit(scale.reshape(-1)))
+            imp.integer_scales[node.output[0]] = [float(v) for v in np.asarray(imp.const(c), np.float32).reshape(-1)]
             return
     _binary("MUL")(imp, node, attrs)
 

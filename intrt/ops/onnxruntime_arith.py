@@ -14,7 +14,8 @@ way; AVERAGE_POOL_2D is QLinearAveragePool's float32 window average; LEAKY_RELU 
 tables (what DequantizeLinear -> float op -> QuantizeLinear computes), LOGISTIC QLinearSigmoid's table of
 MLAS's logistic, SOFTMAX QLinearSoftmax, RESIZE_BILINEAR ONNX Runtime's float32 Resize between Dequantize-
 and QuantizeLinear; HARD_SWISH and MEAN on float32 tensors are the float stretches a model leaves
-unquantized. The other ops keep intrt's arithmetic (data moves, max pools, concatenation and ReLU-type
+unquantized; a layer that was MatMulInteger / ConvInteger -> Cast -> Mul -> QuantizeLinear keeps those two
+float32 steps. The other ops keep intrt's arithmetic (data moves, max pools, concatenation and ReLU-type
 clamps agree with ONNX Runtime byte for byte anyway). These run in numpy (no SIMD kernels, no Step): a
 verification mode for matching ONNX Runtime byte for byte, slower than the default arithmetic.
 """
@@ -58,7 +59,39 @@ def ort_requantize(acc: np.ndarray, scale: np.ndarray, z_out: int, lo: int, hi: 
 
 
 def _scale_of(op, out_c):
+    op.mul_scale = _integer_scale(op, out_c)
     return ort_scales(op.inputs[0].quant.scale[0], op.inputs[1].quant.scale, op.outputs[0].quant.scale[0], out_c)
+
+
+def _integer_scale(op, out_c):
+    """float32 scale per output channel of a layer that was MatMulInteger / ConvInteger -> Cast -> Mul(scale) in
+    the ONNX model (metadata ``onnxruntime_integer_scales``, by layer name), else None."""
+    import json
+
+    table = (op.graph.metadata or {}).get("onnxruntime_integer_scales")
+    if not table:
+        return None
+    try:
+        scales = json.loads(table).get(op.node.name)
+    except (ValueError, AttributeError):
+        raise op.error("metadata onnxruntime_integer_scales is not a JSON object of scale lists") from None
+    if scales is None:
+        return None
+    scales = np.asarray(scales, np.float32).reshape(-1)
+    if scales.size not in (1, out_c) or not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        raise op.error(f"metadata onnxruntime_integer_scales: {scales.size} scales for {out_c} channels, or not "
+                       "positive")
+    return np.ascontiguousarray(np.broadcast_to(scales, (out_c,)))
+
+
+def _requantize(op, acc):
+    """The layer's int8 output from its exact accumulator, as ONNX Runtime computes it: QLinearConv / QGemm /
+    QLinearMatMul's one float32 scale, or (an Integer op, Cast, Mul, QuantizeLinear) the float32 product with
+    the Mul's constant, then QuantizeLinear (float32 division by s_y, round half to even)."""
+    if op.mul_scale is None:
+        return ort_requantize(acc, op.ort_scale, op.output_offset, op.act_min, op.act_max)
+    v = (acc.astype(np.float32) * op.mul_scale).astype(np.float32)
+    return np.clip(mlas_quantize(v, op.outputs[0].quant), op.act_min, op.act_max).astype(np.int8)
 
 
 def _windows(op, x, k_h, k_w):
@@ -96,7 +129,7 @@ class OrtConv2D(Conv2D):
                     tap = _tap(self, xp, i, j, out_h, out_w)[..., g * cg:(g + 1) * cg]
                     acc[..., g * og:(g + 1) * og] += tap @ w[g * og:(g + 1) * og, i, j, :].T
         acc += self.bias.astype(np.int64)
-        y[...] = ort_requantize(acc, self.ort_scale, self.output_offset, self.act_min, self.act_max)
+        y[...] = _requantize(self, acc)
 
     def bind(self, inputs, outputs):
         return None
@@ -121,7 +154,7 @@ class OrtDepthwiseConv2D(DepthwiseConv2D):
             for j in range(k_w):
                 acc += _tap(self, xp, i, j, out_h, out_w) * w[0, i, j, :]
         acc += self.bias.astype(np.int64)
-        y[...] = ort_requantize(acc, self.ort_scale, self.output_offset, self.act_min, self.act_max)
+        y[...] = _requantize(self, acc)
 
     def bind(self, inputs, outputs):
         return None
@@ -139,8 +172,7 @@ class OrtFullyConnected(FullyConnected):
         batches = self._batches(x.shape)
         xs = np.ascontiguousarray(x).reshape(batches, depth).astype(np.int64) + self.input_offset
         acc = xs @ (self.weights.astype(np.int64) + self.weights_offset).T + self.bias.astype(np.int64)
-        y.reshape(batches, out_c)[...] = ort_requantize(acc, self.ort_scale, self.output_offset, self.act_min,
-                                                        self.act_max)
+        y.reshape(batches, out_c)[...] = _requantize(self, acc)
 
     def bind(self, inputs, outputs):
         return None
