@@ -44,6 +44,12 @@ LAYERS = {
     "conv3x3": ("conv", dict(h=56, w=56, c=64, o=64, k=3), "conv 3x3 56x56x64->64"),
     "pw": ("conv", dict(h=28, w=28, c=128, o=256, k=1), "conv 1x1 28x28x128->256"),
     "dw": ("dw", dict(h=112, w=112, c=32, k=3), "depthwise 3x3 112x112x32"),
+    # layers of MobileNetV2-0.35 96x96 (the model's largest, by time)
+    "mb_conv0": ("conv", dict(h=96, w=96, c=3, o=16, k=3, s=2), "MNv2 conv 3x3/2 96x96x3->16"),
+    "mb_pw": ("conv", dict(h=48, w=48, c=8, o=48, k=1), "MNv2 conv 1x1 48x48x8->48"),
+    "mb_dw16": ("dw", dict(h=48, w=48, c=16, k=3), "MNv2 depthwise 3x3 48x48x16"),
+    "mb_dw48s2": ("dw", dict(h=48, w=48, c=48, k=3, s=2), "MNv2 depthwise 3x3/2 48x48x48"),
+    "mb_dw96": ("dw", dict(h=12, w=12, c=96, k=3), "MNv2 depthwise 3x3 12x12x96"),
 }
 MODELS = {
     "mnv2_b1": ("tflite/mobilenet_v2.tflite", 1, "MobileNetV2-0.35 96x96 batch 1"),
@@ -55,9 +61,11 @@ MODELS = {
 def layer_macs(kind, s):
     if kind == "fc":
         return s["m"] * s["k"] * s["n"]
+    st = s.get("s", 1)
+    pixels = -(-s["h"] // st) * -(-s["w"] // st)    # "same" padding
     if kind == "conv":
-        return s["h"] * s["w"] * s["o"] * s["k"] * s["k"] * s["c"]
-    return s["h"] * s["w"] * s["c"] * s["k"] * s["k"]
+        return pixels * s["o"] * s["k"] * s["k"] * s["c"]
+    return pixels * s["c"] * s["k"] * s["k"]
 
 
 def build_layer(name, cache):
@@ -75,11 +83,11 @@ def build_layer(name, cache):
         shape = (s["m"], s["k"])
     elif kind == "conv":
         inp = tf.keras.Input((s["h"], s["w"], s["c"]), batch_size=1)
-        out = tf.keras.layers.Conv2D(s["o"], s["k"], padding="same", activation="relu")(inp)
+        out = tf.keras.layers.Conv2D(s["o"], s["k"], strides=s.get("s", 1), padding="same", activation="relu")(inp)
         shape = (1, s["h"], s["w"], s["c"])
     else:
         inp = tf.keras.Input((s["h"], s["w"], s["c"]), batch_size=1)
-        out = tf.keras.layers.DepthwiseConv2D(s["k"], padding="same", activation="relu")(inp)
+        out = tf.keras.layers.DepthwiseConv2D(s["k"], strides=s.get("s", 1), padding="same", activation="relu")(inp)
         shape = (1, s["h"], s["w"], s["c"])
     model = tf.keras.Model(inp, out)
     for v in model.weights:     # biases away from zero so they matter
