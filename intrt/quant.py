@@ -32,9 +32,6 @@ def _check_dtype(dtype) -> str:
     return name
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 @dataclass(frozen=True)
 class QParams:
     """Quantization parameters of one tensor.
@@ -63,7 +60,11 @@ class QParams:
 
     def __init__(self, scale, zero_point=0, dtype="int8", axis=None):
         dtype = _check_dtype(dtype)
-        s = np.atleast_1d(np.asarray(scale, dtype=np.float64))
+        # A signalling NaN (float32 bits from a model file) raises "invalid" when cast and a float64 past
+        # float32's range overflows below: both are refused by the checks that follow, without a numpy warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            s = np.atleast_1d(np.asarray(scale, dtype=np.float64))
+            s32 = s.astype(np.float32)
         z = np.atleast_1d(np.asarray(zero_point))
         if s.ndim != 1 or z.ndim != 1:
             raise QuantizationError("scale and zero_point must be scalars or 1-D sequences")
@@ -76,9 +77,6 @@ class QParams:
         # min/max instead of elementwise masks: a model load builds hundreds of these (NaN fails "min > 0")
         if not (s.min() > 0 and math.isfinite(s.max())):
             raise QuantizationError(f"scale must be positive and finite, got {s.tolist()[:8]}")
-        if s.max() > _FLOAT32_MAX:  # checked first: numpy's cast would warn about the overflow
-            raise QuantizationError(f"scale {s.tolist()[:8]} is not representable as a positive float32")
-        s32 = s.astype(np.float32)
         if not (s32.min() > 0 and math.isfinite(s32.max())):
             raise QuantizationError(f"scale {s.tolist()[:8]} is not representable as a positive float32")
         if z.dtype.kind not in "iu" and not np.all(np.equal(np.mod(z, 1), 0)):

@@ -121,3 +121,18 @@ def test_activation_range(act, s, z, want):
 def test_activation_range_unknown():
     with pytest.raises(QuantizationError, match="activation"):
         activation_range("GELU", QParams(1.0))
+
+
+@pytest.mark.parametrize("scale, axis, match", [
+    (np.frombuffer(np.uint32([0x7F800001, 0x3F800000]).tobytes(), np.float32), 0, "positive and finite"),
+    (1e39, None, "not representable as a positive float32"),
+])
+def test_a_signalling_nan_or_a_float32_overflow_scale_is_refused_without_numpy_warnings(scale, axis, match):
+    """A scale with a signalling NaN's bits (read from a model file) or past float32's range: a
+    QuantizationError, and no RuntimeWarning from the casts (a fuzz finding of the ONNX importer)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(QuantizationError, match=match):
+            QParams(scale, 0, "int8", axis)
