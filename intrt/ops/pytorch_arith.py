@@ -6,9 +6,9 @@ file, shown by ``intrt inspect``); loading it replaces these ops by what PyTorch
 every rounding is to nearest, ties to even (``nearbyint`` / ``lrintf`` / ``cvtps2dq``).
 
     acc = sum (q_x - z_x) * q_w   exact int32, without the bias;  S = f32(s_x * s_w[c]);  b the float bias
-    CONV_2D, DEPTHWISE_CONV_2D  (oneDNN, run by PyTorch's x86 engine on CPUs with AVX-512 VNNI)
-        y = clamp(rint(fma(f32(f32(acc) * S) + b, f32(1 / s_y), Z_y)) - 128)       zero point added before rounding
-    FULLY_CONNECTED  (FBGEMM ReQuantizeOutput with a float bias)
+    CONV_2D, DEPTHWISE_CONV_2D with at most 100 groups  (oneDNN, run by PyTorch's x86 engine on AVX-512 VNNI CPUs)
+        c = f32(f32(acc) * S) + b;   y = clamp(rint(f32(f32(c / s_y) + Z_y)) - 128)   zero point added before rounding
+    FULLY_CONNECTED, convolutions with more groups  (FBGEMM ReQuantizeOutput with a float bias)
         y = clamp(rint(f32(f32(acc) + f32(b / S)) * f32(S / s_y)) + z_y)
     ADD (quantized::add)       d_i = fma(raw_i, s_i, f32(-(Z_i * s_i)));  y = rint(f32(d_1 + d_2) * f32(1 / s_y)) + Z_y
     MUL (quantized::mul)       y = rint(f32((q_1 - z_1) (q_2 - z_2)) * f32(f32(s_1 s_2) / s_y)) + Z_y
@@ -44,6 +44,8 @@ from intrt.ops.quantize import Quantize
 
 #: ``Graph.metadata["arithmetic"]`` value that selects these classes
 ARITHMETIC = "pytorch"
+#: PyTorch's x86 engine runs a convolution with oneDNN up to this many groups (``should_use_onednn_quant``)
+ONEDNN_MAX_GROUPS = 100
 f32 = np.float32
 
 
@@ -87,10 +89,9 @@ def torch_clamp_bounds(activation: str, q) -> tuple:
 
 # -- layers with weights --------------------------------------------------------------------------------------
 class _TorchLayer:
-    """Shared by the three layers: PyTorch's float bias and scales. ``onednn``: the convolutions (oneDNN, which
-    PyTorch's x86 engine runs on CPUs with AVX-512 VNNI); else FBGEMM's ReQuantizeOutput (Linear)."""
-
-    onednn = False
+    """Shared by the three layers: PyTorch's float bias and scales; ``onednn``: the layer is a convolution that
+    PyTorch's x86 engine gives to oneDNN (at most 100 groups; on CPUs with AVX-512 VNNI), else FBGEMM's
+    ReQuantizeOutput computes it (Linear, convolutions with more groups)."""
 
     def torch_setup(self, channels: int):
         qx, qw, qy = self.inputs[0].quant, self.inputs[1].quant, self.outputs[0].quant
@@ -105,14 +106,15 @@ class _TorchLayer:
             bias = (b.data.astype(np.float64) * sb).astype(np.float32)
         self.t_float_bias = bias
         self.t_bias = (bias / self.t_act_w).astype(np.float32)
-        self.t_inv = f32(1) / f32(qy.scale[0])
+        self.t_scale = f32(qy.scale[0])
         self.t_zero = int(qy.zero_point[0])
         self.t_lo, self.t_hi = torch_clamp_bounds(self.attrs["activation"], qy)
 
-    def torch_requantize(self, acc: np.ndarray) -> np.ndarray:
-        if self.onednn:  # fma(f32(f32(acc) * S) + b, f32(1 / s_y), Z_y), rounded once with the zero point
+    def torch_requantize(self, acc: np.ndarray, onednn: bool) -> np.ndarray:
+        if onednn:  # rint(f32(f32(c / s_y) + Z_y)) - 128, c = f32(f32(acc * S) + b): the zero point before rounding
             c = ((acc.astype(np.float32) * self.t_act_w).astype(np.float32) + self.t_float_bias).astype(np.float32)
-            v = np.rint(fma32(c, self.t_inv, self.t_zero + 128)).astype(np.int64) - 128
+            v = (c / self.t_scale).astype(np.float32) + np.float32(self.t_zero + 128)
+            v = np.rint(v.astype(np.float32)).astype(np.int64) - 128
         else:  # lrintf(f32(f32(acc) + f32(b / S)) * f32(S / s_y)) + z_y
             v = np.rint((acc.astype(np.float32) + self.t_bias).astype(np.float32) * self.t_mult).astype(np.int64)
             v += self.t_zero
@@ -139,8 +141,6 @@ def _tap(op, xp, i, j, out_h, out_w):
 
 @register_variant(ARITHMETIC, "CONV_2D")
 class TorchConv2D(_TorchLayer, Conv2D):
-    onednn = True
-
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         self.torch_setup(self.weights.shape[0])
@@ -157,13 +157,11 @@ class TorchConv2D(_TorchLayer, Conv2D):
                 for j in range(k_w):
                     tap = _tap(self, xp, i, j, out_h, out_w)[..., g * cg:(g + 1) * cg]
                     acc[..., g * og:(g + 1) * og] += tap @ w[g * og:(g + 1) * og, i, j, :].T
-        outputs[0][...] = self.torch_requantize(acc)
+        outputs[0][...] = self.torch_requantize(acc, groups <= ONEDNN_MAX_GROUPS)
 
 
 @register_variant(ARITHMETIC, "DEPTHWISE_CONV_2D")
 class TorchDepthwiseConv2D(_TorchLayer, DepthwiseConv2D):
-    onednn = True
-
     def __init__(self, node, graph, index=-1):
         super().__init__(node, graph, index)
         self.torch_setup(self.weights.shape[3])
@@ -179,7 +177,7 @@ class TorchDepthwiseConv2D(_TorchLayer, DepthwiseConv2D):
         for i in range(k_h):
             for j in range(k_w):
                 acc += _tap(self, xp, i, j, out_h, out_w) * w[0, i, j, :]
-        outputs[0][...] = self.torch_requantize(acc)
+        outputs[0][...] = self.torch_requantize(acc, x.shape[3] <= ONEDNN_MAX_GROUPS)  # groups = input channels
 
 
 @register_variant(ARITHMETIC, "FULLY_CONNECTED")
@@ -193,7 +191,7 @@ class TorchFullyConnected(_TorchLayer, FullyConnected):
         batches = self._batches(inputs[0].shape)
         xs = np.ascontiguousarray(inputs[0]).reshape(batches, depth).astype(np.int64) + self.input_offset
         acc = xs @ (self.weights.astype(np.int64) + self.weights_offset).T
-        outputs[0].reshape(batches, out_c)[...] = self.torch_requantize(acc)
+        outputs[0].reshape(batches, out_c)[...] = self.torch_requantize(acc, False)
 
 
 # -- element-wise ops ---------------------------------------------------------------------------------------------
