@@ -7,7 +7,11 @@ tests/test_loadtime.py compare them on every channel).
 from libc.math cimport floor, frexp, isfinite
 from libc.stdint cimport int8_t, int32_t, int64_t
 
+from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
+
 import numpy as np
+
+from intrt.errors import QuantizationError
 
 cdef int64_t INT32_MAX = 2147483647
 cdef int64_t INT32_MIN = -2147483648
@@ -86,3 +90,20 @@ def check_quant_vectors(const float[::1] scale, const int32_t[::1] zero_point, i
             bad_zp = i
             break
     return bad_finite, bad_zp, bad_sign
+
+
+def rescale_table(int zero_point, int32_t mult, int shift, int left_shift, bint single):
+    """``MBQM((q - zero_point) << left_shift, mult, shift)`` for every int8 q, indexed by its byte: ADD/SUB's input
+    rescaling (docs/arithmetic.md), with the one MBQM of intrt/kernels/fixedpoint.pxd; int32[256]."""
+    if shift > 30 or shift < -31:
+        raise QuantizationError("shift must lie in -31..30")
+    if not 0 <= left_shift <= 31:
+        raise QuantizationError(f"left shift {left_shift} outside 0..31")
+    out = np.empty(256, np.int32)
+    cdef int32_t[::1] o = out
+    cdef int b
+    cdef int32_t x
+    for b in range(256):
+        x = <int32_t>((<int64_t>(<int8_t>b) - zero_point) * (<int64_t>1 << left_shift))  # wraps like numpy's <<
+        o[b] = mbqm_single(x, mult, shift) if single else mbqm(x, mult, shift)
+    return out

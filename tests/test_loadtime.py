@@ -76,3 +76,21 @@ def test_accumulator_bound_with_a_weight_offset():
         assert loadtime.accumulator_overflow(w, bias, offset) == (3, reach[3])
         bias[3] -= 1
         assert loadtime.accumulator_overflow(w, bias, offset) == (-1, 0)
+
+
+def test_rescale_table_equals_the_vector_mbqm():
+    from intrt.kernels.fixedpoint import multiply_by_quantized_multiplier
+
+    rng = np.random.default_rng(3)
+    q = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int32)
+    for _ in range(300):
+        z = int(rng.integers(-128, 128))
+        mult = int(rng.integers(-2 ** 31, 2 ** 31))
+        shift = int(rng.integers(-31, 31))
+        left = int(rng.choice([0, 1, 8, 20, 23]))
+        for rounding in ("double", "single"):
+            want = multiply_by_quantized_multiplier((q - z) << left, mult, shift, rounding)
+            got = loadtime.rescale_table(z, mult, shift, left, rounding == "single")
+            assert got.dtype == np.int32 and np.array_equal(got, want), (z, mult, shift, left, rounding)
+    with pytest.raises(QuantizationError):
+        loadtime.rescale_table(0, 1 << 30, 31, 20, False)

@@ -21,7 +21,7 @@ import numpy as np
 
 from intrt.errors import QuantizationError
 from intrt.kernels.eltwise import PAIR_TABLE_MIN_SIZE, BinaryStep, add_s8, pair_inputs
-from intrt.kernels.fixedpoint import multiply_by_quantized_multiplier
+from intrt.loadtime import rescale_table as _rescale_table
 from intrt.errors import ShapeError
 from intrt.ops.base import Op, register
 from intrt.ops.common import apply_activation
@@ -93,9 +93,10 @@ def smaller_than_one(op: Op, real: float, what: str):
 
 def rescale_table(zero_point: int, mult: int, shift: int, left_shift: int, rounding: str) -> np.ndarray:
     """Eq. (E1)-(E2) for every int8 value, indexed by its byte: MBQM((q - z) << left_shift, mult, shift)."""
-    q = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int32)
-    return np.ascontiguousarray(multiply_by_quantized_multiplier((q - zero_point) << left_shift, mult, shift,
-                                                                 rounding), dtype=np.int32)
+    if rounding not in ("double", "single"):
+        raise QuantizationError(f"rounding must be 'double' or 'single', not {rounding!r}")
+    # in C (intrt/loadtime.pyx): numpy's call overhead on 256 values was most of the time of loading an ADD
+    return _rescale_table(zero_point, mult, shift, left_shift, rounding == "single")
 
 
 # -- the descriptions (MUL's is in mul.py) -----------------------------------------------------------------------
