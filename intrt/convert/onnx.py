@@ -628,7 +628,8 @@ def h_gemm(imp, node, attrs):
     if alpha != 1.0:
         if bname in imp.weights:
             raise imp.unsupported(f"alpha={alpha} with quantized weights")
-        w = imp.const(bname) * np.float32(alpha)
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf/NaN: the constant is refused by the builder
+            w = imp.const(bname) * np.float32(alpha)
         w = w.T if perm else w
         wi = imp.b.constant(bname, np.ascontiguousarray(w, np.float32))
     else:
@@ -636,7 +637,8 @@ def h_gemm(imp, node, attrs):
     n_out = imp.b.tensors[wi].shape[0]
     bias = -1
     if imp.has(node, 2):
-        c = imp.const(node.input[2], "C") * np.float32(beta)
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf/NaN: the constant is refused by the builder
+            c = imp.const(node.input[2], "C") * np.float32(beta)
         if c.size not in (1, n_out) or (c.ndim == 2 and c.shape[0] != 1):
             raise imp.unsupported(f"C of shape {c.shape} (intrt: a bias of {n_out} values)")
         bias = imp.b.constant(node.input[2], np.broadcast_to(c.reshape(-1), (n_out,)).astype(np.float32))
