@@ -436,16 +436,19 @@ class _Importer:
             if not isinstance(attrs["value"], _onnx().TensorProto):
                 raise self.error(f"attribute 'value' must be a tensor, got {type(attrs['value']).__name__}")
             v = _to_array(attrs["value"], f"{self.where()}: value")
-        elif "value_float" in attrs:
-            v = np.array(attrs["value_float"], np.float32)
-        elif "value_floats" in attrs:
-            v = np.array(attrs["value_floats"], np.float32)
-        elif "value_int" in attrs:
-            v = np.array(attrs["value_int"], np.int64)
-        elif "value_ints" in attrs:
-            v = np.array(attrs["value_ints"], np.int64)
         else:
-            raise self.unsupported(f"Constant with attributes {sorted(attrs)}")
+            kinds = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+                     "value_ints": np.int64}
+            key = next((k for k in kinds if k in attrs), None)
+            if key is None:
+                raise self.unsupported(f"Constant with attributes {sorted(map(str, attrs))}")
+            try:  # an attribute of another type than its name says (floats as value_ints, strings, ...)
+                with np.errstate(over="ignore", invalid="ignore"):  # 1e300 as value_float: Inf, as before
+                    v = np.array(attrs[key], kinds[key])
+            except (OverflowError, ValueError, TypeError) as e:
+                raise self.error(f"attribute {key!r} is not a valid {np.dtype(kinds[key])} value ({e})") from None
+        if len(node.output) != 1:
+            raise self.error(f"a Constant has one output, got {len(node.output)}")
         self.consts[node.output[0]] = v
 
     def shape_node(self, node, attrs) -> None:
