@@ -73,3 +73,12 @@ def test_a_node_without_outputs_is_named_in_the_error():
     n = helper.make_node("Flatten", ["x"], [], name="", axis=1)
     with pytest.raises(ConversionError, match=r"node 0 \('', Flatten\)"):
         from_onnx(_relu_model(extra_nodes=[n]).SerializeToString(), calibration=_cal())
+
+
+@pytest.mark.parametrize("values", [[1.5, float("inf")], [b"x"]])
+def test_a_constant_value_ints_that_is_not_integers(values):
+    c = helper.make_node("Constant", [], ["c"], name="c")
+    a = helper.make_attribute("value_ints", values)  # FLOATS or STRINGS under the name value_ints
+    c.attribute.append(a)
+    with pytest.raises(ConversionError, match="attribute 'value_ints' is not a valid int64 value"):
+        from_onnx(_relu_model(extra_nodes=[c]).SerializeToString(), calibration=_cal())

@@ -596,16 +596,19 @@ class _Importer:
             if not isinstance(attrs["value"], _onnx().TensorProto):
                 raise self.error(f"attribute 'value' must be a tensor, got {type(attrs['value']).__name__}")
             v = _to_array(attrs["value"], f"{self.where()}: value")
-        elif "value_float" in attrs:
-            v = np.array(attrs["value_float"], np.float32)
-        elif "value_floats" in attrs:
-            v = np.array(attrs["value_floats"], np.float32)
-        elif "value_int" in attrs:
-            v = np.array(attrs["value_int"], np.int64)
-        elif "value_ints" in attrs:
-            v = np.array(attrs["value_ints"], np.int64)
         else:
-            raise self.unsupported(f"Constant with attributes {sorted(attrs)}")
+            kinds = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+                     "value_ints": np.int64}
+            key = next((k for k in kinds if k in attrs), None)
+            if key is None:
+                raise self.unsupported(f"Constant with attributes {sorted(map(str, attrs))}")
+            try:  # an attribute of another type than its name says (floats as value_ints, strings, ...)
+                with np.errstate(over="ignore", invalid="ignore"):  # 1e300 as value_float: Inf, as before
+                    v = np.array(attrs[key], kinds[key])
+            except (OverflowError, ValueError, TypeError) as e:
+                raise self.error(f"attribute {key!r} is not a valid {np.dtype(kinds[key])} value ({e})") from None
+        if len(node.output) != 1:
+            raise self.error(f"a Constant has one output, got {len(node.output)}")
         self.consts[node.output[0]] = v
 
     def shape_node(self, node, attrs) -> None:
@@ -789,7 +792,8 @@ def h_gemm(imp, node, attrs):
     if alpha != 1.0:
         if bname in imp.weights:
             raise imp.unsupported(f"alpha={alpha} with quantized weights")
-        w = imp.const(bname) * np.float32(alpha)
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf/NaN: the constant is refused by the builder
+            w = imp.const(bname) * np.float32(alpha)
         w = w.T if perm else w
         wi = imp.b.constant(bname, np.ascontiguousarray(w, np.float32))
     else:
@@ -797,7 +801,8 @@ def h_gemm(imp, node, attrs):
     n_out = imp.b.tensors[wi].shape[0]
     bias = -1
     if imp.has(node, 2):
-        c = imp.const(node.input[2], "C") * np.float32(beta)
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf/NaN: the constant is refused by the builder
+            c = imp.const(node.input[2], "C") * np.float32(beta)
         if c.size not in (1, n_out) or (c.ndim == 2 and c.shape[0] != 1):
             raise imp.unsupported(f"C of shape {c.shape} (intrt: a bias of {n_out} values)")
         bias = imp.b.constant(node.input[2], np.broadcast_to(c.reshape(-1), (n_out,)).astype(np.float32))

@@ -267,7 +267,8 @@ def m_quant(rng, h, data):
     r = rng.random()
     if q is None or r < 0.1:
         if q is None and rng.random() < 0.7:
-            n = rng.choice((1, 1, 2, t["shape"][0] if t["shape"] else 1))
+            dim0 = t["shape"][0] if t["shape"] else 1
+            n = rng.choice((1, 1, 2, dim0 if isinstance(dim0, int) and 0 <= dim0 <= 2 ** 16 else 3))  # a list, not GBs
             t["quant"] = {"scale": [rng.choice((0.5, 0.0078125, 1e-30, 1e30))] * n, "zero_point": [0] * n,
                           "axis": None if n == 1 else 0, "dtype": rng.choice(("int8", "uint8"))}
         else:
