@@ -9,7 +9,9 @@
 # Needs root on a Debian or Ubuntu x86_64 host (apt-get installs debootstrap, qemu-user-static and
 # binfmt-support). The first run downloads about 150 MB and builds the root (10-20 min); the build of the
 # extensions and the tests run under emulation, several times slower than natively.
-# Env: INTRT_ARM64_ROOT (folder), INTRT_ARM64_SUITE (default trixie), INTRT_ARM64_MIRROR.
+# A later run copies the files over the previous copy (modification times kept), so only the modules whose .pyx
+# changed are translated and compiled again; INTRT_ARM64_CLEAN=1 starts from an empty copy.
+# Env: INTRT_ARM64_ROOT (folder), INTRT_ARM64_SUITE (default trixie), INTRT_ARM64_MIRROR, INTRT_ARM64_CLEAN.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 root=${INTRT_ARM64_ROOT:-/var/tmp/intrt-arm64}
@@ -50,7 +52,7 @@ if [ ! -x "$root/usr/bin/python3" ] || [ ! -e "$root/.intrt-root-complete" ]; th
 fi
 
 say "copy the tracked files of $src into the root (no x86 build products)"
-rm -rf "$root/src/intrt"
+if [ "${INTRT_ARM64_CLEAN:-0}" != 0 ]; then rm -rf "$root/src/intrt"; fi
 mkdir -p "$root/src/intrt"
 git -C "$src" ls-files -z | (cd "$src" && tar --null -T - -c) | tar -x -C "$root/src/intrt"
 
