@@ -47,7 +47,8 @@ emulate("intrt/kernels/simd/gemm_s8.h", "#define GEMM_AVX512 __attribute__", "#e
           '#define GEMM_AVX512 __attribute__((target("avx2")))')],
         'return (__builtin_cpu_supports("avx512f")')
 emulate("intrt/kernels/simd/gemm_s8.h", "static GEMM_AVX512 __attribute__((noinline)) int64_t gemm_peak_avx512",
-        "static GEMM_AVX2 __attribute__((noinline)) int64_t gemm_peak_avx2", [])      # the peak loop (benchmarks)
+        "static GEMM_AVX2 __attribute__((noinline)) int64_t gemm_peak_avx2",          # the peak loop (benchmarks)
+        [('__asm__ volatile("" : "+v"(a), "+v"(b));', '__asm__ volatile("" : : "r"(&a), "r"(&b) : "memory");')])
 emulate("intrt/kernels/simd/depthwise_s8.h", "#define DW_AVX512_TARGET", "#endif /* INTRT_DW_X86 (AVX2 and AVX-512 paths) */",
         [("#define DW_AVX512 __attribute__((target(DW_AVX512_TARGET)))", "#define DW_AVX512"),
          ("#define DW_AVX512_INLINE static inline __attribute__((target(DW_AVX512_TARGET), always_inline))",
