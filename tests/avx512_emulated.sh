@@ -42,9 +42,13 @@ p = "intrt/kernels/simd/requant_s8.h"
 s = open(p).read()
 open(p, "w").write(s.replace("#include <immintrin.h>", "#include <immintrin.h>\n#include <simde/x86/avx512.h>", 1))
 emulate("intrt/kernels/simd/gemm_s8.h", "#define GEMM_AVX512 __attribute__", "#endif /* INTRT_GEMM_X86 */",
+        # (avx2 stays a target: the 8-channel AVX-512 kernel inlines the AVX2 requantization and stores)
         [('#define GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))',
-          "#define GEMM_AVX512")],
+          '#define GEMM_AVX512 __attribute__((target("avx2")))')],
         'return (__builtin_cpu_supports("avx512f")')
+emulate("intrt/kernels/simd/gemm_s8.h", "static GEMM_AVX512 __attribute__((noinline)) int64_t gemm_peak_avx512",
+        "static GEMM_AVX2 __attribute__((noinline)) int64_t gemm_peak_avx2",          # the peak loop (benchmarks)
+        [('__asm__ volatile("" : "+v"(a), "+v"(b));', '__asm__ volatile("" : : "r"(&a), "r"(&b) : "memory");')])
 emulate("intrt/kernels/simd/depthwise_s8.h", "#define DW_AVX512_TARGET", "#endif /* INTRT_DW_X86 (AVX2 and AVX-512 paths) */",
         [("#define DW_AVX512 __attribute__((target(DW_AVX512_TARGET)))", "#define DW_AVX512"),
          ("#define DW_AVX512_INLINE static inline __attribute__((target(DW_AVX512_TARGET), always_inline))",

@@ -9,10 +9,11 @@ How it is made fast (details in ``simd/depthwise_s8.h``): the filter is packed o
 (:class:`PackedDepthwise`: int16 taps, the input zero point folded into the bias, per-block requantization
 constants); a :class:`DepthwiseStep` binds it to fixed input/output buffers and geometry and runs
 without the GIL (a Step of the runtime's plan). Paths ("isa"): ``"avx512vnni"`` (blocks of 32 channels, or
-16 channels of two pixels, vpdpwssd; 8..15 channels run the avx2 blocks), ``"avx2"``
-(blocks of 16 or 8 channels, vpmaddwd) and ``"portable"`` (plain C that the compiler vectorizes). The best path the CPU offers is used
-unless ``INTRT_ISA`` (e.g. ``portable``) (environment, read whenever a step is made) or :func:`set_isa` forces one.
-The avx2 and avx512vnni paths need at least 8 output channels; narrower layers run the portable path.
+16 channels of two pixels, vpdpwssd; 8..15 channels run the avx2 blocks), ``"avx2"`` (blocks of 16 or 8
+channels, vpmaddwd) and ``"portable"`` (plain C that the compiler vectorizes). The best path the CPU offers is
+used unless the environment's ``INTRT_ISA`` (read whenever a step is made; ``avxvnni`` means ``avx2`` here) or
+:func:`set_isa` forces one. The avx2 and avx512vnni paths need at least 8 output channels; narrower layers run
+the portable path.
 
 Threads: a step splits each image's output rows into ranges run on the thread pool of
 :mod:`intrt.kernels.cpu` (rows are independent, so the result is the same for every thread count). The

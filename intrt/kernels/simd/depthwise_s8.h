@@ -48,7 +48,11 @@
                     activation range. Needs C >= 8. The requantization variant is fixed per layer
                     (DW_RQ_*); single rounding with shift > 0 or a negative multiplier requantizes lane by
                     lane with the scalar code.
+   DW_ISA_AVX512VNNI  the AVX2 scheme in zmm registers: 32-channel blocks (four pixels at a time) and 16-channel
+                    blocks holding two pixels (eight at a time), vpdpwssd instead of vpmaddwd + vpaddd, and the
+                    requantization on 16 lanes. Needs C >= 16 (8..15 channels run the AVX2 run functions).
 
+   The requantization steps (scalar and vector) come from requant_s8.h, shared with the GEMM.
    Requantization (docs/arithmetic.md (5)-(7')): double rounding RDBPOT(SRDHM(sat(acc << left), M), right), or single
    rounding (acc * M + 2**(t-1)) >> t with t = 31 - shift. The scalar code clamps MBQM to [lo, hi] =
    [act_min - z_out, act_max - z_out] before adding z_out, which equals the reference's int64 "add, then
