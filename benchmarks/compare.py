@@ -133,6 +133,9 @@ def ort_runner(model, threads, shapes):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # The engines take turns in one process: ONNX Runtime's workers, spinning after each run, would otherwise hold
+    # the cores while the next engine's threads try to run.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         proto = export_qdq(model, shapes).SerializeToString()
     except NotImplementedError:
