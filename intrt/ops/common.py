@@ -95,6 +95,70 @@ def windows(x: np.ndarray, kh: int, kw: int, stride: Sequence[int], dilation: Se
     return win[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, :, ::dh, ::dw]
 
 
+
+def _padded_input(op, x, k_h, k_w):
+    """(x - z_x zero-padded: int64 [N, H', W', C], out_h, out_w) for a conv window of k_h x k_w."""
+    n, h, w, c = x.shape
+    out_h, top, bottom = conv_padding(h, k_h, op.stride[0], op.dilation[0], op.padding, 0)
+    out_w, left, right = conv_padding(w, k_w, op.stride[1], op.dilation[1], op.padding, 1)
+    xp = np.zeros((n, h + top + bottom, w + left + right, c), np.int64)
+    xp[:, top:top + h, left:left + w, :] = x.astype(np.int64) + op.input_offset
+    return xp, out_h, out_w
+
+
+def _tap(op, xp, i, j, out_h, out_w):
+    r, s = i * op.dilation[0], j * op.dilation[1]
+    return xp[:, r:r + (out_h - 1) * op.stride[0] + 1:op.stride[0], s:s + (out_w - 1) * op.stride[1] + 1:op.stride[1]]
+
+
+def conv_accumulators(op, x, groups):
+    """Exact int64 sums of (x - z_x) * w of a CONV_2D op (OHWI weights, no bias) for the verification
+    arithmetics that requantize in their own way: [N, OH, OW, O]."""
+    out_c, k_h, k_w, cg = op.weights.shape
+    xp, out_h, out_w = _padded_input(op, x, k_h, k_w)
+    acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
+    og, w = out_c // groups, op.weights.astype(np.int64)
+    for g in range(groups):
+        for i in range(k_h):
+            for j in range(k_w):
+                tap = _tap(op, xp, i, j, out_h, out_w)[..., g * cg:(g + 1) * cg]
+                acc[..., g * og:(g + 1) * og] += tap @ w[g * og:(g + 1) * og, i, j, :].T
+    return acc
+
+
+def depthwise_accumulators(op, x):
+    """As :func:`conv_accumulators` for a DEPTHWISE_CONV_2D op (1HWC weights, channel c * mult + m reads input
+    channel c)."""
+    _, k_h, k_w, out_c = op.weights.shape
+    xp, out_h, out_w = _padded_input(op, x, k_h, k_w)
+    xp = np.repeat(xp, out_c // x.shape[3], axis=3)
+    acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
+    w = op.weights.astype(np.int64)
+    for i in range(k_h):
+        for j in range(k_w):
+            acc += _tap(op, xp, i, j, out_h, out_w) * w[0, i, j, :]
+    return acc
+
+
+def pool_window_sums(v, kh, kw, stride, padding):
+    """(window sums [N, OH, OW, C] of NHWC ``v`` zero-padded, added tap by tap in row-major order in ``v``'s dtype;
+    int64 [OH, OW] count of each window's cells inside the input) for the verification arithmetics' pools."""
+    n, h, w, c = v.shape
+    sh, sw = stride
+    out_h, top, bottom = conv_padding(h, kh, sh, 1, padding, 0)
+    out_w, left, right = conv_padding(w, kw, sw, 1, padding, 1)
+    vp = np.zeros((n, h + top + bottom, w + left + right, c), v.dtype)
+    vp[:, top:top + h, left:left + w] = v
+    inside = np.zeros(vp.shape[1:3], np.int64)
+    inside[top:top + h, left:left + w] = 1
+    acc = np.zeros((n, out_h, out_w, c), v.dtype)
+    count = np.zeros((out_h, out_w), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            acc += vp[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]  # + 0 outside: exact
+            count += inside[i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+    return acc, count
+
 def f32(a) -> np.ndarray:
     """``a`` as a float32 array (no copy when it already is one)."""
     return np.asarray(a, dtype=np.float32)

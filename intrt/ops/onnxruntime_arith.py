@@ -24,13 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from intrt.ops.base import register_variant
-from intrt.ops.common import conv_padding
+from intrt.ops.common import conv_accumulators, conv_padding, depthwise_accumulators, pool_window_sums
 from intrt.ops.conv2d import Conv2D
 from intrt.ops.depthwise_conv2d import DepthwiseConv2D
 from intrt.ops.fully_connected import FullyConnected
 from intrt.ops.hard_swish import HardSwish
 from intrt.ops.leaky_relu import LeakyRelu
-from intrt.ops.logistic import Logistic
 from intrt.ops.lut import LookupTableOp
 from intrt.ops.mean import Mean
 from intrt.ops.mul import Mul
@@ -94,21 +93,6 @@ def _requantize(op, acc):
     return np.clip(mlas_quantize(v, op.outputs[0].quant), op.act_min, op.act_max).astype(np.int8)
 
 
-def _windows(op, x, k_h, k_w):
-    """(x - z_x zero-padded: int64 [N, H', W', C], out_h, out_w) for a conv window of k_h x k_w."""
-    n, h, w, c = x.shape
-    out_h, top, bottom = conv_padding(h, k_h, op.stride[0], op.dilation[0], op.padding, 0)
-    out_w, left, right = conv_padding(w, k_w, op.stride[1], op.dilation[1], op.padding, 1)
-    xp = np.zeros((n, h + top + bottom, w + left + right, c), np.int64)
-    xp[:, top:top + h, left:left + w, :] = x.astype(np.int64) + op.input_offset
-    return xp, out_h, out_w
-
-
-def _tap(op, xp, i, j, out_h, out_w):
-    r, s = i * op.dilation[0], j * op.dilation[1]
-    return xp[:, r:r + (out_h - 1) * op.stride[0] + 1:op.stride[0], s:s + (out_w - 1) * op.stride[1] + 1:op.stride[1]]
-
-
 @register_variant(ARITHMETIC, "CONV_2D")
 class OrtConv2D(Conv2D):
     def __init__(self, node, graph, index=-1):
@@ -117,17 +101,7 @@ class OrtConv2D(Conv2D):
 
     def run(self, inputs, outputs):
         x, y = np.ascontiguousarray(inputs[0]), outputs[0]
-        groups = self._geometry(x.shape)[0]
-        out_c, k_h, k_w, cg = self.weights.shape
-        xp, out_h, out_w = _windows(self, x, k_h, k_w)
-        acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
-        og = out_c // groups
-        w = self.weights.astype(np.int64)
-        for g in range(groups):
-            for i in range(k_h):
-                for j in range(k_w):
-                    tap = _tap(self, xp, i, j, out_h, out_w)[..., g * cg:(g + 1) * cg]
-                    acc[..., g * og:(g + 1) * og] += tap @ w[g * og:(g + 1) * og, i, j, :].T
+        acc = conv_accumulators(self, x, self._geometry(x.shape)[0])
         acc += self.bias.astype(np.int64)
         y[...] = _requantize(self, acc)
 
@@ -144,15 +118,7 @@ class OrtDepthwiseConv2D(DepthwiseConv2D):
     def run(self, inputs, outputs):
         x, y = np.ascontiguousarray(inputs[0]), outputs[0]
         self.output_shapes([x.shape])  # validates the input shape
-        _, k_h, k_w, out_c = self.weights.shape
-        mult = out_c // x.shape[3]
-        xp, out_h, out_w = _windows(self, x, k_h, k_w)
-        xp = np.repeat(xp, mult, axis=3)  # output channel c * mult + m reads input channel c
-        acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
-        w = self.weights.astype(np.int64)
-        for i in range(k_h):
-            for j in range(k_w):
-                acc += _tap(self, xp, i, j, out_h, out_w) * w[0, i, j, :]
+        acc = depthwise_accumulators(self, x)
         acc += self.bias.astype(np.int64)
         y[...] = _requantize(self, acc)
 
@@ -281,16 +247,8 @@ class OrtAveragePool2D(AveragePool2D):
             scale = np.float32(self.s_x / np.float32(self.s_y * np.float32(kh * kw)))
             y[...] = ort_requantize(acc, scale, self.z_y, self.act_min, self.act_max)
             return
-        xf = np.zeros((n, h + top + bottom, w + left + right, c), np.float32)
-        xf[:, top:top + h, left:left + w] = self.s_x * (x.astype(np.int32) - self.z_x).astype(np.float32)
-        inside = np.zeros(xf.shape[1:3], np.int64)
-        inside[top:top + h, left:left + w] = 1
-        acc = np.zeros((n, out_h, out_w, c), np.float32)
-        count = np.zeros((out_h, out_w), np.int64)
-        for i in range(kh):
-            for j in range(kw):
-                acc += xf[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]  # + 0.0 outside: exact
-                count += inside[i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+        xf = self.s_x * (x.astype(np.int32) - self.z_x).astype(np.float32)
+        acc, count = pool_window_sums(xf, kh, kw, self.stride, self.padding)
         v = (acc / count.astype(np.float32)[None, :, :, None]).astype(np.float32)
         v = ((v / self.s_y).astype(np.float32) + np.float32(self.z_y + self.z_shift)).astype(np.float32)
         y[...] = np.clip(np.rint(v) - self.z_shift, self.act_min, self.act_max).astype(np.int8)

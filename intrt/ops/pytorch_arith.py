@@ -31,7 +31,7 @@ import numpy as np
 
 from intrt.ops.add_sub import AddSub
 from intrt.ops.base import register_variant
-from intrt.ops.common import conv_padding
+from intrt.ops.common import conv_accumulators, depthwise_accumulators, pool_window_sums
 from intrt.ops.concatenation import Concatenation
 from intrt.ops.conv2d import Conv2D
 from intrt.ops.depthwise_conv2d import DepthwiseConv2D
@@ -124,21 +124,6 @@ class _TorchLayer:
         return None
 
 
-def _padded(op, x, k_h, k_w):
-    """(x - z_x, zero-padded, int64 NHWC; out_h; out_w) for a window of k_h x k_w."""
-    n, h, w, c = x.shape
-    out_h, top, bottom = conv_padding(h, k_h, op.stride[0], op.dilation[0], op.padding, 0)
-    out_w, left, right = conv_padding(w, k_w, op.stride[1], op.dilation[1], op.padding, 1)
-    xp = np.zeros((n, h + top + bottom, w + left + right, c), np.int64)
-    xp[:, top:top + h, left:left + w, :] = x.astype(np.int64) + op.input_offset
-    return xp, out_h, out_w
-
-
-def _tap(op, xp, i, j, out_h, out_w):
-    r, s = i * op.dilation[0], j * op.dilation[1]
-    return xp[:, r:r + (out_h - 1) * op.stride[0] + 1:op.stride[0], s:s + (out_w - 1) * op.stride[1] + 1:op.stride[1]]
-
-
 @register_variant(ARITHMETIC, "CONV_2D")
 class TorchConv2D(_TorchLayer, Conv2D):
     def __init__(self, node, graph, index=-1):
@@ -148,15 +133,7 @@ class TorchConv2D(_TorchLayer, Conv2D):
     def run(self, inputs, outputs):
         x = np.ascontiguousarray(inputs[0])
         groups = self._geometry(x.shape)[0]
-        out_c, k_h, k_w, cg = self.weights.shape
-        xp, out_h, out_w = _padded(self, x, k_h, k_w)
-        acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
-        og, w = out_c // groups, self.weights.astype(np.int64)
-        for g in range(groups):
-            for i in range(k_h):
-                for j in range(k_w):
-                    tap = _tap(self, xp, i, j, out_h, out_w)[..., g * cg:(g + 1) * cg]
-                    acc[..., g * og:(g + 1) * og] += tap @ w[g * og:(g + 1) * og, i, j, :].T
+        acc = conv_accumulators(self, x, groups)
         outputs[0][...] = self.torch_requantize(acc, groups <= ONEDNN_MAX_GROUPS)
 
 
@@ -169,14 +146,7 @@ class TorchDepthwiseConv2D(_TorchLayer, DepthwiseConv2D):
     def run(self, inputs, outputs):
         x = np.ascontiguousarray(inputs[0])
         self.output_shapes([x.shape])  # validates the input shape
-        _, k_h, k_w, out_c = self.weights.shape
-        xp, out_h, out_w = _padded(self, x, k_h, k_w)
-        xp = np.repeat(xp, out_c // x.shape[3], axis=3)  # output channel c * mult + m reads input channel c
-        acc = np.zeros((x.shape[0], out_h, out_w, out_c), np.int64)
-        w = self.weights.astype(np.int64)
-        for i in range(k_h):
-            for j in range(k_w):
-                acc += _tap(self, xp, i, j, out_h, out_w) * w[0, i, j, :]
+        acc = depthwise_accumulators(self, x)
         outputs[0][...] = self.torch_requantize(acc, x.shape[3] <= ONEDNN_MAX_GROUPS)  # groups = input channels
 
 
@@ -282,20 +252,8 @@ class TorchAveragePool2D(AveragePool2D):
     def run(self, inputs, outputs):
         x, y = np.ascontiguousarray(inputs[0]), outputs[0]
         qx, qy = self.inputs[0].quant, self.outputs[0].quant
-        n, h, w, c = x.shape
-        (kh, kw), (sh, sw) = self.filter, self.stride
-        out_h, top, bottom = conv_padding(h, kh, sh, 1, self.padding, 0)
-        out_w, left, right = conv_padding(w, kw, sw, 1, self.padding, 1)
-        xp = np.zeros((n, h + top + bottom, w + left + right, c), np.int64)
-        xp[:, top:top + h, left:left + w] = x.astype(np.int64) - int(qx.zero_point[0])
-        inside = np.zeros(xp.shape[1:3], np.float32)
-        inside[top:top + h, left:left + w] = 1
-        acc = np.zeros((n, out_h, out_w, c), np.int64)
-        count = np.zeros((out_h, out_w), np.float32)
-        for i in range(kh):
-            for j in range(kw):
-                acc += xp[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
-                count += inside[i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+        kh, kw = self.filter
+        acc, count = pool_window_sums(x.astype(np.int64) - int(qx.zero_point[0]), kh, kw, self.stride, self.padding)
         y[...] = np.clip(_average(acc, count[None, :, :, None], qx, qy), self.act_min, self.act_max)
 
     def bind(self, inputs, outputs):
