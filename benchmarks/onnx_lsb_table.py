@@ -14,64 +14,17 @@ and have no "onnxruntime" column (ONNX Runtime runs them in float32).
 from __future__ import annotations
 
 import argparse
-import glob
 import os
+import pathlib
 import sys
 import tempfile
 
 import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-FIXTURES = os.path.join(ROOT, "tests", "fixtures", "onnx")
-
-
-def fixture_names():
-    return sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(FIXTURES, "*.onnx"))
-                  if os.path.exists(p[:-5] + ".npz"))
-
-
-def model_base(name):
-    for fmt in ("_qdq_", "_qop_", "_float"):
-        if fmt in name:
-            return name[:name.index(fmt)]
-    raise ValueError(name)
-
-
-def fixture(name):
-    """(test inputs, calibration samples, ONNX Runtime's outputs) of a fixture."""
-    y = np.load(os.path.join(FIXTURES, name + ".npz"))["y"]
-    with np.load(os.path.join(FIXTURES, model_base(name) + "_inputs.npz")) as z:
-        xs = [z[f"x{k}"] for k in range(len([f for f in z.files if f.startswith("x")]))]
-        cal = [z[f"cal{k}"] for k in range(len([f for f in z.files if f.startswith("cal")]))]
-    return xs, cal, y
-
-
-def ort_quantize(x, p):
-    """ONNX Runtime's QuantizeLinear: float32 division, round half to even, saturate (int8 domain here)."""
-    return np.clip(np.rint(np.float32(x) / np.float32(p.scale[0])) + int(p.zero_point[0]), -128, 127).astype(np.int8)
-
-
-def lsb_difference(model, xs, y_ort):
-    """(max |intrt - ORT| in output steps, share of equal bytes)."""
-    out = model.outputs[0].quant
-    got = np.concatenate([model.run_list([ort_quantize(x[i:i + 1], t.quant) for x, t in zip(xs, model.inputs)],
-                                         quantized=True)[0] for i in range(len(xs[0]))])
-    ref = np.clip(np.rint(y_ort / np.float32(out.scale[0])) + int(out.zero_point[0]), -128, 127)
-    d = np.abs(got.astype(np.int64) - ref.astype(np.int64))
-    return int(d.max()), float((d == 0).mean())
-
-
-def convert(name, tmpdir, **kwargs):
-    import intrt
-    from intrt.convert.onnx import from_onnx
-    from intrt.format import save
-
-    xs, cal, y = fixture(name)
-    graph = from_onnx(os.path.join(FIXTURES, name + ".onnx"), calibration=cal[0] if len(cal) == 1 else cal,
-                      **kwargs)
-    path = os.path.join(tmpdir, name + ".intrt")
-    save(graph, path)
-    return intrt.load(path), xs, y
+sys.path.insert(0, ROOT)
+# The fixtures and the comparison are the tests' own, so the table shows exactly what the tests bound.
+from tests.test_onnx_import import FIXTURE_NAMES, FIXTURES, _convert, _fixture, _lsb_difference  # noqa: E402
 
 
 def measure(name, tmpdir):
@@ -81,15 +34,15 @@ def measure(name, tmpdir):
         if arith == "onnxruntime" and "_float" in name:
             row[arith] = None
             continue
-        model, xs, y = convert(name, tmpdir, arithmetic=arith)
-        row[arith] = lsb_difference(model, xs, y)
+        model, _, xs, y = _convert(name, pathlib.Path(tmpdir), arithmetic=arith)
+        row[arith] = _lsb_difference(model, xs, y)
     return row
 
 
 def check_stored(name):
     import onnxruntime as ort
 
-    xs, _, y = fixture(name)
+    xs, _, y = _fixture(name)
     sess = ort.InferenceSession(os.path.join(FIXTURES, name + ".onnx"), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     got = np.concatenate([sess.run(None, {n: x[i:i + 1] for n, x in zip(names, xs)})[0] for i in range(len(xs[0]))])
@@ -103,8 +56,7 @@ def main(argv=None):
     ap.add_argument("--check", action="store_true", help="also compare the stored outputs with the installed "
                                                           "onnxruntime's")
     args = ap.parse_args(argv)
-    sys.path.insert(0, ROOT)
-    names = [n for n in fixture_names() if not args.prefix or n.startswith(tuple(args.prefix))]
+    names = [n for n in FIXTURE_NAMES if not args.prefix or n.startswith(tuple(args.prefix))]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
