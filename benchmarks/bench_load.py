@@ -30,6 +30,9 @@ from intrt.ops import make_op  # noqa: E402
 from intrt.quant import QParams  # noqa: E402
 from intrt.runtime import Model  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import cpu_name  # noqa: E402  (benchmarks/timing.py)
+
 Q = QParams(0.05, -3)
 
 
@@ -186,17 +189,6 @@ def version2_bytes(graph) -> bytes:
         fmt.QUANT_INLINE_MAX = keep
     blob[8:12] = (2).to_bytes(4, "little")
     return bytes(blob)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def intrt_load(path):

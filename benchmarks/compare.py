@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from timing import cpu_name  # noqa: E402  (benchmarks/timing.py)
+
 ROOT = os.path.dirname(HERE)
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
@@ -190,17 +191,6 @@ def measure(runners, rounds, budget, stat="median"):
             times[name].append((time.perf_counter() - t0) / inner[name] * 1e3)
     pick = min if stat == "min" else statistics.median
     return {name: pick(t) for name, t in times.items()}
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv=None):
