@@ -709,6 +709,62 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel8(const gemm_params *p, const int8_t *w, c
     a2_store8(p, v, mr, y, ldy, nc);
 }
 
+/* GEMV micro-tile (1 to 3 rows, e.g. FULLY_CONNECTED with batch 1): the same packed block, streamed once per
+   row group, but with U independent accumulator sets per row and channel vector, each summing every U-th k
+   group (k groups k, k + U, ...; U = 8 for one row, 4 for two or three). A tile of few rows otherwise has only
+   nv * mr dependency chains of vpdpbusd (latency ~4-5 cycles), far fewer than needed to keep two vpdpbusd per
+   cycle in flight; with 8 to 24 chains the loop runs at the speed the weights stream from the caches. The sets
+   are added at the end (modulo 2**32, so the final sum is the exact accumulator, as in a5_kernel). */
+#define A5G_ACC(r, u) __m512i g##r##u##0 = _mm512_setzero_si512(), g##r##u##1 = _mm512_setzero_si512();
+#define A5G_ROW_ACC(r) A5G_ACC(r, 0) A5G_ACC(r, 1) A5G_ACC(r, 2) A5G_ACC(r, 3) \
+                       A5G_ACC(r, 4) A5G_ACC(r, 5) A5G_ACC(r, 6) A5G_ACC(r, 7)
+#define A5G_ROW(r, u, kk)                                                                 \
+    if (mr > r) {                                                                         \
+        int32_t quad;                                                                     \
+        memcpy(&quad, a + r * lda + 4 * (kk), 4);                                         \
+        const __m512i xb = _mm512_set1_epi32(quad);                                       \
+        g##r##u##0 = _mm512_dpbusd_epi32(g##r##u##0, xb, w0);                             \
+        if (nv > 1) g##r##u##1 = _mm512_dpbusd_epi32(g##r##u##1, xb, w1);                 \
+    }
+#define A5G_STEP(u, kk)                                                                   \
+    if (U > u) {                                                                          \
+        const __m512i w0 = _mm512_loadu_si512((const void *)(w + 64 * nv * (kk)));        \
+        const __m512i w1 = nv > 1 ? _mm512_loadu_si512((const void *)(w + 128 * (kk) + 64)) : w0; \
+        A5G_ROW(0, u, kk) A5G_ROW(1, u, kk) A5G_ROW(2, u, kk)                             \
+    }
+#define A5G_SUM(r, u) if (U > u) { g##r##0##0 = _mm512_add_epi32(g##r##0##0, g##r##u##0); \
+                                   g##r##0##1 = _mm512_add_epi32(g##r##0##1, g##r##u##1); }
+#define A5G_OUT(r)                                                                        \
+    if (mr > r) {                                                                         \
+        A5G_SUM(r, 1) A5G_SUM(r, 2) A5G_SUM(r, 3) A5G_SUM(r, 4) A5G_SUM(r, 5) A5G_SUM(r, 6) A5G_SUM(r, 7) \
+        a5_out16(p, _mm512_add_epi32(g##r##0##0, b0), c0, y + r * ldy, nc);               \
+        if (nv > 1) a5_out16(p, _mm512_add_epi32(g##r##0##1, b1), c0 + 16, y + r * ldy + 16, nc - 16); \
+    }
+
+GEMM_INLINE GEMM_AVX512 void a5_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
+                                      int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
+                                      const int nv) {
+    const int U = mr == 1 ? 8 : 4;
+    A5G_ROW_ACC(0) A5G_ROW_ACC(1) A5G_ROW_ACC(2)
+    int64_t k = 0;
+    for (; k + U <= kq; k += U) {
+        A5G_STEP(0, k) A5G_STEP(1, k + 1) A5G_STEP(2, k + 2) A5G_STEP(3, k + 3)
+        A5G_STEP(4, k + 4) A5G_STEP(5, k + 5) A5G_STEP(6, k + 6) A5G_STEP(7, k + 7)
+    }
+    for (; k < kq; k++) { A5G_STEP(0, k) }
+    const __m512i b0 = _mm512_loadu_si512((const void *)(p->bias + c0));
+    const __m512i b1 = nv > 1 ? _mm512_loadu_si512((const void *)(p->bias + c0 + 16)) : b0;
+    A5G_OUT(0) A5G_OUT(1) A5G_OUT(2)
+}
+
+#define A5_GEMV(nv, n)                                                                                      \
+    static GEMM_AVX512 __attribute__((noinline)) void a5_gemv##nv##_##n(                                    \
+            const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, int64_t c0,   \
+            int8_t *y, int64_t ldy, int64_t nc) {                                                           \
+        a5_gemv(p, w, a, lda, kq, c0, y, ldy, nc, n, nv);                                                   \
+    }
+A5_GEMV(2, 1) A5_GEMV(2, 2) A5_GEMV(2, 3) A5_GEMV(1, 1) A5_GEMV(1, 2) A5_GEMV(1, 3)
+
 #define A5_KERNEL(nv, n)                                                                                    \
     static GEMM_AVX512 __attribute__((noinline)) void a5_kernel##nv##_##n(                                  \
             const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, int64_t c0,   \
@@ -716,18 +772,18 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel8(const gemm_params *p, const int8_t *w, c
         if (nv == 0) a5_kernel8(p, w, a, lda, kq, c0, y, ldy, nc, n);                                       \
         else a5_kernel(p, w, a, lda, kq, c0, y, ldy, nc, n, nv);                                            \
     }
-A5_KERNEL(2, 1) A5_KERNEL(2, 2) A5_KERNEL(2, 3) A5_KERNEL(2, 4) A5_KERNEL(2, 5) A5_KERNEL(2, 6)
-A5_KERNEL(2, 7) A5_KERNEL(2, 8)
-A5_KERNEL(1, 1) A5_KERNEL(1, 2) A5_KERNEL(1, 3) A5_KERNEL(1, 4) A5_KERNEL(1, 5) A5_KERNEL(1, 6)
+/* 1 to 3 rows of 32 or 16 channels: the GEMV tiles (a5_gemv) */
+A5_KERNEL(2, 4) A5_KERNEL(2, 5) A5_KERNEL(2, 6) A5_KERNEL(2, 7) A5_KERNEL(2, 8)
+A5_KERNEL(1, 4) A5_KERNEL(1, 5) A5_KERNEL(1, 6)
 A5_KERNEL(1, 7) A5_KERNEL(1, 8) A5_KERNEL(1, 9) A5_KERNEL(1, 10) A5_KERNEL(1, 11) A5_KERNEL(1, 12)
 A5_KERNEL(0, 1) A5_KERNEL(0, 2) A5_KERNEL(0, 3) A5_KERNEL(0, 4) A5_KERNEL(0, 5) A5_KERNEL(0, 6)
 A5_KERNEL(0, 7) A5_KERNEL(0, 8) A5_KERNEL(0, 9) A5_KERNEL(0, 10) A5_KERNEL(0, 11) A5_KERNEL(0, 12)
 
 typedef void (*a5_kernel_fn)(const gemm_params *, const int8_t *, const uint8_t *, int64_t, int64_t, int64_t,
                              int8_t *, int64_t, int64_t);
-static const a5_kernel_fn A5_KERNELS32[9] = {NULL, a5_kernel2_1, a5_kernel2_2, a5_kernel2_3, a5_kernel2_4,
+static const a5_kernel_fn A5_KERNELS32[9] = {NULL, a5_gemv2_1, a5_gemv2_2, a5_gemv2_3, a5_kernel2_4,
                                              a5_kernel2_5, a5_kernel2_6, a5_kernel2_7, a5_kernel2_8};
-static const a5_kernel_fn A5_KERNELS16[13] = {NULL, a5_kernel1_1, a5_kernel1_2, a5_kernel1_3, a5_kernel1_4,
+static const a5_kernel_fn A5_KERNELS16[13] = {NULL, a5_gemv1_1, a5_gemv1_2, a5_gemv1_3, a5_kernel1_4,
                                               a5_kernel1_5, a5_kernel1_6, a5_kernel1_7, a5_kernel1_8,
                                               a5_kernel1_9, a5_kernel1_10, a5_kernel1_11, a5_kernel1_12};
 static const a5_kernel_fn A5_KERNELS8[13] = {NULL, a5_kernel0_1, a5_kernel0_2, a5_kernel0_3, a5_kernel0_4,
