@@ -351,6 +351,99 @@ def test_micro_kernel_shapes(o, k):
             assert_same(got, want, f"m={m} {name}")
 
 
+# -- GEMV: 1 to 3 rows (FULLY_CONNECTED with batch 1..3), the AVX-512 VNNI tiles with split accumulators ----
+def gemv_problem(rng, o, k, wide_bias, full_range=True):
+    """Weights over all of int8 (-128 included) and biases up to the int32 limit the accumulator bound allows."""
+    w = rng.integers(-128 if full_range else -127, 128, (o, k)).astype(np.int8)
+    reach = 255 * np.abs(w.astype(np.int64)).sum(axis=1)
+    if wide_bias:
+        lim = INT32_MAX - reach
+        bias = np.where(rng.random(o) < 0.5, lim, -lim - 1).astype(np.int32)
+    else:
+        bias = rng.integers(-2 ** 20, 2 ** 20, o).astype(np.int32)
+    return w, bias
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 3), k=st.sampled_from([1, 2, 3, 4, 5, 7, 28, 31, 32, 33, 36, 63, 64, 65, 100, 127, 128,
+                                               129, 255, 256, 257, 300]),
+       o=st.integers(1, 100), z_in=st.sampled_from([-128, 127, 0, -1, 1, 64]), z_out=st.integers(-128, 127),
+       single=st.booleans(), clamp=st.booleans(), wide_bias=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_gemv_matches_oracle(m, k, o, z_in, z_out, single, clamp, wide_bias, seed):
+    # MBQM requantization (per channel multipliers and shifts), every path and thread count
+    rng = np.random.default_rng(seed)
+    w, bias = gemv_problem(rng, o, k, wide_bias)
+    mult = rng.integers(1 << 30, INT32_MAX, o, endpoint=True).astype(np.int32)
+    shift = rng.integers(-31, 4, o, endpoint=True).astype(np.int32)
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    x[:, :2] = rng.choice([-128, 127], (m, min(k, 2)))          # the extremes of the input
+    lo, hi = (sorted(rng.integers(-128, 128, 2).tolist()) if clamp else (-128, 127))
+    want = gemm_ref(x, w, bias, z_in, mult, shift, z_out, lo, hi, single)
+    for name, got in run_fc_all(x, w, bias, z_in, mult, shift, z_out, lo, hi, single).items():
+        assert_same(got, want, name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 3), k=st.sampled_from([1, 3, 4, 5, 31, 32, 33, 64, 65, 129, 256, 257, 513]),
+       o=st.integers(1, 100), z_in=st.sampled_from([-128, 127, 0, 5]), z_out=st.integers(-128, 127),
+       per_channel=st.booleans(), clamp=st.booleans(), wide_bias=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_gemv_float_matches_oracle(m, k, o, z_in, z_out, per_channel, clamp, wide_bias, seed):
+    # the FULLY_CONNECTED requantization, with one scale for all channels (per-tensor weights) or one each
+    rng = np.random.default_rng(seed)
+    w, bias = gemv_problem(rng, o, k, wide_bias)
+    scale = float_scales(rng, o) if per_channel else np.full(o, float_scales(rng, 1)[0])
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    lo, hi = (sorted(rng.integers(-128, 128, 2).tolist()) if clamp else (-128, 127))
+    want = fully_connected_float_ref(x, w, bias, z_in, 0, z_out, scale, lo, hi)
+    for name, got in run_fc_float_all(x, w, bias, z_in, scale, z_out, lo, hi).items():
+        assert_same(got, want, name)
+
+
+@pytest.mark.parametrize("o", [1, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 100, 1024])
+@pytest.mark.parametrize("k", [1, 4, 5, 29, 32, 35, 1024, 1031])
+def test_gemv_shapes(o, k):
+    # every block width (8, 16, 32 channels) and partial last block, K below, at and past the unrolled k loop
+    # (8 groups of 4 for one row), rows 1..3 and, as the remainder of a larger tile, 9 and 13
+    rng = np.random.default_rng(o * 7919 + k)
+    w, bias = gemv_problem(rng, o, k, wide_bias=bool(o % 2))
+    mult = rng.integers(1 << 30, INT32_MAX, o, endpoint=True).astype(np.int32)
+    shift = rng.integers(-14, -6, o, endpoint=True).astype(np.int32)
+    scale = np.exp(rng.uniform(np.log(1e-6), np.log(1e-3), o))
+    for m in (1, 2, 3, 9, 13):
+        x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+        want = gemm_ref(x, w, bias, -128, mult, shift, 9, -128, 127)
+        assert_same(fc_reference(x, w, bias, -128, mult, shift, 9, -128, 127, False), want, "reference kernel")
+        for name, got in run_fc_all(x, w, bias, -128, mult, shift, 9, -128, 127, False).items():
+            assert_same(got, want, f"m={m} {name}")
+        want = fc_float_reference(x, w, bias, 127, scale, -9, -120, 100)
+        for name, got in run_fc_float_all(x, w, bias, 127, scale, -9, -120, 100).items():
+            assert_same(got, want, f"float m={m} {name}")
+
+
+def test_gemv_thread_split_large():
+    # FC 1x1024x4096 with the default minimum work per thread: large enough to be split between 2 threads
+    rng = np.random.default_rng(11)
+    w, bias = gemv_problem(rng, 1024, 4096, wide_bias=False)
+    x = rng.integers(-128, 128, (1, 4096)).astype(np.int8)
+    scale = np.full(1024, 2.0 ** -14)
+    want = fc_float_reference(x, w, bias, -128, scale, 3, -128, 127)
+    old = gemm.get_num_threads()
+    try:
+        for isa in ISAS:
+            g = gemm.PackedGemm(w, bias, -128, None, None, 3, -128, 127, isa=isa, scale=scale)
+            for t in THREADS:
+                gemm.set_num_threads(t)
+                y = np.empty((1, 1024), np.int8)
+                g.run_fc(x, y)
+                assert_same(y, want, f"{isa} {t}T")
+                step = g.bind_fc(x, y)
+                y[...] = 77
+                step()
+                assert_same(y, want, f"{isa} {t}T bound")
+    finally:
+        gemm.set_num_threads(old)
+
+
 # -- conv --------------------------------------------------------------------------------------------------
 def conv_reference(x, w, bias, z_in, mult, shift, z_out, lo, hi, s, d, pad, out_hw, single):
     y = np.full((x.shape[0],) + out_hw + (w.shape[0],), 77, np.int8)

@@ -747,11 +747,11 @@ GEMM_INLINE GEMM_AVX512 void a5_gemv(const gemm_params *p, const int8_t *w, cons
     const int U = mr == 1 ? 8 : 4;
     A5G_ROW_ACC(0) A5G_ROW_ACC(1) A5G_ROW_ACC(2)
     int64_t k = 0;
-    for (; k + U <= kq; k += U) {
+    for (; k < kq % U; k++) { A5G_STEP(0, k) }      /* the k groups beyond a multiple of U first */
+    for (; k < kq; k += U) {
         A5G_STEP(0, k) A5G_STEP(1, k + 1) A5G_STEP(2, k + 2) A5G_STEP(3, k + 3)
         A5G_STEP(4, k + 4) A5G_STEP(5, k + 5) A5G_STEP(6, k + 6) A5G_STEP(7, k + 7)
     }
-    for (; k < kq; k++) { A5G_STEP(0, k) }
     const __m512i b0 = _mm512_loadu_si512((const void *)(p->bias + c0));
     const __m512i b1 = nv > 1 ? _mm512_loadu_si512((const void *)(p->bias + c0 + 16)) : b0;
     A5G_OUT(0) A5G_OUT(1) A5G_OUT(2)
