@@ -2,8 +2,9 @@
 
     python scripts/callgrind_kernels.py [--python PYTHON] [--path DIR] [--runs 10]
 
-For each workload (a packed int8 GEMM as fully connected and as 3x3 conv, a whole MobileNetV2 0.35 96x96 and the
-small CNN fixture, int8 in and out, one thread) the workload runs under ``valgrind --tool=callgrind`` twice:
+For each workload (a packed int8 GEMM as fully connected with 64 rows and with one row (GEMV, 1x1024x1024, the
+float requantization of FULLY_CONNECTED) and as 3x3 conv, a whole MobileNetV2 0.35 96x96 and the small CNN
+fixture, int8 in and out, one thread) the workload runs under ``valgrind --tool=callgrind`` twice:
 once with 1 call and once with 1 + RUNS calls; the difference divided by RUNS is the count of one call, free of
 the start-up (imports, loading, packing). Instruction counts are deterministic for a given build and input, so a
 change of compiler flags that slows a kernel shows here without the noise of a shared machine (they do not see
@@ -19,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "tests", "fixtures", "tflite")
-WORKLOADS = ("gemm_fc", "gemm_conv3x3", "mobilenet_v2", "small_cnn")
+WORKLOADS = ("gemm_fc", "gemv_fc", "gemm_conv3x3", "mobilenet_v2", "small_cnn")
 
 
 def workload(name, calls):
@@ -30,7 +31,16 @@ def workload(name, calls):
 
     intrt.set_num_threads(1)
     rng = np.random.default_rng(0)
-    if name.startswith("gemm"):
+    if name == "gemv_fc":
+        from intrt.kernels import gemm
+
+        w = rng.integers(-127, 128, (1024, 1024), dtype=np.int8)
+        bias = rng.integers(-5000, 5000, 1024).astype(np.int32)
+        g = gemm.PackedGemm(w, bias, 3, None, None, -2, -128, 127, scale=np.full(1024, 2.0 ** -12))
+        x = rng.integers(-128, 128, (1, 1024), dtype=np.int8)
+        y = np.empty((1, 1024), np.int8)
+        run = lambda: g.run_fc(x, y)  # noqa: E731
+    elif name.startswith("gemm"):
         from intrt.kernels import gemm
 
         o, k = (256, 512) if name == "gemm_fc" else (64, 3 * 3 * 32)
@@ -62,7 +72,7 @@ def workload(name, calls):
 def count(python, path, name, calls):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
-        env = dict(os.environ, INTRT_NUM_THREADS="1")
+        env = dict(os.environ, INTRT_NUM_THREADS="1", PYTHONHASHSEED="0")    # fixed hashing: the same start-up
         if path:
             env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",

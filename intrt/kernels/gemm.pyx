@@ -305,7 +305,7 @@ cdef class PackedGemm:
         kp = -(-K // kg) * kg
         wide = GEMM_ESIZE[i] == 2
         # packed[block][k / kg][nr][kg], zero padded in k and o
-        wpad = np.zeros((nblocks * nr, kp), np.int16 if wide else np.int8)
+        wpad = np.zeros((nblocks * nr, kp), np.int8)     # int8 on every path (AVX2 widens them on load)
         wpad[:O, :K] = w
         packed = np.ascontiguousarray(wpad.reshape(nblocks, nr, kp // kg, kg).transpose(0, 2, 1, 3))
         if not wide:     # u8 activations: sum w * (x - z_in) = sum w * (x ^ 0x80) - (128 + z_in) * sum w

@@ -5,7 +5,8 @@
    Three code paths compute the same integers (the Python wrapper intrt/kernels/gemm.pyx picks one):
 
    ISA_PORTABLE    plain C, any CPU.                      u8 activations, s8 weights, NR = 32, k in groups of 4
-   ISA_AVX2        x86-64 AVX2, vpmaddwd on int16.        s16 activations, s16 weights, NR = 16, k in pairs
+   ISA_AVX2        x86-64 AVX2, vpmaddwd on int16.        s16 activations, s8 weights widened to s16 on load
+                                                          (vpmovsxbw), NR = 16, k in pairs
    ISA_AVX512VNNI  x86-64 AVX-512 VNNI, vpdpbusd u8 x s8. u8 activations, s8 weights, NR = 32, k in groups of 4
 
    u8 paths: activations are flipped to xu = x ^ 0x80 = x + 128, so
@@ -15,7 +16,7 @@
    s16 path (AVX2): activations are x - z_in in int16 (|.| <= 255); vpmaddwd sums two products of at most
    255 * 128 each, which never saturates (vpmaddubsw could, so it is not used). bias_eff = bias there.
 
-   Weights are packed once by the wrapper into blocks of NR output channels:
+   Weights are packed once by the wrapper into blocks of NR output channels, int8 on every path:
        packed[block][k / KG][NR][KG]   (zero padded in k and in o)
    Activation rows are written (flipped / offset, zero tail) into a scratch buffer with row stride Kp
    (K rounded up to KG), by copy for FC and by im2col for conv.
@@ -75,7 +76,7 @@ typedef struct {
     int isa;
     int nr;                        /* output channels per packed block: GEMM_NR, or 16 / 8 on AVX-512 VNNI */
     int64_t O, K, Kp, nblocks;     /* Kp = K rounded up to KG; nblocks = ceil(O / nr) */
-    const void *w;                 /* packed weights (int8 or int16) */
+    const void *w;                 /* packed int8 weights */
     const int32_t *bias;           /* bias_eff, nblocks * NR */
     const int32_t *mult;           /* Q31 multipliers, nblocks * NR (0 in padding) */
     const int32_t *left, *right;   /* max(shift, 0), max(-shift, 0) */
@@ -503,7 +504,7 @@ GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int
    nv = 2: 16 channels, mr <= 6 rows; nv = 1: 8 channels, mr <= 12 rows. `mr` and `nv` are compile-time
    constants in each non-inlined copy below, so the unrolled loops keep everything in registers. */
 #define A2_ROW_OUT(r) if (mr > r) { v[2 * r] = c##r##0; v[2 * r + 1] = c##r##1; }
-GEMM_INLINE GEMM_AVX2 void a2_kernel(const gemm_params *p, const int16_t *w, const int16_t *a, int64_t lda,
+GEMM_INLINE GEMM_AVX2 void a2_kernel(const gemm_params *p, const int8_t *w, const int16_t *a, int64_t lda,
                                       int64_t kp, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
                                       const int nv) {
     const int32_t *bias = p->bias + c0;
@@ -512,8 +513,9 @@ GEMM_INLINE GEMM_AVX2 void a2_kernel(const gemm_params *p, const int16_t *w, con
     A2_ROW_INIT(0) A2_ROW_INIT(1) A2_ROW_INIT(2) A2_ROW_INIT(3) A2_ROW_INIT(4) A2_ROW_INIT(5)
     A2_ROW_INIT(6) A2_ROW_INIT(7) A2_ROW_INIT(8) A2_ROW_INIT(9) A2_ROW_INIT(10) A2_ROW_INIT(11)
     for (int64_t k = 0; k < kp; k++) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 32 * k));
-        const __m256i w1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(w + 32 * k + 16)) : w0;
+        /* int8 weights widened on load (vpmovsxbw): half the bytes of int16 weights to stream */
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 32 * k)));
+        const __m256i w1 = nv > 1 ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 32 * k + 16))) : w0;
         A2_ROW_STEP(0) A2_ROW_STEP(1) A2_ROW_STEP(2) A2_ROW_STEP(3) A2_ROW_STEP(4) A2_ROW_STEP(5)
         A2_ROW_STEP(6) A2_ROW_STEP(7) A2_ROW_STEP(8) A2_ROW_STEP(9) A2_ROW_STEP(10) A2_ROW_STEP(11)
     }
@@ -527,7 +529,7 @@ GEMM_INLINE GEMM_AVX2 void a2_kernel(const gemm_params *p, const int16_t *w, con
 
 #define A2_KERNEL(nv, n)                                                                                    \
     static GEMM_AVX2 __attribute__((noinline)) void a2_kernel##nv##_##n(                                    \
-            const gemm_params *p, const int16_t *w, const int16_t *a, int64_t lda, int64_t kp, int64_t c0,  \
+            const gemm_params *p, const int8_t *w, const int16_t *a, int64_t lda, int64_t kp, int64_t c0,   \
             int8_t *y, int64_t ldy, int64_t nc) {                                                           \
         a2_kernel(p, w, a, lda, kp, c0, y, ldy, nc, n, nv);                                                 \
     }
@@ -535,7 +537,7 @@ A2_KERNEL(2, 1) A2_KERNEL(2, 2) A2_KERNEL(2, 3) A2_KERNEL(2, 4) A2_KERNEL(2, 5) 
 A2_KERNEL(1, 1) A2_KERNEL(1, 2) A2_KERNEL(1, 3) A2_KERNEL(1, 4) A2_KERNEL(1, 5) A2_KERNEL(1, 6)
 A2_KERNEL(1, 7) A2_KERNEL(1, 8) A2_KERNEL(1, 9) A2_KERNEL(1, 10) A2_KERNEL(1, 11) A2_KERNEL(1, 12)
 
-typedef void (*a2_kernel_fn)(const gemm_params *, const int16_t *, const int16_t *, int64_t, int64_t, int64_t,
+typedef void (*a2_kernel_fn)(const gemm_params *, const int8_t *, const int16_t *, int64_t, int64_t, int64_t,
                              int8_t *, int64_t, int64_t);
 static const a2_kernel_fn A2_KERNELS16[7] = {NULL, a2_kernel2_1, a2_kernel2_2, a2_kernel2_3, a2_kernel2_4,
                                              a2_kernel2_5, a2_kernel2_6};
@@ -546,7 +548,7 @@ static const a2_kernel_fn A2_KERNELS8[13] = {NULL, a2_kernel1_1, a2_kernel1_2, a
 /* All `rows` rows of a (int16, stride Kp) x output block ob -> y (stride O). A last block of at most 8
    channels runs the 8-channel kernels (12 rows at a time), others the 16-channel ones (6 rows at a time). */
 static GEMM_AVX2 void gemm_block_avx2(const gemm_params *p, const int16_t *a, int64_t rows, int64_t ob, int8_t *y) {
-    const int16_t *w = (const int16_t *)p->w + ob * p->Kp * 16;
+    const int8_t *w = (const int8_t *)p->w + ob * p->Kp * 16;
     const int64_t kp = p->Kp / 2, lda = p->Kp, ldy = p->O;
     const int64_t c0 = ob * 16;
     const int64_t nc = p->O - c0 < 16 ? p->O - c0 : 16;
