@@ -11,8 +11,10 @@ The second requantization, ties away from zero on the double product, is TFLite'
 FULLY_CONNECTED (docs/arithmetic.md eq. (10)); a PackedGemm built with ``scale`` uses it on every path.
 
 The arithmetic and the packed layouts are described in ``simd/gemm_s8.h``. Paths ("isa"):
-``"avx512vnni"`` (vpdpbusd u8 x s8), ``"avx2"`` (vpmaddwd on int16, never saturates) and ``"portable"``
-(plain C, any CPU). The best path the CPU supports is used unless ``INTRT_ISA`` (environment) or
+``"avx512vnni"`` (vpdpbusd u8 x s8), ``"avxvnni"`` (the same on 256-bit registers, for CPUs with AVX-VNNI
+but no AVX-512), ``"avx2"`` (vpmaddwd on int16, never saturates) and ``"portable"`` (plain C, any CPU).
+One to three rows (FULLY_CONNECTED with a small batch) run GEMV tiles on the VNNI paths: the same packed
+weights, with several independent accumulators per output summing interleaved k groups. The best path the CPU supports is used unless ``INTRT_ISA`` (environment) or
 :func:`set_isa` forces another; each SIMD path is checked against the portable one on a small problem the
 first time it is used, and is dropped with a warning if they disagree. ``INTRT_ISA`` and the CPU features
 are read through :mod:`intrt.kernels.cpu`.
@@ -49,6 +51,7 @@ cdef extern from "simd/gemm_s8.h" nogil:
     enum:
         ISA_PORTABLE
         ISA_AVX2
+        ISA_AVXVNNI
         ISA_AVX512VNNI
     ctypedef struct gemm_params:
         int isa
@@ -80,12 +83,12 @@ cdef extern from "simd/gemm_s8.h" nogil:
     void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
                        int64_t ob1, void *buf)
     void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf)
-    const int GEMM_NR[3]
-    const int GEMM_KG[3]
-    const int GEMM_MR[3]
-    const int GEMM_ESIZE[3]
+    const int GEMM_NR[4]
+    const int GEMM_KG[4]
+    const int GEMM_MR[4]
+    const int GEMM_ESIZE[4]
 
-ISA_NAMES = ("portable", "avx2", "avx512vnni")
+ISA_NAMES = ("portable", "avx2", "avxvnni", "avx512vnni")     # indices = the ISA_* values of simd/gemm_s8.h
 #: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
 cdef enum:
     TILE_BYTES_C = 128 * 1024
@@ -116,7 +119,8 @@ def get_num_threads():
 
 def peak_gop_s(isa="avx512vnni", double seconds=0.05):
     """Int8 operations per second (2 per multiply-add, in G) one thread reaches with a path's core dot-product
-    instruction alone (a register-only loop; ``"avx512vnni"``: vpdpbusd zmm, ``"avx2"``: vpmaddwd ymm), or
+    instruction alone (a register-only loop; ``"avx512vnni"``: vpdpbusd zmm, ``"avxvnni"``: vpdpbusd ymm,
+    ``"avx2"``: vpmaddwd ymm), or
     0.0 when this CPU lacks the path. The ceiling benchmarks/compare.py reports percentages of."""
     import time
     if isa not in ISA_NAMES:
@@ -141,13 +145,14 @@ def peak_gop_s(isa="avx512vnni", double seconds=0.05):
 
 
 def cpu_features():
-    """What this CPU and build offer: ``{"avx2", "avx512vnni", "thread_pool", "isa", "available"}``.
+    """What this CPU and build offer: ``{"avx2", "avxvnni", "avx512vnni", "thread_pool", "isa", "available"}``.
 
     ``available`` lists the paths that passed their self-check against the portable path (a path the CPU
     supports but that disagrees is left out, with a RuntimeWarning).
     """
     return {
         "avx2": bool(gemm_cpu_has(ISA_AVX2)),
+        "avxvnni": bool(gemm_cpu_has(ISA_AVXVNNI)),
         "avx512vnni": bool(gemm_cpu_has(ISA_AVX512VNNI)),
         "thread_pool": cpu.HAVE_THREAD_POOL,
         "isa": get_isa(),
@@ -170,7 +175,7 @@ def available_isas():
 
 
 def set_isa(name=None):
-    """Force a path (``"portable"``, ``"avx2"``, ``"avx512vnni"``) for GEMMs packed from now on; None: best."""
+    """Force a path (one of :data:`ISA_NAMES`) for GEMMs packed from now on; None: best."""
     global _forced
     if name is not None and name not in ISA_NAMES:
         raise InputError(f"set_isa: unknown path {name!r}; choose one of {ISA_NAMES}")
@@ -197,7 +202,7 @@ def choose_path(out_channels, depth):
     one. With the per-layer tile widths of :func:`block_width`, AVX-512 VNNI beat AVX2 on every CONV_2D and
     FULLY_CONNECTED layer of the benchmark models (benchmarks/compare.py, MobileNetV2 and the 224x224 hand
     landmark model, 1 to 1280 output channels, K from 3 to 1152), so the order of preference is AVX-512 VNNI,
-    AVX2, portable; the tile is then chosen by block_width."""
+    AVX-VNNI, AVX2, portable; the tile is then chosen by block_width."""
     return get_isa()
 
 
@@ -323,7 +328,7 @@ cdef class PackedGemm:
         arrays["total"][O:] = 31
         arrays["scale"] = padded(scale if scale is not None else 0.0, np.float64)
         fast = 0
-        if name in ("avx2", "avx512vnni") and not single_rounding and O and scale is None:
+        if name != "portable" and not single_rounding and O and scale is None:
             fast = _fast_requant(np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int64), left, right,
                                  out_zero_point)
         if fast:   # 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0); see a2_requant_fast
@@ -468,8 +473,8 @@ cdef class PackedGemm:
 
 
 #: rows of the micro-tile per (path, block width); others: GEMM_MR
-GEMM_MR_OF = {("portable", 32): 4, ("avx2", 16): 6, ("avx512vnni", 32): 8, ("avx512vnni", 16): 12,
-              ("avx512vnni", 8): 12}
+GEMM_MR_OF = {("portable", 32): 4, ("avx2", 16): 6, ("avxvnni", 16): 6, ("avx512vnni", 32): 8,
+              ("avx512vnni", 16): 12, ("avx512vnni", 8): 12}
 
 
 def block_width(isa, out_channels):

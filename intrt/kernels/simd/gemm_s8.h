@@ -7,6 +7,7 @@
    ISA_PORTABLE    plain C, any CPU.                      u8 activations, s8 weights, NR = 32, k in groups of 4
    ISA_AVX2        x86-64 AVX2, vpmaddwd on int16.        s16 activations, s8 weights widened to s16 on load
                                                           (vpmovsxbw), NR = 16, k in pairs
+   ISA_AVXVNNI     x86-64 AVX-VNNI, vpdpbusd ymm u8 x s8. u8 activations, s8 weights, NR = 16, k in groups of 4
    ISA_AVX512VNNI  x86-64 AVX-512 VNNI, vpdpbusd u8 x s8. u8 activations, s8 weights, NR = 32, k in groups of 4
 
    u8 paths: activations are flipped to xu = x ^ 0x80 = x + 128, so
@@ -61,16 +62,24 @@
 #else
 #define INTRT_GEMM_X86 0
 #endif
+/* the AVX-VNNI intrinsics (_mm256_dpbusd_avx_epi32, target "avxvnni") need GCC 11 or clang 12 */
+#if INTRT_GEMM_X86 && ((defined(__clang__) && __clang_major__ >= 12) || \
+                       (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define INTRT_GEMM_AVXVNNI 1
+#else
+#define INTRT_GEMM_AVXVNNI 0
+#endif
 
-enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512VNNI = 2 };
+/* in the order of gemm.pyx's ISA_NAMES (slowest first) */
+enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVXVNNI = 2, ISA_AVX512VNNI = 3 };
 
 /* geometry of each path: output channels per block, k per group, rows per micro-tile, activation bytes */
-static const int GEMM_NR[3] = {32, 16, 32};
-static const int GEMM_KG[3] = {4, 2, 4};
+static const int GEMM_NR[4] = {32, 16, 16, 32};
+static const int GEMM_KG[4] = {4, 2, 4, 4};
 /* rows per micro-tile (a multiple of every tile height the path has, for the row tiles of gemm.pyx):
-   AVX2 6 x 16 or 12 x 8; AVX-512 VNNI 8 x 32, 12 x 16 or 12 x 8 */
-static const int GEMM_MR[3] = {4, 12, 24};
-static const int GEMM_ESIZE[3] = {1, 2, 1};
+   AVX2 and AVX-VNNI 6 x 16 or 12 x 8; AVX-512 VNNI 8 x 32, 12 x 16 or 12 x 8 */
+static const int GEMM_MR[4] = {4, 12, 12, 24};
+static const int GEMM_ESIZE[4] = {1, 2, 1, 1};
 
 typedef struct {
     int isa;
@@ -109,6 +118,10 @@ static int gemm_cpu_has(int isa) {
     __builtin_cpu_init();
     if (isa == ISA_AVX2)
         return __builtin_cpu_supports("avx2") ? 1 : 0;
+#if INTRT_GEMM_AVXVNNI
+    if (isa == ISA_AVXVNNI)
+        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni")) ? 1 : 0;
+#endif
     if (isa == ISA_AVX512VNNI)
         return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) ? 1 : 0;
@@ -560,6 +573,149 @@ static GEMM_AVX2 void gemm_block_avx2(const gemm_params *p, const int16_t *a, in
     }
 }
 
+/* ================================================================ AVX-VNNI (256-bit VEX vpdpbusd) */
+/* CPUs with AVX-VNNI but without AVX-512 (e.g. Intel's Alder Lake and later client cores): the u8 x s8 dot
+   product of the AVX-512 VNNI path on ymm registers (16 of them), with the AVX2 path's requantization and
+   stores. Activation rows are u8 (x ^ 0x80, gemm_fill_rows), weights packed[block][k / 4][16][4], the
+   (128 + z_in) * sum w term folded into the bias as on the other u8 paths. Tiles: 6 rows x 16 channels,
+   12 x 8 for a last block of <= 8 channels, and 1 to 3 rows with split accumulators (GEMV, as a5_gemv). */
+#if INTRT_GEMM_AVXVNNI
+#define GEMM_AVXVNNI __attribute__((target("avx2,avxvnni")))
+
+#define A3_ROW_INIT(r) __m256i c##r##0 = b0, c##r##1 = b1;
+#define A3_ROW_STEP(r)                                                                    \
+    if (mr > r) {                                                                         \
+        int32_t quad;                                                                     \
+        memcpy(&quad, a + r * lda + 4 * k, 4);                                            \
+        const __m256i xb = _mm256_set1_epi32(quad);                                       \
+        c##r##0 = _mm256_dpbusd_avx_epi32(c##r##0, xb, w0);                               \
+        if (nv > 1) c##r##1 = _mm256_dpbusd_avx_epi32(c##r##1, xb, w1);                   \
+    }
+GEMM_INLINE GEMM_AVXVNNI void a3_kernel(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
+                                         int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
+                                         const int nv) {
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(p->bias + c0));
+    const __m256i b1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(p->bias + c0 + 8)) : b0;
+    A3_ROW_INIT(0) A3_ROW_INIT(1) A3_ROW_INIT(2) A3_ROW_INIT(3) A3_ROW_INIT(4) A3_ROW_INIT(5)
+    A3_ROW_INIT(6) A3_ROW_INIT(7) A3_ROW_INIT(8) A3_ROW_INIT(9) A3_ROW_INIT(10) A3_ROW_INIT(11)
+    for (int64_t k = 0; k < kq; k++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 64 * k));        /* channels 0-7 */
+        const __m256i w1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(w + 64 * k + 32)) : w0;
+        A3_ROW_STEP(0) A3_ROW_STEP(1) A3_ROW_STEP(2) A3_ROW_STEP(3) A3_ROW_STEP(4) A3_ROW_STEP(5)
+        A3_ROW_STEP(6) A3_ROW_STEP(7) A3_ROW_STEP(8) A3_ROW_STEP(9) A3_ROW_STEP(10) A3_ROW_STEP(11)
+    }
+    __m256i v[24];
+    A2_ROW_OUT(0) A2_ROW_OUT(1) A2_ROW_OUT(2) A2_ROW_OUT(3) A2_ROW_OUT(4) A2_ROW_OUT(5)
+    A2_ROW_OUT(6) A2_ROW_OUT(7) A2_ROW_OUT(8) A2_ROW_OUT(9) A2_ROW_OUT(10) A2_ROW_OUT(11)
+    a2_requant_tile(p, v, mr, nv, c0);
+    if (nv > 1) a2_store16(p, v, mr, y, ldy, nc);
+    else a2_store8(p, v, mr, y, ldy, nc);
+}
+
+/* GEMV tile: U = 4 (one row) or 2 (two, three rows) accumulator sets, each summing every U-th k group */
+#define A3G_ACC(r, u) __m256i g##r##u##0 = _mm256_setzero_si256(), g##r##u##1 = _mm256_setzero_si256();
+#define A3G_ROW_ACC(r) A3G_ACC(r, 0) A3G_ACC(r, 1) A3G_ACC(r, 2) A3G_ACC(r, 3)
+#define A3G_ROW(r, u, kk)                                                                 \
+    if (mr > r) {                                                                         \
+        int32_t quad;                                                                     \
+        memcpy(&quad, a + r * lda + 4 * (kk), 4);                                         \
+        const __m256i xb = _mm256_set1_epi32(quad);                                       \
+        g##r##u##0 = _mm256_dpbusd_avx_epi32(g##r##u##0, xb, w0);                         \
+        if (nv > 1) g##r##u##1 = _mm256_dpbusd_avx_epi32(g##r##u##1, xb, w1);             \
+    }
+#define A3G_STEP(u, kk)                                                                   \
+    if (U > u) {                                                                          \
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 64 * (kk)));          \
+        const __m256i w1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(w + 64 * (kk) + 32)) : w0; \
+        A3G_ROW(0, u, kk) A3G_ROW(1, u, kk) A3G_ROW(2, u, kk)                             \
+    }
+#define A3G_SUM(r, u) if (U > u) { g##r##0##0 = _mm256_add_epi32(g##r##0##0, g##r##u##0); \
+                                   g##r##0##1 = _mm256_add_epi32(g##r##0##1, g##r##u##1); }
+#define A3G_OUT(r)                                                                        \
+    if (mr > r) {                                                                         \
+        A3G_SUM(r, 1) A3G_SUM(r, 2) A3G_SUM(r, 3)                                         \
+        v[2 * r] = _mm256_add_epi32(g##r##0##0, b0);                                      \
+        v[2 * r + 1] = _mm256_add_epi32(g##r##0##1, b1);                                  \
+    }
+GEMM_INLINE GEMM_AVXVNNI void a3_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
+                                       int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
+                                       const int nv) {
+    const int U = mr == 1 ? 4 : 2;
+    A3G_ROW_ACC(0) A3G_ROW_ACC(1) A3G_ROW_ACC(2)
+    int64_t k = 0;
+    for (; k < kq % U; k++) { A3G_STEP(0, k) }
+    for (; k < kq; k += U) { A3G_STEP(0, k) A3G_STEP(1, k + 1) A3G_STEP(2, k + 2) A3G_STEP(3, k + 3) }
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(p->bias + c0));
+    const __m256i b1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(p->bias + c0 + 8)) : b0;
+    __m256i v[6];
+    A3G_OUT(0) A3G_OUT(1) A3G_OUT(2)
+    a2_requant_tile(p, v, mr, nv, c0);
+    if (nv > 1) a2_store16(p, v, mr, y, ldy, nc);
+    else a2_store8(p, v, mr, y, ldy, nc);
+}
+
+#define A3_KERNEL(kind, nv, n)                                                                              \
+    static GEMM_AVXVNNI __attribute__((noinline)) void a3_##kind##nv##_##n(                                 \
+            const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, int64_t c0,   \
+            int8_t *y, int64_t ldy, int64_t nc) {                                                           \
+        a3_##kind(p, w, a, lda, kq, c0, y, ldy, nc, n, nv);                                                 \
+    }
+A3_KERNEL(gemv, 2, 1) A3_KERNEL(gemv, 2, 2) A3_KERNEL(gemv, 2, 3)
+A3_KERNEL(kernel, 2, 4) A3_KERNEL(kernel, 2, 5) A3_KERNEL(kernel, 2, 6)
+A3_KERNEL(gemv, 1, 1) A3_KERNEL(gemv, 1, 2) A3_KERNEL(gemv, 1, 3)
+A3_KERNEL(kernel, 1, 4) A3_KERNEL(kernel, 1, 5) A3_KERNEL(kernel, 1, 6) A3_KERNEL(kernel, 1, 7)
+A3_KERNEL(kernel, 1, 8) A3_KERNEL(kernel, 1, 9) A3_KERNEL(kernel, 1, 10) A3_KERNEL(kernel, 1, 11)
+A3_KERNEL(kernel, 1, 12)
+
+typedef void (*a3_kernel_fn)(const gemm_params *, const int8_t *, const uint8_t *, int64_t, int64_t, int64_t,
+                             int8_t *, int64_t, int64_t);
+static const a3_kernel_fn A3_KERNELS16[7] = {NULL, a3_gemv2_1, a3_gemv2_2, a3_gemv2_3, a3_kernel2_4,
+                                             a3_kernel2_5, a3_kernel2_6};
+static const a3_kernel_fn A3_KERNELS8[13] = {NULL, a3_gemv1_1, a3_gemv1_2, a3_gemv1_3, a3_kernel1_4,
+                                             a3_kernel1_5, a3_kernel1_6, a3_kernel1_7, a3_kernel1_8,
+                                             a3_kernel1_9, a3_kernel1_10, a3_kernel1_11, a3_kernel1_12};
+
+/* All `rows` rows of a (u8, stride Kp) x output block ob (16 channels) -> y (stride O). */
+static GEMM_AVXVNNI void gemm_block_avxvnni(const gemm_params *p, const uint8_t *a, int64_t rows, int64_t ob,
+                                            int8_t *y) {
+    const int8_t *w = (const int8_t *)p->w + ob * p->Kp * 16;
+    const int64_t kq = p->Kp / 4, lda = p->Kp, ldy = p->O;
+    const int64_t c0 = ob * 16;
+    const int64_t nc = p->O - c0 < 16 ? p->O - c0 : 16;
+    const int mrmax = nc <= 8 ? 12 : 6;
+    const a3_kernel_fn *kernels = nc <= 8 ? A3_KERNELS8 : A3_KERNELS16;
+    for (int64_t m = 0; m < rows; m += mrmax) {
+        const int mr = rows - m < mrmax ? (int)(rows - m) : mrmax;
+        kernels[mr](p, w, a + m * lda, lda, kq, c0, y + m * ldy + c0, ldy, nc);
+    }
+}
+
+static GEMM_AVXVNNI __attribute__((noinline)) int64_t gemm_peak_avxvnni(int64_t iters, int32_t seed) {
+    __m256i a = _mm256_set1_epi32(seed), b = _mm256_set1_epi32(seed * 7 + 1);
+#define PK3_INIT(i) __m256i c##i = _mm256_set1_epi32(i);
+#define PK3_STEP(i) c##i = _mm256_dpbusd_avx_epi32(c##i, a, b);
+#define PK3_SUM(i) s = _mm256_add_epi32(s, c##i);
+    PK3_INIT(0) PK3_INIT(1) PK3_INIT(2) PK3_INIT(3) PK3_INIT(4) PK3_INIT(5) PK3_INIT(6) PK3_INIT(7)
+    PK3_INIT(8) PK3_INIT(9) PK3_INIT(10) PK3_INIT(11)
+    for (int64_t i = 0; i < iters; i++) {
+        PK3_STEP(0) PK3_STEP(1) PK3_STEP(2) PK3_STEP(3) PK3_STEP(4) PK3_STEP(5) PK3_STEP(6) PK3_STEP(7)
+        PK3_STEP(8) PK3_STEP(9) PK3_STEP(10) PK3_STEP(11)
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+    }
+    __m256i s = _mm256_setzero_si256();
+    PK3_SUM(0) PK3_SUM(1) PK3_SUM(2) PK3_SUM(3) PK3_SUM(4) PK3_SUM(5) PK3_SUM(6) PK3_SUM(7)
+    PK3_SUM(8) PK3_SUM(9) PK3_SUM(10) PK3_SUM(11)
+#undef PK3_INIT
+#undef PK3_STEP
+#undef PK3_SUM
+    int32_t out[8];
+    _mm256_storeu_si256((__m256i *)out, s);
+    volatile int32_t sink = out[0] + out[7];
+    (void)sink;
+    return iters * 12 * 32;
+}
+#endif /* INTRT_GEMM_AVXVNNI */
+
 /* ================================================================ AVX-512 VNNI */
 #define GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
@@ -954,6 +1110,9 @@ static int64_t gemm_peak_macs(int isa, int64_t iters) {
     if (isa == ISA_AVX512VNNI && gemm_cpu_has(ISA_AVX512VNNI)) return gemm_peak_avx512(iters, 3);
     if (isa == ISA_AVX2 && gemm_cpu_has(ISA_AVX2)) return gemm_peak_avx2(iters, 3);
 #endif
+#if INTRT_GEMM_AVXVNNI
+    if (isa == ISA_AVXVNNI && gemm_cpu_has(ISA_AVXVNNI)) return gemm_peak_avxvnni(iters, 3);
+#endif
     (void)isa; (void)iters;
     return 0;
 }
@@ -972,6 +1131,14 @@ static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0
         a2_fill_rows(p, s, m0, m1, (int16_t *)buf);
         for (int64_t ob = ob0; ob < ob1; ob++)
             gemm_block_avx2(p, (const int16_t *)buf, m1 - m0, ob, s->y + m0 * p->O);
+        return;
+    }
+#endif
+#if INTRT_GEMM_AVXVNNI
+    if (isa == ISA_AVXVNNI) {
+        gemm_fill_rows(p, s, m0, m1, buf);
+        for (int64_t ob = ob0; ob < ob1; ob++)
+            gemm_block_avxvnni(p, (const uint8_t *)buf, m1 - m0, ob, s->y + m0 * p->O);
         return;
     }
 #endif
