@@ -72,7 +72,9 @@ def workload(name, calls):
 def count(python, path, name, calls):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
-        env = dict(os.environ, INTRT_NUM_THREADS="1", PYTHONHASHSEED="0")    # fixed hashing: the same start-up
+        # fixed hashing and no BLAS worker threads (their spinning is counted too): the same start-up each time
+        env = dict(os.environ, INTRT_NUM_THREADS="1", PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1",
+                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         if path:
             env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",

@@ -612,9 +612,10 @@ GEMM_INLINE GEMM_AVXVNNI void a3_kernel(const gemm_params *p, const int8_t *w, c
     else a2_store8(p, v, mr, y, ldy, nc);
 }
 
-/* GEMV tile: U = 4 (one row) or 2 (two, three rows) accumulator sets, each summing every U-th k group */
+/* GEMV tile: U = 6 (one row) or 2 (two, three rows) accumulator sets, each summing every U-th k group
+   (at most 15 of the 16 ymm registers) */
 #define A3G_ACC(r, u) __m256i g##r##u##0 = _mm256_setzero_si256(), g##r##u##1 = _mm256_setzero_si256();
-#define A3G_ROW_ACC(r) A3G_ACC(r, 0) A3G_ACC(r, 1) A3G_ACC(r, 2) A3G_ACC(r, 3)
+#define A3G_ROW_ACC(r) A3G_ACC(r, 0) A3G_ACC(r, 1) A3G_ACC(r, 2) A3G_ACC(r, 3) A3G_ACC(r, 4) A3G_ACC(r, 5)
 #define A3G_ROW(r, u, kk)                                                                 \
     if (mr > r) {                                                                         \
         int32_t quad;                                                                     \
@@ -633,18 +634,20 @@ GEMM_INLINE GEMM_AVXVNNI void a3_kernel(const gemm_params *p, const int8_t *w, c
                                    g##r##0##1 = _mm256_add_epi32(g##r##0##1, g##r##u##1); }
 #define A3G_OUT(r)                                                                        \
     if (mr > r) {                                                                         \
-        A3G_SUM(r, 1) A3G_SUM(r, 2) A3G_SUM(r, 3)                                         \
+        A3G_SUM(r, 1) A3G_SUM(r, 2) A3G_SUM(r, 3) A3G_SUM(r, 4) A3G_SUM(r, 5)             \
         v[2 * r] = _mm256_add_epi32(g##r##0##0, b0);                                      \
         v[2 * r + 1] = _mm256_add_epi32(g##r##0##1, b1);                                  \
     }
 GEMM_INLINE GEMM_AVXVNNI void a3_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
                                        int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
                                        const int nv) {
-    const int U = mr == 1 ? 4 : 2;
+    const int U = mr == 1 ? 6 : 2;
     A3G_ROW_ACC(0) A3G_ROW_ACC(1) A3G_ROW_ACC(2)
     int64_t k = 0;
     for (; k < kq % U; k++) { A3G_STEP(0, k) }
-    for (; k < kq; k += U) { A3G_STEP(0, k) A3G_STEP(1, k + 1) A3G_STEP(2, k + 2) A3G_STEP(3, k + 3) }
+    for (; k < kq; k += U) {
+        A3G_STEP(0, k) A3G_STEP(1, k + 1) A3G_STEP(2, k + 2) A3G_STEP(3, k + 3) A3G_STEP(4, k + 4) A3G_STEP(5, k + 5)
+    }
     const __m256i b0 = _mm256_loadu_si256((const __m256i *)(p->bias + c0));
     const __m256i b1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(p->bias + c0 + 8)) : b0;
     __m256i v[6];
