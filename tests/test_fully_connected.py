@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from intrt.errors import IntrtError, QuantizationError, ShapeError
 from intrt.graph import Graph, Node, Tensor
+from intrt.kernels import gemm
 from intrt.kernels.linear import fully_connected_s8
 from intrt.ops import make_op
 from intrt.quant import QParams
@@ -254,6 +255,35 @@ def test_op_matches_reference(per_channel, rounding, activation):
     # the graph's rounding mode is about MBQM: FULLY_CONNECTED requantizes in float either way
     want = fully_connected_float_ref(x.reshape(6, k), w, bias, z_in, z_w, z_out, scale, lo, hi)
     assert_same(got.reshape(6, o), want)
+
+
+@pytest.mark.parametrize("isa", gemm.cpu_isas())
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("batch,k,o", [(1, 1, 1), (1, 37, 19), (1, 1024, 1024), (2, 257, 48), (3, 64, 33)])
+def test_op_small_batch_every_path(isa, per_channel, batch, k, o):
+    """FULLY_CONNECTED with 1-3 rows (the GEMV tiles of the VNNI paths) on every path this CPU runs, with
+    input zero points at both ends, weights over all of int8 and a fused RELU6-like clamp."""
+    rng = np.random.default_rng(batch * 1000 + k + o)
+    w = rng.integers(-128, 128, (o, k), dtype=np.int8)
+    bias = rng.integers(-2 ** 20, 2 ** 20, o).astype(np.int32)
+    s_w = rng.uniform(0.001, 0.01, o).astype(np.float32) if per_channel else np.float32(0.004)
+    w_q = QParams(s_w, np.zeros(o, np.int64), axis=0) if per_channel else QParams(0.004, 0)
+    for z_in in (-128, 127):
+        s_in, s_out, z_out = 0.05, 0.4 + 0.01 * math.sqrt(k), 11
+        old = gemm.get_isa()
+        gemm.set_isa(isa)
+        try:
+            op = build_op((batch, k), w, bias, QParams(s_in, z_in), w_q, QParams(s_out, z_out),
+                          dict(activation="RELU6"))
+            x = rng.integers(-128, 128, (batch, k), dtype=np.int8)
+            x[:, 0] = -128
+            got = run_op(op, x)
+            assert op.gemm is not None and op.gemm.isa == isa
+        finally:
+            gemm.set_isa(None)
+        assert gemm.get_isa() == old
+        want = fully_connected_float_ref(x, w, bias, z_in, 0, z_out, op.scale, op.act_min, op.act_max)
+        assert_same(got, want)
 
 
 @pytest.mark.parametrize("weight_zero_point", [0, 3])
