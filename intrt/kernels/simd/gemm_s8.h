@@ -225,6 +225,14 @@ static void gemm_tile_portable(const gemm_params *p, const uint8_t *a, int64_t l
 /* ================================================================ AVX2 */
 #define GEMM_AVX2 __attribute__((target("avx2")))
 #define GEMM_INLINE static inline __attribute__((always_inline))
+/* GCC's tree-level partial redundancy elimination makes its register allocator copy each accumulator twice per
+   iteration in the GEMV loops (a5_gemv, a3_gemv) (a move per vpdpbusd, more instructions for the front end); without it the loop
+   holds the accumulators in place. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GEMM_GEMV_OPT __attribute__((optimize("no-tree-pre")))
+#else
+#define GEMM_GEMV_OPT
+#endif
 
 /* -- activation rows: int16 x - z_in, 16 at a time */
 /* dst[0..n-1] = src[0..n-1] - z_in. May write up to 15 elements past dst + n (the caller writes them later or
@@ -638,7 +646,7 @@ GEMM_INLINE GEMM_AVXVNNI void a3_kernel(const gemm_params *p, const int8_t *w, c
         v[2 * r] = _mm256_add_epi32(g##r##0##0, b0);                                      \
         v[2 * r + 1] = _mm256_add_epi32(g##r##0##1, b1);                                  \
     }
-GEMM_INLINE GEMM_AVXVNNI void a3_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
+GEMM_INLINE GEMM_AVXVNNI GEMM_GEMV_OPT void a3_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
                                        int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
                                        const int nv) {
     const int U = mr == 1 ? 6 : 2;
@@ -658,7 +666,7 @@ GEMM_INLINE GEMM_AVXVNNI void a3_gemv(const gemm_params *p, const int8_t *w, con
 }
 
 #define A3_KERNEL(kind, nv, n)                                                                              \
-    static GEMM_AVXVNNI __attribute__((noinline)) void a3_##kind##nv##_##n(                                 \
+    static GEMM_AVXVNNI GEMM_GEMV_OPT __attribute__((noinline)) void a3_##kind##nv##_##n(                   \
             const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, int64_t c0,   \
             int8_t *y, int64_t ldy, int64_t nc) {                                                           \
         a3_##kind(p, w, a, lda, kq, c0, y, ldy, nc, n, nv);                                                 \
@@ -902,7 +910,7 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel8(const gemm_params *p, const int8_t *w, c
         if (nv > 1) a5_out16(p, _mm512_add_epi32(g##r##0##1, b1), c0 + 16, y + r * ldy + 16, nc - 16); \
     }
 
-GEMM_INLINE GEMM_AVX512 void a5_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
+GEMM_INLINE GEMM_AVX512 GEMM_GEMV_OPT void a5_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
                                       int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
                                       const int nv) {
     const int U = mr == 1 ? 8 : 4;
@@ -919,7 +927,7 @@ GEMM_INLINE GEMM_AVX512 void a5_gemv(const gemm_params *p, const int8_t *w, cons
 }
 
 #define A5_GEMV(nv, n)                                                                                      \
-    static GEMM_AVX512 __attribute__((noinline)) void a5_gemv##nv##_##n(                                    \
+    static GEMM_AVX512 GEMM_GEMV_OPT __attribute__((noinline)) void a5_gemv##nv##_##n(                      \
             const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda, int64_t kq, int64_t c0,   \
             int8_t *y, int64_t ldy, int64_t nc) {                                                           \
         a5_gemv(p, w, a, lda, kq, c0, y, ldy, nc, n, nv);                                                   \
