@@ -312,12 +312,12 @@ cdef class PackedGemm:
         # packed[block][k / kg][nr][kg], zero padded in k and o
         wpad = np.zeros((nblocks * nr, kp), np.int8)     # int8 on every path (AVX2 widens them on load)
         wpad[:O, :K] = w
-        packed = np.ascontiguousarray(wpad.reshape(nblocks, nr, kp // kg, kg).transpose(0, 2, 1, 3))
+        packed = _aligned(wpad.reshape(nblocks, nr, kp // kg, kg).transpose(0, 2, 1, 3))
         if not wide:     # u8 activations: sum w * (x - z_in) = sum w * (x ^ 0x80) - (128 + z_in) * sum w
             b64 = b64 - (128 + input_zero_point) * w.astype(np.int64).sum(axis=1)
 
         def padded(values, dtype=np.int32):
-            out = np.zeros(-(-O // 32) * 32 + 16, dtype)   # vector loads may run to the next 32, + 16
+            out = _aligned(np.zeros(-(-O // 32) * 32 + 16, dtype))   # vector loads may run to the next 32, + 16
 
             out[:O] = values
             return out
@@ -583,10 +583,22 @@ cdef class GemmStep(Step):
         self.p.rows = rows
         self.p.threads = max(1, current_threads(), cpu.DEFAULT_NUM_THREADS)
         stride = (_tile_rows(self.p.gemm) * self.p.gemm.Kp * GEMM_ESIZE[self.p.gemm.isa] + 64 + 63) // 64 * 64
-        scratch = np.zeros(max(1, self.p.threads * stride), np.uint8)
+        scratch = _aligned(np.zeros(max(1, self.p.threads * stride), np.uint8))   # rows start on cache lines
         self.keep.append(scratch)
         self.p.scratch = <char *>_ptr(scratch)
         self.p.scratch_stride = stride
+
+
+def _aligned(arr, int align=64):
+    """A C-contiguous copy of ``arr`` whose data starts on an ``align``-byte boundary. numpy places large arrays
+    16 bytes past a page boundary, which would make every 64-byte vector load of the packed weights span two
+    cache lines."""
+    arr = np.asarray(arr)
+    buf = np.empty(arr.nbytes + align, np.uint8)
+    off = (-buf.ctypes.data) % align
+    out = buf[off:off + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
 
 
 cdef void *_ptr(arr):
