@@ -47,3 +47,9 @@ static inline void simde_mm512_mask_storeu_epi8(void *p, simde__mmask64 k, simde
     for (int i = 0; i < 64; i++)
         if ((k >> i) & 1) ((int8_t *)p)[i] = x.i8[i];
 }
+static inline int32_t simde_mm512_reduce_add_epi32(simde__m512i a) {     /* the peak loop's final sum */
+    simde__m512i_private x = simde__m512i_to_private(a);
+    uint32_t s = 0;
+    for (int i = 0; i < 16; i++) s += (uint32_t)x.i32[i];
+    return (int32_t)s;
+}
