@@ -68,6 +68,28 @@ def test_pool_from_several_python_threads():
     assert not errors
 
 
+def test_pool_falls_back_to_the_caller_when_workers_lose():
+    """A job whose worker task stalls (as when another process holds that core) takes longer than the caller
+    alone would: the next jobs run on the caller only, and the pool counts the loss."""
+    before = cpu.pool_stats()
+    for _ in range(50):                          # until a worker joins the slow job (it may be asleep)
+        slots = cpu._run_tasks(64, 2, worker_delay_us=5000)
+        assert ((slots >= 0) & (slots < 2)).all()
+        if (slots == 1).any():
+            break
+    else:
+        pytest.skip("no worker joined a job (a single usable CPU?)")
+    after = cpu.pool_stats()
+    assert after["losses"] > before["losses"]
+    assert (cpu._run_tasks(64, 2) == 0).all()     # the next job: the caller alone
+    assert cpu.pool_stats()["serial_jobs"] == after["serial_jobs"] + 1
+    for _ in range(5000):                         # the fallback ends: workers join again
+        if (cpu._run_tasks(64, 2, worker_delay_us=1) == 1).any():
+            break
+    else:
+        pytest.fail("the pool never used its worker again")
+
+
 def test_thread_settings_and_errors():
     n = intrt.get_num_threads()
     assert cpu.available_cpus() >= 1 and cpu.default_num_threads() >= 1

@@ -11,6 +11,14 @@
    finds it awake), then sleeps on a condition variable; never an unbounded spin. The caller likewise spins
    briefly for running tasks and then sleeps until the last one signals.
 
+   Contention: when another process holds the cores, a worker can be descheduled in the middle of a task, and
+   the caller then waits for it; a job split over threads can take longer than the caller alone would have.
+   The caller times each parallel job (its own share of the tasks gives the time per task) and, when the job
+   took longer than running every task itself would have, runs the next `serial_left` jobs alone (no worker
+   woken, so none spins) before trying threads again; the count doubles with every consecutive loss (8 ..
+   INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained. Only speed depends on this: tasks
+   write disjoint outputs, so results never depend on how they are split.
+
    One job runs at a time. A caller that finds the pool busy (another Python thread running a model)
    runs its tasks alone on its own thread: results never depend on how tasks are split, only speed does.
 
@@ -34,6 +42,9 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 #endif
 
 #define INTRT_POOL_MAX_THREADS 64
+/* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
+#define INTRT_POOL_MIN_BACKOFF 8
+#define INTRT_POOL_MAX_BACKOFF 4096
 
 #if INTRT_HAVE_POOL
 #include <pthread.h>
@@ -71,6 +82,10 @@ typedef struct {
     int sleepers;                    /* workers waiting on `wake` */
     int nworkers;
     int64_t spin_ns;
+    /* contention fallback, read and written only by the job's caller (it holds `busy`) */
+    int serial_left;                 /* jobs still to run on the caller alone */
+    int backoff;                     /* serial jobs after the next loss */
+    int64_t losses, serial_jobs;     /* counters for intrt_pool_stats */
     pid_t pid;                       /* the process that made the workers (a fork child starts over) */
 } intrt_pool;
 
@@ -172,17 +187,43 @@ static int intrt_pool_grow(int n) {
     return n;
 }
 
+/* after a parallel job: was it slower than the caller alone would have been? Times: `start` before the job
+   was posted, `work` when the caller began claiming tasks, `idle` when it found none left, `end` when every
+   task had finished; `ran` of the `ntasks` tasks ran on the caller, so (idle - work) / ran is its time per task
+   and ntasks times that the job without workers. */
+static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t idle, int64_t end, int64_t ran,
+                             int64_t ntasks) {
+    if (ran <= 0 || ran >= ntasks) return;          /* no per-task time to compare, or no worker joined */
+    double alone = (double)(idle - work) * (double)ntasks / (double)ran;
+    if (p->backoff < INTRT_POOL_MIN_BACKOFF) p->backoff = INTRT_POOL_MIN_BACKOFF;
+    if ((double)(end - start) > alone) {
+        p->serial_left = p->backoff;
+        p->losses++;
+        if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
+    } else {
+        p->backoff = INTRT_POOL_MIN_BACKOFF;
+    }
+}
+
 static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int threads) {
     intrt_pool *p = &intrt_the_pool;
     int64_t i;
     if (threads > ntasks) threads = (int)ntasks;
     if (threads > INTRT_POOL_MAX_THREADS) threads = INTRT_POOL_MAX_THREADS;
     int expected = 0;
-    if (threads <= 1 || ntasks > 0xffffffffLL || p->pid != getpid() && intrt_pool_grow(threads - 1) < 1 ||
+    if (threads <= 1 || ntasks > 0xffffffffLL || (p->pid != getpid() && intrt_pool_grow(threads - 1) < 1) ||
         !atomic_compare_exchange_strong(&p->busy, &expected, 1)) {
         for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
         return;
     }
+    if (p->serial_left > 0) {           /* parallel jobs lost lately: the caller alone, workers left asleep */
+        p->serial_left--;
+        p->serial_jobs++;
+        for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
+        atomic_store(&p->busy, 0);
+        return;
+    }
+    int64_t start = intrt_now_ns();
     if (p->nworkers < threads - 1) intrt_pool_grow(threads - 1);
     pthread_mutex_lock(&p->mutex);
     uint32_t gen = atomic_load(&p->generation) + 1;
@@ -197,10 +238,12 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
 
+    int64_t work = intrt_now_ns();
     int64_t ran = intrt_pool_claim(p, gen, fn, ctx, ntasks, 0);
+    int64_t idle = intrt_now_ns(), end = idle;
     if (atomic_fetch_add(&p->done, ran) + ran != ntasks) {
         /* other threads still run tasks: poll briefly, then sleep until the last one signals */
-        int64_t deadline = intrt_now_ns() + p->spin_ns;
+        int64_t deadline = idle + p->spin_ns;
         int polls = 0;
         while (atomic_load(&p->done) != ntasks) {
             INTRT_CPU_RELAX();
@@ -213,8 +256,16 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
             atomic_store(&p->caller_sleeping, 0);
             pthread_mutex_unlock(&p->mutex);
         }
+        end = intrt_now_ns();
     }
+    intrt_pool_judge(p, start, work, idle, end, ran, ntasks);
     atomic_store(&p->busy, 0);
+}
+
+/* parallel jobs that lost to the caller alone, and jobs run alone because of that, since the start */
+static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs) {
+    *losses = intrt_the_pool.losses;
+    *serial_jobs = intrt_the_pool.serial_jobs;
 }
 
 static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
@@ -231,6 +282,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
 }
 static int intrt_pool_grow(int n) { (void)n; return 0; }
+static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs) { *losses = 0; *serial_jobs = 0; }
 static int intrt_pool_workers(void) { return 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
 static int64_t intrt_pool_spin(void) { return 0; }
