@@ -168,3 +168,64 @@ def test_mean_checks():
         op.output_shapes([(1, 4096, 4096)])
     with pytest.raises(QuantizationError):
         build_op("MEAN", [((2, 3), "int8", QParams(1e3, 0))], QParams(1e-7, 0), {"axes": [1]})
+
+
+# -- the MEAN kernel's paths (intrt/kernels/simd/mean_s8.h) against (M2) computed from tests/reference --------
+def mean_oracle(x3, z_in, mult, shift, z_out, rounding):
+    from tests.reference.fixedpoint import mbqm, mbqm_single
+    rq = mbqm_single if rounding == "single" else mbqm
+    sums = x3.astype(np.int64).sum(axis=1)
+    out = np.empty(sums.shape, np.int8)
+    for idx, s in np.ndenumerate(sums):
+        out[idx] = min(max(rq(int(s) - z_in * x3.shape[1], mult, shift) + z_out, -128), 127)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 70), st.sampled_from([1, 2, 7, 8, 9, 16, 23, 40]),
+       st.integers(-128, 127), st.integers(-128, 127),
+       st.one_of(st.integers(0, 2 ** 31 - 1), st.sampled_from([0, 1, 2 ** 30, 2 ** 31 - 1])),
+       st.integers(-31, 30), st.sampled_from(["double", "single"]),
+       st.sampled_from(["random", "min", "max"]), st.integers(0, 2 ** 32 - 1))
+def test_mean_kernel_paths_match_the_oracle(outer, count, inner, z_in, z_out, mult, shift, rounding, fill, seed):
+    from intrt.kernels import reduce
+    rng = np.random.default_rng(seed)
+    x = {"random": rng.integers(-128, 128, (outer, count, inner)),
+         "min": np.full((outer, count, inner), -128), "max": np.full((outer, count, inner), 127)}[fill]
+    x = x.astype(np.int8)
+    want = mean_oracle(x, z_in, mult, shift, z_out, rounding)
+    for isa in reduce.available_isas():
+        y = np.full((outer, inner), 99, np.int8)
+        reduce.mean_s8(x, y, z_in, mult, shift, z_out, np.empty(inner, np.int32), rounding == "single", isa=isa)
+        assert_same(y, want)
+
+
+@pytest.mark.parametrize("count", [31, 32, 33, 1000, 2 ** 16 + 5])
+def test_mean_kernel_contiguous_reduction_paths(count):
+    # inner == 1: the AVX2 path sums 32 bytes per step (vpsadbw on bytes + 128)
+    from intrt.kernels import reduce
+    rng = np.random.default_rng(count)
+    for x in (rng.integers(-128, 128, (3, count, 1)).astype(np.int8), np.full((2, count, 1), -128, np.int8),
+              np.full((2, count, 1), 127, np.int8)):
+        for mult, shift in ((1 << 30, -16), (2 ** 31 - 1, -31), (1 << 30, 0), (12345, 10)):
+            for rounding in ("double", "single"):
+                want = mean_oracle(x, -7, mult, shift, 5, rounding)
+                for isa in reduce.available_isas():
+                    y = np.zeros((x.shape[0], 1), np.int8)
+                    reduce.mean_s8(x, y, -7, mult, shift, 5, np.empty(1, np.int32), rounding == "single", isa=isa)
+                    assert_same(y, want)
+
+
+def test_mean_kernel_path_choice(monkeypatch):
+    from intrt.kernels import cpu, reduce
+    assert reduce.available_isas()[0] == "portable"
+    monkeypatch.setenv("INTRT_ISA", "portable")
+    assert reduce.get_isa() == "portable"
+    monkeypatch.setenv("INTRT_ISA", "avx512vnni")
+    assert reduce.get_isa() == reduce.available_isas()[-1]
+    if "avx2" in reduce.available_isas():        # only where the CPU has it
+        assert cpu.cpu_features()["avx2"]
+    from intrt.errors import InputError
+    with pytest.raises(InputError, match="path"):
+        reduce.mean_s8(np.zeros((1, 2, 3), np.int8), np.zeros((1, 3), np.int8), 0, 1 << 30, 0, 0,
+                       np.empty(3, np.int32), isa="neon")
