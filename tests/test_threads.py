@@ -51,6 +51,16 @@ def test_pool_runs_every_task_once_on_valid_slots(threads):
         assert ((slots >= 0) & (slots < max(1, min(threads, ntasks)))).all()
 
 
+def test_pool_caller_takes_the_front_and_workers_the_back():
+    # two-ended claiming (threadpool.h, "Locality"): with 2 threads the caller's tasks are a prefix
+    for ntasks in (2, 64, 0xFFFF):
+        slots = cpu._run_tasks(ntasks, 2)
+        assert ((slots == 0) | (slots == 1)).all()
+        assert (np.diff(slots) >= 0).all(), slots
+    slots = cpu._run_tasks(0x10000 + 7, 3)        # past 65535 tasks: one ticket from the front
+    assert ((slots >= 0) & (slots < 3)).all()
+
+
 def test_pool_from_several_python_threads():
     errors = []
 

@@ -3,9 +3,14 @@
    intrt_pool_run(fn, ctx, ntasks, threads) calls fn(ctx, task, slot) once for every task in 0 .. ntasks - 1
    and returns when all have finished. `slot` is 0 on the calling thread and 1 .. threads - 1 on the workers
    that joined this job, so a kernel can give each slot its own scratch memory. Tasks are claimed one by one
-   from a shared counter, so a worker that the OS does not schedule (another process holds the core) just
+   from a shared ticket, so a worker that the OS does not schedule (another process holds the core) just
    claims nothing: the calling thread runs the remaining tasks itself and never waits for a thread that has
    not started. It waits only for tasks already running.
+
+   Locality: the calling thread claims tasks from the front (0, 1, 2, ...) and workers from the back
+   (ntasks - 1, ntasks - 2, ...), so with two threads each keeps one end of every layer: kernels number tasks
+   in memory order (images, rows), and the rows a thread wrote in one layer are mostly the rows it reads in
+   the next, still in its own core's cache. Jobs of more than 65535 tasks claim from the front only.
 
    Waiting: a worker spins for a short, bounded time after each job (INTRT_POOL_SPIN_NS, so the next layer
    finds it awake), then sleeps on a condition variable; never an unbounded spin. The caller likewise spins
@@ -25,8 +30,9 @@
    Without pthreads (e.g. MSVC) the same function runs every task on the calling thread.
 
    Stale workers: a worker copies the job under the mutex and then claims tasks with a compare-and-swap on a
-   64-bit ticket (generation << 32 | next task), so a worker that was descheduled between two jobs can never
-   claim a task of a later job with the function of an earlier one. */
+   64-bit ticket (generation << 32 | first << 16 | end: tasks first .. end - 1 are left; or, past 65535 tasks,
+   generation << 32 | next task), so a worker that was descheduled between two jobs can never claim a task of
+   a later job with the function of an earlier one. */
 #ifndef INTRT_THREADPOOL_H
 #define INTRT_THREADPOOL_H
 
@@ -42,6 +48,8 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 #endif
 
 #define INTRT_POOL_MAX_THREADS 64
+/* jobs of at most this many tasks are claimed from both ends (see "Locality") */
+#define INTRT_POOL_TWO_ENDED_MAX 0xffff
 /* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
 #define INTRT_POOL_MIN_BACKOFF 8
 #define INTRT_POOL_MAX_BACKOFF 4096
@@ -68,7 +76,7 @@ typedef struct {
     pthread_mutex_t mutex;
     pthread_cond_t wake;             /* workers sleep here */
     pthread_cond_t finished;         /* the caller sleeps here */
-    _Atomic uint64_t ticket;         /* generation << 32 | next task index */
+    _Atomic uint64_t ticket;         /* generation << 32 | tasks left (see "Stale workers") */
     _Atomic uint32_t generation;     /* bumped per job: what spinning workers poll */
     _Atomic int64_t done;            /* tasks finished in the current job */
     _Atomic int caller_sleeping;
@@ -99,15 +107,37 @@ static inline int64_t intrt_now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* run tasks of generation `gen` until none is left; returns how many this thread ran */
+/* the ticket a job of `ntasks` tasks starts from */
+static inline uint64_t intrt_pool_first_ticket(uint32_t gen, int64_t ntasks) {
+    return (uint64_t)gen << 32 | (ntasks <= INTRT_POOL_TWO_ENDED_MAX ? (uint64_t)ntasks : 0);
+}
+
+/* run tasks of generation `gen` until none is left; returns how many this thread ran. Slot 0 (the caller)
+   takes the first task left, workers the last one (two-ended jobs). */
 static int64_t intrt_pool_claim(intrt_pool *p, uint32_t gen, intrt_task_fn fn, void *ctx, int64_t ntasks,
                                 int slot) {
-    int64_t ran = 0;
-    uint64_t t = atomic_load(&p->ticket);
+    const int two_ended = ntasks <= INTRT_POOL_TWO_ENDED_MAX;
+    int64_t ran = 0, task;
+    uint64_t t = atomic_load(&p->ticket), next;
     for (;;) {
-        if ((uint32_t)(t >> 32) != gen || (int64_t)(t & 0xffffffffu) >= ntasks) break;
-        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) continue;   /* t reloaded */
-        fn(ctx, (int64_t)(t & 0xffffffffu), slot);
+        if ((uint32_t)(t >> 32) != gen) break;
+        if (two_ended) {
+            const uint32_t first = (uint32_t)(t >> 16) & 0xffffu, end = (uint32_t)t & 0xffffu;
+            if (first >= end) break;
+            if (slot == 0) {
+                task = first;
+                next = t + ((uint64_t)1 << 16);
+            } else {
+                task = end - 1;
+                next = t - 1;
+            }
+        } else {
+            task = (int64_t)(t & 0xffffffffu);
+            if (task >= ntasks) break;
+            next = t + 1;
+        }
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, next)) continue;   /* t reloaded */
+        fn(ctx, task, slot);
         ran++;
         t = atomic_load(&p->ticket);
     }
@@ -233,7 +263,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     p->want = threads - 1 < p->nworkers ? threads - 1 : p->nworkers;
     p->joined = 0;
     atomic_store(&p->done, 0);
-    atomic_store(&p->ticket, (uint64_t)gen << 32);
+    atomic_store(&p->ticket, intrt_pool_first_ticket(gen, ntasks));
     atomic_store_explicit(&p->generation, gen, memory_order_release);
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
