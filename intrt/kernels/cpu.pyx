@@ -255,25 +255,32 @@ cdef int set_call_threads(int n) noexcept nogil:
 # -- a parallel loop for tests: which slot ran each task ---------------------------------------------------
 cdef struct _SlotRecord:
     int *slots
-    int64_t worker_delay_ns        # a task on a worker (slot > 0) takes at least this long
+    int64_t task_ns                # every task takes at least this long
+    int64_t worker_delay_ns        # a task on a worker (slot > 0) takes this much longer
+
+
+cdef inline void _busy_wait(int64_t ns) noexcept nogil:
+    cdef int64_t until = intrt_now_ns() + ns
+    while intrt_now_ns() < until:
+        pass
 
 
 cdef void _record_slot(void *ctx, int64_t task, int slot) noexcept nogil:
     cdef _SlotRecord *r = <_SlotRecord *>ctx
     r.slots[task] = slot
-    cdef int64_t until
+    if r.task_ns > 0:
+        _busy_wait(r.task_ns)
     if slot > 0 and r.worker_delay_ns > 0:      # a worker the OS took away in the middle of a task
-        until = intrt_now_ns() + r.worker_delay_ns
-        while intrt_now_ns() < until:
-            pass
+        _busy_wait(r.worker_delay_ns)
 
 
-def _run_tasks(int64_t ntasks, int threads, double worker_delay_us=0.0):
-    """Run ``ntasks`` tasks on the pool; returns the slot that ran each (tests of the pool itself). A task that
-    runs on a worker takes ``worker_delay_us`` (as if another process held that core)."""
+def _run_tasks(int64_t ntasks, int threads, double task_us=0.0, double worker_delay_us=0.0):
+    """Run ``ntasks`` tasks on the pool; returns the slot that ran each (tests of the pool itself). Each task
+    takes ``task_us``, and ``worker_delay_us`` more on a worker (as if another process held that core)."""
     out = np.full(ntasks, -1, np.intc)
     cdef int[::1] view = out
     cdef _SlotRecord r
+    r.task_ns = <int64_t>(task_us * 1000.0)
     r.worker_delay_ns = <int64_t>(worker_delay_us * 1000.0)
     if ntasks:
         r.slots = &view[0]
