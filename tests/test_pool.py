@@ -229,3 +229,47 @@ def test_mean_kernel_path_choice(monkeypatch):
     with pytest.raises(InputError, match="path"):
         reduce.mean_s8(np.zeros((1, 2, 3), np.int8), np.zeros((1, 3), np.int8), 0, 1 << 30, 0, 0,
                        np.empty(3, np.int32), isa="neon")
+
+
+# -- the max pool's paths (plain C, AVX2 window of intrt/kernels/simd/maxpool_s8.h) ---------------------------
+@settings(max_examples=120, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 9), st.integers(1, 9), st.sampled_from([1, 3, 15, 16, 17, 31, 32, 33, 70]),
+       st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), paddings,
+       st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]), st.integers(0, 2 ** 32 - 1))
+def test_max_pool_paths_match_reference(n, h, w, c, fh, fw, sh, sw, padding, act, seed):
+    import os
+    from intrt.kernels import pool
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(n, h, w, c), dtype=np.int8)
+    q = QParams(float(rng.choice([0.02, 0.1, 0.5])), int(rng.integers(-20, 20)))
+    lo, hi = ref.activation_bounds(act, float(q.scale[0]), int(q.zero_point[0]))
+    try:
+        want = ref.pool(x, (fh, fw), (sh, sw), padding, lo, hi, average=False)
+    except ValueError:
+        return
+    old = os.environ.get("INTRT_ISA")
+    try:
+        for isa in pool.available_isas():
+            os.environ["INTRT_ISA"] = isa
+            assert_same(run_pool("MAX_POOL_2D", x, q, (fh, fw), (sh, sw), padding, act), want)
+    finally:
+        if old is None:
+            os.environ.pop("INTRT_ISA", None)
+        else:
+            os.environ["INTRT_ISA"] = old
+
+
+def test_max_pool_path_choice(monkeypatch):
+    from intrt.errors import InputError
+    from intrt.kernels import pool
+    monkeypatch.setenv("INTRT_ISA", "portable")
+    assert pool.get_isa() == "portable"
+    monkeypatch.delenv("INTRT_ISA")
+    assert pool.get_isa() == pool.available_isas()[-1]
+    x, y = np.zeros((1, 2, 2, 3), np.int8), np.zeros((1, 1, 1, 3), np.int8)
+    with pytest.raises(InputError, match="path"):
+        pool.pool_s8(x, y, 2, 2, 2, 2, 0, 0, -128, 127, False, np.empty(3, np.int32), isa="neon")
+    x[0, 1, 1] = [5, -7, 127]
+    for isa in pool.available_isas():
+        pool.pool_s8(x, y, 2, 2, 2, 2, 0, 0, -128, 100, False, np.empty(3, np.int32), isa=isa)
+        assert y.reshape(-1).tolist() == [5, 0, 100]
