@@ -14,9 +14,10 @@ The arithmetic and the packed layouts are described in ``simd/gemm_s8.h``. Paths
 ``"avx512vnni"`` (vpdpbusd u8 x s8), ``"avxvnni"`` (the same on 256-bit registers, for CPUs with AVX-VNNI
 but no AVX-512), ``"avx2"`` (vpmaddwd on int16, never saturates) and ``"portable"`` (plain C, any CPU).
 One to three rows (FULLY_CONNECTED with a small batch) run GEMV tiles on the VNNI paths: the same packed
-weights, with several independent accumulators per output summing interleaved k groups. The best path the CPU supports is used unless ``INTRT_ISA`` (environment) or
-:func:`set_isa` forces another; each SIMD path is checked against the portable one on a small problem the
-first time it is used, and is dropped with a warning if they disagree. ``INTRT_ISA`` and the CPU features
+weights, with several independent accumulators per output summing interleaved k groups. The best path the
+CPU supports is used unless ``INTRT_ISA`` (environment) or :func:`set_isa` forces another; each SIMD path is
+checked against the portable one on a small problem the first time it is used, and is dropped with a warning
+if they disagree. ``INTRT_ISA`` and the CPU features
 are read through :mod:`intrt.kernels.cpu`.
 
 Threads (the pool of :mod:`intrt.kernels.cpu`) split rows (or blocks of output channels when there are few

@@ -226,8 +226,8 @@ static void gemm_tile_portable(const gemm_params *p, const uint8_t *a, int64_t l
 #define GEMM_AVX2 __attribute__((target("avx2")))
 #define GEMM_INLINE static inline __attribute__((always_inline))
 /* GCC's tree-level partial redundancy elimination makes its register allocator copy each accumulator twice per
-   iteration in the GEMV loops (a5_gemv, a3_gemv) (a move per vpdpbusd, more instructions for the front end); without it the loop
-   holds the accumulators in place. */
+   iteration in the GEMV loops (a5_gemv, a3_gemv): a move per vpdpbusd, more instructions for the front end.
+   Without it the loops keep the accumulators in place. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define GEMM_GEMV_OPT __attribute__((optimize("no-tree-pre")))
 #else
@@ -646,9 +646,9 @@ GEMM_INLINE GEMM_AVXVNNI void a3_kernel(const gemm_params *p, const int8_t *w, c
         v[2 * r] = _mm256_add_epi32(g##r##0##0, b0);                                      \
         v[2 * r + 1] = _mm256_add_epi32(g##r##0##1, b1);                                  \
     }
-GEMM_INLINE GEMM_AVXVNNI GEMM_GEMV_OPT void a3_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
-                                       int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
-                                       const int nv) {
+GEMM_INLINE GEMM_AVXVNNI GEMM_GEMV_OPT void a3_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a,
+                                                     int64_t lda, int64_t kq, int64_t c0, int8_t *y, int64_t ldy,
+                                                     int64_t nc, const int mr, const int nv) {
     const int U = mr == 1 ? 6 : 2;
     A3G_ROW_ACC(0) A3G_ROW_ACC(1) A3G_ROW_ACC(2)
     int64_t k = 0;
@@ -910,9 +910,9 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel8(const gemm_params *p, const int8_t *w, c
         if (nv > 1) a5_out16(p, _mm512_add_epi32(g##r##0##1, b1), c0 + 16, y + r * ldy + 16, nc - 16); \
     }
 
-GEMM_INLINE GEMM_AVX512 GEMM_GEMV_OPT void a5_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
-                                      int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
-                                      const int nv) {
+GEMM_INLINE GEMM_AVX512 GEMM_GEMV_OPT void a5_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a,
+                                                    int64_t lda, int64_t kq, int64_t c0, int8_t *y, int64_t ldy,
+                                                    int64_t nc, const int mr, const int nv) {
     const int U = mr == 1 ? 8 : 4;
     A5G_ROW_ACC(0) A5G_ROW_ACC(1) A5G_ROW_ACC(2)
     int64_t k = 0;
