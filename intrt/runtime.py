@@ -258,7 +258,7 @@ class Model:
         g = self.graph
         offsets, sizes, own = layout
         try:
-            arena = np.empty(total, np.uint8)
+            arena = cpu.aligned_empty(total, np.uint8)   # tensors sit at multiples of 64 bytes: on cache lines
             buffers: List[Optional[np.ndarray]] = [t.data for t in g.tensors]
             for i, off in offsets.items():
                 dt = _NUMPY_DTYPES[g.tensors[i].dtype]

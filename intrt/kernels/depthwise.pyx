@@ -305,13 +305,13 @@ class PackedDepthwise:
             # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
             # of two pixels (one per 128-bit half)
             chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
-            self.wblk, self.rq = _pack_lanes(self, taps, chan, REQUANT8)
+            self.wblk, self.rq = (cpu.aligned_copy(a) for a in _pack_lanes(self, taps, chan, REQUANT8))
         if not z32 and not z16:
             self.wz = np.zeros(1, np.int16)
             self.rqz = np.zeros(1, REQUANT16)
         else:
             chan = np.array([c0 + np.arange(32) for c0 in z32] + [c0 + np.arange(32) % 16 for c0 in z16])
-            self.wz, self.rqz = _pack_lanes(self, taps, chan, REQUANT16)
+            self.wz, self.rqz = (cpu.aligned_copy(a) for a in _pack_lanes(self, taps, chan, REQUANT16))
 
 
 cdef struct DwJob:

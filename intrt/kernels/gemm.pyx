@@ -594,16 +594,9 @@ cdef class GemmStep(Step):
         self.p.scratch_stride = stride
 
 
-def _aligned(arr, int align=64):
-    """A C-contiguous copy of ``arr`` whose data starts on an ``align``-byte boundary. numpy places large arrays
-    16 bytes past a page boundary, which would make every 64-byte vector load of the packed weights span two
-    cache lines."""
-    arr = np.asarray(arr)
-    buf = np.empty(arr.nbytes + align, np.uint8)
-    off = (-buf.ctypes.data) % align
-    out = buf[off:off + arr.nbytes].view(arr.dtype).reshape(arr.shape)
-    out[...] = arr
-    return out
+def _aligned(arr):
+    # packed weights, per-channel arrays and scratch start on cache lines (intrt.kernels.cpu.aligned_copy)
+    return cpu.aligned_copy(arr)
 
 
 cdef void *_ptr(arr):
