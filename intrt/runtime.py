@@ -266,8 +266,8 @@ class Model:
                     buffers[i] = np.empty(shapes[i], dt)
                 else:
                     buffers[i] = arena[off:off + sizes[i]].view(dt).reshape(shapes[i])
-            for i in own:
-                buffers[i] = np.empty(shapes[i], _NUMPY_DTYPES[g.tensors[i].dtype])
+            for i in own:       # graph inputs/outputs and state: on cache lines too
+                buffers[i] = cpu.aligned_empty(tuple(shapes[i]), _NUMPY_DTYPES[g.tensors[i].dtype])
             for v, value in zip(g.state, self._state_values):
                 buffers[v.read] = value
         except MemoryError:
