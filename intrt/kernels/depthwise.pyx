@@ -314,6 +314,12 @@ class PackedDepthwise:
             self.wz, self.rqz = (cpu.aligned_copy(a) for a in _pack_lanes(self, taps, chan, REQUANT16))
 
 
+cdef inline int64_t taps_stride(int64_t T) noexcept nogil:
+    # each thread's tap pointers on cache lines of their own (plus one spare line): the kernels reread them in
+    # their inner loop, so two threads' taps sharing a line would stall both on every write
+    return ((T + 7) // 8 + 1) * 8
+
+
 cdef struct DwJob:
     const dw_params *p
     const int8_t *img        # NULL: tasks cover (image, row range) pairs of every image
@@ -326,10 +332,10 @@ cdef void dw_job_task(void *ctx, int64_t task, int slot) noexcept nogil:
     cdef const dw_params *p = j.p
     cdef int64_t oh = p.OH, part = task % j.parts, n = task // j.parts
     if j.img != NULL:
-        dw_rows(p, j.img, j.out, part * oh // j.parts, (part + 1) * oh // j.parts, p.taps + slot * p.T)
+        dw_rows(p, j.img, j.out, part * oh // j.parts, (part + 1) * oh // j.parts, p.taps + slot * taps_stride(p.T))
     else:
         dw_rows(p, p.x + n * p.H * p.W * p.C, p.y + n * oh * p.OW * p.OC, part * oh // j.parts,
-                (part + 1) * oh // j.parts, p.taps + slot * p.T)
+                (part + 1) * oh // j.parts, p.taps + slot * taps_stride(p.T))
 
 
 cdef void dw_step_run(const void *params) noexcept nogil:
@@ -395,7 +401,8 @@ cdef class DepthwiseStep(Step):
         elif int(threads) < 1:
             raise InputError(f"depthwise step: threads must be >= 1, got {threads}")
         threads = max(1, min(int(threads), y.shape[0] * y.shape[1]))
-        taps = np.zeros(max(t_count, 1) * threads, np.intp)     # one set of tap pointers per thread
+        taps = cpu.aligned_empty(taps_stride(t_count) * threads, np.intp)     # one set of tap pointers per thread
+        taps[:] = 0
         expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)
         # what taps outside the image read: z_in, long enough for a run of a whole output row
         zrow = np.full(max(oc * (y.shape[2] * sw + 1), 1), packed.z_in, np.int8)

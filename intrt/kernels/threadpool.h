@@ -53,6 +53,9 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 /* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
 #define INTRT_POOL_MIN_BACKOFF 8
 #define INTRT_POOL_MAX_BACKOFF 4096
+/* a job "lost" when it took this many times longer than the caller alone would have: a clear stall, not the
+   unevenness of tasks or a worker's cold cache */
+#define INTRT_POOL_LOSS_RATIO 1.5
 
 #if INTRT_HAVE_POOL
 #include <pthread.h>
@@ -226,7 +229,7 @@ static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t
     if (ran <= 0 || ran >= ntasks) return;          /* no per-task time to compare, or no worker joined */
     double alone = (double)(idle - work) * (double)ntasks / (double)ran;
     if (p->backoff < INTRT_POOL_MIN_BACKOFF) p->backoff = INTRT_POOL_MIN_BACKOFF;
-    if ((double)(end - start) > alone) {
+    if ((double)(end - start) > INTRT_POOL_LOSS_RATIO * alone) {
         p->serial_left = p->backoff;
         p->losses++;
         if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
