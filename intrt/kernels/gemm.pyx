@@ -623,7 +623,9 @@ cdef class GemmStep(Step):
         self.p.rows = rows
         self.p.threads = max(1, current_threads(), cpu.DEFAULT_NUM_THREADS)
         stride = (_tile_rows(self.p.gemm) * self.p.gemm.Kp * GEMM_ESIZE[self.p.gemm.isa] + 64 + 63) // 64 * 64
-        scratch = _aligned(np.zeros(max(1, self.p.threads * stride), np.uint8))   # rows start on cache lines
+        size = max(1, self.p.threads * stride)
+        scratch = np.zeros(size + 64, np.uint8)      # zeroed pages from the OS, not written here
+        scratch = scratch[(-scratch.ctypes.data) % 64:][:size]     # rows start on cache lines
         self.keep.append(scratch)
         self.p.scratch = <char *>_ptr(scratch)
         self.p.scratch_stride = stride
