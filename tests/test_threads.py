@@ -98,8 +98,10 @@ def test_pool_falls_back_to_the_caller_when_workers_lose():
         pytest.skip("no worker joined a job (a single usable CPU?)")
     assert (cpu._run_tasks(64, 2) == 0).all()     # the next job: the caller alone
     assert cpu.pool_stats()["serial_jobs"] == after["serial_jobs"] + 1
-    for _ in range(5000):                         # the fallback ends: workers join again
-        if (cpu._run_tasks(256, 2) == 1).any():
+    for _ in range(50):                           # the fallback ends: workers join again
+        while cpu.pool_stats()["serial_left"]:
+            cpu._run_tasks(2, 2)
+        if (cpu._run_tasks(64, 2, task_us=20) == 1).any():     # 1.3 ms: long enough for a worker to wake
             break
     else:
         if cpu.available_cpus() >= 2:

@@ -20,7 +20,8 @@
    the caller then waits for it; a job split over threads can take longer than the caller alone would have.
    The caller times each parallel job (its own share of the tasks gives the time per task) and, when the job
    took clearly longer than running every task itself would have (INTRT_POOL_LOSS_RATIO), or when it ran every
-   task itself (no worker got a core in time: waking and spinning workers then only take CPU time from it),
+   task of a job longer than INTRT_POOL_JOIN_NS itself (no worker got a core in time: waking and spinning
+   workers then only take CPU time from it),
    runs the next `serial_left` jobs alone (no worker woken, so none spins) before trying threads again; the count doubles with every consecutive loss (8 ..
    INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained. Only speed depends on this: tasks
    write disjoint outputs, so results never depend on how they are split.
@@ -57,6 +58,9 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 /* a job "lost" when it took this many times longer than the caller alone would have: a clear stall, not the
    unevenness of tasks or a worker's cold cache */
 #define INTRT_POOL_LOSS_RATIO 1.5
+/* a job that no worker joined counts as lost only past this long: a polling worker starts within a few
+   microseconds, so a shorter job may simply have ended first */
+#define INTRT_POOL_JOIN_NS 20000
 
 #if INTRT_HAVE_POOL
 #include <pthread.h>
@@ -234,7 +238,7 @@ static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t
     const double ratio = p->loss_ratio > 0 ? p->loss_ratio : INTRT_POOL_LOSS_RATIO;
     /* lost: slower than the caller alone, or no worker took a task (none was scheduled in time: waking and
        spinning workers then only take CPU time from the caller and from whatever holds the other cores) */
-    if (ran >= ntasks || (double)(end - start) > ratio * alone) {
+    if ((ran >= ntasks && end - start > INTRT_POOL_JOIN_NS) || (double)(end - start) > ratio * alone) {
         p->serial_left = p->backoff;
         p->losses++;
         if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
