@@ -5,9 +5,12 @@
 For each workload (a packed int8 GEMM as fully connected and as 3x3 conv, a whole MobileNetV2 0.35 96x96 and the
 small CNN fixture, int8 in and out, one thread) the workload runs under ``valgrind --tool=callgrind`` twice:
 once with 1 call and once with 1 + RUNS calls; the difference divided by RUNS is the count of one call, free of
-the start-up (imports, loading, packing). Instruction counts are deterministic for a given build and input, so a
-change of compiler flags that slows a kernel shows here without the noise of a shared machine (they do not see
-memory stalls: confirm a large change with benchmarks/). Under valgrind the CPU has no AVX-512, so the AVX2 paths
+the start-up (imports, loading, packing). Instruction counts do not depend on the machine's load, so a change of
+compiler flags that slows a kernel shows here without the noise of a shared machine (they do not see memory
+stalls: confirm a large change with benchmarks/). The child runs with
+PYTHONHASHSEED=0 and one OpenBLAS thread: numpy's OpenBLAS threads otherwise spin while they wait, and their
+count (up to 1.5 M instructions in one process, 0 in the next) made the per-call figures of 10 runs vary by up to
+0.6 M; now two processes differ by tens of instructions. Under valgrind the CPU has no AVX-512, so the AVX2 paths
 are counted. ``--path`` puts DIR first on sys.path (a build tree or an unpacked wheel).
 """
 import argparse
@@ -63,6 +66,9 @@ def count(python, path, name, calls):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         env = dict(os.environ, INTRT_NUM_THREADS="1")
+        env.setdefault("PYTHONHASHSEED", "0")  # the same string hashes (dict probes) in every process
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # no spinning BLAS threads
+            env[var] = "1"
         if path:
             env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
