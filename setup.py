@@ -8,14 +8,14 @@ boundary (the op's ``prepare``/``output_shapes``). ``INTRT_DEBUG=1`` turns all c
 
 Release builds carry no debug information and are stripped; ``INTRT_DEBUG=1`` builds keep it (-O0 -g).
 Only the C kernels that are a model's run time (the GEMM and depthwise kernels of ``intrt/kernels/simd``,
-``KERNELS``) are optimized for speed (-O3); they are compiled in a translation unit of their own
-(``INTRT_KERNELS_IMPL``), so the Cython module that calls them is, like everything else (argument checks, plan
-set-up, elementwise kernels whose time is memory traffic, Cython's glue), optimized for size (-Os). Unused
-functions and data are dropped at link time (-ffunction-sections -fdata-sections -Wl,--gc-sections). All the
-modules are linked into one shared library, ``intrt/_lib.<suffix>``, which ``intrt/_native.py`` lets Python
-import them from (``INTRT_BUILD_ONLY`` builds one file per module instead).
-``scripts/callgrind_kernels.py`` counts the instructions of the hot paths to check a change of these flags;
-``scripts/package_sizes.py`` prints the sizes (README, "Package size and build").
+``KERNELS``) are optimized for speed (-O3); each header is compiled in a translation unit of its own
+(``INTRT_KERNELS_IMPL``), so that the Cython module that calls them is, like everything else (argument checks,
+plan set-up, elementwise kernels whose time is memory traffic, Cython's glue), optimized for size (-Os, and with
+GCC link-time optimization). Unused functions and data are dropped at link time (-ffunction-sections
+-fdata-sections -Wl,--gc-sections). All the modules are linked into one shared library, ``intrt/_lib.<suffix>``,
+from which ``intrt/_native.py`` lets Python import them (``INTRT_BUILD_ONLY`` builds one file per module
+instead). ``scripts/callgrind_kernels.py`` counts the instructions of the hot paths to check a change of these
+flags; ``scripts/package_sizes.py`` prints the sizes (README, "Package size and build").
 The .pyx files are translated to C at build time (the sdist ships no generated C), and both the
 translation and the C compilation run in parallel, one job per CPU (``build_ext -j N`` to choose).
 With Cython >= 3.1 the code Cython adds to every module (typed memoryviews, ...) is built once, in
@@ -126,7 +126,8 @@ def lto_flags(cc, jobs):
     """(compile args, link args) of GCC's link-time optimization, or None where the toolchain lacks it (clang with
     GNU ld, MSVC, ...). LTO makes one program of the size-optimized modules: GCC then folds the functions that
     Cython writes into every module alike (argument parsing, conversions, error handling) into one copy each,
-    about 0.1 MB less. The kernels (KERNELS) and the thread pool's module are compiled without it."""
+    about 0.08 MB less. The modules of KERNELS (kernels and Cython code) and the thread pool's module are compiled
+    without it."""
     import tempfile
 
     if cc.compiler_type == "msvc" or DEBUG:
@@ -210,7 +211,7 @@ class build_ext(_build_ext):
         nthreads = self.parallel if sys.platform.startswith("linux") else 0
         lto = lto_flags(cc, self.parallel)
         print(f"intrt: building {len(self.modules)} extension modules"
-              f"{' into one library' if len(self.extensions) == 1 else ''} with {self.parallel} parallel jobs "
+              f"{'' if only else ' into one library'} with {self.parallel} parallel jobs "
               f"({'debug' if DEBUG else 'release'} build{', LTO' if lto else ''}; 'pip install -v' shows each step)")
         from Cython.Compiler import Options
 
@@ -225,7 +226,7 @@ class build_ext(_build_ext):
             size, _ = flags["size"]
             if ext.name in THREAD_MODULES:  # threads may be cancelled (unwound) and need -pthread
                 size = [a for a in size if "unwind-tables" not in a] + threads
-            elif lto:
+            elif lto and ext.name not in KERNELS:  # (with LTO, the GEMM module's glue cost a small CNN 8% of its time)
                 size = size + lto[0]
             units[ext.name] = [(sources[ext.name][0], [("INTRT_KERNELS_EXTERN", "1")], size)]
             if ext.name in KERNELS:  # the kernels: the header alone, at -O3
