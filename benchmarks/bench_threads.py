@@ -1,6 +1,6 @@
 """Threads in real conditions: a model on 1 and on 2 threads, alone and next to a CPU-bound process.
 
-    python benchmarks/bench_threads.py [MODEL.tflite | FIXTURE] [--repeat 200] [--rounds 5] [--threads 2]
+    python benchmarks/bench_threads.py [MODEL.tflite | FIXTURE] [--repeat 200] [--rounds 5] [--threads 2] [--batch 16]
 
 Default model: the MobileNetV2 fixture (alpha 0.35, 96x96). The two models (``intrt.load(...,
 num_threads=1)`` and ``num_threads=N``) run interleaved in rounds, medians over rounds; then the same again
@@ -26,12 +26,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "tests", "fixtures", "tflite")
 
 
-def load_bytes(name):
+def load_bytes(name, dynamic_batch=False):
     from intrt.convert.tflite import from_tflite
     from intrt.format import to_bytes
 
     path = name if os.path.exists(name) else os.path.join(FIXTURES, name + ".tflite")
-    return to_bytes(from_tflite(path)), os.path.splitext(os.path.basename(path))[0]
+    return to_bytes(from_tflite(path, dynamic_batch=dynamic_batch)), os.path.splitext(os.path.basename(path))[0]
 
 
 def median_ms(model, x, repeat):
@@ -61,10 +61,15 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--contend", action="store_true", help="only the run next to a CPU-bound process")
+    ap.add_argument("--batch", type=int, default=None, help="run this batch size (the graph's batch made dynamic)")
     args = ap.parse_args(argv)
-    data, name = load_bytes(args.model)
+    data, name = load_bytes(args.model, dynamic_batch=args.batch is not None)
     models = [intrt.load(data, num_threads=1), intrt.load(data, num_threads=args.threads)]
-    x = np.random.default_rng(0).integers(-128, 128, models[0].inputs[0].shape).astype(np.int8)
+    shape = tuple(models[0].inputs[0].shape)
+    if args.batch is not None:
+        shape = (args.batch,) + shape[1:]
+        name += f" batch {args.batch}"
+    x = np.random.default_rng(0).integers(-128, 128, shape).astype(np.int8)
     print(f"{name}: default threads {cpu.default_num_threads()} (available CPUs {cpu.available_cpus()}), "
           f"thread pool {'yes' if cpu.HAVE_THREAD_POOL else 'no'}, spin {cpu.get_spin_microseconds():.0f} us")
     print(f"{'condition':12s} {'1 thread ms':>12s} {f'{args.threads} threads ms':>13s} {'ratio':>6s} "
@@ -80,7 +85,7 @@ def main(argv=None):
                 burner.wait()
         print(f"{'contended' if contend else 'alone':12s} {m1:12.3f} {m2:13.3f} {m2 / m1:6.2f} {'':8s} "
               f"{a1:7.3f} {a2:7.3f}")
-    print(f"pool workers started: {cpu.pool_workers()}")
+    print(f"pool workers started: {cpu.pool_workers()}; pool_stats {cpu.pool_stats()}")
     return 0
 
 

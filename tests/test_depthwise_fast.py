@@ -267,7 +267,7 @@ def test_thread_counts_agree(isa, params):
         y = np.full(shape, 99, np.int8)
         step = DepthwiseStep(packed_for(case), case["x"], y, case["stride"], case["dilation"], top, left, isa,
                              threads=threads)
-        assert step.threads == min(threads, shape[1])
+        assert step.threads == min(threads, shape[0] * shape[1])
         for _ in range(2):                       # a parallel step can be rerun
             step()
             assert_same(y, want, f"{isa}, {threads} threads")
@@ -297,6 +297,29 @@ def test_default_thread_count(monkeypatch):
         gemm.set_num_threads(old)
     with pytest.raises(ValueError, match="threads"):
         DepthwiseStep(packed_for(case), case["x"], y, (1, 1), (1, 1), top, left, threads=0)
+
+
+def test_batch_counts_toward_the_thread_threshold():
+    # below the threshold per image, above it for the batch: the step splits (image, row range) tasks
+    rng = np.random.default_rng(5)
+    n = dwk.PARALLEL_MIN_MACS // (20 * 20 * 16 * 9) + 1
+    case = make_case(rng, n, 20, 20, 16, 1, 3, 3, (1, 1), (1, 1), "SAME", "double")
+    top, left, shape = geometry(case)
+    from intrt.kernels import gemm
+    old = gemm.get_num_threads()
+    try:
+        gemm.set_num_threads(2)
+        y1 = np.zeros(shape, np.int8)
+        assert DepthwiseStep(packed_for(case), case["x"][:1], y1[:1], (1, 1), (1, 1), top, left).threads == 1
+        step = DepthwiseStep(packed_for(case), case["x"], y1, (1, 1), (1, 1), top, left)
+        assert step.threads == 2
+        step()
+        y2 = np.zeros(shape, np.int8)
+        DepthwiseStep(packed_for(case), case["x"], y2, (1, 1), (1, 1), top, left, threads=1)()
+        assert np.array_equal(y1, y2)
+        assert np.array_equal(y1, run_oracle(case))
+    finally:
+        gemm.set_num_threads(old)
 
 
 # -- property test -------------------------------------------------------------------------------------

@@ -168,3 +168,108 @@ def test_mean_checks():
         op.output_shapes([(1, 4096, 4096)])
     with pytest.raises(QuantizationError):
         build_op("MEAN", [((2, 3), "int8", QParams(1e3, 0))], QParams(1e-7, 0), {"axes": [1]})
+
+
+# -- the MEAN kernel's paths (intrt/kernels/simd/mean_s8.h) against (M2) computed from tests/reference --------
+def mean_oracle(x3, z_in, mult, shift, z_out, rounding):
+    from tests.reference.fixedpoint import mbqm, mbqm_single
+    rq = mbqm_single if rounding == "single" else mbqm
+    sums = x3.astype(np.int64).sum(axis=1)
+    out = np.empty(sums.shape, np.int8)
+    for idx, s in np.ndenumerate(sums):
+        out[idx] = min(max(rq(int(s) - z_in * x3.shape[1], mult, shift) + z_out, -128), 127)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 70), st.sampled_from([1, 2, 7, 8, 9, 16, 23, 40]),
+       st.integers(-128, 127), st.integers(-128, 127),
+       st.one_of(st.integers(0, 2 ** 31 - 1), st.sampled_from([0, 1, 2 ** 30, 2 ** 31 - 1])),
+       st.integers(-31, 30), st.sampled_from(["double", "single"]),
+       st.sampled_from(["random", "min", "max"]), st.integers(0, 2 ** 32 - 1))
+def test_mean_kernel_paths_match_the_oracle(outer, count, inner, z_in, z_out, mult, shift, rounding, fill, seed):
+    from intrt.kernels import reduce
+    rng = np.random.default_rng(seed)
+    x = {"random": rng.integers(-128, 128, (outer, count, inner)),
+         "min": np.full((outer, count, inner), -128), "max": np.full((outer, count, inner), 127)}[fill]
+    x = x.astype(np.int8)
+    want = mean_oracle(x, z_in, mult, shift, z_out, rounding)
+    for isa in reduce.available_isas():
+        y = np.full((outer, inner), 99, np.int8)
+        reduce.mean_s8(x, y, z_in, mult, shift, z_out, np.empty(inner, np.int32), rounding == "single", isa=isa)
+        assert_same(y, want)
+
+
+@pytest.mark.parametrize("count", [31, 32, 33, 1000, 2 ** 16 + 5])
+def test_mean_kernel_contiguous_reduction_paths(count):
+    # inner == 1: the AVX2 path sums 32 bytes per step (vpsadbw on bytes + 128)
+    from intrt.kernels import reduce
+    rng = np.random.default_rng(count)
+    for x in (rng.integers(-128, 128, (3, count, 1)).astype(np.int8), np.full((2, count, 1), -128, np.int8),
+              np.full((2, count, 1), 127, np.int8)):
+        for mult, shift in ((1 << 30, -16), (2 ** 31 - 1, -31), (1 << 30, 0), (12345, 10)):
+            for rounding in ("double", "single"):
+                want = mean_oracle(x, -7, mult, shift, 5, rounding)
+                for isa in reduce.available_isas():
+                    y = np.zeros((x.shape[0], 1), np.int8)
+                    reduce.mean_s8(x, y, -7, mult, shift, 5, np.empty(1, np.int32), rounding == "single", isa=isa)
+                    assert_same(y, want)
+
+
+def test_mean_kernel_path_choice(monkeypatch):
+    from intrt.kernels import cpu, reduce
+    assert reduce.available_isas()[0] == "portable"
+    monkeypatch.setenv("INTRT_ISA", "portable")
+    assert reduce.get_isa() == "portable"
+    monkeypatch.setenv("INTRT_ISA", "avx512vnni")
+    assert reduce.get_isa() == reduce.available_isas()[-1]
+    if "avx2" in reduce.available_isas():        # only where the CPU has it
+        assert cpu.cpu_features()["avx2"]
+    from intrt.errors import InputError
+    with pytest.raises(InputError, match="path"):
+        reduce.mean_s8(np.zeros((1, 2, 3), np.int8), np.zeros((1, 3), np.int8), 0, 1 << 30, 0, 0,
+                       np.empty(3, np.int32), isa="neon")
+
+
+# -- the max pool's paths (plain C, AVX2 window of intrt/kernels/simd/maxpool_s8.h) ---------------------------
+@settings(max_examples=120, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 9), st.integers(1, 9), st.sampled_from([1, 3, 15, 16, 17, 31, 32, 33, 70]),
+       st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), paddings,
+       st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]), st.integers(0, 2 ** 32 - 1))
+def test_max_pool_paths_match_reference(n, h, w, c, fh, fw, sh, sw, padding, act, seed):
+    import os
+    from intrt.kernels import pool
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(n, h, w, c), dtype=np.int8)
+    q = QParams(float(rng.choice([0.02, 0.1, 0.5])), int(rng.integers(-20, 20)))
+    lo, hi = ref.activation_bounds(act, float(q.scale[0]), int(q.zero_point[0]))
+    try:
+        want = ref.pool(x, (fh, fw), (sh, sw), padding, lo, hi, average=False)
+    except ValueError:
+        return
+    old = os.environ.get("INTRT_ISA")
+    try:
+        for isa in pool.available_isas():
+            os.environ["INTRT_ISA"] = isa
+            assert_same(run_pool("MAX_POOL_2D", x, q, (fh, fw), (sh, sw), padding, act), want)
+    finally:
+        if old is None:
+            os.environ.pop("INTRT_ISA", None)
+        else:
+            os.environ["INTRT_ISA"] = old
+
+
+def test_max_pool_path_choice(monkeypatch):
+    from intrt.errors import InputError
+    from intrt.kernels import pool
+    monkeypatch.setenv("INTRT_ISA", "portable")
+    assert pool.get_isa() == "portable"
+    monkeypatch.delenv("INTRT_ISA")
+    assert pool.get_isa() == pool.available_isas()[-1]
+    x, y = np.zeros((1, 2, 2, 3), np.int8), np.zeros((1, 1, 1, 3), np.int8)
+    with pytest.raises(InputError, match="path"):
+        pool.pool_s8(x, y, 2, 2, 2, 2, 0, 0, -128, 127, False, np.empty(3, np.int32), isa="neon")
+    x[0, 1, 1] = [5, -7, 127]
+    for isa in pool.available_isas():
+        pool.pool_s8(x, y, 2, 2, 2, 2, 0, 0, -128, 100, False, np.empty(3, np.int32), isa=isa)
+        assert y.reshape(-1).tolist() == [5, 0, 100]

@@ -111,6 +111,21 @@ def test_binary_large_outputs_use_the_pair_table(op, shapes, rounding):
     assert model.ops[0].pairs is not None and model.ops[0].pairs.shape == (65536,)
 
 
+@pytest.mark.parametrize("op", ["ADD", "SUB", "MUL"])
+@pytest.mark.parametrize("shape", [(5, 37, 41, 13), (4, 64, 64, 16)])
+def test_binary_rows_split_between_threads_same_bytes(op, shape):
+    # one row of >= 2 * 2**15 elements: ranges of it run on the thread pool (intrt/kernels/eltwise.pyx)
+    ins = [(shape, "int8", QParams(0.07, -5)), (shape, "int8", QParams(0.11, 9))]
+    data = fmt.to_bytes(graph_of(op, ins, QParams(0.09, 2), {"activation": "RELU"}))
+    plain, one, two = load(data, bind_steps=False), load(data, num_threads=1), load(data, num_threads=2)
+    rng = np.random.default_rng(7)
+    for _ in range(2):
+        xs = [random_input(rng, shape, "int8") for _ in range(2)]
+        want = plain.run_list(xs, quantized=True)[0]
+        assert_bytes_equal(one.run_list(xs, quantized=True)[0], want, f"{op} 1 thread")
+        assert_bytes_equal(two.run_list(xs, quantized=True)[0], want, f"{op} 2 threads")
+
+
 @pytest.mark.parametrize("op", ["ADD", "MUL"])
 def test_binary_constant_operand_and_dynamic_batch(op):
     rng = np.random.default_rng(1)

@@ -51,6 +51,16 @@ def test_pool_runs_every_task_once_on_valid_slots(threads):
         assert ((slots >= 0) & (slots < max(1, min(threads, ntasks)))).all()
 
 
+def test_pool_caller_takes_the_front_and_workers_the_back():
+    # two-ended claiming (threadpool.h, "Locality"): with 2 threads the caller's tasks are a prefix
+    for ntasks in (2, 64, 0xFFFF):
+        slots = cpu._run_tasks(ntasks, 2)
+        assert ((slots == 0) | (slots == 1)).all()
+        assert (np.diff(slots) >= 0).all(), slots
+    slots = cpu._run_tasks(0x10000 + 7, 3)        # past 65535 tasks: one ticket from the front
+    assert ((slots >= 0) & (slots < 3)).all()
+
+
 def test_pool_from_several_python_threads():
     errors = []
 
@@ -66,6 +76,32 @@ def test_pool_from_several_python_threads():
     for t in ts:
         t.join()
     assert not errors
+
+
+def test_pool_falls_back_to_the_caller_when_workers_lose():
+    """A job whose worker task stalls (as when another process holds that core) takes longer than the caller
+    alone would: the next jobs run on the caller only, and the pool counts the loss."""
+    joined = 0
+    for _ in range(50):    # until a worker joins the slow job (it may be asleep; the caller may be preempted)
+        before = cpu.pool_stats()
+        slots = cpu._run_tasks(64, 2, task_us=20, worker_delay_us=50_000)
+        assert ((slots >= 0) & (slots < 2)).all()
+        joined += bool((slots == 1).any())
+        after = cpu.pool_stats()
+        if after["losses"] > before["losses"]:
+            break
+    else:
+        if joined:
+            pytest.fail(f"a worker joined {joined} slow jobs, none counted as a loss")
+        pytest.skip("no worker joined a job (a single usable CPU?)")
+    assert (cpu._run_tasks(64, 2) == 0).all()     # the next job: the caller alone
+    assert cpu.pool_stats()["serial_jobs"] == after["serial_jobs"] + 1
+    for _ in range(5000):                         # the fallback ends: workers join again
+        if (cpu._run_tasks(256, 2) == 1).any():
+            break
+    else:
+        if cpu.available_cpus() >= 2:
+            pytest.fail("the pool never used its worker again")
 
 
 def test_thread_settings_and_errors():

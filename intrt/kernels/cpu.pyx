@@ -44,6 +44,8 @@ cdef extern from "cpu.h" nogil:
     int intrt_pool_workers()
     void intrt_pool_set_spin_ns(int64_t ns)
     int64_t intrt_pool_spin()
+    void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs)
+    int64_t intrt_now_ns()
     int intrt_get_call_threads()
     void intrt_set_call_threads(int n)
 
@@ -218,6 +220,16 @@ def get_spin_microseconds():
     return intrt_pool_spin() / 1000.0
 
 
+def pool_stats():
+    """How the pool met contention since the process started: ``{"losses": parallel jobs that took longer than
+    the calling thread alone would have, "serial_jobs": jobs then run on the calling thread alone}``. After a
+    loss the pool runs the next jobs without workers (8, doubling per consecutive loss up to 4096) and then
+    tries threads again (threadpool.h, "Contention"); results never depend on it, only speed."""
+    cdef int64_t losses = 0, serial = 0
+    intrt_pool_stats(&losses, &serial)
+    return {"losses": int(losses), "serial_jobs": int(serial)}
+
+
 cdef void parallel_for(task_fn fn, void *ctx, int64_t ntasks, int threads) noexcept nogil:
     intrt_pool_run(<intrt_task_fn>fn, ctx, ntasks, threads)
 
@@ -241,15 +253,37 @@ cdef int set_call_threads(int n) noexcept nogil:
 
 
 # -- a parallel loop for tests: which slot ran each task ---------------------------------------------------
+cdef struct _SlotRecord:
+    int *slots
+    int64_t task_ns                # every task takes at least this long
+    int64_t worker_delay_ns        # a task on a worker (slot > 0) takes this much longer
+
+
+cdef inline void _busy_wait(int64_t ns) noexcept nogil:
+    cdef int64_t until = intrt_now_ns() + ns
+    while intrt_now_ns() < until:
+        pass
+
+
 cdef void _record_slot(void *ctx, int64_t task, int slot) noexcept nogil:
-    (<int *>ctx)[task] = slot
+    cdef _SlotRecord *r = <_SlotRecord *>ctx
+    r.slots[task] = slot
+    if r.task_ns > 0:
+        _busy_wait(r.task_ns)
+    if slot > 0 and r.worker_delay_ns > 0:      # a worker the OS took away in the middle of a task
+        _busy_wait(r.worker_delay_ns)
 
 
-def _run_tasks(int64_t ntasks, int threads):
-    """Run ``ntasks`` tasks on the pool; returns the slot that ran each (tests of the pool itself)."""
+def _run_tasks(int64_t ntasks, int threads, double task_us=0.0, double worker_delay_us=0.0):
+    """Run ``ntasks`` tasks on the pool; returns the slot that ran each (tests of the pool itself). Each task
+    takes ``task_us``, and ``worker_delay_us`` more on a worker (as if another process held that core)."""
     out = np.full(ntasks, -1, np.intc)
     cdef int[::1] view = out
+    cdef _SlotRecord r
+    r.task_ns = <int64_t>(task_us * 1000.0)
+    r.worker_delay_ns = <int64_t>(worker_delay_us * 1000.0)
     if ntasks:
+        r.slots = &view[0]
         with nogil:
-            parallel_for(_record_slot, &view[0], ntasks, threads)
+            parallel_for(_record_slot, &r, ntasks, threads)
     return out

@@ -18,9 +18,9 @@ the portable path.
 Threads: a step splits each image's output rows into ranges run on the thread pool of
 :mod:`intrt.kernels.cpu` (rows are independent, so the result is the same for every thread count). The
 most threads a step may use is fixed when it is made: ``intrt.get_num_threads()`` (``INTRT_NUM_THREADS``, or
-the loading model's ``num_threads``), for layers of at least :data:`PARALLEL_MIN_MACS` multiply-adds per
-image (below that, waking a thread costs more than it saves); each run uses at most the running model's
-count.
+the loading model's ``num_threads``), for layers of at least :data:`PARALLEL_MIN_MACS` multiply-adds over
+the whole batch (below that, waking a thread costs more than it saves); each run uses at most the running
+model's count. A batch of several images is split into (image, row range) tasks.
 
 Example
 -------
@@ -141,10 +141,11 @@ def get_isa():
     return _AVAILABLE[len(_AVAILABLE) - 1]
 
 
-#: multiply-adds per image (OH * OW * C * dm * KH * KW) from which a step uses more than one thread.
-#: Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): a layer alone gains 1.5-1.9x from ~250k
-#: MACs and breaks even around 60k-125k; inside whole models (MobileNetV2) the cost of waking the second thread
-#: for every layer made 500k the better threshold.
+#: multiply-adds of the whole batch (N * OH * OW * C * dm * KH * KW) from which a step uses more than one
+#: thread. Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): a layer alone gains 1.5-1.9x from
+#: ~250k MACs and breaks even around 60k-125k; inside whole models (MobileNetV2) the cost of waking the second
+#: thread for every layer made 500k the better threshold. Counting the batch matters: MobileNetV2-0.35's
+#: depthwise layers are all below 500k per image, so per image they never split even at batch 16.
 PARALLEL_MIN_MACS = 500_000
 
 
@@ -389,11 +390,11 @@ cdef class DepthwiseStep(Step):
             raise InputError(f"unknown depthwise path {name!r}; choose one of {ISA_NAMES}")
         t_count = packed.kh * packed.kw
         if threads is None:
-            macs = y.shape[1] * y.shape[2] * oc * t_count
+            macs = y.shape[0] * y.shape[1] * y.shape[2] * oc * t_count
             threads = default_threads() if macs >= PARALLEL_MIN_MACS else 1
         elif int(threads) < 1:
             raise InputError(f"depthwise step: threads must be >= 1, got {threads}")
-        threads = max(1, min(int(threads), y.shape[1]))
+        threads = max(1, min(int(threads), y.shape[0] * y.shape[1]))
         taps = np.zeros(max(t_count, 1) * threads, np.intp)     # one set of tap pointers per thread
         expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)
         # what taps outside the image read: z_in, long enough for a run of a whole output row

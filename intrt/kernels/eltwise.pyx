@@ -21,12 +21,14 @@ all 65536 (q1, q2) pairs (``pair_table``: the same code, so the same bytes) and 
 output up in that 64 KiB int8 table, out = T[(byte q1) * 256 + byte q2], instead of requantizing.
 
 One implementation, binary_impl(BinaryParams*), serves both the ``add_s8`` / ``mul_s8`` functions and the
-runtime's BinaryStep (bound once per plan to fixed buffers).
+runtime's BinaryStep (bound once per plan to fixed buffers). A step whose operands form one row (no broadcast
+over outer dims) of at least 2**15 elements per thread splits it into ranges on the thread pool.
 """
 from libc.stdint cimport int8_t, uint8_t, int32_t, int64_t
 
 import numpy as np
 
+from intrt.kernels.cpu cimport parallel_for, current_threads, threads_for
 from intrt.kernels.fixedpoint cimport requantize
 from intrt.kernels.step cimport Step
 from intrt.errors import QuantizationError, ShapeError
@@ -35,6 +37,9 @@ cdef enum:
     MAX_DIMS = 6
     OP_ADD = 0
     OP_MUL = 1
+    # one row (no broadcast over outer dims, e.g. a batch of residual adds) of at least this many elements per
+    # thread is split between threads: ~15-30 us of table lookups, well above the cost of a job
+    PARALLEL_MIN_ELEMENTS = 1 << 15
 
 
 cdef struct BinaryParams:
@@ -56,6 +61,11 @@ cdef struct BinaryParams:
     int32_t act_max
     bint single_rounding
     const int8_t* pair_table   # NULL, or 65536 outputs indexed by (byte of q1) * 256 + byte of q2
+
+
+cdef struct RowJob:
+    const BinaryParams* p
+    Py_ssize_t parts           # tasks of the single row split between threads
 
 
 cdef void add_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb, int8_t* out, Py_ssize_t n,
@@ -156,8 +166,35 @@ cdef void binary_impl(const BinaryParams* p) noexcept nogil:
                         o += n5
 
 
+cdef void row_part(void* ctx, int64_t task, int slot) noexcept nogil:
+    # elements [task * n / parts, (task + 1) * n / parts) of the single row
+    cdef const RowJob* j = <const RowJob*>ctx
+    cdef const BinaryParams* p = j.p
+    cdef Py_ssize_t n = p.shape[5], parts = j.parts
+    cdef Py_ssize_t i0 = task * n // parts, i1 = (task + 1) * n // parts
+    cdef Py_ssize_t sa = p.a_strides[5], sb = p.b_strides[5]
+    if i1 <= i0:
+        return
+    if p.pair_table != NULL:
+        table_row(p.a + i0 * sa, sa, p.b + i0 * sb, sb, p.out + i0, i1 - i0, p.pair_table)
+    elif p.op == OP_ADD:
+        add_row(p.a + i0 * sa, sa, p.b + i0 * sb, sb, p.out + i0, i1 - i0, p)
+    else:
+        mul_row(p.a + i0 * sa, sa, p.b + i0 * sb, sb, p.out + i0, i1 - i0, p)
+
+
 cdef void binary_run(const void* params) noexcept nogil:
-    binary_impl(<const BinaryParams*>params)
+    cdef const BinaryParams* p = <const BinaryParams*>params
+    cdef int threads = 1
+    cdef RowJob j
+    if p.shape[0] == 1 and p.shape[1] == 1 and p.shape[2] == 1 and p.shape[3] == 1 and p.shape[4] == 1:
+        threads = threads_for(p.shape[5], PARALLEL_MIN_ELEMENTS, current_threads())
+    if threads > 1:
+        # disjoint ranges of one row (4 per thread): the bytes do not depend on the split
+        j.p, j.parts = p, 4 * threads
+        parallel_for(row_part, &j, j.parts, threads)
+    else:
+        binary_impl(p)
 
 
 cdef int set_geometry(BinaryParams* p, const int8_t[::1] a, const int8_t[::1] b, int8_t[::1] out,

@@ -89,9 +89,13 @@ ISA_NAMES = ("portable", "avx2", "avx512vnni")
 #: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
 cdef enum:
     TILE_BYTES_C = 128 * 1024
-    MIN_PARALLEL_MACS_C = 1 << 19
+    MIN_PARALLEL_MACS_C = 1 << 20
 TILE_BYTES = TILE_BYTES_C
-#: multiply-adds each thread must get: smaller problems run on fewer threads (waking one costs more)
+#: multiply-adds each thread must get: smaller problems run on fewer threads. 1M is 4-15 us of work per
+#: thread (AVX-512 VNNI .. AVX2); below that, a worker's wake-up and its polling after the job (which takes a
+#: core from the caller when other processes are busy) cost more than the split saves: MobileNetV2-0.35 at
+#: batch 1 with 2 threads on a loaded 2-vCPU machine ran at 0.82-0.89x of one thread with 512k and 1.00x with
+#: 1M (no layer of it is split then), while its batch-16 layers of 2-4M multiply-adds still split.
 MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
 cdef int64_t _min_parallel_macs = MIN_PARALLEL_MACS_C
 

@@ -10,18 +10,43 @@ Input and output share (scale, zero point), so pooling works on the raw int8 val
 The op rejects average windows with n == 0 (TFLite's kernel returns an error there); a max window with no
 valid cell gives clamp(-128), as TFLite.
 
-One implementation, pool_impl(PoolParams*), serves ``pool_s8`` and the runtime's PoolStep. The inner loops
+One implementation, pool_impl(PoolParams*), serves ``pool_s8`` and the runtime's PoolStep (the max pool's
+window on AVX2 CPUs: simd/maxpool_s8.h, the same bytes; INTRT_ISA=portable forces plain C). The inner loops
 run over the C contiguous channels of one input pixel: max keeps its running maximum in the output pixel
 itself (started at act_min, which folds the clamp in), the average an int32 sum per channel; the division
 of (P2) is a multiply and shift by a reciprocal exact over the accumulator's range (Divider).
 """
-from libc.stdint cimport int8_t, int32_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from libc.string cimport memset
 
 import numpy as np
 
+from intrt.kernels import cpu
 from intrt.kernels.step cimport Step
-from intrt.errors import QuantizationError, ShapeError
+from intrt.errors import InputError, QuantizationError, ShapeError
+
+
+cdef extern from "simd/maxpool_s8.h" nogil:
+    int INTRT_MAXPOOL_HAVE_AVX2
+    void maxpool_window_avx2(const int8_t *first, int8_t *out, int64_t rows, int64_t cols, int64_t row_step,
+                             int64_t col_step, int64_t depth, int8_t lo, int8_t hi)
+
+
+#: paths of the max pool, slowest first: plain C and, on x86-64 CPUs with AVX2, 32/16 channels per register
+#: (simd/maxpool_s8.h; the same bytes). The average pool has the plain C path only.
+ISA_NAMES = ("portable", "avx2")
+_AVAILABLE = ("portable", "avx2") if INTRT_MAXPOOL_HAVE_AVX2 and cpu.cpu_features()["avx2"] else ("portable",)
+
+
+def available_isas():
+    """Paths this CPU can run, slowest first (``"portable"`` always)."""
+    return list(_AVAILABLE)
+
+
+def get_isa():
+    """The path new steps use: ``"portable"`` when INTRT_ISA (or intrt.kernels.cpu.set_isa) asks for it, else
+    the best available (avxvnni and avx512vnni mean AVX2 here)."""
+    return "portable" if cpu.requested_isa() == "portable" else _AVAILABLE[len(_AVAILABLE) - 1]
 
 
 cdef struct PoolParams:
@@ -32,6 +57,7 @@ cdef struct PoolParams:
     int filter_h, filter_w, stride_h, stride_w, pad_top, pad_left
     int32_t act_min, act_max
     bint average
+    bint avx2              # max pool: the AVX2 window (the caller checked the CPU)
 
 
 cdef inline int32_t rounded_average(int32_t acc, int32_t n) noexcept nogil:
@@ -105,6 +131,12 @@ cdef void pool_window(const PoolParams* p, const int8_t* image, int8_t* out, Py_
             v = lo if v < lo else v
             v = hi if v > hi else v
             out[c] = <int8_t>v
+    elif p.avx2:
+        if fy1 > fy0 and fx1 > fx0:
+            maxpool_window_avx2(image + (in_y0 + fy0) * row + (in_x0 + fx0) * depth, out, fy1 - fy0, fx1 - fx0,
+                                row, depth, depth, <int8_t>lo, top)
+        else:       # no valid cell: clamp(-128)
+            memset(out, <int8_t>lo, depth)
     else:
         # clamp(max(-128, cells), lo, hi) == min(max(lo, cells), hi) since lo >= -128: start from lo in place
         memset(out, <int8_t>lo, depth)
@@ -144,7 +176,11 @@ cdef void pool_run(const void* params) noexcept nogil:
 
 cdef int set_pool(PoolParams* p, const int8_t[:, :, :, ::1] x, int8_t[:, :, :, ::1] out, int filter_h,
                   int filter_w, int stride_h, int stride_w, int pad_top, int pad_left, int32_t act_min,
-                  int32_t act_max, bint average, int32_t[::1] sums) except -1:
+                  int32_t act_max, bint average, int32_t[::1] sums, isa=None) except -1:
+    if isa is None:
+        isa = get_isa()
+    if isa not in _AVAILABLE:
+        raise InputError(f"pool: path {isa!r} is not one of {available_isas()} on this CPU")
     if out.shape[0] != x.shape[0] or out.shape[3] != x.shape[3]:
         raise ShapeError("pool: output batch or depth does not match the input")
     if sums.shape[0] < x.shape[3]:
@@ -157,6 +193,7 @@ cdef int set_pool(PoolParams* p, const int8_t[:, :, :, ::1] x, int8_t[:, :, :, :
     p.out_h, p.out_w = out.shape[1], out.shape[2]
     p.filter_h, p.filter_w, p.stride_h, p.stride_w = filter_h, filter_w, stride_h, stride_w
     p.pad_top, p.pad_left, p.act_min, p.act_max, p.average = pad_top, pad_left, act_min, act_max, average
+    p.avx2 = isa == "avx2"
     # windows are clipped to the image (P1), so any geometry stays inside x
     empty = p.batches == 0 or p.out_h == 0 or p.out_w == 0 or p.depth == 0
     p.x = NULL if empty else &x[0, 0, 0, 0]
@@ -167,11 +204,12 @@ cdef int set_pool(PoolParams* p, const int8_t[:, :, :, ::1] x, int8_t[:, :, :, :
 
 def pool_s8(const int8_t[:, :, :, ::1] x, int8_t[:, :, :, ::1] out, int filter_h, int filter_w,
             int stride_h, int stride_w, int pad_top, int pad_left, int32_t act_min, int32_t act_max,
-            bint average, int32_t[::1] acc):
+            bint average, int32_t[::1] acc, isa=None):
     # acc: scratch of length C (one accumulator per channel, so the inner loop runs over contiguous channels).
+    # isa: None (get_isa()) or one of available_isas().
     cdef PoolParams p
     set_pool(&p, x, out, filter_h, filter_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max, average,
-             acc)
+             acc, isa)
     with nogil:
         pool_impl(&p)
 
@@ -181,10 +219,10 @@ cdef class PoolStep(Step):
     cdef PoolParams p
 
     def __init__(self, x, out, int filter_h, int filter_w, int stride_h, int stride_w, int pad_top,
-                 int pad_left, int32_t act_min, int32_t act_max, bint average):
+                 int pad_left, int32_t act_min, int32_t act_max, bint average, isa=None):
         sums = np.empty(x.shape[3], np.int32)
         set_pool(&self.p, x, out, filter_h, filter_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max,
-                 average, sums)
+                 average, sums, isa)
         self.keep = (x, out, sums)
         self.fn = pool_run
         self.params = &self.p

@@ -8,78 +8,60 @@ and the kernel computes, for every kept index,
     y   = clamp(MBQM(sum - z_in * N, M', e') + z_out, -128, 127)                                        (M2)
 There is no fused activation. The input arrives viewed as [outer, N, inner] (reduced axes in the middle).
 
-One implementation, mean_impl(MeanParams*), serves ``mean_s8`` and the runtime's MeanStep.
+One implementation, mean_s8_run (simd/mean_s8.h: portable C, and AVX2 on x86-64 CPUs that have it, the same
+bytes), serves ``mean_s8`` and the runtime's MeanStep. INTRT_ISA=portable forces the plain C path.
 """
 from libc.stdint cimport int8_t, int32_t, int64_t
 
 import numpy as np
 
-from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
+from intrt.kernels import cpu
 from intrt.kernels.step cimport Step
-from intrt.errors import ShapeError
+from intrt.errors import InputError, ShapeError
 
 MAX_REDUCED = 1 << 23
 
 
-cdef struct MeanParams:
-    const int8_t* x        # [outer, count, inner]
-    int8_t* out            # [outer, inner]
-    int32_t* acc           # scratch of inner int32
-    Py_ssize_t outer, count, inner
-    int32_t input_zero_point, mult, shift, output_zero_point
-    bint single_rounding
+cdef extern from "simd/mean_s8.h" nogil:
+    ctypedef struct MeanParams "mean_s8_params":
+        const int8_t* x        # [outer, count, inner]
+        int8_t* out            # [outer, inner]
+        int32_t* acc           # scratch of inner int32
+        int64_t outer, count, inner
+        int32_t input_zero_point, mult, shift, output_zero_point
+        int single_rounding
+        int avx2
+    void mean_s8_run(const MeanParams* p)
+    int INTRT_MEAN_HAVE_AVX2
 
 
-cdef inline int8_t mean_output(int32_t total, const MeanParams* p) noexcept nogil:
-    # (M2): |sum - z_in * N| <= 255 * N < 2**31 for N <= 2**23 (checked)
-    cdef int32_t shifted = <int32_t>(<int64_t>total - <int64_t>p.input_zero_point * p.count)
-    cdef int64_t y
-    if p.single_rounding:
-        y = mbqm_single(shifted, p.mult, p.shift)
-    else:
-        y = mbqm(shifted, p.mult, p.shift)
-    y = y + p.output_zero_point
-    if y < -128:
-        y = -128
-    elif y > 127:
-        y = 127
-    return <int8_t>y
+#: the paths of this kernel, slowest first: portable C and, on x86-64 CPUs with AVX2, 8 channels per ymm
+ISA_NAMES = ("portable", "avx2")
+_AVAILABLE = ("portable", "avx2") if INTRT_MEAN_HAVE_AVX2 and cpu.cpu_features()["avx2"] else ("portable",)
 
 
-cdef void mean_impl(const MeanParams* p) noexcept nogil:
-    cdef Py_ssize_t outer = p.outer, count = p.count, inner = p.inner, o, n, i
-    cdef const int8_t* x = p.x
-    cdef int8_t* out = p.out
-    cdef int32_t* acc = p.acc
-    cdef int32_t total
-    if outer == 0 or inner == 0 or count == 0:
-        return
-    for o in range(outer):
-        if inner == 1:
-            # reduced elements contiguous (e.g. the last axes): one running sum
-            total = 0
-            for n in range(count):
-                total += x[n]
-            out[o] = mean_output(total, p)
-        else:
-            # per kept index, walking x contiguously
-            for i in range(inner):
-                acc[i] = 0
-            for n in range(count):
-                for i in range(inner):
-                    acc[i] += x[n * inner + i]
-            for i in range(inner):
-                out[o * inner + i] = mean_output(acc[i], p)
-        x += count * inner
+def available_isas():
+    """Paths this CPU can run, slowest first (``"portable"`` always)."""
+    return list(_AVAILABLE)
+
+
+def get_isa():
+    """The path new MEAN steps use: ``"portable"`` when INTRT_ISA (or intrt.kernels.cpu.set_isa) asks for it,
+    else the best available (every wider path, avxvnni and avx512vnni included, means AVX2 here)."""
+    return "portable" if cpu.requested_isa() == "portable" else _AVAILABLE[len(_AVAILABLE) - 1]
 
 
 cdef void mean_run(const void* params) noexcept nogil:
-    mean_impl(<const MeanParams*>params)
+    mean_s8_run(<const MeanParams*>params)
 
 
 cdef int set_mean(MeanParams* p, const int8_t[:, :, ::1] x, int8_t[:, ::1] out, int32_t input_zero_point,
                   int32_t mult, int32_t shift, int32_t output_zero_point, int32_t[::1] acc,
-                  bint single_rounding) except -1:
+                  bint single_rounding, isa) except -1:
+    if isa is None:
+        isa = get_isa()
+    if isa not in _AVAILABLE:
+        raise InputError(f"mean: path {isa!r} is not one of {available_isas()} on this CPU")
     if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[2]:
         raise ShapeError(f"mean: output [{out.shape[0]}, {out.shape[1]}] does not match the input "
                          f"[{x.shape[0]}, {x.shape[1]}, {x.shape[2]}]")
@@ -94,27 +76,31 @@ cdef int set_mean(MeanParams* p, const int8_t[:, :, ::1] x, int8_t[:, ::1] out, 
     p.acc = &acc[0] if acc.shape[0] else NULL
     p.input_zero_point, p.mult, p.shift, p.output_zero_point = input_zero_point, mult, shift, output_zero_point
     p.single_rounding = single_rounding
+    p.avx2 = isa == "avx2"
     return 0
 
 
 def mean_s8(const int8_t[:, :, ::1] x, int8_t[:, ::1] out, int32_t input_zero_point,
             int32_t mult, int32_t shift, int32_t output_zero_point, int32_t[::1] acc,
-            bint single_rounding=False):
-    # acc: scratch of length inner, so the reduction walks x contiguously.
+            bint single_rounding=False, isa=None):
+    # acc: scratch of length inner, so the reduction walks x contiguously. isa: None (get_isa()) or a path.
     cdef MeanParams p
-    set_mean(&p, x, out, input_zero_point, mult, shift, output_zero_point, acc, single_rounding)
+    set_mean(&p, x, out, input_zero_point, mult, shift, output_zero_point, acc, single_rounding, isa)
     with nogil:
-        mean_impl(&p)
+        mean_s8_run(&p)
 
 
 cdef class MeanStep(Step):
     """``mean_s8`` bound to fixed buffers x [outer, N, inner] and out [outer, inner] (owns its scratch)."""
     cdef MeanParams p
 
+    cdef readonly str isa
+
     def __init__(self, x, out, int32_t input_zero_point, int32_t mult, int32_t shift, int32_t output_zero_point,
-                 bint single_rounding=False):
+                 bint single_rounding=False, isa=None):
         acc = np.empty(x.shape[2], np.int32)
-        set_mean(&self.p, x, out, input_zero_point, mult, shift, output_zero_point, acc, single_rounding)
+        set_mean(&self.p, x, out, input_zero_point, mult, shift, output_zero_point, acc, single_rounding, isa)
+        self.isa = "avx2" if self.p.avx2 else "portable"
         self.keep = (x, out, acc)
         self.fn = mean_run
         self.params = &self.p

@@ -3,13 +3,26 @@
    intrt_pool_run(fn, ctx, ntasks, threads) calls fn(ctx, task, slot) once for every task in 0 .. ntasks - 1
    and returns when all have finished. `slot` is 0 on the calling thread and 1 .. threads - 1 on the workers
    that joined this job, so a kernel can give each slot its own scratch memory. Tasks are claimed one by one
-   from a shared counter, so a worker that the OS does not schedule (another process holds the core) just
+   from a shared ticket, so a worker that the OS does not schedule (another process holds the core) just
    claims nothing: the calling thread runs the remaining tasks itself and never waits for a thread that has
    not started. It waits only for tasks already running.
+
+   Locality: the calling thread claims tasks from the front (0, 1, 2, ...) and workers from the back
+   (ntasks - 1, ntasks - 2, ...), so with two threads each keeps one end of every layer: kernels number tasks
+   in memory order (images, rows), and the rows a thread wrote in one layer are mostly the rows it reads in
+   the next, still in its own core's cache. Jobs of more than 65535 tasks claim from the front only.
 
    Waiting: a worker spins for a short, bounded time after each job (INTRT_POOL_SPIN_NS, so the next layer
    finds it awake), then sleeps on a condition variable; never an unbounded spin. The caller likewise spins
    briefly for running tasks and then sleeps until the last one signals.
+
+   Contention: when another process holds the cores, a worker can be descheduled in the middle of a task, and
+   the caller then waits for it; a job split over threads can take longer than the caller alone would have.
+   The caller times each parallel job (its own share of the tasks gives the time per task) and, when the job
+   took longer than running every task itself would have, runs the next `serial_left` jobs alone (no worker
+   woken, so none spins) before trying threads again; the count doubles with every consecutive loss (8 ..
+   INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained. Only speed depends on this: tasks
+   write disjoint outputs, so results never depend on how they are split.
 
    One job runs at a time. A caller that finds the pool busy (another Python thread running a model)
    runs its tasks alone on its own thread: results never depend on how tasks are split, only speed does.
@@ -17,8 +30,9 @@
    Without pthreads (e.g. MSVC) the same function runs every task on the calling thread.
 
    Stale workers: a worker copies the job under the mutex and then claims tasks with a compare-and-swap on a
-   64-bit ticket (generation << 32 | next task), so a worker that was descheduled between two jobs can never
-   claim a task of a later job with the function of an earlier one. */
+   64-bit ticket (generation << 32 | first << 16 | end: tasks first .. end - 1 are left; or, past 65535 tasks,
+   generation << 32 | next task), so a worker that was descheduled between two jobs can never claim a task of
+   a later job with the function of an earlier one. */
 #ifndef INTRT_THREADPOOL_H
 #define INTRT_THREADPOOL_H
 
@@ -34,6 +48,11 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 #endif
 
 #define INTRT_POOL_MAX_THREADS 64
+/* jobs of at most this many tasks are claimed from both ends (see "Locality") */
+#define INTRT_POOL_TWO_ENDED_MAX 0xffff
+/* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
+#define INTRT_POOL_MIN_BACKOFF 8
+#define INTRT_POOL_MAX_BACKOFF 4096
 
 #if INTRT_HAVE_POOL
 #include <pthread.h>
@@ -57,7 +76,7 @@ typedef struct {
     pthread_mutex_t mutex;
     pthread_cond_t wake;             /* workers sleep here */
     pthread_cond_t finished;         /* the caller sleeps here */
-    _Atomic uint64_t ticket;         /* generation << 32 | next task index */
+    _Atomic uint64_t ticket;         /* generation << 32 | tasks left (see "Stale workers") */
     _Atomic uint32_t generation;     /* bumped per job: what spinning workers poll */
     _Atomic int64_t done;            /* tasks finished in the current job */
     _Atomic int caller_sleeping;
@@ -71,6 +90,10 @@ typedef struct {
     int sleepers;                    /* workers waiting on `wake` */
     int nworkers;
     int64_t spin_ns;
+    /* contention fallback, read and written only by the job's caller (it holds `busy`) */
+    int serial_left;                 /* jobs still to run on the caller alone */
+    int backoff;                     /* serial jobs after the next loss */
+    int64_t losses, serial_jobs;     /* counters for intrt_pool_stats */
     pid_t pid;                       /* the process that made the workers (a fork child starts over) */
 } intrt_pool;
 
@@ -84,15 +107,37 @@ static inline int64_t intrt_now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* run tasks of generation `gen` until none is left; returns how many this thread ran */
+/* the ticket a job of `ntasks` tasks starts from */
+static inline uint64_t intrt_pool_first_ticket(uint32_t gen, int64_t ntasks) {
+    return (uint64_t)gen << 32 | (ntasks <= INTRT_POOL_TWO_ENDED_MAX ? (uint64_t)ntasks : 0);
+}
+
+/* run tasks of generation `gen` until none is left; returns how many this thread ran. Slot 0 (the caller)
+   takes the first task left, workers the last one (two-ended jobs). */
 static int64_t intrt_pool_claim(intrt_pool *p, uint32_t gen, intrt_task_fn fn, void *ctx, int64_t ntasks,
                                 int slot) {
-    int64_t ran = 0;
-    uint64_t t = atomic_load(&p->ticket);
+    const int two_ended = ntasks <= INTRT_POOL_TWO_ENDED_MAX;
+    int64_t ran = 0, task;
+    uint64_t t = atomic_load(&p->ticket), next;
     for (;;) {
-        if ((uint32_t)(t >> 32) != gen || (int64_t)(t & 0xffffffffu) >= ntasks) break;
-        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) continue;   /* t reloaded */
-        fn(ctx, (int64_t)(t & 0xffffffffu), slot);
+        if ((uint32_t)(t >> 32) != gen) break;
+        if (two_ended) {
+            const uint32_t first = (uint32_t)(t >> 16) & 0xffffu, end = (uint32_t)t & 0xffffu;
+            if (first >= end) break;
+            if (slot == 0) {
+                task = first;
+                next = t + ((uint64_t)1 << 16);
+            } else {
+                task = end - 1;
+                next = t - 1;
+            }
+        } else {
+            task = (int64_t)(t & 0xffffffffu);
+            if (task >= ntasks) break;
+            next = t + 1;
+        }
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, next)) continue;   /* t reloaded */
+        fn(ctx, task, slot);
         ran++;
         t = atomic_load(&p->ticket);
     }
@@ -172,17 +217,43 @@ static int intrt_pool_grow(int n) {
     return n;
 }
 
+/* after a parallel job: was it slower than the caller alone would have been? Times: `start` before the job
+   was posted, `work` when the caller began claiming tasks, `idle` when it found none left, `end` when every
+   task had finished; `ran` of the `ntasks` tasks ran on the caller, so (idle - work) / ran is its time per task
+   and ntasks times that the job without workers. */
+static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t idle, int64_t end, int64_t ran,
+                             int64_t ntasks) {
+    if (ran <= 0 || ran >= ntasks) return;          /* no per-task time to compare, or no worker joined */
+    double alone = (double)(idle - work) * (double)ntasks / (double)ran;
+    if (p->backoff < INTRT_POOL_MIN_BACKOFF) p->backoff = INTRT_POOL_MIN_BACKOFF;
+    if ((double)(end - start) > alone) {
+        p->serial_left = p->backoff;
+        p->losses++;
+        if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
+    } else {
+        p->backoff = INTRT_POOL_MIN_BACKOFF;
+    }
+}
+
 static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int threads) {
     intrt_pool *p = &intrt_the_pool;
     int64_t i;
     if (threads > ntasks) threads = (int)ntasks;
     if (threads > INTRT_POOL_MAX_THREADS) threads = INTRT_POOL_MAX_THREADS;
     int expected = 0;
-    if (threads <= 1 || ntasks > 0xffffffffLL || p->pid != getpid() && intrt_pool_grow(threads - 1) < 1 ||
+    if (threads <= 1 || ntasks > 0xffffffffLL || (p->pid != getpid() && intrt_pool_grow(threads - 1) < 1) ||
         !atomic_compare_exchange_strong(&p->busy, &expected, 1)) {
         for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
         return;
     }
+    if (p->serial_left > 0) {           /* parallel jobs lost lately: the caller alone, workers left asleep */
+        p->serial_left--;
+        p->serial_jobs++;
+        for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
+        atomic_store(&p->busy, 0);
+        return;
+    }
+    int64_t start = intrt_now_ns();
     if (p->nworkers < threads - 1) intrt_pool_grow(threads - 1);
     pthread_mutex_lock(&p->mutex);
     uint32_t gen = atomic_load(&p->generation) + 1;
@@ -192,15 +263,17 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     p->want = threads - 1 < p->nworkers ? threads - 1 : p->nworkers;
     p->joined = 0;
     atomic_store(&p->done, 0);
-    atomic_store(&p->ticket, (uint64_t)gen << 32);
+    atomic_store(&p->ticket, intrt_pool_first_ticket(gen, ntasks));
     atomic_store_explicit(&p->generation, gen, memory_order_release);
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
 
+    int64_t work = intrt_now_ns();
     int64_t ran = intrt_pool_claim(p, gen, fn, ctx, ntasks, 0);
+    int64_t idle = intrt_now_ns(), end = idle;
     if (atomic_fetch_add(&p->done, ran) + ran != ntasks) {
         /* other threads still run tasks: poll briefly, then sleep until the last one signals */
-        int64_t deadline = intrt_now_ns() + p->spin_ns;
+        int64_t deadline = idle + p->spin_ns;
         int polls = 0;
         while (atomic_load(&p->done) != ntasks) {
             INTRT_CPU_RELAX();
@@ -213,8 +286,16 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
             atomic_store(&p->caller_sleeping, 0);
             pthread_mutex_unlock(&p->mutex);
         }
+        end = intrt_now_ns();
     }
+    intrt_pool_judge(p, start, work, idle, end, ran, ntasks);
     atomic_store(&p->busy, 0);
+}
+
+/* parallel jobs that lost to the caller alone, and jobs run alone because of that, since the start */
+static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs) {
+    *losses = intrt_the_pool.losses;
+    *serial_jobs = intrt_the_pool.serial_jobs;
 }
 
 static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
@@ -231,6 +312,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
 }
 static int intrt_pool_grow(int n) { (void)n; return 0; }
+static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs) { *losses = 0; *serial_jobs = 0; }
 static int intrt_pool_workers(void) { return 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
 static int64_t intrt_pool_spin(void) { return 0; }
