@@ -126,7 +126,7 @@ def lto_flags(cc, jobs):
     """(compile args, link args) of GCC's link-time optimization, or None where the toolchain lacks it (clang with
     GNU ld, MSVC, ...). LTO makes one program of the size-optimized modules: GCC then folds the functions that
     Cython writes into every module alike (argument parsing, conversions, error handling) into one copy each,
-    about 0.08 MB less. The modules of KERNELS (kernels and Cython code) and the thread pool's module are compiled
+    about 0.07 MB less. The modules of KERNELS (kernels and Cython code) and the thread pool's module are compiled
     without it."""
     import tempfile
 
