@@ -23,6 +23,7 @@ With Cython >= 3.1 the code Cython adds to every module (typed memoryviews, ...)
 """
 import glob
 import os
+import re
 import sys
 
 from setuptools import Extension, setup
@@ -38,7 +39,18 @@ directives = {
     "cdivision": not DEBUG,
     "nonecheck": DEBUG,
     "embedsignature": True,
+    # no pickling support generated for the extension types (none of them is pickled: intrt.dask loads the model in
+    # each worker), and module functions as builtin functions rather than Cython's function objects (no
+    # __code__ / __defaults__ of their own; the docstring keeps the signature): 0.04 MB less machine code
+    "auto_pickle": False,
+    "binding": False,
 }
+
+#: Cython's C switches of speed-ups that inline CPython internals into every call of Python code from Cython
+#: (dict version tags of module globals, unpacking bound methods, direct thread-state access, PyLong digits):
+#: off, for 0.05 MB less machine code. The model's run time is C without the GIL (StepList), not this glue.
+CYTHON_SIZE_MACROS = [("CYTHON_USE_DICT_VERSIONS", "0"), ("CYTHON_UNPACK_METHODS", "0"),
+                      ("CYTHON_FAST_THREAD_STATE", "0"), ("CYTHON_USE_PYLONG_INTERNALS", "0")]
 
 only = [w for w in os.environ.get("INTRT_BUILD_ONLY", "").split(",") if w]
 
@@ -81,6 +93,57 @@ def check_c_compiler(cc):
             sys.exit(NEEDS_COMPILER.format(what=what, detail=detail))
 
 
+#: a file-scope function of Cython's utility code (``__Pyx_...``) declared or defined without ``static``: at the
+#: start of a line of the generated C, a return type and the name (statements are indented; keywords excluded)
+CYTHON_HELPER = re.compile(r"(?!(?:static|extern|typedef|return|else|case|goto|if|while|for|do|switch|sizeof)\b)"
+                           r"(?:const\s+)?[A-Za-z_]\w*(?:\s*\*+\s*|\s+)(__Pyx_\w+)\s*\(")
+
+#: the last line of a C file that setup.py has post-processed, and the build (debug or release) it was made for
+#: (the last: Cython overwrites only files that start with its own first line)
+C_MARK = "/* intrt setup.py: {} build */\n"
+
+
+def make_cython_helpers_static(c_file):
+    """Give the Cython helpers of C_FILE that Cython leaves with external linkage internal linkage (``static``),
+    and mark the file as made for this build (C_MARK). Returns the names changed.
+
+    All modules are linked into one library, so two modules' copies of such a helper are two definitions of
+    one symbol. Cython 3.3 leaves ``__Pyx_PyProbablyModule_GetDict`` (its utility code for C lines in tracebacks,
+    which the debug build turns on) and ``__Pyx_ApplySequenceOrMappingFlag`` (Limited API, PyPy) non-static: the
+    link of an ``INTRT_DEBUG=1`` build failed with "multiple definition of `__Pyx_PyProbablyModule_GetDict'".
+    Nothing calls these helpers from another file (the utility code shared between modules goes through
+    ``intrt._cyutility``'s table of functions at import, not through the linker). A line whose previous line ends
+    in ``static`` or ``CYTHON_INLINE`` (Cython's ``static CYTHON_INLINE`` on a line of its own) is left alone."""
+    with open(c_file) as f:
+        lines = f.read().splitlines(keepends=True)
+    mark = C_MARK.format("debug" if DEBUG else "release")
+    if lines and lines[-1].startswith(C_MARK[:20]):
+        lines = lines[:-1]
+    names = set()
+    for i, line in enumerate(lines):
+        m = CYTHON_HELPER.match(line)
+        if m and not (i and lines[i - 1].rstrip().endswith(("static", "CYTHON_INLINE"))):
+            names.add(m.group(1))
+            lines[i] = "static " + line
+    with open(c_file, "w") as f:
+        f.write("".join(lines) + mark)
+    return sorted(names)
+
+
+def translated_for(c_file):
+    """'debug' or 'release': the build the C file was made for (C_MARK), or None (no mark, no file)."""
+    try:
+        with open(c_file, "rb") as f:
+            f.seek(max(0, os.path.getsize(c_file) - 64))
+            last = f.read().decode("latin-1").rsplit("\n", 2)[-2:]
+    except OSError:
+        return None
+    for build in ("debug", "release"):
+        if C_MARK.format(build) == "\n".join(last):
+            return build
+    return None
+
+
 def linker_accepts(cc, flag):
     """Whether this compiler links a shared object with FLAG (e.g. -z noseparate-code needs GNU ld or lld)."""
     import tempfile
@@ -95,6 +158,15 @@ def linker_accepts(cc, flag):
         except Exception:
             return False
     return True
+
+
+def glibc_version():
+    """(major, minor) of the C library's glibc, or (0, 0) if it is not glibc."""
+    try:
+        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()
+        return tuple(int(p) for p in version.split(".")[:2]) if name == "glibc" else (0, 0)
+    except (AttributeError, ValueError, OSError):
+        return (0, 0)
 
 
 def build_flags(cc):
@@ -119,6 +191,11 @@ def build_flags(cc):
         # x86_64 GNU ld pads the code into pages of its own (-z separate-code): up to 12 KB of zeros per module
         if linker_accepts(cc, "-Wl,-z,noseparate-code"):
             link.append("-Wl,-z,noseparate-code")
+        # the relative relocations (pointers in Cython's method and type tables) packed (DT_RELR): 0.05 MB less;
+        # glibc reads them since 2.36, so only where the library runs on the glibc it was built on or a newer one
+        # (not in the manylinux images, whose glibc is older)
+        if glibc_version() >= (2, 36) and linker_accepts(cc, "-Wl,-z,pack-relative-relocs"):
+            link.append("-Wl,-z,pack-relative-relocs")
     return {"speed": (["-O3"] + common, link), "size": (["-Os"] + common, link)}
 
 
@@ -216,9 +293,15 @@ class build_ext(_build_ext):
         from Cython.Compiler import Options
 
         Options.emit_code_comments = False  # no copy of the .pyx source in the generated C (smaller, faster)
+        # the C of the other build (bounds checks on or off) is translated again, not reused
+        build = "debug" if DEBUG else "release"
+        c_files = [os.path.splitext(ext.sources[0])[0] + ".c" for ext in self.modules]
+        stale = [c for c in c_files if os.path.exists(c) and translated_for(c) != build]
         translated = cythonize(self.modules, compiler_directives=directives, nthreads=nthreads,
-                               c_line_in_traceback=DEBUG, **options)
+                               c_line_in_traceback=DEBUG, force=bool(self.force or stale), **options)
         sources = {ext.name: ext.sources for ext in translated}
+        for ext in translated:
+            make_cython_helpers_static(ext.sources[0])
         os.makedirs(self.build_temp, exist_ok=True)
         headers = sorted(glob.glob(os.path.join("intrt", "kernels", "**", "*.h"), recursive=True))
         units = {}  # module -> [(C file, macros, compile args)]
@@ -228,7 +311,7 @@ class build_ext(_build_ext):
                 size = [a for a in size if "unwind-tables" not in a] + threads
             elif lto and ext.name not in KERNELS:  # (with LTO, the GEMM module's glue cost a small CNN 8% of its time)
                 size = size + lto[0]
-            units[ext.name] = [(sources[ext.name][0], [("INTRT_KERNELS_EXTERN", "1")], size)]
+            units[ext.name] = [(sources[ext.name][0], [("INTRT_KERNELS_EXTERN", "1")] + CYTHON_SIZE_MACROS, size)]
             if ext.name in KERNELS:  # the kernels: the header alone, at -O3
                 kernel = os.path.join(self.build_temp, ext.name.replace(".", "_") + "_kernels.c")
                 text = f'/* generated by setup.py */\n#include "{KERNELS[ext.name]}"\n'
