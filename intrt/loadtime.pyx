@@ -6,12 +6,13 @@ tests/test_loadtime.py compare them on every channel).
 """
 from libc.math cimport floor, frexp, isfinite
 from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.string cimport memset
 
 from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
 
 import numpy as np
 
-from intrt.errors import QuantizationError
+from intrt.errors import InputError, QuantizationError, ShapeError
 
 cdef int64_t INT32_MAX = 2147483647
 cdef int64_t INT32_MIN = -2147483648
@@ -107,3 +108,86 @@ def rescale_table(int zero_point, int32_t mult, int shift, int left_shift, bint 
         x = <int32_t>((<int64_t>(<int8_t>b) - zero_point) * (<int64_t>1 << left_shift))  # wraps like numpy's <<
         o[b] = mbqm_single(x, mult, shift) if single else mbqm(x, mult, shift)
     return out
+
+
+cdef extern from *:
+    """
+    /* the two loops over every weight byte, at -O3 in a module otherwise built for size (they are most of the
+       time of packing a large layer) */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define INTRT_LOADTIME_FAST __attribute__((optimize("O3")))
+    #else
+    #define INTRT_LOADTIME_FAST
+    #endif
+    static INTRT_LOADTIME_FAST void intrt_row_sums(const int8_t *w, int64_t n, int64_t m, int64_t *sum,
+                                                   int64_t *mag) {
+        const int64_t chunk = (int64_t)1 << 23;     /* 2**23 * 128 fits int32: vector sums stay 32-bit */
+        for (int64_t c = 0; c < n; c++) {
+            const int8_t *r = w + c * m;
+            int64_t s = 0, a = 0;
+            for (int64_t k0 = 0; k0 < m; k0 += chunk) {
+                const int64_t k1 = m - k0 < chunk ? m : k0 + chunk;
+                int32_t s32 = 0, a32 = 0;
+                for (int64_t k = k0; k < k1; k++) {
+                    const int32_t v = r[k];
+                    s32 += v;
+                    a32 += v < 0 ? -v : v;
+                }
+                s += s32;
+                a += a32;
+            }
+            sum[c] = s;
+            mag[c] = a;
+        }
+    }
+    /* out[b][k / kg][n][k % kg] = w[b * nr + n][k] (w: o rows of K contiguous bytes; out zeroed by the caller) */
+    static INTRT_LOADTIME_FAST void intrt_pack_blocks(const int8_t *w, int64_t o, int64_t K, int64_t nr,
+                                                      int64_t kg, int8_t *out) {
+        const int64_t kq = (K + kg - 1) / kg, full = K / kg;
+        for (int64_t row = 0; row < o; row++) {
+            const int8_t *src = w + row * K;
+            int8_t *dst = out + (row / nr) * kq * nr * kg + (row % nr) * kg;
+            if (kg == 4)
+                for (int64_t q = 0; q < full; q++) memcpy(dst + q * nr * 4, src + q * 4, 4);
+            else
+                for (int64_t q = 0; q < full; q++) memcpy(dst + q * nr * kg, src + q * kg, (size_t)kg);
+            for (int64_t k = full * kg; k < K; k++) dst[(k / kg) * nr * kg + k % kg] = src[k];
+        }
+    }
+    """
+    void intrt_row_sums(const int8_t *w, int64_t n, int64_t m, int64_t *sum, int64_t *mag) nogil
+    void intrt_pack_blocks(const int8_t *w, int64_t o, int64_t K, int64_t nr, int64_t kg, int8_t *out) nogil
+
+
+def row_sums(rows_array):
+    """Per row of an int8 matrix: ``(sum, sum of |values|)`` as two int64 arrays (the weight sums that fold an
+    input zero point into the bias, and the reach of an accumulator)."""
+    cdef const int8_t[:, ::1] rows = np.ascontiguousarray(rows_array, dtype=np.int8)
+    cdef Py_ssize_t n = rows.shape[0], m = rows.shape[1]
+    total = np.zeros(n, np.int64)
+    magnitude = np.zeros(n, np.int64)
+    cdef int64_t[::1] t = total, a = magnitude
+    if n and m:
+        with nogil:
+            intrt_row_sums(&rows[0, 0], n, m, &t[0], &a[0])
+    return total, magnitude
+
+
+def pack_blocks(w_array, int nr, int kg, out_array):
+    """Weights ``w`` [O, K] in GEMM blocks: ``out[b][k / kg][n][k % kg] = w[b * nr + n][k]``, zero where
+    b * nr + n >= O or k >= K (``out`` holds ceil(O / nr) * nr * ceil(K / kg) * kg values)."""
+    cdef const int8_t[:, ::1] w = np.ascontiguousarray(w_array, dtype=np.int8)
+    cdef int8_t[::1] out = out_array
+    cdef Py_ssize_t o = w.shape[0], K = w.shape[1]
+    if nr < 1 or kg < 1:
+        raise InputError("block sizes must be positive")
+    cdef Py_ssize_t nblocks = (o + nr - 1) // nr, kq = (K + kg - 1) // kg
+    cdef Py_ssize_t size = nblocks * nr * kq * kg
+    if out.shape[0] != size:
+        raise ShapeError(f"pack_blocks: out holds {out.shape[0]} values, {size} needed")
+    if size == 0:
+        return out_array
+    with nogil:
+        memset(&out[0], 0, size)
+        intrt_pack_blocks(&w[0, 0], o, K, nr, kg, &out[0])
+    return out_array

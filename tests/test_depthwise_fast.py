@@ -481,3 +481,49 @@ def test_op_run_and_bind_agree_with_reference(rounding, dm, stride, activation):
     for bind_steps in (True, False):             # the whole runtime, with and without prepared steps
         model = load(to_bytes(g), bind_steps=bind_steps)
         assert_same(model.run(x, quantized=True), want, f"runtime bind_steps={bind_steps}")
+
+
+def numpy_pack_lanes(packed, taps, chan, rec):
+    """The lane layout of PackedDepthwise as numpy formulas (simd/depthwise_s8.h reads it): weights
+    [nblk, T, 2, W] int16 (even lanes of a channel's weight in half 0, odd ones in half 1) and requantization
+    records [nblk, 2] (half h: lane i = channel chan[b, 2i + h])."""
+    sel = taps[:, chan].transpose(1, 0, 2).astype(np.int16)
+    even, odd = sel.copy(), sel.copy()
+    even[..., 1::2] = 0
+    odd[..., 0::2] = 0
+    rq = np.zeros((len(chan), 2), rec)
+    for half in (0, 1):
+        ch = chan[:, half::2]
+        r = rq[:, half]
+        shift = packed.shift[ch].astype(np.int64)
+        right, total = np.maximum(-shift, 0), 31 - shift
+        r["bias"], r["mult"] = packed.bias_eff[ch], packed.mult[ch]
+        r["mult_hi"][:, 0::2] = packed.mult[ch[:, 1::2]]
+        r["left"], r["right"] = np.maximum(shift, 0), right
+        r["mask"] = (np.int64(1) << right) - 1
+        r["half"] = ((np.int64(1) << right) - 1) >> 1
+        r["nudge"] = (np.int64(1) << right) >> 1
+        r["total_lo"], r["total_hi"] = total[:, 0::2], total[:, 1::2]
+        r["round_lo"], r["round_hi"] = np.int64(1) << (total[:, 0::2] - 1), np.int64(1) << (total[:, 1::2] - 1)
+    return np.stack([even, odd], axis=2), rq
+
+
+@pytest.mark.parametrize("oc", [8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 100, 336])
+@pytest.mark.parametrize("kh", [1, 3, 5])
+def test_lane_packing_equals_numpy(oc, kh):
+    rng = np.random.default_rng(oc * 10 + kh)
+    w = rng.integers(-128, 128, (1, kh, kh, oc), dtype=np.int8)
+    mult = rng.integers(-2 ** 31, 2 ** 31, oc).astype(np.int32)
+    shift = rng.integers(-31, 31, oc).astype(np.int32)
+    packed = dwk.PackedDepthwise(w, rng.integers(-999, 999, oc).astype(np.int32), mult, shift, 3, -5, -128, 127,
+                                 False)
+    taps = w[0].reshape(kh * kh, oc).astype(np.int64)
+    for (s16, s8), width, rec in ((dwk.block_starts(oc), 16, dwk.REQUANT8),
+                                  (dwk.block_starts_avx512(oc), 32, dwk.REQUANT16)):
+        if not s16 and not s8:
+            continue
+        chan = np.array([c0 + np.arange(width) for c0 in s16] + [c0 + np.arange(width) % (width // 2) for c0 in s8])
+        want_w, want_rq = numpy_pack_lanes(packed, taps, chan, rec)
+        got_w, got_rq = dwk._pack_lanes(packed, taps, chan, rec)
+        assert np.array_equal(got_w, want_w) and got_rq.tobytes() == want_rq.tobytes()
+        assert got_w.ctypes.data % 64 == 0 and got_rq.ctypes.data % 64 == 0

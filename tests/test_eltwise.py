@@ -323,3 +323,31 @@ def test_litert_reference_fixture(name):
             values.update(zip(node.outputs, outs))
         for d in fx["outputs"]:
             assert_same(values[index_of[d["index"]]], data[d["npz_key"]][sample])
+
+
+# -- ADD's pair table in one C loop (eltwise.add_pair_table) against the kernel on all 65536 pairs --------------
+from intrt.kernels import eltwise as eltwise_kernels  # noqa: E402
+from intrt.ops.add_sub import pair_table  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), mult=st.integers(0, 2 ** 31 - 1), shift=st.integers(-31, 30),
+       offset=st.integers(-128, 127), bounds=st.tuples(st.integers(-128, 127), st.integers(-128, 127)),
+       single=st.booleans(), wide=st.booleans())
+def test_add_pair_table_equals_the_kernel(seed, mult, shift, offset, bounds, single, wide):
+    rng = np.random.default_rng(seed)
+    limit = 2 ** 30 if wide else 2 ** 20          # wide: sums near the int32 edge, MBQM saturating
+    t1, t2 = (np.sort(rng.integers(-limit, limit, 256)).astype(np.int32) for _ in range(2))
+    lo, hi = min(bounds), max(bounds)
+    args = (t1, t2, mult, shift, offset, lo, hi, single)
+    assert np.array_equal(eltwise_kernels.add_pair_table(*args), pair_table(eltwise_kernels.add_s8, *args))
+
+
+def test_add_pair_table_rejects_bad_arguments():
+    t = np.zeros(256, np.int32)
+    with pytest.raises(ShapeError):
+        eltwise_kernels.add_pair_table(t[:10], t, 1 << 30, -3, 0, -128, 127)
+    with pytest.raises(QuantizationError):
+        eltwise_kernels.add_pair_table(t, t, 1 << 30, -3, 0, 5, 4)
+    with pytest.raises(QuantizationError):
+        eltwise_kernels.add_pair_table(t, t, 1 << 30, 31, 0, -128, 127)

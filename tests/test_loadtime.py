@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from intrt import loadtime
-from intrt.errors import QuantizationError
+from intrt.errors import QuantizationError, ShapeError
 from intrt.quant import quantize_multiplier, quantize_multipliers
 
 
@@ -94,3 +94,78 @@ def test_rescale_table_equals_the_vector_mbqm():
             assert got.dtype == np.int32 and np.array_equal(got, want), (z, mult, shift, left, rounding)
     with pytest.raises(QuantizationError):
         loadtime.rescale_table(0, 1 << 30, 31, 20, False)
+
+
+# -- weight packing (gemm.PackedGemm, depthwise.PackedDepthwise) --------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from intrt.kernels import cpu, gemm  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(o=st.integers(0, 70), k=st.integers(0, 70), seed=st.integers(0, 2 ** 16))
+def test_row_sums_and_pack_blocks_equal_numpy(o, k, seed):
+    w = np.random.default_rng(seed).integers(-128, 128, (o, k), dtype=np.int8)
+    total, magnitude = loadtime.row_sums(w)
+    assert np.array_equal(total, w.astype(np.int64).sum(axis=1))
+    assert np.array_equal(magnitude, np.abs(w.astype(np.int64)).sum(axis=1))
+    assert np.array_equal(loadtime.row_sums(w.T)[0], w.T.astype(np.int64).sum(axis=1))    # any strides
+    for nr, kg in ((32, 4), (16, 4), (8, 4), (16, 2)):
+        nb, kp = -(-o // nr), -(-k // kg) * kg
+        pad = np.zeros((nb * nr, kp), np.int8)
+        pad[:o, :k] = w
+        want = pad.reshape(nb, nr, kp // kg, kg).transpose(0, 2, 1, 3).reshape(-1)
+        got = loadtime.pack_blocks(w, nr, kg, np.full(want.size, 99, np.int8))
+        assert np.array_equal(got, want), (nr, kg)
+    with pytest.raises(ShapeError):
+        loadtime.pack_blocks(w, 32, 4, np.zeros(7 if o or k else 1, np.int8))
+
+
+def numpy_fast_mode(bound, mult, shift, z_out):
+    """a2_requant_fast's preconditions as numpy formulas: 0 (general), or the fast mode 1, 2 or 3."""
+    sh = shift.astype(np.int64)
+    left, right = np.maximum(sh, 0), np.maximum(-sh, 0)
+    if mult.min() < 0:
+        return 0
+    shifted = bound << left
+    if shifted.max() > 2 ** 31 - 1:
+        return 0
+    high = (shifted * mult.astype(np.int64) >> 31) + 1
+    c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+    if (high + c_r + abs(z_out) * np.left_shift(1, right) + 1).max() > 2 ** 31 - 1:
+        return 0
+    return 3 if (left > 0).any() else (2 if (right == 0).any() else 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(o=st.integers(1, 70), seed=st.integers(0, 2 ** 16), z_out=st.integers(-255, 255),
+       shifts=st.sampled_from([(-31, 1), (-12, 0), (-3, 4), (0, 1), (-31, 31)]),
+       big=st.booleans(), negative=st.booleans())
+def test_requant_arrays_equal_numpy(o, seed, z_out, shifts, big, negative):
+    rng = np.random.default_rng(seed)
+    bias = rng.integers(-2 ** 20, 2 ** 20, o).astype(np.int64)
+    bound = np.abs(bias) + rng.integers(0, 2 ** 31 - 2 ** 20 if big else 2 ** 16, o)
+    mult = rng.integers(-2 ** 31 if negative else 2 ** 30, 2 ** 31, o).astype(np.int32)
+    shift = rng.integers(shifts[0], shifts[1], o).astype(np.int32)
+    arrays, fast = gemm._requant_arrays(o, bias, bound, mult, shift, None, z_out, True)
+    assert fast == numpy_fast_mode(bound, mult, shift, z_out)
+    n32 = -(-o // 32) * 32
+    sh = shift.astype(np.int64)
+    right = np.maximum(-sh, 0)
+    want = dict(bias=bias, mult=mult, left=np.maximum(sh, 0), right=right, total=31 - sh,
+                sneg=np.where(right > 0, -1, 0))
+    for name, values in want.items():
+        arr = arrays[name]
+        assert arr.dtype == np.int32 and arr.size == n32 + 16 and arr.ctypes.data % 64 == 0, name
+        assert np.array_equal(arr[:o], values), name
+        assert (arr[o:] == (31 if name == "total" else 0)).all(), name
+    if fast:
+        c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+        nudge = np.zeros(n32, np.int64)
+        nudge[:o] = (1 << 30) + (1 << 31) * (c_r + z_out * np.left_shift(1, right))
+        assert np.array_equal(arrays["nudge"], nudge.reshape(-1, 4, 2).transpose(0, 2, 1).reshape(-1))
+        assert np.array_equal(arrays["nudge16"], nudge.reshape(-1, 8, 2).transpose(0, 2, 1).reshape(-1))
+    assert gemm._requant_arrays(o, bias, bound, mult, shift, None, z_out, False)[1] == 0
+    scale = rng.uniform(0, 1, o)
+    arrays, fast = gemm._requant_arrays(o, bias, bound, mult, shift, scale, z_out, False)
+    assert fast == 0 and np.array_equal(arrays["scale"][:o], scale) and not arrays["scale"][o:].any()

@@ -83,6 +83,8 @@ def test_pool_falls_back_to_the_caller_when_workers_lose():
     alone would: the next jobs run on the caller only, and the pool counts the loss."""
     joined = 0
     for _ in range(50):    # until a worker joins the slow job (it may be asleep; the caller may be preempted)
+        while cpu.pool_stats()["serial_left"]:
+            cpu._run_tasks(2, 2)      # the end of an earlier fallback
         before = cpu.pool_stats()
         slots = cpu._run_tasks(64, 2, task_us=20, worker_delay_us=50_000)
         assert ((slots >= 0) & (slots < 2)).all()
@@ -102,6 +104,29 @@ def test_pool_falls_back_to_the_caller_when_workers_lose():
     else:
         if cpu.available_cpus() >= 2:
             pytest.fail("the pool never used its worker again")
+
+
+def test_a_job_no_worker_joined_counts_as_lost():
+    """When the caller ran every task of a parallel job (no worker was scheduled in time), the pool counts a
+    loss and runs the next jobs alone: waking workers that do not get a core only costs the caller."""
+    spin = cpu.get_spin_microseconds()
+    cpu.set_spin_microseconds(1)      # workers sleep between jobs, so a two-task job is over before one wakes
+    try:
+        for _ in range(300):
+            while cpu.pool_stats()["serial_left"]:
+                cpu._run_tasks(2, 2)      # the end of an earlier fallback
+            before = cpu.pool_stats()
+            slots = cpu._run_tasks(2, 2)
+            after = cpu.pool_stats()
+            if (slots == 0).all() and after["serial_jobs"] == before["serial_jobs"]:
+                break                 # a parallel job (not one of a fallback) that the caller ran alone
+        else:
+            pytest.skip("a worker joined every two-task job (it was scheduled at once each time)")
+        assert after["losses"] == before["losses"] + 1
+        assert (cpu._run_tasks(64, 2) == 0).all()                  # the next job: the caller alone
+        assert cpu.pool_stats()["serial_jobs"] == after["serial_jobs"] + 1
+    finally:
+        cpu.set_spin_microseconds(spin)
 
 
 def test_thread_settings_and_errors():

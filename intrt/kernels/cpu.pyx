@@ -43,8 +43,9 @@ cdef extern from "cpu.h" nogil:
     int intrt_pool_grow(int n)
     int intrt_pool_workers()
     void intrt_pool_set_spin_ns(int64_t ns)
+    void intrt_pool_set_loss_ratio(double r)
     int64_t intrt_pool_spin()
-    void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs)
+    void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *serial_left)
     int64_t intrt_now_ns()
     int intrt_get_call_threads()
     void intrt_set_call_threads(int n)
@@ -241,14 +242,21 @@ def aligned_copy(arr, int align=64):
     return out
 
 
+def _set_loss_ratio(double ratio=0.0):
+    """How much longer than the caller alone a parallel job may take before it counts as lost (see
+    threadpool.h, "Contention"); 0 restores the default. For experiments and tests."""
+    intrt_pool_set_loss_ratio(ratio if ratio > 0 else 0.0)
+
+
 def pool_stats():
     """How the pool met contention since the process started: ``{"losses": parallel jobs that took longer than
-    the calling thread alone would have, "serial_jobs": jobs then run on the calling thread alone}``. After a
-    loss the pool runs the next jobs without workers (8, doubling per consecutive loss up to 4096) and then
-    tries threads again (threadpool.h, "Contention"); results never depend on it, only speed."""
-    cdef int64_t losses = 0, serial = 0
-    intrt_pool_stats(&losses, &serial)
-    return {"losses": int(losses), "serial_jobs": int(serial)}
+    the calling thread alone would have or that no worker joined, "serial_jobs": jobs then run on the calling
+    thread alone, "serial_left": how many more will}``. After a loss the pool runs the next jobs without workers
+    (8, doubling per consecutive loss up to 4096) and then tries threads again (threadpool.h, "Contention");
+    results never depend on it, only speed."""
+    cdef int64_t losses = 0, serial = 0, left = 0
+    intrt_pool_stats(&losses, &serial, &left)
+    return {"losses": int(losses), "serial_jobs": int(serial), "serial_left": int(left)}
 
 
 cdef void parallel_for(task_fn fn, void *ctx, int64_t ntasks, int threads) noexcept nogil:

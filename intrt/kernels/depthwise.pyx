@@ -36,6 +36,7 @@ import os
 
 import numpy as np
 
+cimport numpy as cnp
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, intptr_t
 
 from intrt.errors import InputError, QuantizationError, ShapeError
@@ -155,8 +156,8 @@ def default_threads():
     return max(1, cpu.get_current_threads())
 
 
-cdef inline intptr_t _addr(a):
-    return <intptr_t>a.ctypes.data
+cdef inline intptr_t _addr(cnp.ndarray a):
+    return <intptr_t>cnp.PyArray_DATA(a)
 
 
 def _wrap32(v):
@@ -201,32 +202,52 @@ def block_starts_avx512(int oc):
 def _pack_lanes(packed, taps, chan, rec):
     """Weights [nblk, T, 2, W] int16 (even: lane j's weight in even lanes j, 0 in odd ones; odd: the reverse)
     and requantization records [nblk, 2] of dtype ``rec`` (half h: int32 lane i = channel chan[b, 2i + h]) for
-    blocks whose int16 lane j holds channel chan[b, j] (W = chan.shape[1])."""
-    sel = taps[:, chan].transpose(1, 0, 2).astype(np.int16)       # [nblk, T, W]
-    even, odd = sel.copy(), sel.copy()
-    even[..., 1::2] = 0
-    odd[..., 0::2] = 0
-    w = np.ascontiguousarray(np.stack([even, odd], axis=2))
-    rq = np.zeros((len(chan), 2), rec)
-    for half in (0, 1):
-        ch = chan[:, half::2]
-        r = rq[:, half]
-        shift = packed.shift[ch].astype(np.int64)
-        right = np.maximum(-shift, 0)
-        total = 31 - shift
-        r["bias"] = packed.bias_eff[ch]
-        r["mult"] = packed.mult[ch]
-        r["mult_hi"][:, 0::2] = packed.mult[ch[:, 1::2]]
-        r["left"] = np.maximum(shift, 0)
-        r["right"] = right
-        r["mask"] = (np.int64(1) << right) - 1
-        r["half"] = ((np.int64(1) << right) - 1) >> 1
-        r["nudge"] = (np.int64(1) << right) >> 1
-        r["total_lo"] = total[:, 0::2]
-        r["total_hi"] = total[:, 1::2]
-        r["round_lo"] = np.int64(1) << (total[:, 0::2] - 1)
-        r["round_hi"] = np.int64(1) << (total[:, 1::2] - 1)
-    return w, np.ascontiguousarray(rq)
+    blocks whose int16 lane j holds channel chan[b, j] (W = chan.shape[1]). Both on cache lines."""
+    chan = np.ascontiguousarray(chan, np.int64)
+    cdef const int64_t[:, ::1] ch = chan
+    cdef const int64_t[:, ::1] tp = np.ascontiguousarray(taps, np.int64)
+    cdef const int32_t[::1] bias = packed.bias_eff, mult = packed.mult, shift = packed.shift
+    cdef Py_ssize_t nblk = ch.shape[0], W = ch.shape[1], T = tp.shape[0], L = W // 2, Q = W // 4
+    if rec.itemsize != 48 * L or W % 4:
+        raise ShapeError(f"lane records of {rec.itemsize} bytes do not fit {W} lanes")
+    w_out = cpu.aligned_empty((nblk, T, 2, W), np.int16)
+    rq = cpu.aligned_empty((nblk, 2), rec)
+    cdef int16_t[:, :, :, ::1] wv = w_out
+    cdef int32_t[::1] r = rq.reshape(-1).view(np.int32)
+    cdef Py_ssize_t b, t, j, h, i, base, c, lo, hi
+    cdef int64_t v, sh, right
+    cdef int64_t *r64
+    with nogil:
+        for b in range(nblk):
+            for t in range(T):
+                for j in range(W):
+                    v = tp[t, ch[b, j]]
+                    wv[b, t, j % 2, j] = <int16_t>v
+                    wv[b, t, 1 - j % 2, j] = 0
+            for h in range(2):
+                base = (b * 2 + h) * 12 * L        # a record: 8 int32 fields of L lanes, 4 int64 ones of L / 2
+                for i in range(L):
+                    c = ch[b, 2 * i + h]
+                    sh = shift[c]
+                    right = -sh if sh < 0 else 0
+                    r[base + i] = bias[c]
+                    r[base + L + i] = mult[c]
+                    # mult_hi: even lane i holds the multiplier of lane i + 1 (the odd lanes' 64-bit products)
+                    r[base + 2 * L + i] = mult[ch[b, 2 * (i + 1) + h]] if i % 2 == 0 else 0
+                    r[base + 3 * L + i] = <int32_t>(sh if sh > 0 else 0)
+                    r[base + 4 * L + i] = <int32_t>right
+                    r[base + 5 * L + i] = <int32_t>((<int64_t>1 << right) - 1)
+                    r[base + 6 * L + i] = <int32_t>(((<int64_t>1 << right) - 1) >> 1)
+                    r[base + 7 * L + i] = <int32_t>((<int64_t>1 << right) >> 1)
+                r64 = <int64_t *>&r[base + 8 * L]
+                for i in range(Q):                 # total = 31 - shift of even / odd lanes, 2**(total - 1)
+                    lo = ch[b, 4 * i + h]
+                    hi = ch[b, 4 * i + 2 + h]
+                    r64[i] = 31 - shift[lo]
+                    r64[Q + i] = 31 - shift[hi]
+                    r64[2 * Q + i] = <int64_t>1 << (30 - shift[lo])
+                    r64[3 * Q + i] = <int64_t>1 << (30 - shift[hi])
+    return w_out, rq
 
 
 class PackedDepthwise:
@@ -305,13 +326,19 @@ class PackedDepthwise:
             # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
             # of two pixels (one per 128-bit half)
             chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
-            self.wblk, self.rq = (cpu.aligned_copy(a) for a in _pack_lanes(self, taps, chan, REQUANT8))
+            self.wblk, self.rq = _pack_lanes(self, taps, chan, REQUANT8)
         if not z32 and not z16:
             self.wz = np.zeros(1, np.int16)
             self.rqz = np.zeros(1, REQUANT16)
         else:
             chan = np.array([c0 + np.arange(32) for c0 in z32] + [c0 + np.arange(32) % 16 for c0 in z16])
-            self.wz, self.rqz = (cpu.aligned_copy(a) for a in _pack_lanes(self, taps, chan, REQUANT16))
+            self.wz, self.rqz = _pack_lanes(self, taps, chan, REQUANT16)
+
+
+cdef inline int64_t taps_stride(int64_t T) noexcept nogil:
+    # each thread's tap pointers on cache lines of their own (plus one spare line): the kernels reread them in
+    # their inner loop, so two threads' taps sharing a line would stall both on every write
+    return ((T + 7) // 8 + 1) * 8
 
 
 cdef struct DwJob:
@@ -326,10 +353,10 @@ cdef void dw_job_task(void *ctx, int64_t task, int slot) noexcept nogil:
     cdef const dw_params *p = j.p
     cdef int64_t oh = p.OH, part = task % j.parts, n = task // j.parts
     if j.img != NULL:
-        dw_rows(p, j.img, j.out, part * oh // j.parts, (part + 1) * oh // j.parts, p.taps + slot * p.T)
+        dw_rows(p, j.img, j.out, part * oh // j.parts, (part + 1) * oh // j.parts, p.taps + slot * taps_stride(p.T))
     else:
         dw_rows(p, p.x + n * p.H * p.W * p.C, p.y + n * oh * p.OW * p.OC, part * oh // j.parts,
-                (part + 1) * oh // j.parts, p.taps + slot * p.T)
+                (part + 1) * oh // j.parts, p.taps + slot * taps_stride(p.T))
 
 
 cdef void dw_step_run(const void *params) noexcept nogil:
@@ -395,7 +422,8 @@ cdef class DepthwiseStep(Step):
         elif int(threads) < 1:
             raise InputError(f"depthwise step: threads must be >= 1, got {threads}")
         threads = max(1, min(int(threads), y.shape[0] * y.shape[1]))
-        taps = np.zeros(max(t_count, 1) * threads, np.intp)     # one set of tap pointers per thread
+        taps = cpu.aligned_empty(taps_stride(t_count) * threads, np.intp)     # one set of tap pointers per thread
+        taps[:] = 0
         expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)
         # what taps outside the image read: z_in, long enough for a run of a whole output row
         zrow = np.full(max(oc * (y.shape[2] * sw + 1), 1), packed.z_in, np.int8)

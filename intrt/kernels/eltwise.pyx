@@ -322,6 +322,51 @@ cdef class BinaryStep(Step):
 PAIR_TABLE_MIN_SIZE = 256
 
 
+cdef extern from *:
+    """
+    #include "simd/requant_s8.h"
+    /* (E3) on all 65536 byte pairs: out[a * 256 + b] = clamp(MBQM(t1[a] + t2[b]) + offset). At -O3 in a module
+       otherwise built for size: it is most of the first run of a model with residual adds. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    __attribute__((optimize("O3")))
+    #endif
+    static void intrt_add_pair_table(const int32_t *t1, const int32_t *t2, int32_t mult, int32_t shift,
+                                     int32_t offset, int32_t lo, int32_t hi, int single, int8_t *out) {
+        const int32_t left = shift > 0 ? shift : 0, right = shift < 0 ? -shift : 0;
+        for (int a = 0; a < 256; a++) {
+            for (int b = 0; b < 256; b++) {
+                const int32_t s = t1[a] + t2[b];
+                int64_t v = (int64_t)(single ? rq_mbqm_single(s, mult, 31 - shift)
+                                             : rq_mbqm_double(s, mult, left, right)) + offset;
+                v = v < lo ? lo : (v > hi ? hi : v);
+                out[a * 256 + b] = (int8_t)v;
+            }
+        }
+    }
+    """
+    void intrt_add_pair_table(const int32_t *t1, const int32_t *t2, int32_t mult, int32_t shift, int32_t offset,
+                              int32_t lo, int32_t hi, int single, int8_t *out) nogil
+
+
+def add_pair_table(const int32_t[::1] table1, const int32_t[::1] table2, int32_t output_multiplier,
+                   int32_t output_shift, int32_t output_offset, int32_t act_min, int32_t act_max,
+                   bint single_rounding=False):
+    """The pair table of ADD (the arguments of :func:`add_s8` after the plan): int8[65536], entry
+    (byte of q1) * 256 + byte of q2 = (E3) of table1[q1] + table2[q2]; the bytes ``add_s8`` gives on all pairs."""
+    if table1.shape[0] != 256 or table2.shape[0] != 256:
+        raise ShapeError("add: tables must have 256 entries")
+    if not -128 <= act_min <= act_max <= 127:
+        raise QuantizationError(f"add: activation range [{act_min}, {act_max}] is not inside int8")
+    if not -31 <= output_shift <= 30:
+        raise QuantizationError(f"add: output shift {output_shift} must lie in -31..30")
+    out = np.empty(65536, np.int8)
+    cdef int8_t[::1] o = out
+    with nogil:
+        intrt_add_pair_table(&table1[0], &table2[0], output_multiplier, output_shift, output_offset, act_min,
+                             act_max, single_rounding, &o[0])
+    return out
+
+
 def pair_inputs():
     """(q1, q2): all 65536 int8 pairs, q1 = byte index // 256, q2 = byte index % 256 (for building pair tables)."""
     q = np.arange(256, dtype=np.uint8).view(np.int8)

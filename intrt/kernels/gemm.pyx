@@ -40,11 +40,13 @@ import warnings
 import numpy as np
 
 cimport cython
+cimport numpy as cnp
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MAX
 
 from intrt.kernels.step cimport Step
 from intrt.kernels.cpu cimport parallel_for, current_threads, threads_for
 from intrt.kernels import cpu
+from intrt.loadtime import pack_blocks, row_sums
 
 from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, QuantizationError, ShapeError
 
@@ -299,7 +301,8 @@ cdef class PackedGemm:
         if O and (mult.min() < -2 ** 31 or mult.max() > INT32_MAX):
             raise QuantizationError("PackedGemm: multipliers must fit in int32")
         b64 = bias.astype(np.int64)
-        reach = MAX_INPUT_MAGNITUDE * np.abs(w.astype(np.int64)).sum(axis=1)
+        wsum, wabs = row_sums(w)
+        reach = MAX_INPUT_MAGNITUDE * wabs
         bad = np.nonzero((b64 + reach > INT32_MAX) | (b64 - reach < -INT32_MAX - 1))[0]
         if bad.size:
             c = int(bad[0])
@@ -314,38 +317,15 @@ cdef class PackedGemm:
         nblocks = -(-O // nr)
         kp = -(-K // kg) * kg
         wide = GEMM_ESIZE[i] == 2
-        # packed[block][k / kg][nr][kg], zero padded in k and o
-        wpad = np.zeros((nblocks * nr, kp), np.int8)     # int8 on every path (AVX2 widens them on load)
-        wpad[:O, :K] = w
-        packed = _aligned(wpad.reshape(nblocks, nr, kp // kg, kg).transpose(0, 2, 1, 3))
+        # packed[block][k / kg][nr][kg], zero padded in k and o; int8 on every path (AVX2 widens them on load)
+        packed = pack_blocks(w, nr, kg, cpu.aligned_empty(nblocks * nr * kp, np.int8))
         if not wide:     # u8 activations: sum w * (x - z_in) = sum w * (x ^ 0x80) - (128 + z_in) * sum w
-            b64 = b64 - (128 + input_zero_point) * w.astype(np.int64).sum(axis=1)
+            b64 = b64 - (128 + input_zero_point) * wsum
 
-        def padded(values, dtype=np.int32):
-            out = _aligned(np.zeros(-(-O // 32) * 32 + 16, dtype))   # vector loads may run to the next 32, + 16
-
-            out[:O] = values
-            return out
-        sh = shift.astype(np.int64)
-        left, right = np.maximum(sh, 0), np.maximum(-sh, 0)
-        arrays = dict(w=packed, bias=padded(b64), mult=padded(mult), left=padded(left), right=padded(right),
-                      total=padded(31 - sh), sneg=padded(np.where(right > 0, -1, 0)))
-        arrays["total"][O:] = 31
-        arrays["scale"] = padded(scale if scale is not None else 0.0, np.float64)
-        fast = 0
-        if name != "portable" and not single_rounding and O and scale is None:
-            fast = _fast_requant(np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int64), left, right,
-                                 out_zero_point)
-        if fast:   # 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0); see a2_requant_fast
-            c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
-            nudge = padded((1 << 30) + (1 << 31) * (c_r + out_zero_point * np.left_shift(1, right)), np.int64)
-            n32 = -(-O // 32) * 32
-            groups = nudge[:n32].reshape(-1, 4, 2)        # per 8 channels: even ones, then odd ones
-            arrays["nudge"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
-            groups = nudge[:n32].reshape(-1, 8, 2)        # per 16 channels (AVX-512)
-            arrays["nudge16"] = np.ascontiguousarray(groups.transpose(0, 2, 1)).reshape(-1)
-        else:
-            arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
+        arrays, fast = _requant_arrays(O, b64, np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int32),
+                                       shift.astype(np.int32), scale, out_zero_point,
+                                       name != "portable" and not single_rounding and O and scale is None)
+        arrays["w"] = packed
         self._keep = arrays
         self.isa = name
         self.out_channels, self.depth = O, K
@@ -495,22 +475,77 @@ def block_width(isa, out_channels):
     return 32
 
 
-def _fast_requant(bound, mult, left, right, int z_out):
-    """Mode of the AVX2 fast requantization (0: use the general one), from int64 arrays per channel: bound =
-    max |accumulator| (|bias| + 255 * sum|w|), mult, left and right shifts. Its preconditions (a2_requant_fast):
-    mult >= 0, |acc << left| < 2**31, and |srdhm| + c_r + |z_out| * 2**r + 1 < 2**31."""
-    if mult.min() < 0 or (left > 0).any() and (right[left > 0] > 0).any():
-        return 0
-    shifted = bound << left
-    if shifted.max() > INT32_MAX:
-        return 0
-    high = (shifted * mult >> 31) + 1                      # >= |srdhm(acc << left, mult)|
-    c_r = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
-    if (high + c_r + abs(z_out) * np.left_shift(1, right) + 1).max() > INT32_MAX:
-        return 0
-    if (left > 0).any():
-        return 3
-    return 2 if (right == 0).any() else 1
+def _requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1] bound, const int32_t[::1] mult,
+                    const int32_t[::1] shift, scale, int z_out, bint try_fast):
+    """The per-channel arrays the kernels read (each padded to the next 32 channels + 16, on cache lines: vector
+    loads may run past O) and the fast requantization mode (0: the general one).
+
+    ``bias``: the bias with the input zero point folded in; ``bound``: max |accumulator| (|bias| + 255 *
+    sum|w|); ``scale``: None, or the float requantization's per-channel scales. Arrays: bias, mult, left and
+    right shifts, total = 31 - shift (31 in the padding), sneg (-1 where right > 0), scale (float64), and when
+    the fast mode applies nudge / nudge16 = 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0),
+    per 8 (AVX2) or 16 (AVX-512) channels the even ones, then the odd ones.
+
+    The fast mode's preconditions (a2_requant_fast): mult >= 0, |acc << left| < 2**31 and |srdhm| + c_r +
+    |z_out| * 2**r + 1 < 2**31; mode 3 when some channel shifts left, 2 when some has right = 0, else 1."""
+    cdef Py_ssize_t n32 = (O + 31) // 32 * 32, n = n32 + 16, c, j
+    block = cpu.aligned_empty(6 * n, np.int32)
+    cdef int32_t[::1] v = block
+    v[:] = 0
+    cdef int64_t sh, left, right, shifted, high, c_r, az = z_out if z_out >= 0 else -z_out
+    cdef int fast = 1 if try_fast and O > 0 else 0
+    cdef bint any_left = False, any_r0 = False
+    cdef int64_t[::1] n8v, n16v
+    for c in range(n32, n):
+        v[4 * n + c] = 31
+    for c in range(O):
+        sh = shift[c]
+        left = sh if sh > 0 else 0
+        right = -sh if sh < 0 else 0
+        v[c] = <int32_t>bias[c]
+        v[n + c] = mult[c]
+        v[2 * n + c] = <int32_t>left
+        v[3 * n + c] = <int32_t>right
+        v[4 * n + c] = <int32_t>(31 - sh)
+        v[5 * n + c] = -1 if right > 0 else 0
+        if fast:
+            shifted = bound[c] << left
+            if mult[c] < 0 or shifted > INT32_MAX:
+                fast = 0
+                continue
+            high = ((shifted * mult[c]) >> 31) + 1                 # >= |srdhm(acc << left, mult)|
+            c_r = (<int64_t>1 << (right - 1)) if right > 0 else 0
+            if high + c_r + az * (<int64_t>1 << right) + 1 > INT32_MAX:
+                fast = 0
+            any_left = any_left or left > 0
+            any_r0 = any_r0 or right == 0
+    for c in range(O, n32):
+        v[4 * n + c] = 31
+    arrays = dict(bias=block[:n], mult=block[n:2 * n], left=block[2 * n:3 * n], right=block[3 * n:4 * n],
+                  total=block[4 * n:5 * n], sneg=block[5 * n:])
+    sc = cpu.aligned_empty(n, np.float64)
+    sc[:] = 0.0
+    if scale is not None:
+        sc[:O] = scale
+    arrays["scale"] = sc
+    if fast:
+        fast = 3 if any_left else (2 if any_r0 else 1)
+        nudge8 = np.zeros(n32, np.int64)
+        nudge16 = np.zeros(n32, np.int64)
+        n8v = nudge8
+        n16v = nudge16
+        for c in range(O):
+            right = -shift[c] if shift[c] < 0 else 0
+            c_r = (<int64_t>1 << (right - 1)) if right > 0 else 0
+            sh = (<int64_t>1 << 30) + (<int64_t>1 << 31) * (c_r + z_out * (<int64_t>1 << right))
+            j = c % 8
+            n8v[c - j + (j % 2) * 4 + j // 2] = sh
+            j = c % 16
+            n16v[c - j + (j % 2) * 8 + j // 2] = sh
+        arrays["nudge"], arrays["nudge16"] = nudge8, nudge16
+    else:
+        arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
+    return arrays, fast
 
 
 cdef int64_t _tile_rows(const gemm_params *p) noexcept nogil:
@@ -588,7 +623,9 @@ cdef class GemmStep(Step):
         self.p.rows = rows
         self.p.threads = max(1, current_threads(), cpu.DEFAULT_NUM_THREADS)
         stride = (_tile_rows(self.p.gemm) * self.p.gemm.Kp * GEMM_ESIZE[self.p.gemm.isa] + 64 + 63) // 64 * 64
-        scratch = _aligned(np.zeros(max(1, self.p.threads * stride), np.uint8))   # rows start on cache lines
+        size = max(1, self.p.threads * stride)
+        scratch = np.zeros(size + 64, np.uint8)      # zeroed pages from the OS, not written here
+        scratch = scratch[(-scratch.ctypes.data) % 64:][:size]     # rows start on cache lines
         self.keep.append(scratch)
         self.p.scratch = <char *>_ptr(scratch)
         self.p.scratch_stride = stride
@@ -599,6 +636,7 @@ def _aligned(arr):
     return cpu.aligned_copy(arr)
 
 
-cdef void *_ptr(arr):
-    # address of a C-contiguous numpy array's data (the caller keeps the array alive)
-    return <void *><size_t>arr.ctypes.data
+cdef void *_ptr(cnp.ndarray arr):
+    # address of a C-contiguous numpy array's data (the caller keeps the array alive); ndarray.ctypes costs
+    # microseconds per call, a dozen calls per layer at load
+    return cnp.PyArray_DATA(arr)

@@ -19,8 +19,9 @@
    Contention: when another process holds the cores, a worker can be descheduled in the middle of a task, and
    the caller then waits for it; a job split over threads can take longer than the caller alone would have.
    The caller times each parallel job (its own share of the tasks gives the time per task) and, when the job
-   took longer than running every task itself would have, runs the next `serial_left` jobs alone (no worker
-   woken, so none spins) before trying threads again; the count doubles with every consecutive loss (8 ..
+   took clearly longer than running every task itself would have (INTRT_POOL_LOSS_RATIO), or when it ran every
+   task itself (no worker got a core in time: waking and spinning workers then only take CPU time from it),
+   runs the next `serial_left` jobs alone (no worker woken, so none spins) before trying threads again; the count doubles with every consecutive loss (8 ..
    INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained. Only speed depends on this: tasks
    write disjoint outputs, so results never depend on how they are split.
 
@@ -53,6 +54,9 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 /* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
 #define INTRT_POOL_MIN_BACKOFF 8
 #define INTRT_POOL_MAX_BACKOFF 4096
+/* a job "lost" when it took this many times longer than the caller alone would have: a clear stall, not the
+   unevenness of tasks or a worker's cold cache */
+#define INTRT_POOL_LOSS_RATIO 1.5
 
 #if INTRT_HAVE_POOL
 #include <pthread.h>
@@ -94,6 +98,7 @@ typedef struct {
     int serial_left;                 /* jobs still to run on the caller alone */
     int backoff;                     /* serial jobs after the next loss */
     int64_t losses, serial_jobs;     /* counters for intrt_pool_stats */
+    double loss_ratio;               /* 0: INTRT_POOL_LOSS_RATIO */
     pid_t pid;                       /* the process that made the workers (a fork child starts over) */
 } intrt_pool;
 
@@ -223,10 +228,13 @@ static int intrt_pool_grow(int n) {
    and ntasks times that the job without workers. */
 static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t idle, int64_t end, int64_t ran,
                              int64_t ntasks) {
-    if (ran <= 0 || ran >= ntasks) return;          /* no per-task time to compare, or no worker joined */
+    if (ran <= 0) return;                           /* no per-task time to compare */
     double alone = (double)(idle - work) * (double)ntasks / (double)ran;
     if (p->backoff < INTRT_POOL_MIN_BACKOFF) p->backoff = INTRT_POOL_MIN_BACKOFF;
-    if ((double)(end - start) > alone) {
+    const double ratio = p->loss_ratio > 0 ? p->loss_ratio : INTRT_POOL_LOSS_RATIO;
+    /* lost: slower than the caller alone, or no worker took a task (none was scheduled in time: waking and
+       spinning workers then only take CPU time from the caller and from whatever holds the other cores) */
+    if (ran >= ntasks || (double)(end - start) > ratio * alone) {
         p->serial_left = p->backoff;
         p->losses++;
         if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
@@ -293,13 +301,15 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
 }
 
 /* parallel jobs that lost to the caller alone, and jobs run alone because of that, since the start */
-static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs) {
+static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *serial_left) {
     *losses = intrt_the_pool.losses;
     *serial_jobs = intrt_the_pool.serial_jobs;
+    *serial_left = intrt_the_pool.serial_left;
 }
 
 static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { intrt_the_pool.spin_ns = ns > 0 ? ns : 1; }
+static void intrt_pool_set_loss_ratio(double r) { intrt_the_pool.loss_ratio = r; }
 static int64_t intrt_pool_spin(void) {
     return intrt_the_pool.spin_ns ? intrt_the_pool.spin_ns : INTRT_POOL_SPIN_NS;
 }
@@ -312,9 +322,14 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
 }
 static int intrt_pool_grow(int n) { (void)n; return 0; }
-static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs) { *losses = 0; *serial_jobs = 0; }
+static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *serial_left) {
+    *losses = 0;
+    *serial_jobs = 0;
+    *serial_left = 0;
+}
 static int intrt_pool_workers(void) { return 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
+static void intrt_pool_set_loss_ratio(double r) { (void)r; }
 static int64_t intrt_pool_spin(void) { return 0; }
 
 #endif

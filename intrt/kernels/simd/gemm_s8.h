@@ -825,6 +825,41 @@ GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c
     else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
 }
 
+/* The fast requantization's per-channel constants of 16 channels, loaded once per micro-tile: the int8 stores
+   may alias anything, so constants read through p between stores would be reloaded for every row. */
+typedef struct {
+    __m512i m, m_odd, nudge_even, nudge_odd, right, sneg, left, lo, hi;
+} a5_fast_consts;
+
+GEMM_INLINE GEMM_AVX512 a5_fast_consts a5_fast_load(const gemm_params *p, int64_t c) {
+    a5_fast_consts k;
+    k.m = _mm512_loadu_si512((const void *)(p->mult + c));
+    k.m_odd = _mm512_srli_epi64(k.m, 32);
+    k.nudge_even = _mm512_loadu_si512((const void *)(p->nudge16 + c));
+    k.nudge_odd = _mm512_loadu_si512((const void *)(p->nudge16 + c + 8));
+    k.right = _mm512_loadu_si512((const void *)(p->right + c));
+    k.sneg = _mm512_loadu_si512((const void *)(p->sneg + c));
+    k.left = _mm512_loadu_si512((const void *)(p->left + c));
+    k.lo = _mm512_set1_epi32(p->act_min);
+    k.hi = _mm512_set1_epi32(p->act_max);
+    return k;
+}
+
+/* a5_requant_fast with the constants in registers (mode = p->fast: 1, 2 or 3), then the clamp and the stores
+   of a5_out16 */
+GEMM_INLINE GEMM_AVX512 void a5_out16_fast(const a5_fast_consts *k, __m512i x, int8_t *dst, int64_t nc,
+                                           const int mode) {
+    if (mode == 3) x = _mm512_sllv_epi32(x, k->left);
+    const __m512i y = rq_mulshr31_avx512(x, k->m, k->m_odd, k->nudge_even, k->nudge_odd);
+    __m512i sg = _mm512_srai_epi32(x, 31);
+    if (mode >= 2) sg = _mm512_and_si512(sg, k->sneg);
+    x = _mm512_srav_epi32(_mm512_add_epi32(y, sg), k->right);
+    x = _mm512_min_epi32(_mm512_max_epi32(x, k->lo), k->hi);
+    const __m128i b = _mm512_cvtepi32_epi8(x);
+    if (nc >= 16) _mm_storeu_si128((__m128i *)dst, b);
+    else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
+}
+
 /* One micro-tile, fused: the accumulators start at the bias, then dot products, requantization and int8
    stores. nv = 2: 32 channels (two zmm per row), mr <= 8; nv = 1: 16 channels, mr <= 12. As on AVX2, each
    (mr, nv) is its own non-inlined copy, so the accumulators are named registers. */
@@ -843,6 +878,13 @@ GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c
         if (nv > 1) a5_out16(p, c##r##1, c0 + 16, y + r * ldy + 16, nc - 16);             \
     }
 
+#define A5_FAST_ROW(r, h, off, mode) if (mr > r) a5_out16_fast(&k, c##r##h, y + r * ldy + off, nc - off, mode);
+#define A5_FAST_COLUMN(h, off, mode)                                                                      \
+    A5_FAST_ROW(0, h, off, mode) A5_FAST_ROW(1, h, off, mode) A5_FAST_ROW(2, h, off, mode)               \
+    A5_FAST_ROW(3, h, off, mode) A5_FAST_ROW(4, h, off, mode) A5_FAST_ROW(5, h, off, mode)               \
+    A5_FAST_ROW(6, h, off, mode) A5_FAST_ROW(7, h, off, mode) A5_FAST_ROW(8, h, off, mode)               \
+    A5_FAST_ROW(9, h, off, mode) A5_FAST_ROW(10, h, off, mode) A5_FAST_ROW(11, h, off, mode)
+
 GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
                                         int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
                                         const int nv) {
@@ -855,6 +897,20 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, co
         const __m512i w1 = nv > 1 ? _mm512_loadu_si512((const void *)(w + 128 * k + 64)) : w0;
         A5_ROW_STEP(0) A5_ROW_STEP(1) A5_ROW_STEP(2) A5_ROW_STEP(3) A5_ROW_STEP(4) A5_ROW_STEP(5)
         A5_ROW_STEP(6) A5_ROW_STEP(7) A5_ROW_STEP(8) A5_ROW_STEP(9) A5_ROW_STEP(10) A5_ROW_STEP(11)
+    }
+    if (p->fast && !p->scale) {
+        /* one column of 16 channels at a time: its constants stay in registers over all rows */
+        a5_fast_consts k = a5_fast_load(p, c0);
+        if (p->fast == 1) { A5_FAST_COLUMN(0, 0, 1) }
+        else if (p->fast == 2) { A5_FAST_COLUMN(0, 0, 2) }
+        else { A5_FAST_COLUMN(0, 0, 3) }
+        if (nv > 1) {
+            k = a5_fast_load(p, c0 + 16);
+            if (p->fast == 1) { A5_FAST_COLUMN(1, 16, 1) }
+            else if (p->fast == 2) { A5_FAST_COLUMN(1, 16, 2) }
+            else { A5_FAST_COLUMN(1, 16, 3) }
+        }
+        return;
     }
     A5_ROW_OUT(0) A5_ROW_OUT(1) A5_ROW_OUT(2) A5_ROW_OUT(3) A5_ROW_OUT(4) A5_ROW_OUT(5)
     A5_ROW_OUT(6) A5_ROW_OUT(7) A5_ROW_OUT(8) A5_ROW_OUT(9) A5_ROW_OUT(10) A5_ROW_OUT(11)
