@@ -5,7 +5,7 @@ a good part of loading a CNN. The results are those of the numpy formulas they r
 tests/test_loadtime.py compare them on every channel).
 """
 from libc.math cimport floor, frexp, isfinite
-from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 from libc.string cimport memset
 
 from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
@@ -13,6 +13,7 @@ from intrt.kernels.fixedpoint cimport mbqm, mbqm_single
 import numpy as np
 
 from intrt.errors import InputError, QuantizationError, ShapeError
+from intrt.kernels import cpu
 
 cdef int64_t INT32_MAX = 2147483647
 cdef int64_t INT32_MIN = -2147483648
@@ -191,3 +192,127 @@ def pack_blocks(w_array, int nr, int kg, out_array):
         memset(&out[0], 0, size)
         intrt_pack_blocks(&w[0, 0], o, K, nr, kg, &out[0])
     return out_array
+
+
+def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1] bound, const int32_t[::1] mult,
+                    const int32_t[::1] shift, scale, int z_out, bint try_fast):
+    """PackedGemm's per-channel arrays the kernels read (each padded to the next 32 channels + 16, on cache lines: vector
+    loads may run past O) and the fast requantization mode (0: the general one).
+
+    ``bias``: the bias with the input zero point folded in; ``bound``: max |accumulator| (|bias| + 255 *
+    sum|w|); ``scale``: None, or the float requantization's per-channel scales. Arrays: bias, mult, left and
+    right shifts, total = 31 - shift (31 in the padding), sneg (-1 where right > 0), scale (float64), and when
+    the fast mode applies nudge / nudge16 = 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0),
+    per 8 (AVX2) or 16 (AVX-512) channels the even ones, then the odd ones.
+
+    The fast mode's preconditions (a2_requant_fast): mult >= 0, |acc << left| < 2**31 and |srdhm| + c_r +
+    |z_out| * 2**r + 1 < 2**31; mode 3 when some channel shifts left, 2 when some has right = 0, else 1."""
+    cdef Py_ssize_t n32 = (O + 31) // 32 * 32, n = n32 + 16, c, j
+    block = cpu.aligned_empty(6 * n, np.int32)
+    cdef int32_t[::1] v = block
+    v[:] = 0
+    cdef int64_t sh, left, right, shifted, high, c_r, az = z_out if z_out >= 0 else -z_out
+    cdef int fast = 1 if try_fast and O > 0 else 0
+    cdef bint any_left = False, any_r0 = False
+    cdef int64_t[::1] n8v, n16v
+    for c in range(n32, n):
+        v[4 * n + c] = 31
+    for c in range(O):
+        sh = shift[c]
+        left = sh if sh > 0 else 0
+        right = -sh if sh < 0 else 0
+        v[c] = <int32_t>bias[c]
+        v[n + c] = mult[c]
+        v[2 * n + c] = <int32_t>left
+        v[3 * n + c] = <int32_t>right
+        v[4 * n + c] = <int32_t>(31 - sh)
+        v[5 * n + c] = -1 if right > 0 else 0
+        if fast:
+            shifted = bound[c] << left
+            if mult[c] < 0 or shifted > INT32_MAX:
+                fast = 0
+                continue
+            high = ((shifted * mult[c]) >> 31) + 1                 # >= |srdhm(acc << left, mult)|
+            c_r = (<int64_t>1 << (right - 1)) if right > 0 else 0
+            if high + c_r + az * (<int64_t>1 << right) + 1 > INT32_MAX:
+                fast = 0
+            any_left = any_left or left > 0
+            any_r0 = any_r0 or right == 0
+    for c in range(O, n32):
+        v[4 * n + c] = 31
+    arrays = dict(bias=block[:n], mult=block[n:2 * n], left=block[2 * n:3 * n], right=block[3 * n:4 * n],
+                  total=block[4 * n:5 * n], sneg=block[5 * n:])
+    sc = cpu.aligned_empty(n, np.float64)
+    sc[:] = 0.0
+    if scale is not None:
+        sc[:O] = scale
+    arrays["scale"] = sc
+    if fast:
+        fast = 3 if any_left else (2 if any_r0 else 1)
+        nudge8 = np.zeros(n32, np.int64)
+        nudge16 = np.zeros(n32, np.int64)
+        n8v = nudge8
+        n16v = nudge16
+        for c in range(O):
+            right = -shift[c] if shift[c] < 0 else 0
+            c_r = (<int64_t>1 << (right - 1)) if right > 0 else 0
+            sh = (<int64_t>1 << 30) + (<int64_t>1 << 31) * (c_r + z_out * (<int64_t>1 << right))
+            j = c % 8
+            n8v[c - j + (j % 2) * 4 + j // 2] = sh
+            j = c % 16
+            n16v[c - j + (j % 2) * 8 + j // 2] = sh
+        arrays["nudge"], arrays["nudge16"] = nudge8, nudge16
+    else:
+        arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
+    return arrays, fast
+
+
+def depthwise_lanes(packed, taps, chan, rec):
+    """PackedDepthwise's SIMD layout: weights [nblk, T, 2, W] int16 (even: lane j's weight in even lanes j, 0 in odd ones; odd: the reverse)
+    and requantization records [nblk, 2] of dtype ``rec`` (half h: int32 lane i = channel chan[b, 2i + h]) for
+    blocks whose int16 lane j holds channel chan[b, j] (W = chan.shape[1]). Both on cache lines."""
+    chan = np.ascontiguousarray(chan, np.int64)
+    cdef const int64_t[:, ::1] ch = chan
+    cdef const int64_t[:, ::1] tp = np.ascontiguousarray(taps, np.int64)
+    cdef const int32_t[::1] bias = packed.bias_eff, mult = packed.mult, shift = packed.shift
+    cdef Py_ssize_t nblk = ch.shape[0], W = ch.shape[1], T = tp.shape[0], L = W // 2, Q = W // 4
+    if rec.itemsize != 48 * L or W % 4:
+        raise ShapeError(f"lane records of {rec.itemsize} bytes do not fit {W} lanes")
+    w_out = cpu.aligned_empty((nblk, T, 2, W), np.int16)
+    rq = cpu.aligned_empty((nblk, 2), rec)
+    cdef int16_t[:, :, :, ::1] wv = w_out
+    cdef int32_t[::1] r = rq.reshape(-1).view(np.int32)
+    cdef Py_ssize_t b, t, j, h, i, base, c, lo, hi
+    cdef int64_t v, sh, right
+    cdef int64_t *r64
+    with nogil:
+        for b in range(nblk):
+            for t in range(T):
+                for j in range(W):
+                    v = tp[t, ch[b, j]]
+                    wv[b, t, j % 2, j] = <int16_t>v
+                    wv[b, t, 1 - j % 2, j] = 0
+            for h in range(2):
+                base = (b * 2 + h) * 12 * L        # a record: 8 int32 fields of L lanes, 4 int64 ones of L / 2
+                for i in range(L):
+                    c = ch[b, 2 * i + h]
+                    sh = shift[c]
+                    right = -sh if sh < 0 else 0
+                    r[base + i] = bias[c]
+                    r[base + L + i] = mult[c]
+                    # mult_hi: even lane i holds the multiplier of lane i + 1 (the odd lanes' 64-bit products)
+                    r[base + 2 * L + i] = mult[ch[b, 2 * (i + 1) + h]] if i % 2 == 0 else 0
+                    r[base + 3 * L + i] = <int32_t>(sh if sh > 0 else 0)
+                    r[base + 4 * L + i] = <int32_t>right
+                    r[base + 5 * L + i] = <int32_t>((<int64_t>1 << right) - 1)
+                    r[base + 6 * L + i] = <int32_t>(((<int64_t>1 << right) - 1) >> 1)
+                    r[base + 7 * L + i] = <int32_t>((<int64_t>1 << right) >> 1)
+                r64 = <int64_t *>&r[base + 8 * L]
+                for i in range(Q):                 # total = 31 - shift of even / odd lanes, 2**(total - 1)
+                    lo = ch[b, 4 * i + h]
+                    hi = ch[b, 4 * i + 2 + h]
+                    r64[i] = 31 - shift[lo]
+                    r64[Q + i] = 31 - shift[hi]
+                    r64[2 * Q + i] = <int64_t>1 << (30 - shift[lo])
+                    r64[3 * Q + i] = <int64_t>1 << (30 - shift[hi])
+    return w_out, rq

@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from intrt.errors import QuantizationError, ShapeError
 from intrt.format import to_bytes
 from intrt.graph import Graph, Node, Tensor
+from intrt import loadtime
 from intrt.kernels import depthwise as dwk
 from intrt.kernels.conv import depthwise_conv2d_s8
 from intrt.kernels.depthwise import DepthwiseStep, PackedDepthwise, depthwise_conv2d_s8_fast
@@ -524,6 +525,6 @@ def test_lane_packing_equals_numpy(oc, kh):
             continue
         chan = np.array([c0 + np.arange(width) for c0 in s16] + [c0 + np.arange(width) % (width // 2) for c0 in s8])
         want_w, want_rq = numpy_pack_lanes(packed, taps, chan, rec)
-        got_w, got_rq = dwk._pack_lanes(packed, taps, chan, rec)
+        got_w, got_rq = loadtime.depthwise_lanes(packed, taps, chan, rec)
         assert np.array_equal(got_w, want_w) and got_rq.tobytes() == want_rq.tobytes()
         assert got_w.ctypes.data % 64 == 0 and got_rq.ctypes.data % 64 == 0

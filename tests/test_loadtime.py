@@ -99,7 +99,6 @@ def test_rescale_table_equals_the_vector_mbqm():
 # -- weight packing (gemm.PackedGemm, depthwise.PackedDepthwise) --------------------------------------------------
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from intrt.kernels import cpu, gemm  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)
@@ -147,7 +146,7 @@ def test_requant_arrays_equal_numpy(o, seed, z_out, shifts, big, negative):
     bound = np.abs(bias) + rng.integers(0, 2 ** 31 - 2 ** 20 if big else 2 ** 16, o)
     mult = rng.integers(-2 ** 31 if negative else 2 ** 30, 2 ** 31, o).astype(np.int32)
     shift = rng.integers(shifts[0], shifts[1], o).astype(np.int32)
-    arrays, fast = gemm._requant_arrays(o, bias, bound, mult, shift, None, z_out, True)
+    arrays, fast = loadtime.gemm_requant_arrays(o, bias, bound, mult, shift, None, z_out, True)
     assert fast == numpy_fast_mode(bound, mult, shift, z_out)
     n32 = -(-o // 32) * 32
     sh = shift.astype(np.int64)
@@ -165,7 +164,7 @@ def test_requant_arrays_equal_numpy(o, seed, z_out, shifts, big, negative):
         nudge[:o] = (1 << 30) + (1 << 31) * (c_r + z_out * np.left_shift(1, right))
         assert np.array_equal(arrays["nudge"], nudge.reshape(-1, 4, 2).transpose(0, 2, 1).reshape(-1))
         assert np.array_equal(arrays["nudge16"], nudge.reshape(-1, 8, 2).transpose(0, 2, 1).reshape(-1))
-    assert gemm._requant_arrays(o, bias, bound, mult, shift, None, z_out, False)[1] == 0
+    assert loadtime.gemm_requant_arrays(o, bias, bound, mult, shift, None, z_out, False)[1] == 0
     scale = rng.uniform(0, 1, o)
-    arrays, fast = gemm._requant_arrays(o, bias, bound, mult, shift, scale, z_out, False)
+    arrays, fast = loadtime.gemm_requant_arrays(o, bias, bound, mult, shift, scale, z_out, False)
     assert fast == 0 and np.array_equal(arrays["scale"][:o], scale) and not arrays["scale"][o:].any()

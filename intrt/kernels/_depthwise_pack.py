@@ -1,12 +1,13 @@
 """:class:`PackedDepthwise`, the filter of the fast depthwise convolution (:mod:`intrt.kernels.depthwise`, which
 exports it) with its checks and requantization constants, in Python: it runs once per layer when a model is
-loaded and its work is numpy calls and the C packing of intrt.kernels.depthwise, the same from the interpreter,
-while Cython's translation of it was 40 KB of machine code (README, "Package size and build")."""
+loaded and its work is numpy calls and the C packing of intrt.loadtime, the same from the interpreter, while
+Cython's translation of it was 40 KB of machine code (README, "Package size and build")."""
 import operator
 
 import numpy as np
 
 from intrt.errors import QuantizationError, ShapeError
+from intrt.loadtime import depthwise_lanes
 
 
 def _wrap32(v):
@@ -78,7 +79,7 @@ class PackedDepthwise:
     def _pack_blocks(self, taps):
         """AVX2 blocks: 16-lane records [T][2][16] of weights and [2] of requantization per block; AVX-512
         blocks: [T][2][32] and [2] records of 16 lanes."""
-        from intrt.kernels.depthwise import REQUANT8, REQUANT16, _pack_lanes, block_starts, block_starts_avx512
+        from intrt.kernels.depthwise import REQUANT8, REQUANT16, block_starts, block_starts_avx512
 
         starts16, starts8 = block_starts(self.out_channels)
         self.nblk, self.nblk8 = len(starts16), len(starts8)
@@ -93,10 +94,10 @@ class PackedDepthwise:
             # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
             # of two pixels (one per 128-bit half)
             chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
-            self.wblk, self.rq = _pack_lanes(self, taps, chan, REQUANT8)
+            self.wblk, self.rq = depthwise_lanes(self, taps, chan, REQUANT8)
         if not z32 and not z16:
             self.wz = np.zeros(1, np.int16)
             self.rqz = np.zeros(1, REQUANT16)
         else:
             chan = np.array([c0 + np.arange(32) for c0 in z32] + [c0 + np.arange(32) % 16 for c0 in z16])
-            self.wz, self.rqz = _pack_lanes(self, taps, chan, REQUANT16)
+            self.wz, self.rqz = depthwise_lanes(self, taps, chan, REQUANT16)

@@ -1,12 +1,12 @@
 """The set-up of :class:`intrt.kernels.gemm.PackedGemm` (argument checks, then the C packing of the weights and
-of the requantization arrays), in Python: it runs once per layer when a model is loaded and its work is numpy
-calls and C loops of intrt.loadtime and intrt.kernels.gemm, the same from the interpreter, while Cython's
-translation of it was 40 KB of machine code (README, "Package size and build")."""
+of the requantization arrays of intrt.loadtime), in Python: it runs once per layer when a model is loaded and
+its work is numpy calls and those C loops, the same from the interpreter, while Cython's translation of it was
+40 KB of machine code (README, "Package size and build")."""
 import numpy as np
 
 from intrt.errors import InputError, QuantizationError, ShapeError
 from intrt.kernels import cpu
-from intrt.loadtime import pack_blocks, row_sums
+from intrt.loadtime import gemm_requant_arrays as requant_arrays, pack_blocks, row_sums
 
 INT32_MAX = 2 ** 31 - 1
 
@@ -16,7 +16,7 @@ def pack(w, bias, input_zero_point, mult, shift, out_zero_point, act_min, act_ma
     """PackedGemm's arguments (see its docstring; the integers already converted), and GEMM_KG and GEMM_ESIZE of
     simd/gemm_s8.h per path index -> (path name, path index, O, K, block width, padded depth, blocks, packed
     weights, the per-channel arrays, fast requantization mode)."""
-    from intrt.kernels.gemm import ISA_NAMES, MAX_INPUT_MAGNITUDE, _requant_arrays, block_width, choose_path, cpu_isas
+    from intrt.kernels.gemm import ISA_NAMES, MAX_INPUT_MAGNITUDE, block_width, choose_path, cpu_isas
 
     w = np.asarray(w)
     if w.dtype != np.int8 or w.ndim != 2:
@@ -68,7 +68,7 @@ def pack(w, bias, input_zero_point, mult, shift, out_zero_point, act_min, act_ma
     if not wide:     # u8 activations: sum w * (x - z_in) = sum w * (x ^ 0x80) - (128 + z_in) * sum w
         b64 = b64 - (128 + input_zero_point) * wsum
 
-    arrays, fast = _requant_arrays(O, b64, np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int32),
+    arrays, fast = requant_arrays(O, b64, np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int32),
                                    shift.astype(np.int32), scale, out_zero_point,
                                    name != "portable" and not single_rounding and O and scale is None)
     arrays["w"] = packed

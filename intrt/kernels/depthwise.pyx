@@ -196,57 +196,6 @@ def block_starts_avx512(int oc):
     return full, ([oc - 16] if tail else [])
 
 
-def _pack_lanes(packed, taps, chan, rec):
-    """Weights [nblk, T, 2, W] int16 (even: lane j's weight in even lanes j, 0 in odd ones; odd: the reverse)
-    and requantization records [nblk, 2] of dtype ``rec`` (half h: int32 lane i = channel chan[b, 2i + h]) for
-    blocks whose int16 lane j holds channel chan[b, j] (W = chan.shape[1]). Both on cache lines."""
-    chan = np.ascontiguousarray(chan, np.int64)
-    cdef const int64_t[:, ::1] ch = chan
-    cdef const int64_t[:, ::1] tp = np.ascontiguousarray(taps, np.int64)
-    cdef const int32_t[::1] bias = packed.bias_eff, mult = packed.mult, shift = packed.shift
-    cdef Py_ssize_t nblk = ch.shape[0], W = ch.shape[1], T = tp.shape[0], L = W // 2, Q = W // 4
-    if rec.itemsize != 48 * L or W % 4:
-        raise ShapeError(f"lane records of {rec.itemsize} bytes do not fit {W} lanes")
-    w_out = cpu.aligned_empty((nblk, T, 2, W), np.int16)
-    rq = cpu.aligned_empty((nblk, 2), rec)
-    cdef int16_t[:, :, :, ::1] wv = w_out
-    cdef int32_t[::1] r = rq.reshape(-1).view(np.int32)
-    cdef Py_ssize_t b, t, j, h, i, base, c, lo, hi
-    cdef int64_t v, sh, right
-    cdef int64_t *r64
-    with nogil:
-        for b in range(nblk):
-            for t in range(T):
-                for j in range(W):
-                    v = tp[t, ch[b, j]]
-                    wv[b, t, j % 2, j] = <int16_t>v
-                    wv[b, t, 1 - j % 2, j] = 0
-            for h in range(2):
-                base = (b * 2 + h) * 12 * L        # a record: 8 int32 fields of L lanes, 4 int64 ones of L / 2
-                for i in range(L):
-                    c = ch[b, 2 * i + h]
-                    sh = shift[c]
-                    right = -sh if sh < 0 else 0
-                    r[base + i] = bias[c]
-                    r[base + L + i] = mult[c]
-                    # mult_hi: even lane i holds the multiplier of lane i + 1 (the odd lanes' 64-bit products)
-                    r[base + 2 * L + i] = mult[ch[b, 2 * (i + 1) + h]] if i % 2 == 0 else 0
-                    r[base + 3 * L + i] = <int32_t>(sh if sh > 0 else 0)
-                    r[base + 4 * L + i] = <int32_t>right
-                    r[base + 5 * L + i] = <int32_t>((<int64_t>1 << right) - 1)
-                    r[base + 6 * L + i] = <int32_t>(((<int64_t>1 << right) - 1) >> 1)
-                    r[base + 7 * L + i] = <int32_t>((<int64_t>1 << right) >> 1)
-                r64 = <int64_t *>&r[base + 8 * L]
-                for i in range(Q):                 # total = 31 - shift of even / odd lanes, 2**(total - 1)
-                    lo = ch[b, 4 * i + h]
-                    hi = ch[b, 4 * i + 2 + h]
-                    r64[i] = 31 - shift[lo]
-                    r64[Q + i] = 31 - shift[hi]
-                    r64[2 * Q + i] = <int64_t>1 << (30 - shift[lo])
-                    r64[3 * Q + i] = <int64_t>1 << (30 - shift[hi])
-    return w_out, rq
-
-
 cdef inline int64_t taps_stride(int64_t T) noexcept nogil:
     # each thread's tap pointers on cache lines of their own (plus one spare line): the kernels reread them in
     # their inner loop, so two threads' taps sharing a line would stall both on every write

@@ -47,7 +47,6 @@ from intrt.kernels.step cimport Step
 from intrt.kernels.cpu cimport parallel_for, current_threads, threads_for
 from intrt.kernels import cpu
 from intrt.kernels import _gemm_pack  # PackedGemm's set-up, in Python (README, "Package size and build")
-from intrt.loadtime import pack_blocks, row_sums
 
 from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, QuantizationError, ShapeError
 
@@ -423,79 +422,6 @@ def block_width(isa, out_channels):
     if -(-out_channels // 16) * 16 < -(-out_channels // 32) * 32:
         return 16
     return 32
-
-
-def _requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1] bound, const int32_t[::1] mult,
-                    const int32_t[::1] shift, scale, int z_out, bint try_fast):
-    """The per-channel arrays the kernels read (each padded to the next 32 channels + 16, on cache lines: vector
-    loads may run past O) and the fast requantization mode (0: the general one).
-
-    ``bias``: the bias with the input zero point folded in; ``bound``: max |accumulator| (|bias| + 255 *
-    sum|w|); ``scale``: None, or the float requantization's per-channel scales. Arrays: bias, mult, left and
-    right shifts, total = 31 - shift (31 in the padding), sneg (-1 where right > 0), scale (float64), and when
-    the fast mode applies nudge / nudge16 = 2**30 + 2**31 * (c_r + z_out * 2**r), c_r = 2**(r-1) (0 if r = 0),
-    per 8 (AVX2) or 16 (AVX-512) channels the even ones, then the odd ones.
-
-    The fast mode's preconditions (a2_requant_fast): mult >= 0, |acc << left| < 2**31 and |srdhm| + c_r +
-    |z_out| * 2**r + 1 < 2**31; mode 3 when some channel shifts left, 2 when some has right = 0, else 1."""
-    cdef Py_ssize_t n32 = (O + 31) // 32 * 32, n = n32 + 16, c, j
-    block = cpu.aligned_empty(6 * n, np.int32)
-    cdef int32_t[::1] v = block
-    v[:] = 0
-    cdef int64_t sh, left, right, shifted, high, c_r, az = z_out if z_out >= 0 else -z_out
-    cdef int fast = 1 if try_fast and O > 0 else 0
-    cdef bint any_left = False, any_r0 = False
-    cdef int64_t[::1] n8v, n16v
-    for c in range(n32, n):
-        v[4 * n + c] = 31
-    for c in range(O):
-        sh = shift[c]
-        left = sh if sh > 0 else 0
-        right = -sh if sh < 0 else 0
-        v[c] = <int32_t>bias[c]
-        v[n + c] = mult[c]
-        v[2 * n + c] = <int32_t>left
-        v[3 * n + c] = <int32_t>right
-        v[4 * n + c] = <int32_t>(31 - sh)
-        v[5 * n + c] = -1 if right > 0 else 0
-        if fast:
-            shifted = bound[c] << left
-            if mult[c] < 0 or shifted > INT32_MAX:
-                fast = 0
-                continue
-            high = ((shifted * mult[c]) >> 31) + 1                 # >= |srdhm(acc << left, mult)|
-            c_r = (<int64_t>1 << (right - 1)) if right > 0 else 0
-            if high + c_r + az * (<int64_t>1 << right) + 1 > INT32_MAX:
-                fast = 0
-            any_left = any_left or left > 0
-            any_r0 = any_r0 or right == 0
-    for c in range(O, n32):
-        v[4 * n + c] = 31
-    arrays = dict(bias=block[:n], mult=block[n:2 * n], left=block[2 * n:3 * n], right=block[3 * n:4 * n],
-                  total=block[4 * n:5 * n], sneg=block[5 * n:])
-    sc = cpu.aligned_empty(n, np.float64)
-    sc[:] = 0.0
-    if scale is not None:
-        sc[:O] = scale
-    arrays["scale"] = sc
-    if fast:
-        fast = 3 if any_left else (2 if any_r0 else 1)
-        nudge8 = np.zeros(n32, np.int64)
-        nudge16 = np.zeros(n32, np.int64)
-        n8v = nudge8
-        n16v = nudge16
-        for c in range(O):
-            right = -shift[c] if shift[c] < 0 else 0
-            c_r = (<int64_t>1 << (right - 1)) if right > 0 else 0
-            sh = (<int64_t>1 << 30) + (<int64_t>1 << 31) * (c_r + z_out * (<int64_t>1 << right))
-            j = c % 8
-            n8v[c - j + (j % 2) * 4 + j // 2] = sh
-            j = c % 16
-            n16v[c - j + (j % 2) * 8 + j // 2] = sh
-        arrays["nudge"], arrays["nudge16"] = nudge8, nudge16
-    else:
-        arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
-    return arrays, fast
 
 
 cdef int64_t _tile_rows(const gemm_params *p) noexcept nogil:
