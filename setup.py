@@ -19,7 +19,10 @@ flags; ``scripts/package_sizes.py`` prints the sizes (README, "Package size and 
 The .pyx files are translated to C at build time (the sdist ships no generated C), and both the
 translation and the C compilation run in parallel, one job per CPU (``build_ext -j N`` to choose).
 With Cython >= 3.1 the code Cython adds to every module (typed memoryviews, ...) is built once, in
-``intrt._cyutility``, instead of once per module.
+``intrt._cyutility``, instead of once per module. Linked into one library, the modules must not define the same
+symbol twice: the few helpers that Cython leaves non-static are made static in the generated C
+(``make_cython_helpers_static``), and each C file is marked with the build (debug or release) it was translated
+for, so that switching between the two translates the .pyx files again.
 """
 import glob
 import os
