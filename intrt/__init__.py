@@ -9,6 +9,10 @@ Load a ``.intrt`` model and run it::
 The integer arithmetic is TFLite's int8 reference arithmetic (docs/arithmetic.md); the file
 format is docs/format.md. Converters live in :mod:`intrt.convert` and need optional extras.
 """
+from intrt import _native
+
+_native.install()  # the extension modules live in one shared library (intrt/_native.py)
+
 from intrt.errors import (ArgumentTypeError, ConversionError, InputError, InternalError, IntrtError,
                           MemoryLimitError, ModelFormatError, QuantizationError, ShapeError, UnsupportedOpError)
 from intrt.quant import (QParams, activation_range, choose_asymmetric, choose_symmetric, dequantize, quantize,

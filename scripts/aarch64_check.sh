@@ -66,8 +66,8 @@ if grep -E -- "-m(avx|sse|fma|arch=x86)" "$root/src/build.log"; then
   exit 1
 fi
 built=$(in_root 'cd /src/intrt && find intrt -name "*.so" | wc -l')
-say "built $built extension modules; file of one:"
-file "$root"/src/intrt/intrt/kernels/gemm*.so 2>/dev/null || true
+say "built $built extension module files (all modules in intrt/_lib*.so; one file per module with INTRT_BUILD_ONLY):"
+file "$root"/src/intrt/intrt/_lib*.so "$root"/src/intrt/intrt/kernels/gemm*.so 2>/dev/null || true
 
 say "pytest $*"
 set +e

@@ -1,15 +1,21 @@
 """Count the machine instructions of intrt's hot paths under callgrind, to compare two builds (compiler flags).
 
-    python scripts/callgrind_kernels.py [--python PYTHON] [--path DIR] [--runs 10]
+    python scripts/callgrind_kernels.py [--python PYTHON] [--path DIR] [--runs 100]
 
 For each workload (a packed int8 GEMM as fully connected with 64 rows and with one row (GEMV, 1x1024x1024, the
 float requantization of FULLY_CONNECTED) and as 3x3 conv, a whole MobileNetV2 0.35 96x96 and the small CNN
 fixture, int8 in and out, one thread) the workload runs under ``valgrind --tool=callgrind`` twice:
 once with 1 call and once with 1 + RUNS calls; the difference divided by RUNS is the count of one call, free of
-the start-up (imports, loading, packing). Instruction counts are deterministic for a given build and input, so a
-change of compiler flags that slows a kernel shows here without the noise of a shared machine (they do not see
-memory stalls: confirm a large change with benchmarks/). Under valgrind the CPU has no AVX-512, so the AVX2 paths
-are counted. ``--path`` puts DIR first on sys.path (a build tree or an unpacked wheel).
+the start-up (imports, loading, packing). Instruction counts do not depend on the machine's load, so a change of
+compiler flags that slows a kernel shows here without the noise of a shared machine (they do not see memory
+stalls: confirm a large change with benchmarks/). The child runs with PYTHONHASHSEED=0 and one OpenBLAS thread:
+numpy's OpenBLAS threads otherwise spin while they wait, a count that varied by 1.5 M instructions from one
+process to the next and moved the per-call figures of 10 runs by up to 0.6 M; two processes now differ by tens of
+instructions. What still varies is when Python's garbage collector runs (its thresholds count allocations since
+start-up): one collection more or less moved small_cnn's figure of 10 runs by 3%, hence RUNS = 100 by default
+(about 0.1%). Under valgrind the CPU has no AVX-512, so the AVX2 paths are counted (INTRT_ISA=avx2 counts the
+same); the AVX-512 kernels need another check (compare their machine code, time them). ``--path`` puts DIR
+first on sys.path (a build tree or an unpacked wheel).
 """
 import argparse
 import os
@@ -94,7 +100,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--path", default="", help="a folder put first on sys.path (the build to measure)")
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("workloads", nargs="*", default=list(WORKLOADS))
     args = ap.parse_args(argv)
     print(f"{'workload':14s} {'instructions per call':>22s}")

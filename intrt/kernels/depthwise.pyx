@@ -43,7 +43,7 @@ from intrt.errors import InputError, QuantizationError, ShapeError
 from intrt.kernels.step cimport Step
 from intrt.kernels.cpu cimport parallel_for, current_threads
 from intrt.kernels import cpu
-from intrt.loadtime import depthwise_lanes
+from intrt.kernels._depthwise_pack import PackedDepthwise  # (set-up in Python: README, "Package size and build")
 
 cdef extern from "simd/depthwise_s8.h" nogil:
     enum:
@@ -161,10 +161,6 @@ cdef inline intptr_t _addr(cnp.ndarray a):
     return <intptr_t>cnp.PyArray_DATA(a)
 
 
-def _wrap32(v):
-    return ((np.asarray(v, np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
-
-
 def block_starts(int oc):
     """First channels of the AVX2 path's (16-channel blocks, 8-channel blocks) covering 0 .. oc - 1.
 
@@ -198,91 +194,6 @@ def block_starts_avx512(int oc):
     if tail > 16:
         return full + [oc - 32], []
     return full, ([oc - 16] if tail else [])
-
-
-class PackedDepthwise:
-    """A depthwise filter with its bias and requantization, packed once for both paths.
-
-    ``w`` [1, KH, KW, OC] int8, ``bias`` [OC] int32 or None, per-channel ``mult``/``shift`` [OC] int32,
-    ``input_offset`` = -z_in, ``output_offset`` = z_out, clamp bounds within int8. Checks the op's int32
-    accumulator bound ``bias +/- 255 * sum|w|`` inside int32 per channel (the fold relies on it).
-    """
-
-    def __init__(self, w, bias, mult, shift, int input_offset, int output_offset, int act_min, int act_max,
-                 bint single_rounding):
-        w = np.asarray(w)
-        if w.dtype != np.int8 or w.ndim != 4 or w.shape[0] != 1:
-            raise ShapeError(f"depthwise filter must be int8 [1, KH, KW, C*multiplier], got {w.dtype} {w.shape}")
-        _, kh, kw, oc = w.shape
-        bias = np.zeros(oc, np.int32) if bias is None else np.asarray(bias)
-        mult, shift = np.asarray(mult), np.asarray(shift)
-        for name, arr in (("bias", bias), ("mult", mult), ("shift", shift)):
-            if arr.shape != (oc,) or arr.dtype != np.int32:
-                raise ShapeError(f"{name} must be int32 with one value per output channel ({oc}), "
-                                 f"got {arr.dtype} {arr.shape}")
-        if oc and (shift.min() < -31 or shift.max() > 30):
-            raise QuantizationError(f"shift values must lie in -31..30, got {shift.min()}..{shift.max()}")
-        if not -127 <= input_offset <= 128:
-            raise QuantizationError(f"input_offset {input_offset} is not minus an int8 zero point")
-        if not -128 <= act_min <= act_max <= 127:
-            raise QuantizationError(f"clamp bounds [{act_min}, {act_max}] must be ordered and inside int8")
-        taps = w[0].reshape(kh * kw, oc).astype(np.int64)             # [T, OC]
-        reach = 255 * np.abs(taps).sum(axis=0)
-        b64 = bias.astype(np.int64)
-        bad = np.nonzero((b64 + reach > 2 ** 31 - 1) | (b64 - reach < -2 ** 31))[0]
-        if bad.size:
-            c = int(bad[0])
-            raise QuantizationError(f"output channel {c}: bias {int(b64[c])} +/- 255 * sum|w| = {int(reach[c])} "
-                                    f"leaves int32; the accumulator could overflow")
-        z_in = -input_offset
-        self.kh, self.kw, self.out_channels = kh, kw, oc
-        self.single = bool(single_rounding)
-        self.z_in, self.z_out = z_in, output_offset
-        self.lo, self.hi = act_min - output_offset, act_max - output_offset
-        self.mult = np.ascontiguousarray(mult)
-        self.shift = np.ascontiguousarray(shift)
-        self.bias_eff = _wrap32(bias.astype(np.int64) - z_in * taps.sum(axis=0))
-        self.w16 = np.ascontiguousarray(taps.astype(np.int16))       # portable: [T][OC]
-        # portable requantization constants [4][OC] (simd/depthwise_s8.h dw_requant_portable): single
-        # rounding: t = 31 - shift, then unused; double rounding: left, right, 2**right - 1, that >> 1
-        right = np.maximum(-shift.astype(np.int64), 0)
-        first = 31 - shift.astype(np.int64) if self.single else np.maximum(shift.astype(np.int64), 0)
-        self.pq = np.ascontiguousarray(np.stack([first, right, (np.int64(1) << right) - 1,
-                                                 ((np.int64(1) << right) - 1) >> 1]).astype(np.int32))
-        self.has_left = bool(oc and shift.max() > 0)
-        self.has_min_mult = bool(oc and (mult == -2 ** 31).any())
-        # one-shift RDBPOT (simd/depthwise_s8.h): every right >= 1 and |SRDHM| + 2**(right-1) inside int32,
-        # where |SRDHM(acc, mult)| <= |acc| + 1 and |acc| <= |bias| + 255 * sum|w|
-        right = -shift.astype(np.int64)
-        self.nudge_ok = bool(oc == 0 or (right.min() >= 1 and (np.abs(b64) + reach + 1 + (np.int64(1) << (
-            np.maximum(right, 1) - 1))).max() <= 2 ** 31 - 1))
-        # the vector single-rounding code assumes mult >= 0 and shift <= 0 (t = 31 - shift in 31..62)
-        self.lane_requant = bool(self.single and oc and (mult.min() < 0 or shift.max() > 0))
-        self._pack_blocks(taps)
-
-    def _pack_blocks(self, taps):
-        """AVX2 blocks: 16-lane records [T][2][16] of weights and [2] of requantization per block; AVX-512
-        blocks: [T][2][32] and [2] records of 16 lanes."""
-        starts16, starts8 = block_starts(self.out_channels)
-        self.nblk, self.nblk8 = len(starts16), len(starts8)
-        self.blk_c0 = np.array(starts16 + starts8 + [0], np.int64)
-        z32, z16 = block_starts_avx512(self.out_channels)
-        self.nz32, self.nz16 = len(z32), len(z16)
-        self.blkz_c0 = np.array(z32 + z16 + [0], np.int64)
-        if not starts16 and not starts8:
-            self.wblk = np.zeros(1, np.int16)
-            self.rq = np.zeros(1, REQUANT8)
-        else:
-            # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
-            # of two pixels (one per 128-bit half)
-            chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
-            self.wblk, self.rq = depthwise_lanes(self, taps, chan, REQUANT8)
-        if not z32 and not z16:
-            self.wz = np.zeros(1, np.int16)
-            self.rqz = np.zeros(1, REQUANT16)
-        else:
-            chan = np.array([c0 + np.arange(32) for c0 in z32] + [c0 + np.arange(32) % 16 for c0 in z16])
-            self.wz, self.rqz = depthwise_lanes(self, taps, chan, REQUANT16)
 
 
 cdef inline int64_t taps_stride(int64_t T) noexcept nogil:

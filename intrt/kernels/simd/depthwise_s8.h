@@ -149,8 +149,17 @@ typedef struct dw_params_s {
     dw_run_fn run;                   /* set by dw_prepare */
 } dw_params;
 
+/* entry points (linkage: INTRT_API in requant_s8.h) */
+INTRT_API int dw_cpu_has(int isa);
+INTRT_API int dw_prepare(dw_params *p);
+INTRT_API void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t oy0, int64_t oy1,
+                       const int8_t **taps);
+INTRT_API const int8_t *dw_image(const dw_params *p, int64_t n);
+
+#ifndef INTRT_KERNELS_EXTERN
+
 /* ---------------------------------------------------------------- CPU features */
-static int dw_cpu_has(int isa) {
+INTRT_API int dw_cpu_has(int isa) {
 #if INTRT_DW_X86
     __builtin_cpu_init();
     if (isa == DW_ISA_AVX2)
@@ -724,7 +733,7 @@ DW_AVX512_INSTANCE(dw_run_avx512_double_nudge, p->T, DW_RQ_DOUBLE_NUDGE)
 
 /* ---------------------------------------------------------------- driver */
 /* Pick the run kernel; returns 0 if the chosen ISA cannot run these parameters. */
-static int dw_prepare(dw_params *p) {
+INTRT_API int dw_prepare(dw_params *p) {
     static const dw_run_fn pk9[4] = {dw_run_portable_k9_single, dw_run_portable_k9_double,
                                      dw_run_portable_k9_double_any, dw_run_portable_k9_double_nudge};
     static const dw_run_fn pany[4] = {dw_run_portable_single, dw_run_portable_double, dw_run_portable_double_any,
@@ -785,8 +794,8 @@ static inline void dw_window_taps(const dw_params *p, const int8_t *img, int64_t
 
 /* Output rows oy0 .. oy1 - 1 of one image: img [H, W, OC] -> out [OH, OW, OC]; taps: T pointers of scratch
    (one set per thread). Reads p and img only, writes only those rows: row ranges may run concurrently. */
-static void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t oy0, int64_t oy1,
-                    const int8_t **taps) {
+INTRT_API void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t oy0, int64_t oy1,
+                       const int8_t **taps) {
     const int64_t OC = p->OC, OW = p->OW;
     const int64_t span_w = (p->KW - 1) * p->dw;
     /* interior columns [ox_a, ox_b): every kx inside the image */
@@ -815,7 +824,7 @@ static void dw_rows(const dw_params *p, const int8_t *img, int8_t *out, int64_t 
 }
 
 /* Image n of the input with OC channels: x itself when dm == 1, else its expansion into p->expanded. */
-static const int8_t *dw_image(const dw_params *p, int64_t n) {
+INTRT_API const int8_t *dw_image(const dw_params *p, int64_t n) {
     const int8_t *img = p->x + n * p->H * p->W * p->C;
     if (p->dm == 1)
         return img;
@@ -826,4 +835,5 @@ static const int8_t *dw_image(const dw_params *p, int64_t n) {
     return p->expanded;
 }
 
+#endif /* !INTRT_KERNELS_EXTERN */
 #endif /* INTRT_DEPTHWISE_S8_H */

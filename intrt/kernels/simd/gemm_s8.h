@@ -112,8 +112,18 @@ typedef struct {                   /* where the activation rows come from */
     int8_t *y;                     /* [M, O] */
 } gemm_source;
 
+/* entry points (linkage: INTRT_API in requant_s8.h) */
+INTRT_API int gemm_cpu_has(int isa);
+INTRT_API int64_t gemm_peak_macs(int isa, int64_t iters);
+INTRT_API int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1);
+INTRT_API void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
+                             int64_t ob1, void *buf);
+INTRT_API void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf);
+
+#ifndef INTRT_KERNELS_EXTERN
+
 /* ---------------------------------------------------------------- CPU features */
-static int gemm_cpu_has(int isa) {
+INTRT_API int gemm_cpu_has(int isa) {
 #if INTRT_GEMM_X86
     __builtin_cpu_init();
     if (isa == ISA_AVX2)
@@ -1172,7 +1182,7 @@ static GEMM_AVX2 __attribute__((noinline)) int64_t gemm_peak_avx2(int64_t iters,
 }
 #endif
 
-static int64_t gemm_peak_macs(int isa, int64_t iters) {
+INTRT_API int64_t gemm_peak_macs(int isa, int64_t iters) {
 #if INTRT_GEMM_X86
     if (isa == ISA_AVX512VNNI && gemm_cpu_has(ISA_AVX512VNNI)) return gemm_peak_avx512(iters, 3);
     if (isa == ISA_AVX2 && gemm_cpu_has(ISA_AVX2)) return gemm_peak_avx2(iters, 3);
@@ -1188,8 +1198,8 @@ static int64_t gemm_peak_macs(int isa, int64_t iters) {
 /* Rows m0..m1-1 x output blocks ob0..ob1-1, with `buf` holding at least (m1 - m0) * Kp * esize + 64 bytes of
    scratch for the activation rows (flipped / widened / im2col'ed): fill the rows once, then for each output
    block run the micro-tiles down the rows (the rows stay in L1/L2, the block's weight panel in L1). */
-static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
-                          int64_t ob1, void *buf) {
+INTRT_API void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0,
+                             int64_t ob1, void *buf) {
     if (m1 <= m0 || ob1 <= ob0) return;
     const int isa = p->isa, mrmax = GEMM_MR[isa];
     const int64_t row_bytes = p->Kp * GEMM_ESIZE[isa];
@@ -1229,7 +1239,7 @@ static void gemm_task_buf(const gemm_params *p, const gemm_source *s, int64_t m0
 }
 
 /* Activation rows as the path's kernel reads them (for tests): the AVX2 path's own fill, else gemm_fill_rows. */
-static void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf) {
+INTRT_API void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, void *buf) {
 #if INTRT_GEMM_X86
     if (p->isa == ISA_AVX2) { a2_fill_rows(p, s, m0, m1, (int16_t *)buf); return; }
     if (p->isa == ISA_AVX512VNNI) { a5_fill_rows(p, s, m0, m1, (uint8_t *)buf); return; }
@@ -1238,7 +1248,7 @@ static void gemm_fill_rows_isa(const gemm_params *p, const gemm_source *s, int64
 }
 
 /* The same with scratch from malloc; returns -1 if that fails. */
-static int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1) {
+INTRT_API int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, int64_t ob0, int64_t ob1) {
     if (m1 <= m0 || ob1 <= ob0) return 0;
     void *buf = malloc((size_t)((m1 - m0) * p->Kp * GEMM_ESIZE[p->isa] + 64));
     if (buf == NULL) return -1;
@@ -1247,4 +1257,5 @@ static int gemm_task(const gemm_params *p, const gemm_source *s, int64_t m0, int
     return 0;
 }
 
+#endif /* !INTRT_KERNELS_EXTERN */
 #endif /* INTRT_GEMM_S8_H */

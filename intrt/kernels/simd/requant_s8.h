@@ -27,6 +27,20 @@
 
 #include <stdint.h>
 
+/* Linkage of the kernels' entry points (gemm_task, dw_rows, ...). setup.py compiles the code of gemm_s8.h and
+   depthwise_s8.h once, at -O3, in a translation unit of its own (INTRT_KERNELS_IMPL), and the Cython module that
+   calls them, built for size, with INTRT_KERNELS_EXTERN: it sees the types and these declarations only. Without
+   either macro the entry points are static functions of the file that includes the header. */
+#if defined(INTRT_KERNELS_IMPL) || defined(INTRT_KERNELS_EXTERN)
+#if defined(__GNUC__) || defined(__clang__)
+#define INTRT_API __attribute__((visibility("hidden")))
+#else
+#define INTRT_API
+#endif
+#else
+#define INTRT_API static
+#endif
+
 /* ---------------------------------------------------------------- scalar */
 static inline int32_t rq_sat32(int64_t v) {
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
