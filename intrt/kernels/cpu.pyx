@@ -43,7 +43,6 @@ cdef extern from "cpu.h" nogil:
     int intrt_pool_grow(int n)
     int intrt_pool_workers()
     void intrt_pool_set_spin_ns(int64_t ns)
-    void intrt_pool_set_loss_ratio(double r)
     int64_t intrt_pool_spin()
     void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *serial_left)
     int64_t intrt_now_ns()
@@ -240,12 +239,6 @@ def aligned_copy(arr, int align=64):
     out = aligned_empty(arr.shape, arr.dtype, align)
     out[...] = arr
     return out
-
-
-def _set_loss_ratio(double ratio=0.0):
-    """How much longer than the caller alone a parallel job may take before it counts as lost (see
-    threadpool.h, "Contention"); 0 restores the default. For experiments and tests."""
-    intrt_pool_set_loss_ratio(ratio if ratio > 0 else 0.0)
 
 
 def pool_stats():

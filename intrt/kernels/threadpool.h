@@ -102,7 +102,6 @@ typedef struct {
     int serial_left;                 /* jobs still to run on the caller alone */
     int backoff;                     /* serial jobs after the next loss */
     int64_t losses, serial_jobs;     /* counters for intrt_pool_stats */
-    double loss_ratio;               /* 0: INTRT_POOL_LOSS_RATIO */
     pid_t pid;                       /* the process that made the workers (a fork child starts over) */
 } intrt_pool;
 
@@ -235,10 +234,9 @@ static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t
     if (ran <= 0) return;                           /* no per-task time to compare */
     double alone = (double)(idle - work) * (double)ntasks / (double)ran;
     if (p->backoff < INTRT_POOL_MIN_BACKOFF) p->backoff = INTRT_POOL_MIN_BACKOFF;
-    const double ratio = p->loss_ratio > 0 ? p->loss_ratio : INTRT_POOL_LOSS_RATIO;
     /* lost: slower than the caller alone, or no worker took a task (none was scheduled in time: waking and
        spinning workers then only take CPU time from the caller and from whatever holds the other cores) */
-    if ((ran >= ntasks && end - start > INTRT_POOL_JOIN_NS) || (double)(end - start) > ratio * alone) {
+    if ((ran >= ntasks && end - start > INTRT_POOL_JOIN_NS) || (double)(end - start) > INTRT_POOL_LOSS_RATIO * alone) {
         p->serial_left = p->backoff;
         p->losses++;
         if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
@@ -313,7 +311,6 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
 
 static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { intrt_the_pool.spin_ns = ns > 0 ? ns : 1; }
-static void intrt_pool_set_loss_ratio(double r) { intrt_the_pool.loss_ratio = r; }
 static int64_t intrt_pool_spin(void) {
     return intrt_the_pool.spin_ns ? intrt_the_pool.spin_ns : INTRT_POOL_SPIN_NS;
 }
@@ -333,7 +330,6 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
 }
 static int intrt_pool_workers(void) { return 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
-static void intrt_pool_set_loss_ratio(double r) { (void)r; }
 static int64_t intrt_pool_spin(void) { return 0; }
 
 #endif
