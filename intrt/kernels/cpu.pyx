@@ -224,11 +224,20 @@ def aligned_empty(shape, dtype, int align=64):
     """An uninitialized C-contiguous array whose data starts on an ``align``-byte boundary. numpy places large
     arrays 16 bytes past a page boundary, so without this every 64-byte vector load from them (packed weights,
     activation rows) would span two cache lines."""
+    return _aligned(np.empty, shape, dtype, align)
+
+
+def aligned_zeros(shape, dtype, int align=64):
+    """:func:`aligned_empty`, zero-filled (large ones as zeroed pages from the OS, not written here)."""
+    return _aligned(np.zeros, shape, dtype, align)
+
+
+def _aligned(allocate, shape, dtype, int align):
     dtype = np.dtype(dtype)
     count = 1
     for d in (shape if isinstance(shape, tuple) else (shape,)):
         count *= int(d)
-    buf = np.empty(count * dtype.itemsize + align, np.uint8)
+    buf = allocate(count * dtype.itemsize + align, np.uint8)
     off = (-buf.ctypes.data) % align
     return buf[off:off + count * dtype.itemsize].view(dtype).reshape(shape)
 

@@ -283,8 +283,7 @@ cdef class DepthwiseStep(Step):
         elif int(threads) < 1:
             raise InputError(f"depthwise step: threads must be >= 1, got {threads}")
         threads = max(1, min(int(threads), y.shape[0] * y.shape[1]))
-        taps = cpu.aligned_empty(taps_stride(t_count) * threads, np.intp)     # one set of tap pointers per thread
-        taps[:] = 0
+        taps = cpu.aligned_zeros(taps_stride(t_count) * threads, np.intp)     # one set of tap pointers per thread
         expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)
         # what taps outside the image read: z_in, long enough for a run of a whole output row
         zrow = np.full(max(oc * (y.shape[2] * sw + 1), 1), packed.z_in, np.int8)

@@ -499,17 +499,10 @@ cdef class GemmStep(Step):
         self.p.rows = rows
         self.p.threads = max(1, current_threads(), cpu.DEFAULT_NUM_THREADS)
         stride = (_tile_rows(self.p.gemm) * self.p.gemm.Kp * GEMM_ESIZE[self.p.gemm.isa] + 64 + 63) // 64 * 64
-        size = max(1, self.p.threads * stride)
-        scratch = np.zeros(size + 64, np.uint8)      # zeroed pages from the OS, not written here
-        scratch = scratch[(-scratch.ctypes.data) % 64:][:size]     # rows start on cache lines
+        scratch = cpu.aligned_zeros(max(1, self.p.threads * stride), np.uint8)     # rows start on cache lines
         self.keep.append(scratch)
         self.p.scratch = <char *>_ptr(scratch)
         self.p.scratch_stride = stride
-
-
-def _aligned(arr):
-    # packed weights, per-channel arrays and scratch start on cache lines (intrt.kernels.cpu.aligned_copy)
-    return cpu.aligned_copy(arr)
 
 
 cdef void *_ptr(cnp.ndarray arr):
