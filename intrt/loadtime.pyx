@@ -196,8 +196,8 @@ def pack_blocks(w_array, int nr, int kg, out_array):
 
 def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1] bound, const int32_t[::1] mult,
                     const int32_t[::1] shift, scale, int z_out, bint try_fast):
-    """PackedGemm's per-channel arrays the kernels read (each padded to the next 32 channels + 16, on cache lines: vector
-    loads may run past O) and the fast requantization mode (0: the general one).
+    """PackedGemm's per-channel arrays the kernels read (each padded to the next 32 channels + 16, on cache
+    lines: vector loads may run past O) and the fast requantization mode (0: the general one).
 
     ``bias``: the bias with the input zero point folded in; ``bound``: max |accumulator| (|bias| + 255 *
     sum|w|); ``scale``: None, or the float requantization's per-channel scales. Arrays: bias, mult, left and
@@ -208,15 +208,13 @@ def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1
     The fast mode's preconditions (a2_requant_fast): mult >= 0, |acc << left| < 2**31 and |srdhm| + c_r +
     |z_out| * 2**r + 1 < 2**31; mode 3 when some channel shifts left, 2 when some has right = 0, else 1."""
     cdef Py_ssize_t n32 = (O + 31) // 32 * 32, n = n32 + 16, c, j
-    block = cpu.aligned_empty(6 * n, np.int32)
+    block = cpu.aligned_zeros(6 * n, np.int32)
     cdef int32_t[::1] v = block
-    v[:] = 0
     cdef int64_t sh, left, right, shifted, high, c_r, az = z_out if z_out >= 0 else -z_out
     cdef int fast = 1 if try_fast and O > 0 else 0
     cdef bint any_left = False, any_r0 = False
     cdef int64_t[::1] n8v, n16v
-    for c in range(n32, n):
-        v[4 * n + c] = 31
+    cdef int64_t nudge
     for c in range(O):
         sh = shift[c]
         left = sh if sh > 0 else 0
@@ -238,12 +236,11 @@ def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1
                 fast = 0
             any_left = any_left or left > 0
             any_r0 = any_r0 or right == 0
-    for c in range(O, n32):
+    for c in range(O, n):
         v[4 * n + c] = 31
     arrays = dict(bias=block[:n], mult=block[n:2 * n], left=block[2 * n:3 * n], right=block[3 * n:4 * n],
                   total=block[4 * n:5 * n], sneg=block[5 * n:])
-    sc = cpu.aligned_empty(n, np.float64)
-    sc[:] = 0.0
+    sc = cpu.aligned_zeros(n, np.float64)
     if scale is not None:
         sc[:O] = scale
     arrays["scale"] = sc
@@ -254,13 +251,13 @@ def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1
         n8v = nudge8
         n16v = nudge16
         for c in range(O):
-            right = -shift[c] if shift[c] < 0 else 0
+            right = v[3 * n + c]
             c_r = (<int64_t>1 << (right - 1)) if right > 0 else 0
-            sh = (<int64_t>1 << 30) + (<int64_t>1 << 31) * (c_r + z_out * (<int64_t>1 << right))
+            nudge = (<int64_t>1 << 30) + (<int64_t>1 << 31) * (c_r + z_out * (<int64_t>1 << right))
             j = c % 8
-            n8v[c - j + (j % 2) * 4 + j // 2] = sh
+            n8v[c - j + (j % 2) * 4 + j // 2] = nudge
             j = c % 16
-            n16v[c - j + (j % 2) * 8 + j // 2] = sh
+            n16v[c - j + (j % 2) * 8 + j // 2] = nudge
         arrays["nudge"], arrays["nudge16"] = nudge8, nudge16
     else:
         arrays["nudge"] = arrays["nudge16"] = np.zeros(8, np.int64)
@@ -268,9 +265,10 @@ def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1
 
 
 def depthwise_lanes(packed, taps, chan, rec):
-    """PackedDepthwise's SIMD layout: weights [nblk, T, 2, W] int16 (even: lane j's weight in even lanes j, 0 in odd ones; odd: the reverse)
-    and requantization records [nblk, 2] of dtype ``rec`` (half h: int32 lane i = channel chan[b, 2i + h]) for
-    blocks whose int16 lane j holds channel chan[b, j] (W = chan.shape[1]). Both on cache lines."""
+    """PackedDepthwise's SIMD layout: weights [nblk, T, 2, W] int16 (even: lane j's weight in even lanes j, 0
+    in odd ones; odd: the reverse) and requantization records [nblk, 2] of dtype ``rec`` (half h: int32 lane i =
+    channel chan[b, 2i + h]) for blocks whose int16 lane j holds channel chan[b, j] (W = chan.shape[1]). Both on
+    cache lines."""
     chan = np.ascontiguousarray(chan, np.int64)
     cdef const int64_t[:, ::1] ch = chan
     cdef const int64_t[:, ::1] tp = np.ascontiguousarray(taps, np.int64)
