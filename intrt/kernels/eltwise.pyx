@@ -353,17 +353,16 @@ def add_pair_table(const int32_t[::1] table1, const int32_t[::1] table2, int32_t
                    bint single_rounding=False):
     """The pair table of ADD (the arguments of :func:`add_s8` after the plan): int8[65536], entry
     (byte of q1) * 256 + byte of q2 = (E3) of table1[q1] + table2[q2]; the bytes ``add_s8`` gives on all pairs."""
-    if table1.shape[0] != 256 or table2.shape[0] != 256:
-        raise ShapeError("add: tables must have 256 entries")
-    if not -128 <= act_min <= act_max <= 127:
-        raise QuantizationError(f"add: activation range [{act_min}, {act_max}] is not inside int8")
-    if not -31 <= output_shift <= 30:
+    cdef BinaryParams p
+    set_add(&p, table1, table2, output_multiplier, output_shift, output_offset, act_min, act_max,
+            single_rounding)   # the checks of add_s8
+    if not -31 <= output_shift <= 30:     # the C shifts below are defined only there
         raise QuantizationError(f"add: output shift {output_shift} must lie in -31..30")
     out = np.empty(65536, np.int8)
     cdef int8_t[::1] o = out
     with nogil:
-        intrt_add_pair_table(&table1[0], &table2[0], output_multiplier, output_shift, output_offset, act_min,
-                             act_max, single_rounding, &o[0])
+        intrt_add_pair_table(p.table1, p.table2, p.output_multiplier, p.output_shift, p.output_offset, p.act_min,
+                             p.act_max, p.single_rounding, &o[0])
     return out
 
 
