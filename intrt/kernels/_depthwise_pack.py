@@ -7,7 +7,7 @@ import operator
 import numpy as np
 
 from intrt.errors import QuantizationError, ShapeError
-from intrt.loadtime import depthwise_lanes
+from intrt.loadtime import depthwise_lanes, row_sums
 
 
 def _wrap32(v):
@@ -43,7 +43,8 @@ class PackedDepthwise:
         if not -128 <= act_min <= act_max <= 127:
             raise QuantizationError(f"clamp bounds [{act_min}, {act_max}] must be ordered and inside int8")
         taps = w[0].reshape(kh * kw, oc).astype(np.int64)             # [T, OC]
-        reach = 255 * np.abs(taps).sum(axis=0)
+        wsum, wabs = row_sums(w[0].reshape(kh * kw, oc).T)             # per output channel
+        reach = 255 * wabs
         b64 = bias.astype(np.int64)
         bad = np.nonzero((b64 + reach > 2 ** 31 - 1) | (b64 - reach < -2 ** 31))[0]
         if bad.size:
@@ -57,7 +58,7 @@ class PackedDepthwise:
         self.lo, self.hi = act_min - output_offset, act_max - output_offset
         self.mult = np.ascontiguousarray(mult)
         self.shift = np.ascontiguousarray(shift)
-        self.bias_eff = _wrap32(bias.astype(np.int64) - z_in * taps.sum(axis=0))
+        self.bias_eff = _wrap32(b64 - z_in * wsum)
         self.w16 = np.ascontiguousarray(taps.astype(np.int16))       # portable: [T][OC]
         # portable requantization constants [4][OC] (simd/depthwise_s8.h dw_requant_portable): single
         # rounding: t = 31 - shift, then unused; double rounding: left, right, 2**right - 1, that >> 1
@@ -87,17 +88,13 @@ class PackedDepthwise:
         z32, z16 = block_starts_avx512(self.out_channels)
         self.nz32, self.nz16 = len(z32), len(z16)
         self.blkz_c0 = np.array(z32 + z16 + [0], np.int64)
-        if not starts16 and not starts8:
-            self.wblk = np.zeros(1, np.int16)
-            self.rq = np.zeros(1, REQUANT8)
-        else:
-            # lane -> channel: a 16-channel block holds c0 .. c0+15 of one pixel, an 8-channel block c0 .. c0+7
-            # of two pixels (one per 128-bit half)
-            chan = np.array([c0 + np.arange(16) for c0 in starts16] + [c0 + np.arange(16) % 8 for c0 in starts8])
-            self.wblk, self.rq = depthwise_lanes(self, taps, chan, REQUANT8)
-        if not z32 and not z16:
-            self.wz = np.zeros(1, np.int16)
-            self.rqz = np.zeros(1, REQUANT16)
-        else:
-            chan = np.array([c0 + np.arange(32) for c0 in z32] + [c0 + np.arange(32) % 16 for c0 in z16])
-            self.wz, self.rqz = depthwise_lanes(self, taps, chan, REQUANT16)
+        self.wblk, self.rq = self._lanes(taps, starts16, starts8, 16, REQUANT8)
+        self.wz, self.rqz = self._lanes(taps, z32, z16, 32, REQUANT16)
+
+    def _lanes(self, taps, full, half, width, rec):
+        """Weights and requantization records of the blocks starting at ``full`` (``width`` channels of one pixel)
+        and ``half`` (width / 2 channels of two pixels, one per half of the register); placeholders if none."""
+        if not full and not half:
+            return np.zeros(1, np.int16), np.zeros(1, rec)
+        chan = np.array([c0 + np.arange(width) for c0 in full] + [c0 + np.arange(width) % (width // 2) for c0 in half])
+        return depthwise_lanes(self, taps, chan, rec)
