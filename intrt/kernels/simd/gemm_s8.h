@@ -796,37 +796,10 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i x, int6
     return _mm512_add_epi32(x, _mm512_set1_epi32(p->z_out));
 }
 
-/* Fast requantization of 16 channels c..c+15 (the wrapper checked a2_requant_fast's preconditions for every
-   channel): the same arithmetic on 16 lanes, z_out included by the nudge. nudge16 holds per 16 channels the
-   8 even ones, then the 8 odd ones. */
-GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fast(const gemm_params *p, __m512i x, int64_t c, const int adj,
-                                                 const int left) {
-    if (left) x = _mm512_sllv_epi32(x, _mm512_loadu_si512((const void *)(p->left + c)));
-    const __m512i m = _mm512_loadu_si512((const void *)(p->mult + c));
-    __m512i y = rq_mulshr31_avx512(x, m, _mm512_srli_epi64(m, 32), _mm512_loadu_si512((const void *)(p->nudge16 + c)),
-                                   _mm512_loadu_si512((const void *)(p->nudge16 + c + 8)));
-    __m512i sg = _mm512_srai_epi32(x, 31);
-    if (adj) sg = _mm512_and_si512(sg, _mm512_loadu_si512((const void *)(p->sneg + c)));
-    return _mm512_srav_epi32(_mm512_add_epi32(y, sg), _mm512_loadu_si512((const void *)(p->right + c)));
-}
-
-/* 16 accumulators (bias included) of channels c..c+15 -> int8 stores of nc (<= 16) channels */
-GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c, int8_t *dst, int64_t nc) {
-    if (p->fast && !p->scale) {
-        if (p->fast == 1) x = a5_requant_fast(p, x, c, 0, 0);
-        else if (p->fast == 2) x = a5_requant_fast(p, x, c, 1, 0);
-        else x = a5_requant_fast(p, x, c, 1, 1);
-        x = _mm512_min_epi32(_mm512_max_epi32(x, _mm512_set1_epi32(p->act_min)), _mm512_set1_epi32(p->act_max));
-    } else {
-        x = a5_requant(p, x, c);
-    }
-    __m128i b = _mm512_cvtepi32_epi8(x);      /* values already lie in [-128, 127] */
-    if (nc >= 16) _mm_storeu_si128((__m128i *)dst, b);
-    else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
-}
-
-/* The fast requantization's per-channel constants of 16 channels, loaded once per micro-tile: the int8 stores
-   may alias anything, so constants read through p between stores would be reloaded for every row. */
+/* The fast requantization's per-channel constants of 16 channels (the wrapper checked a2_requant_fast's
+   preconditions for every channel; nudge16 holds per 16 channels the 8 even ones, then the 8 odd ones). A
+   micro-tile loads them once: the int8 stores may alias anything, so constants read through p between stores
+   would be reloaded for every row. */
 typedef struct {
     __m512i m, m_odd, nudge_even, nudge_odd, right, sneg, left, lo, hi;
 } a5_fast_consts;
@@ -845,19 +818,36 @@ GEMM_INLINE GEMM_AVX512 a5_fast_consts a5_fast_load(const gemm_params *p, int64_
     return k;
 }
 
-/* a5_requant_fast with the constants in registers (mode = p->fast: 1, 2 or 3), then the clamp and the stores
-   of a5_out16 */
-GEMM_INLINE GEMM_AVX512 void a5_out16_fast(const a5_fast_consts *k, __m512i x, int8_t *dst, int64_t nc,
-                                           const int mode) {
+/* Fast requantization of 16 accumulators, clamped: a2_requant_fast's arithmetic on 16 lanes, z_out included by
+   the nudge. mode = p->fast: 1 (every right shift >= 1, no left shift), 2 (some right shifts are 0), 3 (some
+   left shifts). */
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fast(const a5_fast_consts *k, __m512i x, const int mode) {
     if (mode == 3) x = _mm512_sllv_epi32(x, k->left);
     const __m512i y = rq_mulshr31_avx512(x, k->m, k->m_odd, k->nudge_even, k->nudge_odd);
     __m512i sg = _mm512_srai_epi32(x, 31);
     if (mode >= 2) sg = _mm512_and_si512(sg, k->sneg);
     x = _mm512_srav_epi32(_mm512_add_epi32(y, sg), k->right);
-    x = _mm512_min_epi32(_mm512_max_epi32(x, k->lo), k->hi);
+    return _mm512_min_epi32(_mm512_max_epi32(x, k->lo), k->hi);
+}
+
+/* 16 int32 values in [-128, 127] -> int8 stores of nc (<= 16) channels */
+GEMM_INLINE GEMM_AVX512 void a5_store16(__m512i x, int8_t *dst, int64_t nc) {
     const __m128i b = _mm512_cvtepi32_epi8(x);
     if (nc >= 16) _mm_storeu_si128((__m128i *)dst, b);
     else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
+}
+
+/* 16 accumulators (bias included) of channels c..c+15 -> int8 stores of nc (<= 16) channels */
+GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c, int8_t *dst, int64_t nc) {
+    if (p->fast && !p->scale) {
+        const a5_fast_consts k = a5_fast_load(p, c);
+        if (p->fast == 1) x = a5_requant_fast(&k, x, 1);
+        else if (p->fast == 2) x = a5_requant_fast(&k, x, 2);
+        else x = a5_requant_fast(&k, x, 3);
+    } else {
+        x = a5_requant(p, x, c);
+    }
+    a5_store16(x, dst, nc);
 }
 
 /* One micro-tile, fused: the accumulators start at the bias, then dot products, requantization and int8
@@ -878,7 +868,8 @@ GEMM_INLINE GEMM_AVX512 void a5_out16_fast(const a5_fast_consts *k, __m512i x, i
         if (nv > 1) a5_out16(p, c##r##1, c0 + 16, y + r * ldy + 16, nc - 16);             \
     }
 
-#define A5_FAST_ROW(r, h, off, mode) if (mr > r) a5_out16_fast(&k, c##r##h, y + r * ldy + off, nc - off, mode);
+#define A5_FAST_ROW(r, h, off, mode) \
+    if (mr > r) a5_store16(a5_requant_fast(&k, c##r##h, mode), y + r * ldy + off, nc - off);
 #define A5_FAST_COLUMN(h, off, mode)                                                                      \
     A5_FAST_ROW(0, h, off, mode) A5_FAST_ROW(1, h, off, mode) A5_FAST_ROW(2, h, off, mode)               \
     A5_FAST_ROW(3, h, off, mode) A5_FAST_ROW(4, h, off, mode) A5_FAST_ROW(5, h, off, mode)               \
