@@ -140,8 +140,19 @@ cdef void table_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t 
             out[i] = table[(<Py_ssize_t><uint8_t>a[i * sa] << 8) | <uint8_t>b[i * sb]]
 
 
+cdef inline void binary_row(const BinaryParams* p, const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb,
+                            int8_t* out, Py_ssize_t n) noexcept nogil:
+    # one innermost row: the pair table when the step has one, else (E3) / (E4)
+    if p.pair_table != NULL:
+        table_row(a, sa, b, sb, out, n, p.pair_table)
+    elif p.op == OP_ADD:
+        add_row(a, sa, b, sb, out, n, p)
+    else:
+        mul_row(a, sa, b, sb, out, n, p)
+
+
 cdef void binary_impl(const BinaryParams* p) noexcept nogil:
-    # Walk the 5 outer dims; each innermost row goes to add_row / mul_row. The output is written in order.
+    # Walk the 5 outer dims; each innermost row goes to binary_row. The output is written in order.
     cdef const Py_ssize_t* shape = p.shape
     cdef const Py_ssize_t* sa = p.a_strides
     cdef const Py_ssize_t* sb = p.b_strides
@@ -157,12 +168,7 @@ cdef void binary_impl(const BinaryParams* p) noexcept nogil:
                     for i4 in range(shape[4]):
                         oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3] + i4 * sa[4]
                         ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3] + i4 * sb[4]
-                        if p.pair_table != NULL:
-                            table_row(p.a + oa, sa[5], p.b + ob, sb[5], p.out + o, n5, p.pair_table)
-                        elif p.op == OP_ADD:
-                            add_row(p.a + oa, sa[5], p.b + ob, sb[5], p.out + o, n5, p)
-                        else:
-                            mul_row(p.a + oa, sa[5], p.b + ob, sb[5], p.out + o, n5, p)
+                        binary_row(p, p.a + oa, sa[5], p.b + ob, sb[5], p.out + o, n5)
                         o += n5
 
 
@@ -173,14 +179,8 @@ cdef void row_part(void* ctx, int64_t task, int slot) noexcept nogil:
     cdef Py_ssize_t n = p.shape[5], parts = j.parts
     cdef Py_ssize_t i0 = task * n // parts, i1 = (task + 1) * n // parts
     cdef Py_ssize_t sa = p.a_strides[5], sb = p.b_strides[5]
-    if i1 <= i0:
-        return
-    if p.pair_table != NULL:
-        table_row(p.a + i0 * sa, sa, p.b + i0 * sb, sb, p.out + i0, i1 - i0, p.pair_table)
-    elif p.op == OP_ADD:
-        add_row(p.a + i0 * sa, sa, p.b + i0 * sb, sb, p.out + i0, i1 - i0, p)
-    else:
-        mul_row(p.a + i0 * sa, sa, p.b + i0 * sb, sb, p.out + i0, i1 - i0, p)
+    if i1 > i0:
+        binary_row(p, p.a + i0 * sa, sa, p.b + i0 * sb, sb, p.out + i0, i1 - i0)
 
 
 cdef void binary_run(const void* params) noexcept nogil:
