@@ -220,6 +220,24 @@ def get_spin_microseconds():
     return intrt_pool_spin() / 1000.0
 
 
+def avx2_paths(bint compiled):
+    """The paths, slowest first, of a kernel with a plain C and an AVX2 path (MEAN, the max pool):
+    ``("portable", "avx2")`` when its AVX2 code was built (``compiled``) and this CPU has AVX2, else
+    ``("portable",)``."""
+    return ("portable", "avx2") if compiled and cpu_features()["avx2"] else ("portable",)
+
+
+def avx2_path(available, isa, what):
+    """The path of such a kernel a step uses: ``isa`` if it is one of ``available``, else an InputError naming
+    ``what``; None: ``"portable"`` when INTRT_ISA (or :func:`set_isa`) asks for it, else the best of
+    ``available`` (every wider path, avxvnni and avx512vnni included, means AVX2 there)."""
+    if isa is None:
+        isa = "portable" if requested_isa() == "portable" else available[len(available) - 1]
+    if isa not in available:
+        raise InputError(f"{what}: path {isa!r} is not one of {list(available)} on this CPU")
+    return isa
+
+
 def aligned_empty(shape, dtype, int align=64):
     """An uninitialized C-contiguous array whose data starts on an ``align``-byte boundary. numpy places large
     arrays 16 bytes past a page boundary, so without this every 64-byte vector load from them (packed weights,

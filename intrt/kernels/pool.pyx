@@ -23,7 +23,7 @@ import numpy as np
 
 from intrt.kernels import cpu
 from intrt.kernels.step cimport Step
-from intrt.errors import InputError, QuantizationError, ShapeError
+from intrt.errors import QuantizationError, ShapeError
 
 
 cdef extern from "simd/maxpool_s8.h" nogil:
@@ -35,7 +35,7 @@ cdef extern from "simd/maxpool_s8.h" nogil:
 #: paths of the max pool, slowest first: plain C and, on x86-64 CPUs with AVX2, 32/16 channels per register
 #: (simd/maxpool_s8.h; the same bytes). The average pool has the plain C path only.
 ISA_NAMES = ("portable", "avx2")
-_AVAILABLE = ("portable", "avx2") if INTRT_MAXPOOL_HAVE_AVX2 and cpu.cpu_features()["avx2"] else ("portable",)
+_AVAILABLE = cpu.avx2_paths(INTRT_MAXPOOL_HAVE_AVX2)
 
 
 def available_isas():
@@ -46,7 +46,7 @@ def available_isas():
 def get_isa():
     """The path new steps use: ``"portable"`` when INTRT_ISA (or intrt.kernels.cpu.set_isa) asks for it, else
     the best available (avxvnni and avx512vnni mean AVX2 here)."""
-    return "portable" if cpu.requested_isa() == "portable" else _AVAILABLE[len(_AVAILABLE) - 1]
+    return cpu.avx2_path(_AVAILABLE, None, "pool")
 
 
 cdef struct PoolParams:
@@ -177,10 +177,7 @@ cdef void pool_run(const void* params) noexcept nogil:
 cdef int set_pool(PoolParams* p, const int8_t[:, :, :, ::1] x, int8_t[:, :, :, ::1] out, int filter_h,
                   int filter_w, int stride_h, int stride_w, int pad_top, int pad_left, int32_t act_min,
                   int32_t act_max, bint average, int32_t[::1] sums, isa=None) except -1:
-    if isa is None:
-        isa = get_isa()
-    if isa not in _AVAILABLE:
-        raise InputError(f"pool: path {isa!r} is not one of {available_isas()} on this CPU")
+    isa = cpu.avx2_path(_AVAILABLE, isa, "pool")
     if out.shape[0] != x.shape[0] or out.shape[3] != x.shape[3]:
         raise ShapeError("pool: output batch or depth does not match the input")
     if sums.shape[0] < x.shape[3]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from intrt.kernels import cpu
 from intrt.kernels.step cimport Step
-from intrt.errors import InputError, ShapeError
+from intrt.errors import ShapeError
 
 MAX_REDUCED = 1 << 23
 
@@ -37,7 +37,7 @@ cdef extern from "simd/mean_s8.h" nogil:
 
 #: the paths of this kernel, slowest first: portable C and, on x86-64 CPUs with AVX2, 8 channels per ymm
 ISA_NAMES = ("portable", "avx2")
-_AVAILABLE = ("portable", "avx2") if INTRT_MEAN_HAVE_AVX2 and cpu.cpu_features()["avx2"] else ("portable",)
+_AVAILABLE = cpu.avx2_paths(INTRT_MEAN_HAVE_AVX2)
 
 
 def available_isas():
@@ -48,7 +48,7 @@ def available_isas():
 def get_isa():
     """The path new MEAN steps use: ``"portable"`` when INTRT_ISA (or intrt.kernels.cpu.set_isa) asks for it,
     else the best available (every wider path, avxvnni and avx512vnni included, means AVX2 here)."""
-    return "portable" if cpu.requested_isa() == "portable" else _AVAILABLE[len(_AVAILABLE) - 1]
+    return cpu.avx2_path(_AVAILABLE, None, "mean")
 
 
 cdef void mean_run(const void* params) noexcept nogil:
@@ -58,10 +58,7 @@ cdef void mean_run(const void* params) noexcept nogil:
 cdef int set_mean(MeanParams* p, const int8_t[:, :, ::1] x, int8_t[:, ::1] out, int32_t input_zero_point,
                   int32_t mult, int32_t shift, int32_t output_zero_point, int32_t[::1] acc,
                   bint single_rounding, isa) except -1:
-    if isa is None:
-        isa = get_isa()
-    if isa not in _AVAILABLE:
-        raise InputError(f"mean: path {isa!r} is not one of {available_isas()} on this CPU")
+    isa = cpu.avx2_path(_AVAILABLE, isa, "mean")
     if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[2]:
         raise ShapeError(f"mean: output [{out.shape[0]}, {out.shape[1]}] does not match the input "
                          f"[{x.shape[0]}, {x.shape[1]}, {x.shape[2]}]")
