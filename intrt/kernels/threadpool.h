@@ -21,8 +21,8 @@
    The caller times each parallel job (its own share of the tasks gives the time per task) and, when the job
    took clearly longer than running every task itself would have (INTRT_POOL_LOSS_RATIO), or when it ran every
    task of a job longer than INTRT_POOL_JOIN_NS itself (no worker got a core in time: waking and spinning
-   workers then only take CPU time from it),
-   runs the next `serial_left` jobs alone (no worker woken, so none spins) before trying threads again; the count doubles with every consecutive loss (8 ..
+   workers then only take CPU time from it), runs the next `serial_left` jobs alone (no worker woken, so none
+   spins) before trying threads again; the count doubles with every consecutive loss (8 ..
    INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained. Only speed depends on this: tasks
    write disjoint outputs, so results never depend on how they are split.
 
@@ -234,9 +234,9 @@ static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t
     if (ran <= 0) return;                           /* no per-task time to compare */
     double alone = (double)(idle - work) * (double)ntasks / (double)ran;
     if (p->backoff < INTRT_POOL_MIN_BACKOFF) p->backoff = INTRT_POOL_MIN_BACKOFF;
-    /* lost: slower than the caller alone, or no worker took a task (none was scheduled in time: waking and
-       spinning workers then only take CPU time from the caller and from whatever holds the other cores) */
-    if ((ran >= ntasks && end - start > INTRT_POOL_JOIN_NS) || (double)(end - start) > INTRT_POOL_LOSS_RATIO * alone) {
+    /* lost (see "Contention"): slower than the caller alone, or long and no worker took a task */
+    const int nobody_joined = ran >= ntasks && end - start > INTRT_POOL_JOIN_NS;
+    if (nobody_joined || (double)(end - start) > INTRT_POOL_LOSS_RATIO * alone) {
         p->serial_left = p->backoff;
         p->losses++;
         if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
