@@ -96,5 +96,6 @@ class PackedDepthwise:
         and ``half`` (width / 2 channels of two pixels, one per half of the register); placeholders if none."""
         if not full and not half:
             return np.zeros(1, np.int16), np.zeros(1, rec)
-        chan = np.array([c0 + np.arange(width) for c0 in full] + [c0 + np.arange(width) % (width // 2) for c0 in half])
+        lanes = np.arange(width)
+        chan = np.array([c0 + lanes for c0 in full] + [c0 + lanes % (width // 2) for c0 in half])
         return depthwise_lanes(self, taps, chan, rec)
