@@ -503,8 +503,11 @@ GEMM_INLINE GEMM_AVX2 void a2_store8(const gemm_params *p, const __m256i *v, int
     }
 }
 
-/* Requantizes the accumulators of one micro-tile in place (v[2r + h] = row r, channels c0 + 8h ..). */
-GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0) {
+/* Requantizes the accumulators of one micro-tile in place (v[2r + h] = row r, channels c0 + 8h ..): every
+   mode but the common fast mode 1, out of line (one copy for all tile shapes of the AVX2 and AVX-VNNI paths
+   instead of one inlined in each; those layers pay one call per tile). */
+static GEMM_AVX2 __attribute__((noinline)) void a2_requant_tile_other(const gemm_params *p, __m256i *v, int mr,
+                                                                      int nv, int64_t c0) {
     if (p->scale) {
         for (int r = 0; r < mr; r++) {
             v[2 * r] = a2_requant_float(p, v[2 * r], c0);
@@ -519,8 +522,7 @@ GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int
             v[2 * r] = a2_requant_fast(v[2 * r], &q0, adj, left);                       \
             if (nv > 1) v[2 * r + 1] = a2_requant_fast(v[2 * r + 1], &q1, adj, left);  \
         }
-        if (p->fast == 1) { A2_FAST_ROWS(0, 0) }           /* every right shift >= 1, no left shift */
-        else if (p->fast == 2) { A2_FAST_ROWS(1, 0) }      /* some right shifts are 0 */
+        if (p->fast == 2) { A2_FAST_ROWS(1, 0) }           /* some right shifts are 0 */
         else { A2_FAST_ROWS(1, 1) }                        /* some left shifts */
 #undef A2_FAST_ROWS
     } else {
@@ -528,6 +530,20 @@ GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int
             v[2 * r] = a2_requant_general(p, v[2 * r], c0);
             if (nv > 1) v[2 * r + 1] = a2_requant_general(p, v[2 * r + 1], c0 + 8);
         }
+    }
+}
+
+GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0) {
+    if (p->fast != 1 || p->scale) {
+        a2_requant_tile_other(p, v, mr, nv, c0);
+        return;
+    }
+    a2_rq8 q0, q1;              /* every right shift >= 1, no left shift */
+    a2_rq8_load(&q0, p, c0);
+    if (nv > 1) a2_rq8_load(&q1, p, c0 + 8);
+    for (int r = 0; r < mr; r++) {
+        v[2 * r] = a2_requant_fast(v[2 * r], &q0, 0, 0);
+        if (nv > 1) v[2 * r + 1] = a2_requant_fast(v[2 * r + 1], &q1, 0, 0);
     }
 }
 
@@ -850,6 +866,19 @@ GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c
     a5_store16(x, dst, nc);
 }
 
+/* The requantization and int8 stores of a micro-tile's accumulators v[2 * r + h] (row r, column h of 16
+   channels) on every path but the common fast mode 1 (float scales, the exact double-rounding forms, fast modes
+   2 and 3): one out-of-line copy for all tile shapes, instead of one inlined per row in each of them (most of
+   the AVX-512 kernels' machine code); these layers pay one spill of the accumulators and one call per tile. */
+static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params *p, const __m512i *v, int mr,
+                                                              int nv, int64_t c0, int8_t *y, int64_t ldy,
+                                                              int64_t nc) {
+    for (int r = 0; r < mr; r++) {
+        a5_out16(p, v[2 * r], c0, y + r * ldy, nc);
+        if (nv > 1) a5_out16(p, v[2 * r + 1], c0 + 16, y + r * ldy + 16, nc - 16);
+    }
+}
+
 /* One micro-tile, fused: the accumulators start at the bias, then dot products, requantization and int8
    stores. nv = 2: 32 channels (two zmm per row), mr <= 8; nv = 1: 16 channels, mr <= 12. As on AVX2, each
    (mr, nv) is its own non-inlined copy, so the accumulators are named registers. */
@@ -862,11 +891,7 @@ GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c
         c##r##0 = _mm512_dpbusd_epi32(c##r##0, xb, w0);  /* u8 activations x s8 weights */ \
         if (nv > 1) c##r##1 = _mm512_dpbusd_epi32(c##r##1, xb, w1);                       \
     }
-#define A5_ROW_OUT(r)                                                                     \
-    if (mr > r) {                                                                         \
-        a5_out16(p, c##r##0, c0, y + r * ldy, nc);                                        \
-        if (nv > 1) a5_out16(p, c##r##1, c0 + 16, y + r * ldy + 16, nc - 16);             \
-    }
+#define A5_ROW_OUT(r) if (mr > r) { v[2 * r] = c##r##0; v[2 * r + 1] = c##r##1; }
 
 #define A5_FAST_ROW(r, h, off, mode) \
     if (mr > r) a5_store16(a5_requant_fast(&k, c##r##h, mode), y + r * ldy + off, nc - off);
@@ -889,22 +914,20 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, co
         A5_ROW_STEP(0) A5_ROW_STEP(1) A5_ROW_STEP(2) A5_ROW_STEP(3) A5_ROW_STEP(4) A5_ROW_STEP(5)
         A5_ROW_STEP(6) A5_ROW_STEP(7) A5_ROW_STEP(8) A5_ROW_STEP(9) A5_ROW_STEP(10) A5_ROW_STEP(11)
     }
-    if (p->fast && !p->scale) {
+    if (p->fast == 1 && !p->scale) {
         /* one column of 16 channels at a time: its constants stay in registers over all rows */
         a5_fast_consts k = a5_fast_load(p, c0);
-        if (p->fast == 1) { A5_FAST_COLUMN(0, 0, 1) }
-        else if (p->fast == 2) { A5_FAST_COLUMN(0, 0, 2) }
-        else { A5_FAST_COLUMN(0, 0, 3) }
+        A5_FAST_COLUMN(0, 0, 1)
         if (nv > 1) {
             k = a5_fast_load(p, c0 + 16);
-            if (p->fast == 1) { A5_FAST_COLUMN(1, 16, 1) }
-            else if (p->fast == 2) { A5_FAST_COLUMN(1, 16, 2) }
-            else { A5_FAST_COLUMN(1, 16, 3) }
+            A5_FAST_COLUMN(1, 16, 1)
         }
         return;
     }
+    __m512i v[24];
     A5_ROW_OUT(0) A5_ROW_OUT(1) A5_ROW_OUT(2) A5_ROW_OUT(3) A5_ROW_OUT(4) A5_ROW_OUT(5)
     A5_ROW_OUT(6) A5_ROW_OUT(7) A5_ROW_OUT(8) A5_ROW_OUT(9) A5_ROW_OUT(10) A5_ROW_OUT(11)
+    a5_out_tile(p, v, mr, nv, c0, y, ldy, nc);
 }
 
 /* 8 channels (blocks of nr = 8, layers with <= 8 output channels): 256-bit vpdpbusd (AVX512VL), 12 rows;
@@ -963,8 +986,8 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel8(const gemm_params *p, const int8_t *w, c
 #define A5G_OUT(r)                                                                        \
     if (mr > r) {                                                                         \
         A5G_SUM(r, 1) A5G_SUM(r, 2) A5G_SUM(r, 3) A5G_SUM(r, 4) A5G_SUM(r, 5) A5G_SUM(r, 6) A5G_SUM(r, 7) \
-        a5_out16(p, _mm512_add_epi32(g##r##0##0, b0), c0, y + r * ldy, nc);               \
-        if (nv > 1) a5_out16(p, _mm512_add_epi32(g##r##0##1, b1), c0 + 16, y + r * ldy + 16, nc - 16); \
+        v[2 * r] = _mm512_add_epi32(g##r##0##0, b0);                                      \
+        v[2 * r + 1] = _mm512_add_epi32(g##r##0##1, b1);                                  \
     }
 
 GEMM_INLINE GEMM_AVX512 GEMM_GEMV_OPT void a5_gemv(const gemm_params *p, const int8_t *w, const uint8_t *a,
@@ -980,7 +1003,9 @@ GEMM_INLINE GEMM_AVX512 GEMM_GEMV_OPT void a5_gemv(const gemm_params *p, const i
     }
     const __m512i b0 = _mm512_loadu_si512((const void *)(p->bias + c0));
     const __m512i b1 = nv > 1 ? _mm512_loadu_si512((const void *)(p->bias + c0 + 16)) : b0;
+    __m512i v[6];
     A5G_OUT(0) A5G_OUT(1) A5G_OUT(2)
+    a5_out_tile(p, v, mr, nv, c0, y, ldy, nc);   /* once per K-long dot product: the call is no cost */
 }
 
 #define A5_GEMV(nv, n)                                                                                      \
