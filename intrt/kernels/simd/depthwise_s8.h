@@ -278,12 +278,13 @@ DW_INLINE void dw_run_portable_body(const dw_params *p, const int8_t *const *tap
     }
 }
 
+/* 3x3 kernels (T = 9, the taps loop unrolled) have copies of their own for the two common requantizations, the
+   TFLite double rounding with every shift <= -1 (_double_nudge) and single rounding (_single); the rarer
+   modes run the copy for any T (about 60 KB less machine code over the three paths). */
 #define DW_PORTABLE_INSTANCE(name, T, mode) \
     static void name(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) { \
         dw_run_portable_body(p, taps, n, step, out, T, mode); }
 DW_PORTABLE_INSTANCE(dw_run_portable_k9_single, 9, DW_PQ_SINGLE)
-DW_PORTABLE_INSTANCE(dw_run_portable_k9_double, 9, DW_PQ_DOUBLE)
-DW_PORTABLE_INSTANCE(dw_run_portable_k9_double_any, 9, DW_PQ_DOUBLE_ANY)
 DW_PORTABLE_INSTANCE(dw_run_portable_single, p->T, DW_PQ_SINGLE)
 DW_PORTABLE_INSTANCE(dw_run_portable_double, p->T, DW_PQ_DOUBLE)
 DW_PORTABLE_INSTANCE(dw_run_portable_double_any, p->T, DW_PQ_DOUBLE_ANY)
@@ -500,10 +501,7 @@ DW_AVX2_INLINE void dw_run_avx2_body(const dw_params *p, const int8_t *const *ta
 #define DW_AVX2_INSTANCE(name, T, mode) \
     DW_AVX2 static void name(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) { \
         dw_run_avx2_body(p, taps, n, step, out, T, mode); }
-DW_AVX2_INSTANCE(dw_run_avx2_k9_double, 9, DW_RQ_DOUBLE)
-DW_AVX2_INSTANCE(dw_run_avx2_k9_double_any, 9, DW_RQ_DOUBLE_ANY)
 DW_AVX2_INSTANCE(dw_run_avx2_k9_single, 9, DW_RQ_SINGLE)
-DW_AVX2_INSTANCE(dw_run_avx2_k9_lanes, 9, DW_RQ_LANES)
 DW_AVX2_INSTANCE(dw_run_avx2_double, p->T, DW_RQ_DOUBLE)
 DW_AVX2_INSTANCE(dw_run_avx2_double_any, p->T, DW_RQ_DOUBLE_ANY)
 DW_AVX2_INSTANCE(dw_run_avx2_single, p->T, DW_RQ_SINGLE)
@@ -719,10 +717,7 @@ DW_AVX512_INLINE void dw_run_avx512_body(const dw_params *p, const int8_t *const
 #define DW_AVX512_INSTANCE(name, T, mode) \
     DW_AVX512 static void name(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step, int8_t *out) { \
         dw_run_avx512_body(p, taps, n, step, out, T, mode); }
-DW_AVX512_INSTANCE(dw_run_avx512_k9_double, 9, DW_RQ_DOUBLE)
-DW_AVX512_INSTANCE(dw_run_avx512_k9_double_any, 9, DW_RQ_DOUBLE_ANY)
 DW_AVX512_INSTANCE(dw_run_avx512_k9_single, 9, DW_RQ_SINGLE)
-DW_AVX512_INSTANCE(dw_run_avx512_k9_lanes, 9, DW_RQ_LANES)
 DW_AVX512_INSTANCE(dw_run_avx512_double, p->T, DW_RQ_DOUBLE)
 DW_AVX512_INSTANCE(dw_run_avx512_double_any, p->T, DW_RQ_DOUBLE_ANY)
 DW_AVX512_INSTANCE(dw_run_avx512_single, p->T, DW_RQ_SINGLE)
@@ -734,8 +729,8 @@ DW_AVX512_INSTANCE(dw_run_avx512_double_nudge, p->T, DW_RQ_DOUBLE_NUDGE)
 /* ---------------------------------------------------------------- driver */
 /* Pick the run kernel; returns 0 if the chosen ISA cannot run these parameters. */
 INTRT_API int dw_prepare(dw_params *p) {
-    static const dw_run_fn pk9[4] = {dw_run_portable_k9_single, dw_run_portable_k9_double,
-                                     dw_run_portable_k9_double_any, dw_run_portable_k9_double_nudge};
+    static const dw_run_fn pk9[4] = {dw_run_portable_k9_single, dw_run_portable_double,
+                                     dw_run_portable_double_any, dw_run_portable_k9_double_nudge};
     static const dw_run_fn pany[4] = {dw_run_portable_single, dw_run_portable_double, dw_run_portable_double_any,
                                       dw_run_portable_double_nudge};
     const int pmode = p->single ? DW_PQ_SINGLE : p->has_left || p->has_min_mult ? DW_PQ_DOUBLE_ANY
@@ -744,8 +739,8 @@ INTRT_API int dw_prepare(dw_params *p) {
 #if INTRT_DW_X86
     if (p->isa == DW_ISA_AVX2) {
         if (p->OC < 8 || !dw_cpu_has(DW_ISA_AVX2)) return 0;
-        static const dw_run_fn k9[5] = {dw_run_avx2_k9_double, dw_run_avx2_k9_double_any, dw_run_avx2_k9_single,
-                                        dw_run_avx2_k9_lanes, dw_run_avx2_k9_double_nudge};
+        static const dw_run_fn k9[5] = {dw_run_avx2_double, dw_run_avx2_double_any, dw_run_avx2_k9_single,
+                                        dw_run_avx2_lanes, dw_run_avx2_k9_double_nudge};
         static const dw_run_fn any[5] = {dw_run_avx2_double, dw_run_avx2_double_any, dw_run_avx2_single,
                                          dw_run_avx2_lanes, dw_run_avx2_double_nudge};
         int mode = p->single ? (p->lane_requant ? DW_RQ_LANES : DW_RQ_SINGLE)
@@ -755,12 +750,12 @@ INTRT_API int dw_prepare(dw_params *p) {
     }
     if (p->isa == DW_ISA_AVX512VNNI) {
         if (p->OC < 8 || !dw_cpu_has(DW_ISA_AVX512VNNI)) return 0;
-        static const dw_run_fn k9a[5] = {dw_run_avx2_k9_double, dw_run_avx2_k9_double_any, dw_run_avx2_k9_single,
-                                         dw_run_avx2_k9_lanes, dw_run_avx2_k9_double_nudge};
+        static const dw_run_fn k9a[5] = {dw_run_avx2_double, dw_run_avx2_double_any, dw_run_avx2_k9_single,
+                                         dw_run_avx2_lanes, dw_run_avx2_k9_double_nudge};
         static const dw_run_fn anya[5] = {dw_run_avx2_double, dw_run_avx2_double_any, dw_run_avx2_single,
                                           dw_run_avx2_lanes, dw_run_avx2_double_nudge};
-        static const dw_run_fn k9z[5] = {dw_run_avx512_k9_double, dw_run_avx512_k9_double_any,
-                                         dw_run_avx512_k9_single, dw_run_avx512_k9_lanes,
+        static const dw_run_fn k9z[5] = {dw_run_avx512_double, dw_run_avx512_double_any,
+                                         dw_run_avx512_k9_single, dw_run_avx512_lanes,
                                          dw_run_avx512_k9_double_nudge};
         static const dw_run_fn anyz[5] = {dw_run_avx512_double, dw_run_avx512_double_any, dw_run_avx512_single,
                                           dw_run_avx512_lanes, dw_run_avx512_double_nudge};
