@@ -1,7 +1,7 @@
 """The set-up of :class:`intrt.kernels.gemm.PackedGemm` (argument checks, then the C packing of the weights and
-of the requantization arrays of intrt.loadtime), in Python: it runs once per layer when a model is loaded and
-its work is numpy calls and those C loops, the same from the interpreter, while Cython's translation of it was
-40 KB of machine code (README, "Package size and build")."""
+of the requantization arrays of intrt.loadtime) and the self-check of a GEMM path, in Python: they run once per
+layer or path and their work is numpy calls and C loops, the same from the interpreter, while Cython's
+translation of them was 49 KB of machine code (README, "Package size and build")."""
 import numpy as np
 
 from intrt.errors import InputError, QuantizationError, ShapeError
@@ -73,3 +73,36 @@ def pack(w, bias, input_zero_point, mult, shift, out_zero_point, act_min, act_ma
                                    name != "portable" and not single_rounding and O and scale is None)
     arrays["w"] = packed
     return name, i, O, K, nr, kp, nblocks, packed, arrays, fast
+
+
+def self_check(name):
+    """Whether path `name` gives the portable path's bytes on a small problem with odd sizes and extreme
+    quantization (with a RuntimeWarning when it does not: the path is then disabled)."""
+    import warnings
+
+    from intrt.kernels.gemm import PackedGemm
+
+    rng = np.random.default_rng(1234)
+    ok = True
+    for single, (o, k, m) in zip((False, True, None, False, False, None),
+                                 ((37, 45, 11), (37, 45, 11), (37, 45, 11), (7, 13, 14), (64, 21, 9),
+                                  (5, 9, 13))):     # None: float requantization; widths 16, 8, 32
+        w = rng.integers(-127, 128, (o, k)).astype(np.int8)
+        bias = rng.integers(-10 ** 6, 10 ** 6, o).astype(np.int32)
+        mult = rng.integers(1 << 30, (1 << 31) - 1, o).astype(np.int32)
+        # the first three problems reach every requantization edge; the others take the fast one
+        shift = rng.integers(-31, 4, o) if o == 37 else rng.integers(-12, 0, o)
+        shift = shift.astype(np.int32)
+        x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+        scale = (np.arange(1, o + 1) / 4096.0) if single is None else None   # includes exact ties
+        outs = []
+        for isa in ("portable", name):
+            g = PackedGemm(w, bias, -3, mult, shift, 5, -128, 127, bool(single), isa=isa, scale=scale)
+            y = np.empty((m, o), np.int8)
+            g.run_fc(x, y)
+            outs.append(y)
+        ok = ok and np.array_equal(outs[0], outs[1])
+    if not ok:
+        warnings.warn(f"intrt.kernels.gemm: the {name} path disagrees with the portable path on this "
+                      "machine; it is disabled (please report this)", RuntimeWarning)
+    return ok

@@ -214,32 +214,12 @@ def choose_path(out_channels, depth):
 
 
 def _self_check(name):
-    # Runs a small problem with odd sizes and extreme quantization through `name` and the portable path.
+    """Whether path `name` agrees with the portable path on a small problem with odd sizes and extreme
+    quantization (run once per path; intrt/kernels/_gemm_pack.py)."""
     if name not in _verified:
-        rng = np.random.default_rng(1234)
-        ok = True
-        for single, (o, k, m) in zip((False, True, None, False, False, None),
-                                     ((37, 45, 11), (37, 45, 11), (37, 45, 11), (7, 13, 14), (64, 21, 9),
-                                      (5, 9, 13))):     # None: float requantization; widths 16, 8, 32
-            w = rng.integers(-127, 128, (o, k)).astype(np.int8)
-            bias = rng.integers(-10 ** 6, 10 ** 6, o).astype(np.int32)
-            mult = rng.integers(1 << 30, (1 << 31) - 1, o).astype(np.int32)
-            # the first three problems reach every requantization edge; the others take the fast one
-            shift = rng.integers(-31, 4, o) if o == 37 else rng.integers(-12, 0, o)
-            shift = shift.astype(np.int32)
-            x = rng.integers(-128, 128, (m, k)).astype(np.int8)
-            scale = (np.arange(1, o + 1) / 4096.0) if single is None else None   # includes exact ties
-            outs = []
-            for isa in ("portable", name):
-                g = PackedGemm(w, bias, -3, mult, shift, 5, -128, 127, bool(single), isa=isa, scale=scale)
-                y = np.empty((m, o), np.int8)
-                g.run_fc(x, y)
-                outs.append(y)
-            ok = ok and np.array_equal(outs[0], outs[1])
-        if not ok:
-            warnings.warn(f"intrt.kernels.gemm: the {name} path disagrees with the portable path on this "
-                          "machine; it is disabled (please report this)", RuntimeWarning)
-        _verified[name] = ok
+        from intrt.kernels._gemm_pack import self_check
+
+        _verified[name] = self_check(name)
     return _verified[name]
 
 
