@@ -1120,15 +1120,19 @@ GEMM_INLINE GEMM_AVX512 void a5_flip(uint8_t *dst, const int8_t *src, int64_t n,
     }
 }
 
-static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1,
-                                     uint8_t *buf) {
+typedef void (*gemm_flip_fn)(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end);
+
+/* The u8 rows (x ^ 0x80, padding taps z_in + 128, k >= K zero) of the AVX-512 VNNI and AVX-VNNI paths, with
+   their flip of a run of bytes; inlined into each (flip is a constant there, so it is inlined too). */
+GEMM_INLINE void gemm_fill_rows_u8(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1,
+                                   uint8_t *buf, const gemm_flip_fn flip) {
     const int64_t K = p->K, Kp = p->Kp;
     const int8_t *x_end = s->x + s->xsize;
     if (!s->conv) {
-        if (K == Kp) { a5_flip(buf, s->x + m0 * K, (m1 - m0) * K, x_end); return; }
+        if (K == Kp) { flip(buf, s->x + m0 * K, (m1 - m0) * K, x_end); return; }
         for (int64_t m = m0; m < m1; m++) {
             uint8_t *row = buf + (m - m0) * Kp;
-            a5_flip(row, s->x + m * K, K, x_end);
+            flip(row, s->x + m * K, K, x_end);
             gemm_zero_tail(row, K, Kp);
         }
         return;
@@ -1167,11 +1171,11 @@ static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s,
                 for (int64_t i = 0; i < run; i++) dst[i] = zpad;
                 continue;
             }
-            if (inside_x) { a5_flip(dst, ximg + (iy * W + ix0) * C, run, x_end); continue; }
+            if (inside_x) { flip(dst, ximg + (iy * W + ix0) * C, run, x_end); continue; }
             for (int64_t kx = 0; kx < KW; kx++) {
                 const int64_t ix = ix0 + kx * s->dw;
                 if (ix < 0 || ix >= W) for (int64_t i = 0; i < C; i++) dst[kx * C + i] = zpad;
-                else a5_flip(dst + kx * C, ximg + (iy * W + ix) * C, C, x_end);
+                else flip(dst + kx * C, ximg + (iy * W + ix) * C, C, x_end);
             }
         }
         gemm_zero_tail(row, K, Kp);
@@ -1181,45 +1185,39 @@ static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s,
         }
     }
 }
-#endif /* INTRT_GEMM_X86 */
+static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1,
+                                     uint8_t *buf) {
+    gemm_fill_rows_u8(p, s, m0, m1, buf, a5_flip);
+}
 
 #if INTRT_GEMM_AVXVNNI
-/* The AVX-VNNI path's rows (the u8 bytes of gemm_fill_rows): small windows (3x3 over 3 channels: a network's
-   first layer) take the 16-byte flips of gemm_flip_small_windows, the other rows gemm_fill_rows. The byte loops
-   of gemm_fill_rows alone made such a layer 3.4x slower than on the AVX2 path. */
-static void a3_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1, uint8_t *buf) {
-    const int64_t KW = s->KW, C = s->C, run = KW * C;
-    if (!s->conv || s->dw != 1 || run > 16) {
-        gemm_fill_rows(p, s, m0, m1, buf);
-        return;
-    }
-    const int64_t KH = s->KH, W = s->W, H = s->H, OW = s->OW, ohw = s->OH * OW, Kp = p->Kp;
-    const int8_t *x_end = s->x + s->xsize;
-    int64_t n = m0 / ohw, oy = (m0 % ohw) / OW, ox = m0 % OW;
-    for (int64_t m = m0; m < m1;) {
-        uint8_t *row = buf + (m - m0) * Kp;
-        const int64_t ix0 = ox * s->sw - s->pl, iy0 = oy * s->sh - s->pt;
-        int64_t count = 0;
-        if (ix0 >= 0 && iy0 >= 0 && iy0 + (KH - 1) * s->dh < H) {
-            const int64_t step = s->sw * C, ystep = s->dh * W * C;
-            const int8_t *src = s->x + ((n * H + iy0) * W + ix0) * C;
-            count = gemm_small_window_run(OW - ox < m1 - m ? OW - ox : m1 - m, ix0, KW, W, s->sw, src, step,
-                                          (KH - 1) * ystep, x_end);
-            if (count > 0) gemm_flip_small_windows(row, Kp, p->K, src, step, ystep, KH, run, count);
-        }
-        if (count == 0) {       /* a window over the border */
-            gemm_fill_rows(p, s, m, m + 1, row);
-            count = 1;
-        }
-        m += count;
-        ox += count;
-        if (ox == OW) {
-            ox = 0;
-            if (++oy == s->OH) { oy = 0; n++; }
-        }
-    }
+/* a5_flip in 32-byte vectors (AVX2 has no byte-masked loads and stores): the last part of a run is one more
+   vector when 32 bytes can be read there (its store writes up to 31 bytes past dst + n, which the caller
+   overwrites later or the scratch's 64 bytes of slack absorb), else bytes one by one. */
+GEMM_INLINE GEMM_AVXVNNI void a3_flip(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + i)), flip));
+    if (i == n) return;
+    if (src_end - (src + i) >= 32)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + i)), flip));
+    else
+        for (; i < n; i++) dst[i] = (uint8_t)(src[i] ^ 0x80);
+}
+
+/* The AVX-VNNI path's rows: the AVX-512 path's im2col (runs of contiguous taps flipped in one go, small
+   windows one 16-byte flip per kernel row) with the flip above; gemm_fill_rows' byte loops made a first
+   layer (3x3 over 3 channels) 3.4x and a 3x3 conv over 8 channels 1.7x slower than on the AVX2 path. */
+static GEMM_AVXVNNI void a3_fill_rows(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1,
+                                      uint8_t *buf) {
+    gemm_fill_rows_u8(p, s, m0, m1, buf, a3_flip);
 }
 #endif
+
+#endif /* INTRT_GEMM_X86 */
 
 /* ---------------------------------------------------------------- peak loops (benchmarks) */
 /* Multiply-adds per second a path's core instruction can reach: `iters` rounds of independent dot-product
