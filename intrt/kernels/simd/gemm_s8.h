@@ -1104,7 +1104,7 @@ static GEMM_AVX512 void gemm_block_avx512(const gemm_params *p, const uint8_t *a
 /* dst[0..n-1] = src[0..n-1] ^ 0x80. Short runs (<= 16, e.g. a 3x3 window row over 3 channels) use one plain
    16-byte load and store while that stays below src_end (masked byte stores are slow on some CPUs): the store
    may write up to 15 bytes past dst + n, which the caller overwrites later or the scratch's slack absorbs. */
-GEMM_INLINE GEMM_AVX512 void a5_flip(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end) {
+static inline GEMM_AVX512 void a5_flip(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end) {
     if (n <= 16 && src_end - src >= 16) {
         _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_loadu_si128((const __m128i *)src),
                                                        _mm_set1_epi8((char)0x80)));
@@ -1123,7 +1123,8 @@ GEMM_INLINE GEMM_AVX512 void a5_flip(uint8_t *dst, const int8_t *src, int64_t n,
 typedef void (*gemm_flip_fn)(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end);
 
 /* The u8 rows (x ^ 0x80, padding taps z_in + 128, k >= K zero) of the AVX-512 VNNI and AVX-VNNI paths, with
-   their flip of a run of bytes; inlined into each (flip is a constant there, so it is inlined too). */
+   their flip of a run of bytes; inlined into each, where flip is a constant that the optimizer inlines too (the
+   flips are not always_inline: a debug build at -O0 calls them through the pointer). */
 GEMM_INLINE void gemm_fill_rows_u8(const gemm_params *p, const gemm_source *s, int64_t m0, int64_t m1,
                                    uint8_t *buf, const gemm_flip_fn flip) {
     const int64_t K = p->K, Kp = p->Kp;
@@ -1194,7 +1195,7 @@ static GEMM_AVX512 void a5_fill_rows(const gemm_params *p, const gemm_source *s,
 /* a5_flip in 32-byte vectors (AVX2 has no byte-masked loads and stores): the last part of a run is one more
    vector when 32 bytes can be read there (its store writes up to 31 bytes past dst + n, which the caller
    overwrites later or the scratch's 64 bytes of slack absorb), else bytes one by one. */
-GEMM_INLINE GEMM_AVXVNNI void a3_flip(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end) {
+static inline GEMM_AVXVNNI void a3_flip(uint8_t *dst, const int8_t *src, int64_t n, const int8_t *src_end) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     int64_t i = 0;
     for (; i + 32 <= n; i += 32)
