@@ -206,7 +206,12 @@ def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1
     per 8 (AVX2) or 16 (AVX-512) channels the even ones, then the odd ones.
 
     The fast mode's preconditions (a2_requant_fast): mult >= 0, |acc << left| < 2**31 and |srdhm| + c_r +
-    |z_out| * 2**r + 1 < 2**31; mode 3 when some channel shifts left, 2 when some has right = 0, else 1."""
+    |z_out| * 2**r + 1 < 2**31; mode 3 when some channel shifts left, 2 when some has right = 0, else 1.
+
+    A channel with multiplier 0 requantizes every accumulator to 0 whatever its shift (SRDHM(x, 0) = 0; single
+    rounding: x * 0), so its shift is stored as -1 and its accumulator bound does not matter: converters leave
+    such channels in pruned layers (all-zero weights, bias INT32_MIN, shift 0), and one of them used to put the
+    whole layer on the general requantization."""
     cdef Py_ssize_t n32 = (O + 31) // 32 * 32, n = n32 + 16, c, j
     block = cpu.aligned_zeros(6 * n, np.int32)
     cdef int32_t[::1] v = block
@@ -216,7 +221,7 @@ def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1
     cdef int64_t[::1] n8v, n16v
     cdef int64_t nudge
     for c in range(O):
-        sh = shift[c]
+        sh = shift[c] if mult[c] != 0 else -1
         left = sh if sh > 0 else 0
         right = -sh if sh < 0 else 0
         v[c] = <int32_t>bias[c]
@@ -226,7 +231,7 @@ def gemm_requant_arrays(Py_ssize_t O, const int64_t[::1] bias, const int64_t[::1
         v[4 * n + c] = <int32_t>(31 - sh)
         v[5 * n + c] = -1 if right > 0 else 0
         if fast:
-            shifted = bound[c] << left
+            shifted = bound[c] << left if mult[c] != 0 else 0
             if mult[c] < 0 or shifted > INT32_MAX:
                 fast = 0
                 continue

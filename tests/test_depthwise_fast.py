@@ -184,6 +184,22 @@ def test_rdbpot_variants(bias_scale, mult_range, nudge_ok):
     check_all(case)
 
 
+@pytest.mark.parametrize("rounding", ["double", "single"])
+@pytest.mark.parametrize("z_out", [-128, 0, 12])
+def test_pruned_channels_keep_the_nudge(rounding, z_out):
+    # the channels a converter leaves in a pruned layer (all-zero weights, bias INT32_MIN, multiplier 0,
+    # shift 0) give z_out on every path and do not take the layer off the one-shift RDBPOT
+    rng = np.random.default_rng(23)
+    case = make_case(rng, 1, 6, 7, 40, 1, 3, 3, (1, 1), (1, 1), "SAME", rounding, z_out=z_out)
+    dead = [0, 9, 17, 39]
+    case["w"][..., dead] = 0
+    case["bias"][dead], case["mult"][dead], case["shift"][dead] = -2 ** 31, 0, 0
+    if rounding == "double":
+        assert packed_for(case).nudge_ok
+    assert (run_oracle(case)[..., dead] == z_out).all()
+    check_all(case)
+
+
 def test_negative_multiplier_single_rounding_uses_exact_path():
     rng = np.random.default_rng(5)
     case = make_case(rng, 1, 5, 5, 16, 1, 3, 3, (1, 1), (1, 1), "SAME", "single")

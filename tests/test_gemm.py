@@ -314,6 +314,28 @@ def test_fast_requant_modes(case, mode, z_out, o):
             assert_same(got, want, f"{case} z_out={z_out} clamp=({lo}, {hi}) {name}")
 
 
+@pytest.mark.parametrize("z_out", [-128, 0, 12])
+@pytest.mark.parametrize("single", [False, True])
+def test_pruned_channels_keep_the_fast_requantization(z_out, single):
+    # the channels a converter leaves in a pruned layer (all-zero weights, bias INT32_MIN, multiplier 0,
+    # shift 0) requantize to z_out on every path, and no longer put the layer on the general requantization
+    rng = np.random.default_rng(300 + z_out)
+    o, k, m = 45, 19, 29
+    w = rng.integers(-127, 128, (o, k)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, o).astype(np.int32)
+    mult = rng.integers(1 << 30, INT32_MAX, o, endpoint=True).astype(np.int32)
+    shift = rng.integers(-12, -1, o, endpoint=True).astype(np.int32)
+    dead = [0, 5, 17, 44]
+    w[dead], bias[dead], mult[dead], shift[dead] = 0, -2 ** 31, 0, 0
+    if not single:
+        assert fast_mode(w, bias, mult, shift, z_out) in (None, 1)
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    want = gemm_ref(x, w, bias, -3, mult, shift, z_out, -128, 127, single)
+    assert (want[:, dead] == np.clip(z_out, -128, 127)).all()
+    for name, got in run_fc_all(x, w, bias, -3, mult, shift, z_out, -128, 127, single).items():
+        assert_same(got, want, f"pruned z_out={z_out} single={single} {name}")
+
+
 @pytest.mark.parametrize("shift", [-31, -30, -3, -2, -1, 0, 1, 2])
 def test_fast_requant_near_zero(shift):
     # accumulators around 0 and small ties: where the fast path's sign term uses the accumulator's sign

@@ -120,13 +120,19 @@ def test_row_sums_and_pack_blocks_equal_numpy(o, k, seed):
         loadtime.pack_blocks(w, 32, 4, np.zeros(7 if o or k else 1, np.int8))
 
 
+def stored_shift(mult, shift):
+    """The shift gemm_requant_arrays stores: -1 where the multiplier is 0 (MBQM is 0 for every shift there)."""
+    return np.where(mult == 0, -1, shift.astype(np.int64))
+
+
 def numpy_fast_mode(bound, mult, shift, z_out):
-    """a2_requant_fast's preconditions as numpy formulas: 0 (general), or the fast mode 1, 2 or 3."""
-    sh = shift.astype(np.int64)
+    """a2_requant_fast's preconditions as numpy formulas: 0 (general), or the fast mode 1, 2 or 3. A channel
+    with multiplier 0 has no accumulator bound to respect (its product is 0)."""
+    sh = stored_shift(mult, shift)
     left, right = np.maximum(sh, 0), np.maximum(-sh, 0)
     if mult.min() < 0:
         return 0
-    shifted = bound << left
+    shifted = np.where(mult == 0, 0, bound << left)
     if shifted.max() > 2 ** 31 - 1:
         return 0
     high = (shifted * mult.astype(np.int64) >> 31) + 1
@@ -139,17 +145,20 @@ def numpy_fast_mode(bound, mult, shift, z_out):
 @settings(max_examples=150, deadline=None)
 @given(o=st.integers(1, 70), seed=st.integers(0, 2 ** 16), z_out=st.integers(-255, 255),
        shifts=st.sampled_from([(-31, 1), (-12, 0), (-3, 4), (0, 1), (-31, 31)]),
-       big=st.booleans(), negative=st.booleans())
-def test_requant_arrays_equal_numpy(o, seed, z_out, shifts, big, negative):
+       big=st.booleans(), negative=st.booleans(), pruned=st.booleans())
+def test_requant_arrays_equal_numpy(o, seed, z_out, shifts, big, negative, pruned):
     rng = np.random.default_rng(seed)
     bias = rng.integers(-2 ** 20, 2 ** 20, o).astype(np.int64)
     bound = np.abs(bias) + rng.integers(0, 2 ** 31 - 2 ** 20 if big else 2 ** 16, o)
     mult = rng.integers(-2 ** 31 if negative else 2 ** 30, 2 ** 31, o).astype(np.int32)
     shift = rng.integers(shifts[0], shifts[1], o).astype(np.int32)
+    if pruned:      # channels of a pruned layer: multiplier 0, shift 0, accumulator bound up to 2**31
+        dead = rng.random(o) < 0.3
+        mult[dead], shift[dead], bias[dead], bound[dead] = 0, 0, -2 ** 31, 2 ** 31
     arrays, fast = loadtime.gemm_requant_arrays(o, bias, bound, mult, shift, None, z_out, True)
     assert fast == numpy_fast_mode(bound, mult, shift, z_out)
     n32 = -(-o // 32) * 32
-    sh = shift.astype(np.int64)
+    sh = stored_shift(mult, shift)
     right = np.maximum(-sh, 0)
     want = dict(bias=bias, mult=mult, left=np.maximum(sh, 0), right=right, total=31 - sh,
                 sneg=np.where(right > 0, -1, 0))

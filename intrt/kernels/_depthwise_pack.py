@@ -51,6 +51,11 @@ class PackedDepthwise:
             c = int(bad[0])
             raise QuantizationError(f"output channel {c}: bias {int(b64[c])} +/- 255 * sum|w| = {int(reach[c])} "
                                     f"leaves int32; the accumulator could overflow")
+        # a channel with multiplier 0 requantizes to 0 whatever its shift: stored as -1, its accumulator bound
+        # ignored below (converters leave such channels in pruned layers: zero weights, bias INT32_MIN, shift 0,
+        # and one of them used to put the whole layer on the slower requantization)
+        dead = mult == 0
+        shift = np.where(dead, -1, shift).astype(np.int32)
         z_in = -input_offset
         self.kh, self.kw, self.out_channels = kh, kw, oc
         self.single = bool(single_rounding)
@@ -71,8 +76,8 @@ class PackedDepthwise:
         # one-shift RDBPOT (simd/depthwise_s8.h): every right >= 1 and |SRDHM| + 2**(right-1) inside int32,
         # where |SRDHM(acc, mult)| <= |acc| + 1 and |acc| <= |bias| + 255 * sum|w|
         right = -shift.astype(np.int64)
-        self.nudge_ok = bool(oc == 0 or (right.min() >= 1 and (np.abs(b64) + reach + 1 + (np.int64(1) << (
-            np.maximum(right, 1) - 1))).max() <= 2 ** 31 - 1))
+        self.nudge_ok = bool(oc == 0 or (right.min() >= 1 and (np.where(dead, 0, np.abs(b64) + reach + 1) + (
+            np.int64(1) << (np.maximum(right, 1) - 1))).max() <= 2 ** 31 - 1))
         # the vector single-rounding code assumes mult >= 0 and shift <= 0 (t = 31 - shift in 31..62)
         self.lane_requant = bool(self.single and oc and (mult.min() < 0 or shift.max() > 0))
         self._pack_blocks(taps)
