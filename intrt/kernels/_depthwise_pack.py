@@ -6,7 +6,7 @@ import operator
 
 import numpy as np
 
-from intrt.errors import QuantizationError, ShapeError
+from intrt.errors import InputError, QuantizationError, ShapeError
 from intrt.loadtime import depthwise_lanes, row_sums
 
 
@@ -104,3 +104,38 @@ class PackedDepthwise:
         lanes = np.arange(width)
         chan = np.array([c0 + lanes for c0 in full] + [c0 + lanes % (width // 2) for c0 in half])
         return depthwise_lanes(self, taps, chan, rec)
+
+
+def step_setup(packed, x, y, stride, dilation, isa, threads):
+    """The argument checks and scratch of :class:`intrt.kernels.depthwise.DepthwiseStep` (run once per bound
+    layer) -> (path name, threads, (n, h, w, c, dm), (sh, sw, dh, dw), expanded input scratch, zrow)."""
+    from intrt.kernels.depthwise import ISA_NAMES, PARALLEL_MIN_MACS, default_threads, get_isa
+
+    oc = packed.out_channels
+    for name, arr in (("input", x), ("output", y)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.int8 or arr.ndim != 4 or not arr.flags.c_contiguous:
+            raise ShapeError(f"depthwise {name} must be a C-contiguous 4-D int8 array, got "
+                             f"{getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', '')}")
+    if not y.flags.writeable:
+        raise ShapeError("depthwise output is read-only")
+    n, h, w, c = x.shape
+    dm = oc // c if c > 0 else 0
+    if c * dm != oc or dm < 1 or y.shape[0] != n or y.shape[3] != oc:
+        raise ShapeError(f"depthwise shapes do not fit: input {x.shape}, output {y.shape}, {oc} filter channels")
+    sh, sw = (int(v) for v in stride)
+    dh, dw = (int(v) for v in dilation)
+    if sh < 1 or sw < 1 or dh < 1 or dw < 1:
+        raise ShapeError(f"strides ({sh}, {sw}) and dilations ({dh}, {dw}) must be >= 1")
+    name = get_isa() if isa is None else isa
+    if name not in ISA_NAMES:
+        raise InputError(f"unknown depthwise path {name!r}; choose one of {ISA_NAMES}")
+    if threads is None:
+        macs = y.shape[0] * y.shape[1] * y.shape[2] * oc * packed.kh * packed.kw
+        threads = default_threads() if macs >= PARALLEL_MIN_MACS else 1
+    elif int(threads) < 1:
+        raise InputError(f"depthwise step: threads must be >= 1, got {threads}")
+    threads = max(1, min(int(threads), y.shape[0] * y.shape[1]))
+    expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)
+    # what taps outside the image read: z_in, long enough for a run of a whole output row
+    zrow = np.full(max(oc * (y.shape[2] * sw + 1), 1), packed.z_in, np.int8)
+    return name, threads, (n, h, w, c, dm), (sh, sw, dh, dw), expanded, zrow

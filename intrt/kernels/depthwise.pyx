@@ -43,7 +43,8 @@ from intrt.errors import InputError, QuantizationError, ShapeError
 from intrt.kernels.step cimport Step
 from intrt.kernels.cpu cimport parallel_for, current_threads
 from intrt.kernels import cpu
-from intrt.kernels._depthwise_pack import PackedDepthwise  # (set-up in Python: README, "Package size and build")
+# (set-up in Python: README, "Package size and build")
+from intrt.kernels._depthwise_pack import PackedDepthwise, step_setup
 
 cdef extern from "simd/depthwise_s8.h" nogil:
     enum:
@@ -256,37 +257,11 @@ cdef class DepthwiseStep(Step):
     cdef readonly int threads
 
     def __init__(self, packed, x, y, stride, dilation, int pad_top, int pad_left, isa=None, threads=None):
-        cdef int64_t n, h, w, c, oc = packed.out_channels, dm
-        for name, arr in (("input", x), ("output", y)):
-            if not isinstance(arr, np.ndarray) or arr.dtype != np.int8 or arr.ndim != 4 \
-                    or not arr.flags.c_contiguous:
-                raise ShapeError(f"depthwise {name} must be a C-contiguous 4-D int8 array, got "
-                                 f"{getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', '')}")
-        if not y.flags.writeable:
-            raise ShapeError("depthwise output is read-only")
-        n, h, w, c = x.shape
-        dm = oc // c if c > 0 else 0
-        if c * dm != oc or dm < 1 or y.shape[0] != n or y.shape[3] != oc:
-            raise ShapeError(f"depthwise shapes do not fit: input {x.shape}, output {y.shape}, "
-                             f"{oc} filter channels")
-        sh, sw = (int(v) for v in stride)
-        dh, dw = (int(v) for v in dilation)
-        if sh < 1 or sw < 1 or dh < 1 or dw < 1:
-            raise ShapeError(f"strides ({sh}, {sw}) and dilations ({dh}, {dw}) must be >= 1")
-        name = get_isa() if isa is None else isa
-        if name not in ISA_NAMES:
-            raise InputError(f"unknown depthwise path {name!r}; choose one of {ISA_NAMES}")
-        t_count = packed.kh * packed.kw
-        if threads is None:
-            macs = y.shape[0] * y.shape[1] * y.shape[2] * oc * t_count
-            threads = default_threads() if macs >= PARALLEL_MIN_MACS else 1
-        elif int(threads) < 1:
-            raise InputError(f"depthwise step: threads must be >= 1, got {threads}")
-        threads = max(1, min(int(threads), y.shape[0] * y.shape[1]))
+        cdef int64_t n, h, w, c, dm, oc = packed.out_channels, sh, sw, dh, dw
+        name, threads, (n, h, w, c, dm), (sh, sw, dh, dw), expanded, zrow = step_setup(
+            packed, x, y, stride, dilation, isa, threads)
+        cdef int64_t t_count = packed.kh * packed.kw
         taps = cpu.aligned_zeros(taps_stride(t_count) * threads, np.intp)     # one set of tap pointers per thread
-        expanded = np.zeros(max(h * w * oc, 1) if dm > 1 else 1, np.int8)
-        # what taps outside the image read: z_in, long enough for a run of a whole output row
-        zrow = np.full(max(oc * (y.shape[2] * sw + 1), 1), packed.z_in, np.int8)
         self.keep = (packed, x, y, taps, expanded, zrow)
         self.threads = threads
         self.p.threads = threads
