@@ -545,9 +545,21 @@ GEMM_INLINE GEMM_AVX2 void a2_store8(const gemm_params *p, const __m256i *v, int
     }
 }
 
-/* Requantizes the accumulators of one micro-tile in place (v[2r + h] = row r, channels c0 + 8h ..): every
-   mode but the common fast mode 1, out of line (one copy for all tile shapes of the AVX2 and AVX-VNNI paths
-   instead of one inlined in each; those layers pay one call per tile). */
+/* The fast requantization of one micro-tile's accumulators in place (v[2r + h] = row r, channels c0 + 8h ..);
+   adj and left as in a2_requant_fast (constants in each caller). */
+GEMM_INLINE GEMM_AVX2 void a2_requant_tile_fast(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0,
+                                                const int adj, const int left) {
+    a2_rq8 q0, q1;
+    a2_rq8_load(&q0, p, c0);
+    if (nv > 1) a2_rq8_load(&q1, p, c0 + 8);
+    for (int r = 0; r < mr; r++) {
+        v[2 * r] = a2_requant_fast(v[2 * r], &q0, adj, left);
+        if (nv > 1) v[2 * r + 1] = a2_requant_fast(v[2 * r + 1], &q1, adj, left);
+    }
+}
+
+/* Every mode but the common fast mode 1, out of line (one copy for all tile shapes of the AVX2 and AVX-VNNI
+   paths instead of one inlined in each; those layers pay one call per tile). */
 static GEMM_AVX2 __attribute__((noinline)) void a2_requant_tile_other(const gemm_params *p, __m256i *v, int mr,
                                                                       int nv, int64_t c0) {
     if (p->scale) {
@@ -555,18 +567,10 @@ static GEMM_AVX2 __attribute__((noinline)) void a2_requant_tile_other(const gemm
             v[2 * r] = a2_requant_float(p, v[2 * r], c0);
             if (nv > 1) v[2 * r + 1] = a2_requant_float(p, v[2 * r + 1], c0 + 8);
         }
-    } else if (p->fast) {
-        a2_rq8 q0, q1;
-        a2_rq8_load(&q0, p, c0);
-        if (nv > 1) a2_rq8_load(&q1, p, c0 + 8);
-#define A2_FAST_ROWS(adj, left)                                                        \
-        for (int r = 0; r < mr; r++) {                                                  \
-            v[2 * r] = a2_requant_fast(v[2 * r], &q0, adj, left);                       \
-            if (nv > 1) v[2 * r + 1] = a2_requant_fast(v[2 * r + 1], &q1, adj, left);  \
-        }
-        if (p->fast == 2) { A2_FAST_ROWS(1, 0) }           /* some right shifts are 0 */
-        else { A2_FAST_ROWS(1, 1) }                        /* some left shifts */
-#undef A2_FAST_ROWS
+    } else if (p->fast == 2) {
+        a2_requant_tile_fast(p, v, mr, nv, c0, 1, 0);           /* some right shifts are 0 */
+    } else if (p->fast == 3) {
+        a2_requant_tile_fast(p, v, mr, nv, c0, 1, 1);           /* some left shifts */
     } else {
         for (int r = 0; r < mr; r++) {
             v[2 * r] = a2_requant_general(p, v[2 * r], c0);
@@ -575,18 +579,11 @@ static GEMM_AVX2 __attribute__((noinline)) void a2_requant_tile_other(const gemm
     }
 }
 
+/* Requantizes the accumulators of one micro-tile in place: fast mode 1 (every right shift >= 1, no left
+   shift) inlined, the others out of line. */
 GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0) {
-    if (p->fast != 1 || p->scale) {
-        a2_requant_tile_other(p, v, mr, nv, c0);
-        return;
-    }
-    a2_rq8 q0, q1;              /* every right shift >= 1, no left shift */
-    a2_rq8_load(&q0, p, c0);
-    if (nv > 1) a2_rq8_load(&q1, p, c0 + 8);
-    for (int r = 0; r < mr; r++) {
-        v[2 * r] = a2_requant_fast(v[2 * r], &q0, 0, 0);
-        if (nv > 1) v[2 * r + 1] = a2_requant_fast(v[2 * r + 1], &q1, 0, 0);
-    }
+    if (p->fast == 1 && !p->scale) a2_requant_tile_fast(p, v, mr, nv, c0, 0, 0);
+    else a2_requant_tile_other(p, v, mr, nv, c0);
 }
 
 /* One micro-tile, fused: dot products (accumulators in registers), requantization, int8 stores.
@@ -935,13 +932,13 @@ static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params 
     }
 #define A5_ROW_OUT(r) if (mr > r) { v[2 * r] = c##r##0; v[2 * r + 1] = c##r##1; }
 
-#define A5_FAST_ROW(r, h, off, mode) \
-    if (mr > r) a5_store16(a5_requant_fast(&k, c##r##h, mode), y + r * ldy + off, nc - off);
-#define A5_FAST_COLUMN(h, off, mode)                                                                      \
-    A5_FAST_ROW(0, h, off, mode) A5_FAST_ROW(1, h, off, mode) A5_FAST_ROW(2, h, off, mode)               \
-    A5_FAST_ROW(3, h, off, mode) A5_FAST_ROW(4, h, off, mode) A5_FAST_ROW(5, h, off, mode)               \
-    A5_FAST_ROW(6, h, off, mode) A5_FAST_ROW(7, h, off, mode) A5_FAST_ROW(8, h, off, mode)               \
-    A5_FAST_ROW(9, h, off, mode) A5_FAST_ROW(10, h, off, mode) A5_FAST_ROW(11, h, off, mode)
+/* fast mode 1 (the only one inlined) of row r's column h (channels c0 + off ..) */
+#define A5_FAST_ROW(r, h, off) \
+    if (mr > r) a5_store16(a5_requant_fast(&k, c##r##h, 1), y + r * ldy + off, nc - off);
+#define A5_FAST_COLUMN(h, off)                                                                            \
+    A5_FAST_ROW(0, h, off) A5_FAST_ROW(1, h, off) A5_FAST_ROW(2, h, off) A5_FAST_ROW(3, h, off)          \
+    A5_FAST_ROW(4, h, off) A5_FAST_ROW(5, h, off) A5_FAST_ROW(6, h, off) A5_FAST_ROW(7, h, off)          \
+    A5_FAST_ROW(8, h, off) A5_FAST_ROW(9, h, off) A5_FAST_ROW(10, h, off) A5_FAST_ROW(11, h, off)
 
 GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
                                         int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
@@ -959,10 +956,10 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, co
     if (p->fast == 1 && !p->scale) {
         /* one column of 16 channels at a time: its constants stay in registers over all rows */
         a5_fast_consts k = a5_fast_load(p, c0);
-        A5_FAST_COLUMN(0, 0, 1)
+        A5_FAST_COLUMN(0, 0)
         if (nv > 1) {
             k = a5_fast_load(p, c0 + 16);
-            A5_FAST_COLUMN(1, 16, 1)
+            A5_FAST_COLUMN(1, 16)
         }
         return;
     }
