@@ -100,7 +100,6 @@ def test_rescale_table_equals_the_vector_mbqm():
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
-
 @settings(max_examples=60, deadline=None)
 @given(o=st.integers(0, 70), k=st.integers(0, 70), seed=st.integers(0, 2 ** 16))
 def test_row_sums_and_pack_blocks_equal_numpy(o, k, seed):

@@ -2,6 +2,8 @@
 of the requantization arrays of intrt.loadtime) and the self-check of a GEMM path, in Python: they run once per
 layer or path and their work is numpy calls and C loops, the same from the interpreter, while Cython's
 translation of them was 49 KB of machine code (README, "Package size and build")."""
+import warnings
+
 import numpy as np
 
 from intrt.errors import InputError, QuantizationError, ShapeError
@@ -78,8 +80,6 @@ def pack(w, bias, input_zero_point, mult, shift, out_zero_point, act_min, act_ma
 def self_check(name):
     """Whether path `name` gives the portable path's bytes on a small problem with odd sizes and extreme
     quantization (with a RuntimeWarning when it does not: the path is then disabled)."""
-    import warnings
-
     from intrt.kernels.gemm import PackedGemm
 
     rng = np.random.default_rng(1234)

@@ -32,14 +32,12 @@ Example
 >>> y[0, :, :, 0].tolist()
 [[4, 6, 4], [6, 9, 6], [4, 6, 4]]
 """
-import os
-
 import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, intptr_t
 
-from intrt.errors import InputError, QuantizationError, ShapeError
+from intrt.errors import InputError, ShapeError
 from intrt.kernels.step cimport Step
 from intrt.kernels.cpu cimport parallel_for, current_threads
 from intrt.kernels import cpu

@@ -34,21 +34,19 @@ Example
 >>> g.run_fc(x, y); y.tolist()
 [[3, 3]]
 """
-import os
 import warnings
 
 import numpy as np
 
-cimport cython
 cimport numpy as cnp
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, INT32_MAX
+from libc.stdint cimport int8_t, int32_t, int64_t
 
 from intrt.kernels.step cimport Step
 from intrt.kernels.cpu cimport parallel_for, current_threads, threads_for
 from intrt.kernels import cpu
 from intrt.kernels import _gemm_pack  # PackedGemm's set-up, in Python (README, "Package size and build")
 
-from intrt.errors import ArgumentTypeError, InputError, MemoryLimitError, QuantizationError, ShapeError
+from intrt.errors import InputError, MemoryLimitError, ShapeError
 
 cdef extern from "simd/gemm_s8.h" nogil:
     enum:
@@ -217,9 +215,7 @@ def _self_check(name):
     """Whether path `name` agrees with the portable path on a small problem with odd sizes and extreme
     quantization (run once per path; intrt/kernels/_gemm_pack.py)."""
     if name not in _verified:
-        from intrt.kernels._gemm_pack import self_check
-
-        _verified[name] = self_check(name)
+        _verified[name] = _gemm_pack.self_check(name)
     return _verified[name]
 
 
