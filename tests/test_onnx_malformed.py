@@ -1,7 +1,7 @@
 """Malformed ONNX models end in intrt errors that say what is wrong (fuzz findings of tests/fuzz/onnx_mutate.py,
 written out by hand): initializer data that does not fit its dims, data in an external file (never read for a
 model given as bytes), a graph input of astronomically many elements, an unknown element type, a Constant
-whose value is not a tensor, and a node without outputs."""
+whose value is not a tensor, a node without outputs and a string attribute that is not UTF-8."""
 
 import numpy as np
 import pytest
@@ -73,6 +73,15 @@ def test_a_node_without_outputs_is_named_in_the_error():
     n = helper.make_node("Flatten", ["x"], [], name="", axis=1)
     with pytest.raises(ConversionError, match=r"node 0 \('', Flatten\)"):
         from_onnx(_relu_model(extra_nodes=[n]).SerializeToString(), calibration=_cal())
+
+
+@pytest.mark.parametrize("value", [b"NO\xb0TSET", [b"ok", b"\xff\xfe"]])
+def test_a_string_attribute_that_is_not_utf8(value):
+    n = helper.make_node("Flatten", ["x"], ["f"], name="flat")
+    n.attribute.append(helper.make_attribute("auto_pad", value))
+    blob = _relu_model(extra_nodes=[n]).SerializeToString()
+    with pytest.raises(ConversionError, match="attribute 'auto_pad': string value is not valid UTF-8"):
+        from_onnx(blob, calibration=_cal())
 
 
 @pytest.mark.parametrize("values", [[1.5, float("inf")], [b"x"]])

@@ -715,10 +715,17 @@ def _elem_type(v: np.ndarray) -> int:
 def _attr_value(a):
     from onnx import helper
     v = helper.get_attribute_value(a)
+
+    def text(b: bytes) -> str:
+        try:
+            return b.decode("utf-8")
+        except UnicodeDecodeError:  # ONNX string attributes are bytes; a damaged file may hold any
+            raise ConversionError(f"attribute {a.name!r}: string value is not valid UTF-8: {b[:32]!r}") from None
+
     if isinstance(v, bytes):
-        return v.decode()
+        return text(v)
     if isinstance(v, list):
-        return [x.decode() if isinstance(x, bytes) else x for x in v]
+        return [text(x) if isinstance(x, bytes) else x for x in v]
     return v
 
 
