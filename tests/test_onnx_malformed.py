@@ -1,7 +1,8 @@
 """Malformed ONNX models end in intrt errors that say what is wrong (fuzz findings of tests/fuzz/onnx_mutate.py,
 written out by hand): initializer data that does not fit its dims, data in an external file (never read for a
 model given as bytes), a graph input of astronomically many elements, an unknown element type, a Constant
-whose value is not a tensor, a node without outputs and a string attribute that is not UTF-8."""
+whose value is not a tensor, a node without outputs, a string attribute that is not UTF-8, signalling NaNs, a NaN
+scale and a divisor whose reciprocal overflows."""
 
 import numpy as np
 import pytest
@@ -91,3 +92,40 @@ def test_a_constant_value_ints_that_is_not_integers(values):
     c.attribute.append(a)
     with pytest.raises(ConversionError, match="attribute 'value_ints' is not a valid int64 value"):
         from_onnx(_relu_model(extra_nodes=[c]).SerializeToString(), calibration=_cal())
+
+
+def _signalling_nan(dtype=np.float32):
+    bits = {np.float32: (np.uint32, 0x7FA00000), np.float64: (np.uint64, 0x7FF4000000000000)}[dtype]
+    return np.array([bits[1]], bits[0]).view(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_signalling_nan_in_an_initializer_is_read_as_the_quiet_nan(dtype):
+    from intrt.convert.onnx import _to_array
+
+    other = np.float64 if dtype == np.float32 else np.float32
+    a = np.concatenate([np.ones(2, dtype), _signalling_nan(dtype)])
+    with np.errstate(all="raise"):
+        with pytest.raises(FloatingPointError):
+            a.astype(other)  # what a signalling NaN does to a cast
+        read = _to_array(numpy_helper.from_array(a, "c"), "initializer 'c'")
+        assert np.isnan(read.astype(other)[2])  # still NaN, and the cast is quiet
+    assert read[:2].tolist() == [1.0, 1.0]
+
+
+def test_an_int32_bias_with_a_nan_scale_is_refused():
+    bias = numpy_helper.from_array(np.array([5, -3, 7, 1], np.int32), "b_q")
+    scale = numpy_helper.from_array(np.concatenate([_signalling_nan(), np.full(3, 1e-4, np.float32)]), "b_s")
+    dq = helper.make_node("DequantizeLinear", ["b_q", "b_s"], ["b"], name="dq", axis=0)
+    add = helper.make_node("Add", ["x", "b"], ["xb"], name="add")
+    blob = _relu_model(extra_nodes=[dq, add], initializers=[bias, scale]).SerializeToString()
+    with pytest.raises(ConversionError, match="'b_s': a scale must be positive and finite"):
+        from_onnx(blob, calibration=_cal())
+
+
+def test_a_divisor_whose_reciprocal_overflows_float32_is_refused():
+    c = numpy_helper.from_array(np.array([1e-45, 2.0, 1.0, 1.0], np.float32), "c")
+    div = helper.make_node("Div", ["x", "c"], ["q"], name="div")
+    blob = _relu_model(extra_nodes=[div], initializers=[c]).SerializeToString()
+    with pytest.raises(ConversionError, match="divisor 'c' is so small that its reciprocal is not a finite float32"):
+        from_onnx(blob, calibration=_cal())

@@ -701,10 +701,18 @@ def _to_array(t, what: str) -> np.ndarray:
         raise ConversionError(f"{what}: data stored in an external file is not read here (load the model from "
                               "its path, or onnx.load it with load_external_data=True)")
     try:
-        return numpy_helper.to_array(t)
+        a = numpy_helper.to_array(t)
     except Exception as e:  # noqa: BLE001 - the onnx package's errors (ValueError, TypeError, its own) vary
         raise ConversionError(f"{what}: malformed tensor data (data type {t.data_type}, dims {list(t.dims)}): "
                               f"{type(e).__name__}: {e}") from None
+    if a.dtype.kind == "f":
+        # A signalling NaN raises the floating-point 'invalid' flag in any later cast (numpy warns there);
+        # store every NaN as the quiet one. Where a NaN is refused (scales), the check names it.
+        nan = np.isnan(a)
+        if nan.any():
+            a = np.array(a)
+            a[nan] = np.nan
+    return a
 
 
 def _elem_type(v: np.ndarray) -> int:
@@ -825,10 +833,14 @@ def _binary(op_type):
 def h_div(imp, node, attrs):
     if node.input[1] not in imp.consts:
         raise imp.unsupported("division by a computed tensor (intrt: division by a constant)")
-    c = imp.const(node.input[1]).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # refused just below
+        c = imp.const(node.input[1]).astype(np.float32)
+        recip = (np.float32(1) / c).astype(np.float32)
     if np.any(c == 0):
         raise imp.error("division by zero")
-    inv = imp.b.constant(node.input[1] + "/reciprocal", (np.float32(1) / c).astype(np.float32))
+    if not np.isfinite(recip[np.isfinite(c)]).all():
+        raise imp.error(f"divisor {node.input[1]!r} is so small that its reciprocal is not a finite float32")
+    inv = imp.b.constant(node.input[1] + "/reciprocal", recip)
     imp.set(node.output[0], imp.op("MUL", [imp.tensor(node.input[0]), inv]))
 
 
@@ -1144,6 +1156,8 @@ def h_dequantize_linear(imp, node, attrs):
         data = imp.consts[x]
         if data.dtype == np.int32:  # a bias: its real values; PTQ re-derives the int32 values from s_x * s_w
             scale = np.asarray(imp.const(node.input[1], "scale"), np.float64)
+            if scale.size == 0 or not (np.isfinite(scale).all() and (scale > 0).all()):
+                raise imp.error(f"{node.input[1]!r}: a scale must be positive and finite, got {scale.ravel()[:8]}")
             if data.ndim == 1 and scale.size > 1:
                 scale = scale.reshape(-1)
             if imp.has(node, 2) and np.any(imp.consts.get(node.input[2], np.zeros(1)) != 0):
