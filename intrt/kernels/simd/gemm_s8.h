@@ -912,6 +912,30 @@ GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c
 static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params *p, const __m512i *v, int mr,
                                                               int nv, int64_t c0, int8_t *y, int64_t ldy,
                                                               int64_t nc) {
+    if (p->scale) {
+        /* float scales (FULLY_CONNECTED): a5_requant_float column by column, its scales, bounds and z_out held
+           in registers over the rows (read through p, they would be reloaded after every int8 store) */
+        const __m512d lo = _mm512_set1_pd((double)p->lo), hi = _mm512_set1_pd((double)p->hi);
+        /* 1.5 * 2**52 + z_out: added to an integral double in [lo, hi], the sum's low 32 bits are t + z_out */
+        const __m512d magic = _mm512_set1_pd(6755399441055744.0 + (double)p->z_out);
+        const __m512i low_dwords = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        for (int h = 0; h < nv; h++) {
+            const __m512d s0 = _mm512_loadu_pd(p->scale + c0 + 16 * h);
+            const __m512d s1 = _mm512_loadu_pd(p->scale + c0 + 16 * h + 8);
+            for (int r = 0; r < mr; r++) {
+                const __m512i x = v[2 * r + h];
+                __m512d v0 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(x)), s0);
+                __m512d v1 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(x, 1)), s1);
+                v0 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v0, lo), hi));
+                v1 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v1, lo), hi));
+                const __m512i t0 = _mm512_castpd_si512(_mm512_add_pd(v0, magic));
+                const __m512i t1 = _mm512_castpd_si512(_mm512_add_pd(v1, magic));
+                const __m512i q = _mm512_permutex2var_epi32(t0, low_dwords, t1);
+                a5_store16(q, y + r * ldy + 16 * h, nc - 16 * h);
+            }
+        }
+        return;
+    }
     for (int r = 0; r < mr; r++) {
         a5_out16(p, v[2 * r], c0, y + r * ldy, nc);
         if (nv > 1) a5_out16(p, v[2 * r + 1], c0 + 16, y + r * ldy + 16, nc - 16);
