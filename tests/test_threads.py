@@ -108,27 +108,20 @@ def test_pool_falls_back_to_the_caller_when_workers_lose():
             pytest.fail("the pool never used its worker again")
 
 
-def test_a_job_no_worker_joined_counts_as_lost():
-    """When the caller ran every task of a parallel job (no worker was scheduled in time), the pool counts a
-    loss and runs the next jobs alone: waking workers that do not get a core only costs the caller."""
-    spin = cpu.get_spin_microseconds()
-    cpu.set_spin_microseconds(1)      # workers sleep between jobs, so a two-task job is over before one wakes
-    try:
-        for _ in range(300):
-            while cpu.pool_stats()["serial_left"]:
-                cpu._run_tasks(2, 2)      # the end of an earlier fallback
-            before = cpu.pool_stats()
-            slots = cpu._run_tasks(2, 2)
-            after = cpu.pool_stats()
-            if (slots == 0).all() and after["serial_jobs"] == before["serial_jobs"]:
-                break                 # a parallel job (not one of a fallback) that the caller ran alone
-        else:
-            pytest.skip("a worker joined every two-task job (it was scheduled at once each time)")
-        assert after["losses"] == before["losses"] + 1
-        assert (cpu._run_tasks(64, 2) == 0).all()                  # the next job: the caller alone
-        assert cpu.pool_stats()["serial_jobs"] == after["serial_jobs"] + 1
-    finally:
-        cpu.set_spin_microseconds(spin)
+@pytest.mark.parametrize("took, alone, caller_ran_all, woken, lost", [
+    (100.0, 100.0, True, False, True),      # no worker joined a long job although they were awake
+    (100.0, 100.0, True, True, False),      # ... but they were asleep: not judged (waking takes time)
+    (15.0, 15.0, True, False, False),       # short: a polling worker may simply not have started yet
+    (300.0, 100.0, False, False, True),     # a worker stalled in a task: 3x the caller alone
+    (300.0, 100.0, False, True, True),      # the same after waking it
+    (140.0, 100.0, False, False, False),    # uneven tasks, cold caches: under 1.5x
+    (12.0, 2.0, False, False, False),       # 6x, but only 10 us more (posting a short job)
+    (50.0, 20.0, False, False, True),       # 2.5x and 30 us more
+])
+def test_the_rule_that_judges_a_parallel_job(took, alone, caller_ran_all, woken, lost):
+    """threadpool.h, "Contention": a job loses when it took 1.5x the caller alone and 20 us more, or when
+    the caller ran all of a job longer than 20 us although the workers were awake."""
+    assert cpu._job_lost(took, alone, caller_ran_all, woken) is lost
 
 
 def test_thread_settings_and_errors():

@@ -44,6 +44,7 @@ cdef extern from "cpu.h" nogil:
     void intrt_pool_set_spin_ns(int64_t ns)
     int64_t intrt_pool_spin()
     void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *serial_left)
+    int intrt_pool_job_lost(double took_ns, double alone_ns, int caller_ran_all, int woken)
     int64_t intrt_now_ns()
     int intrt_get_call_threads()
     void intrt_set_call_threads(int n)
@@ -214,6 +215,13 @@ def pool_stats():
     cdef int64_t losses = 0, serial = 0, left = 0
     intrt_pool_stats(&losses, &serial, &left)
     return {"losses": int(losses), "serial_jobs": int(serial), "serial_left": int(left)}
+
+
+def _job_lost(double took_us, double alone_us, bint caller_ran_all, bint woken):
+    """The pool's rule for one parallel job (tests): did it lose to the calling thread alone (threadpool.h,
+    "Contention")? It took ``took_us``; the caller alone would have taken ``alone_us``; ``caller_ran_all``: no
+    worker took a task; ``woken``: the workers were asleep when it was posted."""
+    return bool(intrt_pool_job_lost(took_us * 1000.0, alone_us * 1000.0, caller_ran_all, woken))
 
 
 cdef void parallel_for(task_fn fn, void *ctx, int64_t ntasks, int threads) noexcept nogil:

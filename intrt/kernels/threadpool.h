@@ -19,19 +19,23 @@
    Contention: when another process holds the cores, a worker can be descheduled in the middle of a task, and
    the caller then waits for it; a job split over threads can take longer than the caller alone would have.
    The caller times each parallel job (its own share of the tasks gives the time per task) and, when the job
-   took clearly longer than running every task itself would have (INTRT_POOL_LOSS_RATIO), or when it ran every
-   task of a job longer than INTRT_POOL_JOIN_NS itself (no worker got a core in time: waking and spinning
-   workers then only take CPU time from it), runs the next `serial_left` jobs alone (no worker woken, so none
-   spins) before trying threads again; the count doubles with every consecutive loss (8 ..
-   INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained. Only speed depends on this: tasks
-   write disjoint outputs, so results never depend on how they are split.
+   took clearly longer than running every task itself would have (INTRT_POOL_LOSS_RATIO, and at least
+   INTRT_POOL_JOIN_NS more), or when it ran every task of a job longer than INTRT_POOL_JOIN_NS itself although
+   its workers were awake (no worker got a core in time: waking and spinning workers then only take CPU time
+   from it; workers it had to wake from sleep are not judged, they may just not be up yet), runs the next
+   `serial_left` jobs alone (no worker woken, so none spins) before trying threads again; the count doubles
+   with every consecutive loss (8 .. INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained.
+   Only speed depends on this: tasks write disjoint outputs, so results never depend on how they are split.
 
    One job runs at a time. A caller that finds the pool busy (another Python thread running a model)
    runs its tasks alone on its own thread: results never depend on how tasks are split, only speed does.
 
    Without pthreads (e.g. MSVC) the same function runs every task on the calling thread.
 
-   Stale workers: a worker copies the job under the mutex and then claims tasks with a compare-and-swap on a
+   Posting a job takes no lock: the caller writes the job's fields and then the generation that spinning
+   workers poll; the mutex and condition variable only wake workers that went to sleep.
+
+   Stale workers: a worker reads the job after its generation and then claims tasks with a compare-and-swap on a
    64-bit ticket (generation << 32 | first << 16 | end: tasks first .. end - 1 are left; or, past 65535 tasks,
    generation << 32 | next task), so a worker that was descheduled between two jobs can never claim a task of
    a later job with the function of an earlier one. */
@@ -55,12 +59,20 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 /* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
 #define INTRT_POOL_MIN_BACKOFF 8
 #define INTRT_POOL_MAX_BACKOFF 4096
-/* a job "lost" when it took this many times longer than the caller alone would have: a clear stall, not the
-   unevenness of tasks or a worker's cold cache */
+/* a job "lost" when it took this many times longer than the caller alone would have, and INTRT_POOL_JOIN_NS
+   more: a clear stall, not the unevenness of tasks, a worker's cold cache or the cost of posting a short job */
 #define INTRT_POOL_LOSS_RATIO 1.5
 /* a job that no worker joined counts as lost only past this long: a polling worker starts within a few
    microseconds, so a shorter job may simply have ended first */
 #define INTRT_POOL_JOIN_NS 20000
+
+/* The rule of "Contention" for one parallel job (1: lost): it took `took_ns`; the caller alone would have
+   taken `alone_ns`; `caller_ran_all`: no worker took a task; `woken`: the workers were asleep when it was
+   posted. */
+static inline int intrt_pool_job_lost(double took_ns, double alone_ns, int caller_ran_all, int woken) {
+    if (caller_ran_all && took_ns > INTRT_POOL_JOIN_NS && !woken) return 1;
+    return took_ns > INTRT_POOL_LOSS_RATIO * alone_ns && took_ns - alone_ns > INTRT_POOL_JOIN_NS;
+}
 
 #if INTRT_HAVE_POOL
 #include <pthread.h>
@@ -89,13 +101,14 @@ typedef struct {
     _Atomic int64_t done;            /* tasks finished in the current job */
     _Atomic int caller_sleeping;
     _Atomic int busy;                /* 1 while a job runs (one job at a time) */
-    /* the current job, written under the mutex */
-    intrt_task_fn fn;
-    void *ctx;
-    int64_t ntasks;
-    int want;                        /* workers that may join */
-    int joined;                      /* workers that joined */
-    int sleepers;                    /* workers waiting on `wake` */
+    /* the current job: written by the caller before it publishes the generation (release), read by the
+       workers after they see it (acquire); no lock on this path (see "Posting a job") */
+    _Atomic(intrt_task_fn) fn;
+    _Atomic(void *) ctx;
+    _Atomic int64_t ntasks;
+    _Atomic int want;                /* workers that may join */
+    _Atomic int joined;              /* workers that joined (slots handed out) */
+    _Atomic int sleepers;            /* workers asleep on `wake`, or about to be */
     int nworkers;
     int64_t spin_ns;
     /* contention fallback, read and written only by the job's caller (it holds `busy`) */
@@ -171,21 +184,25 @@ static void *intrt_pool_worker(void *arg) {
             INTRT_CPU_RELAX();
             if (++polls % 64 == 0 && intrt_now_ns() > deadline) break;
         }
-        pthread_mutex_lock(&p->mutex);
-        while (atomic_load(&p->generation) == seen) {
-            p->sleepers++;
-            pthread_cond_wait(&p->wake, &p->mutex);
-            p->sleepers--;
+        if (atomic_load(&p->generation) == seen) {
+            /* counted as a sleeper before the last look at the generation: a caller that publishes a job
+               after that look sees the count and wakes us under the mutex (both sequentially consistent) */
+            pthread_mutex_lock(&p->mutex);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->generation) == seen) pthread_cond_wait(&p->wake, &p->mutex);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mutex);
         }
-        uint32_t gen = atomic_load(&p->generation);
+        const uint32_t gen = atomic_load_explicit(&p->generation, memory_order_acquire);
         seen = gen;
-        intrt_task_fn fn = p->fn;
-        void *ctx = p->ctx;
-        int64_t ntasks = p->ntasks;
-        int slot = 0;
-        if (p->joined < p->want) slot = ++p->joined;
-        pthread_mutex_unlock(&p->mutex);
-        if (slot) intrt_pool_finish_tasks(p, intrt_pool_claim(p, gen, fn, ctx, ntasks, slot), ntasks);
+        intrt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+        const int64_t ntasks = atomic_load_explicit(&p->ntasks, memory_order_relaxed);
+        const int want = atomic_load_explicit(&p->want, memory_order_relaxed);
+        /* a worker that read a later job's fields with this generation claims nothing (the ticket is stamped
+           with its generation); its slot number is then unused */
+        const int slot = atomic_fetch_add(&p->joined, 1) + 1;
+        if (slot <= want) intrt_pool_finish_tasks(p, intrt_pool_claim(p, gen, fn, ctx, ntasks, slot), ntasks);
     }
     return NULL;
 }
@@ -202,8 +219,9 @@ static int intrt_pool_grow(int n) {
         p->wake = c;
         p->finished = c;
         p->nworkers = 0;
-        p->sleepers = 0;
-        p->joined = p->want = 0;
+        atomic_store(&p->sleepers, 0);
+        atomic_store(&p->joined, 0);
+        atomic_store(&p->want, 0);
         atomic_store(&p->busy, 0);
         if (p->spin_ns == 0) p->spin_ns = INTRT_POOL_SPIN_NS;
         p->pid = getpid();
@@ -230,17 +248,19 @@ static int intrt_pool_grow(int n) {
    task had finished; `ran` of the `ntasks` tasks ran on the caller, so (idle - work) / ran is its time per task
    and ntasks times that the job without workers. */
 static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t idle, int64_t end, int64_t ran,
-                             int64_t ntasks) {
+                             int64_t ntasks, int woken) {
     if (ran <= 0) return;                           /* no per-task time to compare */
     double alone = (double)(idle - work) * (double)ntasks / (double)ran;
     if (p->backoff < INTRT_POOL_MIN_BACKOFF) p->backoff = INTRT_POOL_MIN_BACKOFF;
-    /* lost (see "Contention"): slower than the caller alone, or long and no worker took a task */
-    const int nobody_joined = ran >= ntasks && end - start > INTRT_POOL_JOIN_NS;
-    if (nobody_joined || (double)(end - start) > INTRT_POOL_LOSS_RATIO * alone) {
+    /* lost (see "Contention"): slower than the caller alone, or long and no worker took a task although they
+       were awake; a job whose workers had to be woken from sleep and did not join is not judged (waking takes
+       tens of microseconds in some virtual machines: judged, every job after a fallback would lose again) */
+    const int alone_job = ran >= ntasks;
+    if (intrt_pool_job_lost((double)(end - start), alone, alone_job, woken)) {
         p->serial_left = p->backoff;
         p->losses++;
         if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
-    } else {
+    } else if (!(alone_job && woken)) {
         p->backoff = INTRT_POOL_MIN_BACKOFF;
     }
 }
@@ -265,18 +285,23 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     }
     int64_t start = intrt_now_ns();
     if (p->nworkers < threads - 1) intrt_pool_grow(threads - 1);
-    pthread_mutex_lock(&p->mutex);
-    uint32_t gen = atomic_load(&p->generation) + 1;
-    p->fn = fn;
-    p->ctx = ctx;
-    p->ntasks = ntasks;
-    p->want = threads - 1 < p->nworkers ? threads - 1 : p->nworkers;
-    p->joined = 0;
+    /* "Posting a job": with a mutex held here, a worker that saw the new generation blocked on it (a futex
+       sleep and wake: microseconds per job) */
+    const uint32_t gen = atomic_load(&p->generation) + 1;
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->ntasks, ntasks, memory_order_relaxed);
+    atomic_store_explicit(&p->want, threads - 1 < p->nworkers ? threads - 1 : p->nworkers, memory_order_relaxed);
+    atomic_store_explicit(&p->joined, 0, memory_order_relaxed);
     atomic_store(&p->done, 0);
     atomic_store(&p->ticket, intrt_pool_first_ticket(gen, ntasks));
-    atomic_store_explicit(&p->generation, gen, memory_order_release);
-    if (p->sleepers) pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mutex);
+    atomic_store(&p->generation, gen);     /* sequentially consistent: ordered before the sleepers check */
+    const int woken = atomic_load(&p->sleepers) > 0;
+    if (woken) {
+        pthread_mutex_lock(&p->mutex);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mutex);
+    }
 
     int64_t work = intrt_now_ns();
     int64_t ran = intrt_pool_claim(p, gen, fn, ctx, ntasks, 0);
@@ -298,7 +323,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
         }
         end = intrt_now_ns();
     }
-    intrt_pool_judge(p, start, work, idle, end, ran, ntasks);
+    intrt_pool_judge(p, start, work, idle, end, ran, ntasks, woken);
     atomic_store(&p->busy, 0);
 }
 
