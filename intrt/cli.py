@@ -107,6 +107,7 @@ def _cmd_inspect(args) -> int:
         graph = _converter(args.model)(args.model, **({"arithmetic": args.arithmetic} if args.arithmetic else {}))
         model = load(fmt.to_bytes(graph))  # the .intrt file `intrt convert` would write
         print(model.describe())
+        _print_kernels(model)
         print(f"converted in memory from {args.model} (format version {fmt.VERSION}; nothing written)")
         return 0
     graph, info = fmt.load_graph_info(args.model, verify_checksum=not args.no_checksum)
@@ -118,14 +119,18 @@ def _cmd_inspect(args) -> int:
         print(f"runtime: cannot run this model: {e}")
         return 1
     print(model.describe())
+    _print_kernels(model)
+    print(f"format version {info['version']}; checksum {'not checked' if args.no_checksum else 'OK'}")
+    return 0
+
+
+def _print_kernels(model) -> None:
     kernels = [(k, op.node.op, op.kernel_choice()) for k, op in enumerate(model.ops)]
     kernels = [(k, name, choice) for k, name, choice in kernels if choice]
     if kernels:
         print("kernels (path and micro-tile chosen at load for each layer):")
         for k, name, choice in kernels:
             print(f"  {k:>3} {name}: {choice}")
-    print(f"format version {info['version']}; checksum {'not checked' if args.no_checksum else 'OK'}")
-    return 0
 
 
 def _load_npy(path: str) -> np.ndarray:

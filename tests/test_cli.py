@@ -56,6 +56,11 @@ def test_inspect_shows_kernel_choices(tmp_path, capsys):
     assert all(f"CONV_2D: {best} " in line for line in lines)
     assert "   2 CONV_2D: " + best + (" 12x8," if best == "avx512vnni" else " ") in out   # 8 output channels
     assert "DEPTHWISE_CONV_2D: " in out
+    # the same for a model converted in memory
+    assert run_cli(["inspect", os.path.join(ROOT, "tests", "fixtures", "tflite", "mobilenet_v2.tflite")]) == 0
+    out = capsys.readouterr().out
+    assert "converted in memory from" in out
+    assert len([line for line in out.splitlines() if " CONV_2D: " in line]) == 35
 
 
 def test_inspect_unsupported_op_still_describes(tmp_path, capsys):
