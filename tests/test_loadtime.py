@@ -78,6 +78,13 @@ def test_accumulator_bound_with_a_weight_offset():
         assert loadtime.accumulator_overflow(w, bias, offset) == (-1, 0)
 
 
+def test_accumulator_bound_of_a_row_longer_than_the_partial_sums():
+    # 2**23 + 5 terms of |-128 - 128| = 256: past the kernel's int32 partial sums of 2**22 terms
+    w = np.full((1, 2 ** 23 + 5), -128, np.int8)
+    c, reach = loadtime.accumulator_overflow(w, np.zeros(1, np.int32), -128)
+    assert (c, reach) == (0, 255 * 256 * (2 ** 23 + 5))
+
+
 def test_rescale_table_equals_the_vector_mbqm():
     from intrt.kernels.fixedpoint import multiply_by_quantized_multiplier
 
