@@ -9,6 +9,9 @@ with Keras and quantized by the TFLite converter, cached under ``--cache``), the
 at batch 1 and 16, and the 224x224 hand landmark model. Every engine runs the same .tflite file: intrt through
 ``intrt.convert.tflite``, ONNX Runtime through the QDQ export of benchmarks/onnx_qdq.py (u8 activations).
 
+Every engine's timed call takes the inputs in and gives the outputs back as arrays the caller owns, as its Python
+API is used: LiteRT ``set_tensor``, ``invoke``, ``get_tensor``; ONNX Runtime ``run``; intrt ``run_list``.
+
 Timing: ``--rounds`` rounds; in each, every engine (and every intrt path given by ``--isa``; ``auto`` is
 intrt's own per-layer choice) runs one untimed call (its caches warm again after the others ran), then about
 ``--budget`` seconds of calls back to back, and the per-call time of the round is recorded. The table prints medians
@@ -121,7 +124,15 @@ def litert_runner(path, threads, shapes):
             interp.resize_tensor_input(d["index"], list(shape))
     interp.allocate_tensors()
     details = interp.get_input_details()
-    return lambda xs: ([interp.set_tensor(d["index"], x) for d, x in zip(details, xs)], interp.invoke())
+    outs = [d["index"] for d in interp.get_output_details()]
+
+    def run(xs):
+        # as the other engines' calls: the inputs in, the outputs out as arrays of the caller's (get_tensor copies)
+        for d, x in zip(details, xs):
+            interp.set_tensor(d["index"], x)
+        interp.invoke()
+        return [interp.get_tensor(i) for i in outs]
+    return run
 
 
 def ort_runner(model, threads, shapes):
