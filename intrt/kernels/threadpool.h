@@ -107,7 +107,7 @@ typedef struct {
     _Atomic(void *) ctx;
     _Atomic int64_t ntasks;
     _Atomic int want;                /* workers that may join */
-    _Atomic int joined;              /* workers that joined (slots handed out) */
+    _Atomic uint64_t joined;         /* generation << 32 | workers that joined that job (slots handed out) */
     _Atomic int sleepers;            /* workers asleep on `wake`, or about to be */
     int nworkers;
     int64_t spin_ns;
@@ -199,10 +199,18 @@ static void *intrt_pool_worker(void *arg) {
         void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
         const int64_t ntasks = atomic_load_explicit(&p->ntasks, memory_order_relaxed);
         const int want = atomic_load_explicit(&p->want, memory_order_relaxed);
-        /* a worker that read a later job's fields with this generation claims nothing (the ticket is stamped
-           with its generation); its slot number is then unused */
-        const int slot = atomic_fetch_add(&p->joined, 1) + 1;
-        if (slot <= want) intrt_pool_finish_tasks(p, intrt_pool_claim(p, gen, fn, ctx, ntasks, slot), ntasks);
+        /* a slot of this generation's job, if one is left: a worker that saw a generation the caller has
+           already moved past takes none (and a later job's fields read with this generation claim nothing:
+           the ticket is stamped with its generation) */
+        int slot = 0;
+        uint64_t j = atomic_load(&p->joined);
+        while ((uint32_t)(j >> 32) == gen && (int)(uint32_t)j < want) {
+            if (atomic_compare_exchange_weak(&p->joined, &j, j + 1)) {
+                slot = (int)(uint32_t)j + 1;
+                break;
+            }
+        }
+        if (slot) intrt_pool_finish_tasks(p, intrt_pool_claim(p, gen, fn, ctx, ntasks, slot), ntasks);
     }
     return NULL;
 }
@@ -292,7 +300,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&p->ntasks, ntasks, memory_order_relaxed);
     atomic_store_explicit(&p->want, threads - 1 < p->nworkers ? threads - 1 : p->nworkers, memory_order_relaxed);
-    atomic_store_explicit(&p->joined, 0, memory_order_relaxed);
+    atomic_store(&p->joined, (uint64_t)gen << 32);
     atomic_store(&p->done, 0);
     atomic_store(&p->ticket, intrt_pool_first_ticket(gen, ntasks));
     atomic_store(&p->generation, gen);     /* sequentially consistent: ordered before the sleepers check */
