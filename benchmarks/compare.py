@@ -13,8 +13,10 @@ Every engine's timed call takes the inputs in and gives the outputs back as arra
 API is used: LiteRT ``set_tensor``, ``invoke``, ``get_tensor``; ONNX Runtime ``run``; intrt ``run_list``.
 
 Timing: ``--rounds`` rounds; in each, every engine (and every intrt path given by ``--isa``; ``auto`` is
-intrt's own per-layer choice) runs one untimed call (its caches warm again after the others ran), then about
-``--budget`` seconds of calls back to back, and the per-call time of the round is recorded. The table prints medians
+intrt's own per-layer choice) waits 20 ms (the previous engine's polling threads go to sleep: XNNPACK's spin
+about 3 ms after a two-thread call, and took a core from the next engine's workers), runs one untimed call (its
+caches warm again after the others ran), then about ``--budget`` seconds of calls back to back, and the per-call
+time of the round is recorded. The table prints medians
 (``--stat min``: the fastest round), the ratio best peer / intrt (> 1: intrt faster) and, for layers, GOP/s
 (2 * multiply-adds / time) and the percentage of the int8 peak measured here by a register-only
 ``vpdpbusd`` loop (or the AVX2 ``vpmaddwd`` loop on CPUs without AVX-512 VNNI; intrt.kernels.gemm.peak_gop_s).
@@ -181,6 +183,10 @@ def intrt_model(path, batch, isa):
             os.environ["INTRT_ISA"] = old
 
 
+#: pause before each engine's turn in a round (see measure)
+SETTLE_SECONDS = 0.02
+
+
 def measure(runners, rounds, budget, stat="median"):
     """Interleaved: each round runs every runner once untimed (its caches warm again after the others ran),
     then about `budget` seconds of timed calls; returns {name: median (or min, `stat`) over rounds of the ms
@@ -195,6 +201,9 @@ def measure(runners, rounds, budget, stat="median"):
     times = {name: [] for name in runners}
     for _ in range(rounds):
         for name, fn in runners.items():
+            # the engine before may still have threads polling for work (XNNPACK's pool spins about 3 ms after
+            # a call with 2 threads): let them go to sleep so that they do not hold cores during these calls
+            time.sleep(SETTLE_SECONDS)
             fn()
             t0 = time.perf_counter()
             for _ in range(inner[name]):
