@@ -821,19 +821,40 @@ GEMM_INLINE GEMM_AVX512 __m512d a5_round_half_away(__m512d v) {
     return _mm512_mask_sub_pd(t, down, t, one);
 }
 
-GEMM_INLINE GEMM_AVX512 __m512i a5_requant_float(const gemm_params *p, __m512i x, int64_t c) {
-    const __m512d lo = _mm512_set1_pd((double)p->lo), hi = _mm512_set1_pd((double)p->hi);
-    __m512d v0 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(x)), _mm512_loadu_pd(p->scale + c));
-    __m512d v1 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(x, 1)), _mm512_loadu_pd(p->scale + c + 8));
-    v0 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v0, lo), hi));
-    v1 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v1, lo), hi));
-    __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(v0)), _mm512_cvttpd_epi32(v1), 1);
-    return _mm512_add_epi32(y, _mm512_set1_epi32(p->z_out));
+/* The constants of a5_requant_float for one column of 16 channels, loaded once per tile column. */
+typedef struct {
+    __m512d scale_lo, scale_hi;     /* scales of channels c..c+7 and c+8..c+15 */
+    __m512d lo, hi;                 /* clamp bounds (act_min - z_out, act_max - z_out) */
+    __m512d magic;                  /* 1.5 * 2**52 + z_out (see a5_requant_float) */
+    __m512i low_dwords;             /* vpermt2d indices of the low dwords of two vectors of 8 doubles */
+} a5_float_consts;
+
+GEMM_INLINE GEMM_AVX512 a5_float_consts a5_float_load(const gemm_params *p, int64_t c) {
+    a5_float_consts k;
+    k.scale_lo = _mm512_loadu_pd(p->scale + c);
+    k.scale_hi = _mm512_loadu_pd(p->scale + c + 8);
+    k.lo = _mm512_set1_pd((double)p->lo);
+    k.hi = _mm512_set1_pd((double)p->hi);
+    k.magic = _mm512_set1_pd(6755399441055744.0 + (double)p->z_out);
+    k.low_dwords = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return k;
 }
 
-/* General requantization of 16 accumulators x (bias included) of channels c..c+15, z_out included. */
+/* 16 accumulators -> int32 outputs, z_out included. The rounded values are integral doubles in [lo, hi]; adding
+   1.5 * 2**52 + z_out leaves t + z_out in the low 32 bits of each, which one permute gathers (instead of two
+   vcvttpd2dq, an insert and an add). */
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant_float(const a5_float_consts *k, __m512i x) {
+    __m512d v0 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(x)), k->scale_lo);
+    __m512d v1 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(x, 1)), k->scale_hi);
+    v0 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v0, k->lo), k->hi));
+    v1 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v1, k->lo), k->hi));
+    return _mm512_permutex2var_epi32(_mm512_castpd_si512(_mm512_add_pd(v0, k->magic)), k->low_dwords,
+                                     _mm512_castpd_si512(_mm512_add_pd(v1, k->magic)));
+}
+
+/* General integer requantization (MBQM) of 16 accumulators x (bias included) of channels c..c+15, z_out
+   included. */
 GEMM_INLINE GEMM_AVX512 __m512i a5_requant(const gemm_params *p, __m512i x, int64_t c) {
-    if (p->scale) return a5_requant_float(p, x, c);
     __m512i m = _mm512_loadu_si512((const void *)(p->mult + c));
     if (p->single) {
         __m512i t = _mm512_loadu_si512((const void *)(p->total + c));
@@ -892,9 +913,10 @@ GEMM_INLINE GEMM_AVX512 void a5_store16(__m512i x, int8_t *dst, int64_t nc) {
     else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
 }
 
-/* 16 accumulators (bias included) of channels c..c+15 -> int8 stores of nc (<= 16) channels */
+/* 16 accumulators (bias included) of channels c..c+15 -> int8 stores of nc (<= 16) channels; integer
+   requantization (a5_out_tile handles float scales) */
 GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c, int8_t *dst, int64_t nc) {
-    if (p->fast && !p->scale) {
+    if (p->fast) {
         const a5_fast_consts k = a5_fast_load(p, c);
         if (p->fast == 1) x = a5_requant_fast(&k, x, 1);
         else if (p->fast == 2) x = a5_requant_fast(&k, x, 2);
@@ -913,26 +935,12 @@ static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params 
                                                               int nv, int64_t c0, int8_t *y, int64_t ldy,
                                                               int64_t nc) {
     if (p->scale) {
-        /* float scales (FULLY_CONNECTED): a5_requant_float column by column, its scales, bounds and z_out held
-           in registers over the rows (read through p, they would be reloaded after every int8 store) */
-        const __m512d lo = _mm512_set1_pd((double)p->lo), hi = _mm512_set1_pd((double)p->hi);
-        /* 1.5 * 2**52 + z_out: added to an integral double in [lo, hi], the sum's low 32 bits are t + z_out */
-        const __m512d magic = _mm512_set1_pd(6755399441055744.0 + (double)p->z_out);
-        const __m512i low_dwords = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        /* float scales (FULLY_CONNECTED): column by column, its constants held in registers over the rows (read
+           through p, they would be reloaded after every int8 store) */
         for (int h = 0; h < nv; h++) {
-            const __m512d s0 = _mm512_loadu_pd(p->scale + c0 + 16 * h);
-            const __m512d s1 = _mm512_loadu_pd(p->scale + c0 + 16 * h + 8);
-            for (int r = 0; r < mr; r++) {
-                const __m512i x = v[2 * r + h];
-                __m512d v0 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(x)), s0);
-                __m512d v1 = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(x, 1)), s1);
-                v0 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v0, lo), hi));
-                v1 = a5_round_half_away(_mm512_min_pd(_mm512_max_pd(v1, lo), hi));
-                const __m512i t0 = _mm512_castpd_si512(_mm512_add_pd(v0, magic));
-                const __m512i t1 = _mm512_castpd_si512(_mm512_add_pd(v1, magic));
-                const __m512i q = _mm512_permutex2var_epi32(t0, low_dwords, t1);
-                a5_store16(q, y + r * ldy + 16 * h, nc - 16 * h);
-            }
+            const a5_float_consts k = a5_float_load(p, c0 + 16 * h);
+            for (int r = 0; r < mr; r++)
+                a5_store16(a5_requant_float(&k, v[2 * r + h]), y + r * ldy + 16 * h, nc - 16 * h);
         }
         return;
     }
