@@ -56,6 +56,10 @@ LAYERS = {
     "mb_dw16": ("dw", dict(h=48, w=48, c=16, k=3), "MNv2 depthwise 3x3 48x48x16"),
     "mb_dw48s2": ("dw", dict(h=48, w=48, c=48, k=3, s=2), "MNv2 depthwise 3x3/2 48x48x48"),
     "mb_dw96": ("dw", dict(h=12, w=12, c=96, k=3), "MNv2 depthwise 3x3 12x12x96"),
+    # layers of the 224x224 hand landmark model (its largest, by time)
+    "hd_conv0": ("conv", dict(h=224, w=224, c=3, o=24, k=3, s=2), "hand conv 3x3/2 224x224x3->24"),
+    "hd_dw24": ("dw", dict(h=112, w=112, c=24, k=3), "hand depthwise 3x3 112x112x24"),
+    "hd_pw": ("conv", dict(h=112, w=112, c=16, o=64, k=1), "hand conv 1x1 112x112x16->64"),
 }
 MODELS = {
     "mnv2_b1": ("tflite/mobilenet_v2.tflite", 1, "MobileNetV2-0.35 96x96 batch 1"),

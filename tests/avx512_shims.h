@@ -53,3 +53,13 @@ static inline int32_t simde_mm512_reduce_add_epi32(simde__m512i a) {     /* the 
     for (int i = 0; i < 16; i++) s += (uint32_t)x.i32[i];
     return (int32_t)s;
 }
+static inline simde__m256i simde_mm256_maskz_loadu_epi8(simde__mmask32 k, const void *p) {  /* masked bytes unread */
+    simde__m256i_private r;
+    for (int i = 0; i < 32; i++) r.i8[i] = ((k >> i) & 1) ? ((const int8_t *)p)[i] : 0;
+    return simde__m256i_from_private(r);
+}
+static inline void simde_mm256_mask_storeu_epi8(void *p, simde__mmask32 k, simde__m256i a) {
+    simde__m256i_private x = simde__m256i_to_private(a);
+    for (int i = 0; i < 32; i++)
+        if ((k >> i) & 1) ((int8_t *)p)[i] = x.i8[i];
+}

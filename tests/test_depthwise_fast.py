@@ -250,10 +250,14 @@ def test_avx512_block_starts_cover_every_channel_once_or_twice():
             covered[c0:c0 + 32] += 1
         for c0 in z16:
             covered[c0:c0 + 16] += 1
+        if 16 < oc < 32:
+            # one 32-channel block, masked to the layer's channels
+            assert (z32, z16) == ([0], []), oc
+            continue
         assert all(0 <= c0 <= oc - 32 for c0 in z32) and all(0 <= c0 <= oc - 16 for c0 in z16)
         assert covered.min() >= 1 and covered.max() <= 2, oc
         assert len(z32) == oc // 32 + (1 if oc >= 32 and oc % 32 > 16 else 0), oc
-        assert len(z16) == (0 if oc >= 32 and (oc % 32 == 0 or oc % 32 > 16) else 1 if oc >= 32 or oc == 16 else 2), oc
+        assert len(z16) == (0 if oc >= 32 and (oc % 32 == 0 or oc % 32 > 16) else 1), oc
 
 
 @pytest.mark.parametrize("c", [8, 12, 16, 24, 40, 48, 56, 72])
@@ -540,6 +544,7 @@ def test_lane_packing_equals_numpy(oc, kh):
         if not s16 and not s8:
             continue
         chan = np.array([c0 + np.arange(width) for c0 in s16] + [c0 + np.arange(width) % (width // 2) for c0 in s8])
+        chan = np.minimum(chan, oc - 1)     # a masked block's dead lanes
         want_w, want_rq = numpy_pack_lanes(packed, taps, chan, rec)
         got_w, got_rq = loadtime.depthwise_lanes(packed, taps, chan, rec)
         assert np.array_equal(got_w, want_w) and got_rq.tobytes() == want_rq.tobytes()

@@ -103,6 +103,8 @@ class PackedDepthwise:
             return np.zeros(1, np.int16), np.zeros(1, rec)
         lanes = np.arange(width)
         chan = np.array([c0 + lanes for c0 in full] + [c0 + lanes % (width // 2) for c0 in half])
+        # a masked block (fewer channels than its width) fills its dead lanes with the last channel's values
+        chan = np.minimum(chan, self.out_channels - 1)
         return depthwise_lanes(self, taps, chan, rec)
 
 

@@ -182,12 +182,17 @@ def block_starts_avx512(int oc):
     (oc >= 16; narrower layers run the AVX2 path's blocks, so: no blocks).
 
     32-channel blocks at 0, 32, ...; a tail of 17..31 channels is one 32-channel block overlapping the one
-    before, a tail of 1..16 one 16-channel block (two pixels per vector), overlapping when shorter.
+    before, a tail of 1..16 one 16-channel block (two pixels per vector), overlapping when shorter. 17..31
+    channels in all: one 32-channel block at 0 whose loads and stores are masked to the layer's channels (one
+    pass over the image with single loads, instead of two overlapping 16-channel blocks, two passes of
+    two-pixel loads).
     """
     if oc < 16:
         return [], []
+    if oc == 16:
+        return [], [0]
     if oc < 32:
-        return [], sorted({0, oc - 16})
+        return [0], []
     full = list(range(0, oc - 31, 32))
     tail = oc % 32
     if tail > 16:

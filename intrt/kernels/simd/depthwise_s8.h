@@ -50,7 +50,8 @@
                     lane with the scalar code.
    DW_ISA_AVX512VNNI  the AVX2 scheme in zmm registers: 32-channel blocks (four pixels at a time) and 16-channel
                     blocks holding two pixels (eight at a time), vpdpwssd instead of vpmaddwd + vpaddd, and the
-                    requantization on 16 lanes. Needs C >= 16 (8..15 channels run the AVX2 run functions).
+                    requantization on 16 lanes. 17..31 channels: one 32-channel block with masked loads and
+                    stores. Needs C >= 16 (8..15 channels run the AVX2 run functions).
 
    The requantization steps (scalar and vector) come from requant_s8.h, shared with the GEMM.
    Requantization (docs/arithmetic.md (5)-(7')): double rounding RDBPOT(SRDHM(sat(acc << left), M), right), or single
@@ -560,9 +561,10 @@ DW_AVX512_INLINE __m256i dw_requant_block_avx512(const dw_requant16 *q, __m512i 
 }
 
 /* DW_RQ_LANES: the 32 lanes one by one. per_pixel = 16 (32-channel block: lane j of ae / ao -> o[2j] /
-   o[2j + 1]) or 8 (16-channel block: lanes 0..7 -> o, lanes 8..15 -> o2, skipped when o2 is NULL). */
+   o[2j + 1]) or 8 (16-channel block: lanes 0..7 -> o, lanes 8..15 -> o2, skipped when o2 is NULL); channels
+   from c0 + nc on (a masked block's dead lanes) are not stored. */
 DW_AVX512 static void dw_lanes_avx512(const dw_params *p, __m512i ae, __m512i ao, int64_t c0, int8_t *o,
-                                      int8_t *o2, const int per_pixel) {
+                                      int8_t *o2, const int per_pixel, int64_t nc) {
     int32_t e[16], d[16];
     _mm512_storeu_si512(e, ae);
     _mm512_storeu_si512(d, ao);
@@ -570,8 +572,8 @@ DW_AVX512 static void dw_lanes_avx512(const dw_params *p, __m512i ae, __m512i ao
         const int k = j % per_pixel;
         int8_t *dst = j < per_pixel ? o : o2;
         if (dst == NULL) break;
-        dst[2 * k] = dw_requant1(p, e[j], c0 + 2 * k);
-        dst[2 * k + 1] = dw_requant1(p, d[j], c0 + 2 * k + 1);
+        if (2 * k < nc) dst[2 * k] = dw_requant1(p, e[j], c0 + 2 * k);
+        if (2 * k + 1 < nc) dst[2 * k + 1] = dw_requant1(p, d[j], c0 + 2 * k + 1);
     }
 }
 
@@ -585,56 +587,78 @@ DW_AVX512_INLINE __m512i dw_load32(const int8_t *a) {
     return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)a));
 }
 
+/* the channels of mask m of one pixel (a masked block: 17..31 channels), 0 in the other lanes; no byte outside
+   the mask is read */
+DW_AVX512_INLINE __m512i dw_load32_masked(const int8_t *a, __mmask32 m) {
+    return _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, a));
+}
+
 /* 16 channels of pixel a (low half) and of pixel b (high half) as int16 lanes */
 DW_AVX512_INLINE __m512i dw_load16x2(const int8_t *a, const int8_t *b) {
     return _mm512_cvtepi8_epi16(_mm256_inserti128_si256(
         _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)), _mm_loadu_si128((const __m128i *)b), 1));
 }
 
+/* Stores of one 32-channel block's pixel; masked: only the channels of m (c0 + nc on are another layer's, or
+   past the end). */
 DW_AVX512_INLINE void dw_store_block_avx512(const dw_params *p, const dw_requant16 *q, __m512i ae, __m512i ao,
                                             int64_t c0, int8_t *o, const int mode, __m512i z_out16,
-                                            __m256i act_min8, __m256i act_max8, __m256i order) {
-    if (mode == DW_RQ_LANES)
-        dw_lanes_avx512(p, ae, ao, c0, o, NULL, 16);
+                                            __m256i act_min8, __m256i act_max8, __m256i order, const int masked,
+                                            __mmask32 m, int64_t nc) {
+    if (mode == DW_RQ_LANES) {
+        dw_lanes_avx512(p, ae, ao, c0, o, NULL, 16, masked ? nc : 32);
+        return;
+    }
+    const __m256i r = dw_requant_block_avx512(q, ae, ao, mode, z_out16, act_min8, act_max8, order);
+    if (masked)
+        _mm256_mask_storeu_epi8(o, m, r);
     else
-        _mm256_storeu_si256((__m256i *)o, dw_requant_block_avx512(q, ae, ao, mode, z_out16, act_min8, act_max8,
-                                                                  order));
+        _mm256_storeu_si256((__m256i *)o, r);
 }
 
-/* One 32-channel block of a run: four pixels at a time, each weight vector loaded once for the four. */
+/* One 32-channel block of a run: four pixels at a time, each weight vector loaded once for the four. masked (a
+   constant): the block holds the layer's nc = OC - c0 < 32 channels, the loads and stores of each pixel masked
+   to them (dead lanes compute on zeros; their weights are the last channel's, see _depthwise_pack.py). */
 DW_AVX512_INLINE void dw_block32_avx512(const dw_params *p, const int8_t *const *taps, int64_t n, int64_t step,
                                         int8_t *out, int64_t c0, const __m512i *w, const dw_requant16 *q,
                                         const int64_t T, const int mode, __m512i z_out16, __m256i act_min8,
-                                        __m256i act_max8, __m256i order) {
+                                        __m256i act_max8, __m256i order, const int masked) {
     const int64_t OC = p->OC;
+    const int64_t nc = masked ? OC - c0 : 32;
+    const __mmask32 m = masked ? (__mmask32)((1u << nc) - 1) : (__mmask32)0xFFFFFFFFu;
     const __m512i bias_e = _mm512_loadu_si512(q[0].bias);
     const __m512i bias_o = _mm512_loadu_si512(q[1].bias);
     int8_t *o = out + c0;
     int64_t i = 0, off = c0;
+#define DW_L32(x) (masked ? dw_load32_masked((x), m) : dw_load32(x))
+#define DW_ST32(ae, ao, o) \
+    dw_store_block_avx512(p, q, ae, ao, c0, o, mode, z_out16, act_min8, act_max8, order, masked, m, nc)
     for (; i + 4 <= n; i += 4, off += 4 * step, o += 4 * OC) {
         __m512i ae0 = bias_e, ao0 = bias_o, ae1 = bias_e, ao1 = bias_o;
         __m512i ae2 = bias_e, ao2 = bias_o, ae3 = bias_e, ao3 = bias_o;
         for (int64_t t = 0; t < T; t++) {
             const __m512i w_e = _mm512_loadu_si512(w + 2 * t), w_o = _mm512_loadu_si512(w + 2 * t + 1);
             const int8_t *x = taps[t] + off;
-            DW_ACC512(dw_load32(x), ae0, ao0);
-            DW_ACC512(dw_load32(x + step), ae1, ao1);
-            DW_ACC512(dw_load32(x + 2 * step), ae2, ao2);
-            DW_ACC512(dw_load32(x + 3 * step), ae3, ao3);
+            DW_ACC512(DW_L32(x), ae0, ao0);
+            DW_ACC512(DW_L32(x + step), ae1, ao1);
+            DW_ACC512(DW_L32(x + 2 * step), ae2, ao2);
+            DW_ACC512(DW_L32(x + 3 * step), ae3, ao3);
         }
-        dw_store_block_avx512(p, q, ae0, ao0, c0, o, mode, z_out16, act_min8, act_max8, order);
-        dw_store_block_avx512(p, q, ae1, ao1, c0, o + OC, mode, z_out16, act_min8, act_max8, order);
-        dw_store_block_avx512(p, q, ae2, ao2, c0, o + 2 * OC, mode, z_out16, act_min8, act_max8, order);
-        dw_store_block_avx512(p, q, ae3, ao3, c0, o + 3 * OC, mode, z_out16, act_min8, act_max8, order);
+        DW_ST32(ae0, ao0, o);
+        DW_ST32(ae1, ao1, o + OC);
+        DW_ST32(ae2, ao2, o + 2 * OC);
+        DW_ST32(ae3, ao3, o + 3 * OC);
     }
     for (; i < n; i++, off += step, o += OC) {
         __m512i ae0 = bias_e, ao0 = bias_o;
         for (int64_t t = 0; t < T; t++) {
             const __m512i w_e = _mm512_loadu_si512(w + 2 * t), w_o = _mm512_loadu_si512(w + 2 * t + 1);
-            DW_ACC512(dw_load32(taps[t] + off), ae0, ao0);
+            DW_ACC512(DW_L32(taps[t] + off), ae0, ao0);
         }
-        dw_store_block_avx512(p, q, ae0, ao0, c0, o, mode, z_out16, act_min8, act_max8, order);
+        DW_ST32(ae0, ao0, o);
     }
+#undef DW_L32
+#undef DW_ST32
 }
 
 /* Stores of a 16-channel block: pixel a to o, pixel b to o2 (NULL: none). */
@@ -642,7 +666,7 @@ DW_AVX512_INLINE void dw_store_pair_avx512(const dw_params *p, const dw_requant1
                                            int64_t c0, int8_t *o, int8_t *o2, const int mode, __m512i z_out16,
                                            __m256i act_min8, __m256i act_max8, __m256i order) {
     if (mode == DW_RQ_LANES) {
-        dw_lanes_avx512(p, ae, ao, c0, o, o2, 8);
+        dw_lanes_avx512(p, ae, ao, c0, o, o2, 8, 16);
         return;
     }
     const __m256i r = dw_requant_block_avx512(q, ae, ao, mode, z_out16, act_min8, act_max8, order);
@@ -702,8 +726,14 @@ DW_AVX512_INLINE void dw_run_avx512_body(const dw_params *p, const int8_t *const
     const __m512i *w = (const __m512i *)p->wz;
     const dw_requant16 *q = p->rqz;
     int64_t b = 0;
-    for (; b < p->nz32; b++, w += 2 * T, q += 2)
-        dw_block32_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8, order);
+    for (; b < p->nz32; b++, w += 2 * T, q += 2) {
+        if (p->blkz_c0[b] + 32 > p->OC)     /* 17..31 channels in all (block_starts_avx512) */
+            dw_block32_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8,
+                              order, 1);
+        else
+            dw_block32_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8,
+                              order, 0);
+    }
     for (; b < p->nz32 + p->nz16; b++, w += 2 * T, q += 2) {
         if (step == 16)     /* then C = 16 and the stride is 1 */
             dw_block16_avx512(p, taps, n, step, out, p->blkz_c0[b], w, q, T, mode, z_out16, act_min8, act_max8,
