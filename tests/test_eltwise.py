@@ -351,3 +351,78 @@ def test_add_pair_table_rejects_bad_arguments():
         eltwise_kernels.add_pair_table(t, t, 1 << 30, -3, 0, 5, 4)
     with pytest.raises(QuantizationError):
         eltwise_kernels.add_pair_table(t, t, 1 << 30, 31, 0, -128, 127)
+
+
+# -- the vector ADD (simd/add_s8.h) -------------------------------------------------------------------------
+from intrt.kernels import eltwise as eltwise_kernels  # noqa: E402
+
+VECTOR_ADD = "avx2" in eltwise_kernels.available_isas()
+# what bound steps take: INTRT_ISA=portable turns the vector path off
+VECTOR_ADD_DEFAULT = eltwise_kernels.get_isa() == "avx2"
+add_shapes = st.sampled_from([
+    ((1, 7, 9, 16), (1, 7, 9, 16)), ((3, 65), (3, 65)), ((1, 5, 40), (40,)), ((33,), ()), ((), (100,)),
+    ((2, 1, 31), (2, 4, 31)), ((0, 8), (0, 8)), ((1,), (1,)), ((64,), (64,)),
+])
+
+
+@pytest.mark.skipif(not VECTOR_ADD, reason="this CPU has no AVX2")
+@settings(max_examples=150, deadline=None)
+@given(add_shapes, st.floats(1e-6, 1e3).map(lambda s: float(np.float32(s))), st.floats(1e-6, 1e3).map(
+    lambda s: float(np.float32(s))), st.floats(1e-4, 1e3).map(lambda s: float(np.float32(s))), zps, zps, zps,
+    st.sampled_from(ACTS), st.sampled_from(["ADD", "SUB"]), st.integers(0, 2 ** 32 - 1))
+def test_vector_add_equals_reference(shapes, s1, s2, so, z1, z2, zo, act, op, seed):
+    # the bound step (vector path wherever it reproduces the tables) against the numpy reference, on rows of
+    # strides (1, 1), (1, 0), (0, 1) and broadcasts, tails of every length mod 32, extreme scale ratios
+    rng = np.random.default_rng(seed)
+    a, b = rand_q(rng, shapes[0]), rand_q(rng, shapes[1])
+    lo, hi = ref.activation_bounds(act, so, zo)
+    if lo > hi:
+        return
+    try:
+        impl = build_op(op, [(a.shape, "int8", QParams(s1, z1)), (b.shape, "int8", QParams(s2, z2))],
+                        QParams(so, zo), {"activation": act})
+    except QuantizationError:
+        return          # an output multiplier >= 1 (TFLite aborts there)
+    (shape,) = impl.output_shapes([a.shape, b.shape])
+    out = np.full(shape, 93, np.int8)
+    step = impl.bind([a, b], [out])
+    step()
+    assert_same(out, ref.add(a, b, (s1, z1), (s2, z2), (so, zo), lo, hi, sub=op == "SUB", rounding="double"))
+
+
+@pytest.mark.skipif(not VECTOR_ADD_DEFAULT, reason="this CPU has no AVX2, or INTRT_ISA chose the portable path")
+@pytest.mark.parametrize("op", ["ADD", "SUB"])
+@pytest.mark.parametrize("params", [((0.02, 3), (0.05, -7), (0.06, 1), "NONE"), ((0.5, 0), (0.5, 0), (0.5, 0), "RELU"),
+                                    ((1e-5, -128), (3.0, 127), (4.0, -128), "RELU6"),
+                                    ((0.1, 127), (0.1, -128), (0.001, 0), "NONE")])
+def test_vector_add_all_pairs_and_is_chosen(op, params):
+    # all 65536 input pairs through the vector step and the tables: the same bytes; typical layers take the path
+    p1, p2, po, act = params
+    a, b = eltwise_kernels.pair_inputs()
+    impl = build_op(op, [(a.shape, "int8", QParams(*p1)), (b.shape, "int8", QParams(*p2))], QParams(*po),
+                    {"activation": act})
+    out = np.empty(a.size, np.int8)
+    step = impl.bind([a, b], [out])
+    assert step.vector
+    step()
+    want = np.empty_like(out)
+    impl.run([a, b], [want])
+    assert_same(out, want)
+    lo, hi = ref.activation_bounds(act, *po)
+    assert_same(out, ref.add(a, b, p1, p2, po, lo, hi, sub=op == "SUB", rounding="double"))
+
+
+def test_vector_add_keeps_tables_when_asked_or_single_rounding():
+    a, b = eltwise_kernels.pair_inputs()
+    q = QParams(0.05, 2)
+    for rounding in ("double", "single"):
+        impl = build_op("ADD", [(a.shape, "int8", q), (b.shape, "int8", q)], q, rounding=rounding)
+        args = impl.kernel_args
+        assert not eltwise_kernels.BinaryStep.add_vector(*args, inputs=impl.side_params, isa="portable")
+        if rounding == "single":
+            assert not eltwise_kernels.BinaryStep.add_vector(*args, inputs=impl.side_params)
+    # parameters that do not reproduce the tables (a wrong zero point): the tables stay
+    bad = list(impl.side_params)
+    bad[0] += 1
+    impl = build_op("ADD", [(a.shape, "int8", q), (b.shape, "int8", q)], q)
+    assert not eltwise_kernels.BinaryStep.add_vector(*impl.kernel_args, inputs=tuple(bad))

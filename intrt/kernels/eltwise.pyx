@@ -20,6 +20,12 @@ Pair table: y depends only on the two input bytes, so for large tensors the op e
 all 65536 (q1, q2) pairs (``pair_table``: the same code, so the same bytes) and the bound Step looks each
 output up in that 64 KiB int8 table, out = T[(byte q1) * 256 + byte q2], instead of requantizing.
 
+Vector ADD (path "avx2"): with double rounding, (E1)-(E3) in int32 lanes, 32 outputs per step (simd/add_s8.h),
+for rows of strides (1, 1), (1, 0) and (0, 1). The op passes the zero points and multipliers it tabulated;
+the step checks the vector formula against the two tables once and keeps the tables (and the pair table)
+when it differs, so the bytes are those of the tables either way. About 3x the speed of the pair table on
+large rows, which misses the L1 cache.
+
 One implementation, binary_impl(BinaryParams*), serves both the ``add_s8`` / ``mul_s8`` functions and the
 runtime's BinaryStep (bound once per plan to fixed buffers). A step whose operands form one row (no broadcast
 over outer dims) of at least 2**15 elements per thread splits it into ranges on the thread pool.
@@ -29,9 +35,38 @@ from libc.stdint cimport int8_t, uint8_t, int32_t, int64_t
 import numpy as np
 
 from intrt.kernels.cpu cimport parallel_for, current_threads, threads_for
+from intrt.kernels import cpu
 from intrt.kernels.fixedpoint cimport requantize
 from intrt.kernels.step cimport Step
 from intrt.errors import QuantizationError, ShapeError
+
+cdef extern from "simd/add_s8.h" nogil:
+    ctypedef struct AddVec "add_vec_params":
+        int32_t z[2]
+        int32_t mh[2]
+        int32_t ml[2]
+        int32_t right[2]
+        int32_t mult, right_out, z_out, act_min, act_max
+    int add_vec_matches_tables(const int32_t* t1, const int32_t* t2, const AddVec* v)
+    void add_row_avx2(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8_t* out, int64_t n,
+                      const AddVec* v)
+    int INTRT_ADD_HAVE_AVX2
+
+#: the paths of the vector ADD, slowest first ("portable": tables only)
+ISA_NAMES = ("portable", "avx2")
+_AVAILABLE = cpu.avx2_paths(INTRT_ADD_HAVE_AVX2)
+
+
+def available_isas():
+    """The ADD paths this CPU can run, slowest first."""
+    return _AVAILABLE
+
+
+def get_isa():
+    """The ADD path new steps use: ``"portable"`` when INTRT_ISA (or intrt.kernels.cpu.set_isa) asks for it,
+    else the best of :func:`available_isas`."""
+    return cpu.avx2_path(_AVAILABLE, None, "add")
+
 
 cdef enum:
     MAX_DIMS = 6
@@ -61,6 +96,8 @@ cdef struct BinaryParams:
     int32_t act_max
     bint single_rounding
     const int8_t* pair_table   # NULL, or 65536 outputs indexed by (byte of q1) * 256 + byte of q2
+    bint vec                   # ADD: the vector path (simd/add_s8.h) for rows it handles
+    AddVec add_vec
 
 
 cdef struct RowJob:
@@ -78,7 +115,9 @@ cdef void add_row(const int8_t* a, Py_ssize_t sa, const int8_t* b, Py_ssize_t sb
     cdef int32_t lo = p.act_min, hi = p.act_max, fixed
     cdef bint single = p.single_rounding
     cdef Py_ssize_t i
-    if sa == 1 and sb == 1:
+    if p.vec and sa <= 1 and sb <= 1 and sa + sb >= 1:
+        add_row_avx2(a, sa, b, sb, out, n, &p.add_vec)
+    elif sa == 1 and sb == 1:
         for i in range(n):
             out[i] = requantize(t1[<uint8_t>a[i]] + t2[<uint8_t>b[i]], mult, shift, offset, lo, hi, single)
     elif sa == 1 and sb == 0:
@@ -237,6 +276,30 @@ cdef int set_add(BinaryParams* p, const int32_t[::1] table1, const int32_t[::1] 
     p.output_multiplier, p.output_shift, p.output_offset = output_multiplier, output_shift, output_offset
     p.act_min, p.act_max, p.single_rounding = act_min, act_max, single_rounding
     p.pair_table = NULL
+    p.vec = False
+    return 0
+
+
+cdef int set_add_vec(BinaryParams* p, inputs, isa) except -1:
+    # the vector ADD for path `isa` (None: get_isa()) when `inputs` = (z1, m1, e1, z2, m2, e2), the zero
+    # points, multipliers and exponents of table1 and table2 (left shift 20), reproduce both tables
+    cdef int k
+    p.vec = False
+    isa = cpu.avx2_path(_AVAILABLE, isa, "add")
+    if inputs is None or isa != "avx2" or p.single_rounding or p.output_shift > 0:
+        return 0
+    if len(inputs) != 6:
+        raise ShapeError("add: inputs must be (z1, m1, e1, z2, m2, e2)")
+    for k in range(2):
+        z, m, e = (int(v) for v in inputs[3 * k:3 * k + 3])
+        if not (-128 <= z <= 127 and -2 ** 31 <= m < 2 ** 31 and -31 <= e <= 0):
+            return 0
+        p.add_vec.z[k], p.add_vec.mh[k], p.add_vec.ml[k], p.add_vec.right[k] = z, m >> 11, m & 2047, -e
+    p.add_vec.mult, p.add_vec.right_out = p.output_multiplier, -p.output_shift
+    p.add_vec.z_out, p.add_vec.act_min, p.add_vec.act_max = p.output_offset, p.act_min, p.act_max
+    if not -128 <= p.output_offset <= 127:
+        return 0
+    p.vec = add_vec_matches_tables(p.table1, p.table2, &p.add_vec) != 0
     return 0
 
 
@@ -253,15 +316,20 @@ cdef int set_mul(BinaryParams* p, int32_t input1_offset, int32_t input2_offset, 
     p.output_multiplier, p.output_shift, p.output_offset = output_multiplier, output_shift, output_offset
     p.act_min, p.act_max, p.single_rounding = act_min, act_max, single_rounding
     p.pair_table = NULL
+    p.vec = False
     return 0
 
 
 def add_s8(const int8_t[::1] a, const int8_t[::1] b, int8_t[::1] out, plan,
            const int32_t[::1] table1, const int32_t[::1] table2,
            int32_t output_multiplier, int32_t output_shift, int32_t output_offset,
-           int32_t act_min, int32_t act_max, bint single_rounding=False):
+           int32_t act_min, int32_t act_max, bint single_rounding=False, inputs=None, isa="portable"):
+    """ADD of int8 arrays through the tables (eq. (E1)-(E3)). ``inputs`` = (z1, m1, e1, z2, m2, e2), the
+    parameters of the tables, allows the vector path ``isa`` (None: :func:`get_isa`) where it gives the same
+    bytes; the default ``"portable"`` keeps the tables."""
     cdef BinaryParams p
     set_add(&p, table1, table2, output_multiplier, output_shift, output_offset, act_min, act_max, single_rounding)
+    set_add_vec(&p, inputs, isa)
     set_geometry(&p, a, b, out, plan)
     with nogil:
         binary_impl(&p)
@@ -286,12 +354,30 @@ cdef class BinaryStep(Step):
     @staticmethod
     def add(a, b, out, plan, table1, table2, int32_t output_multiplier, int32_t output_shift,
             int32_t output_offset, int32_t act_min, int32_t act_max, bint single_rounding=False,
-            pair_table=None):
+            pair_table=None, inputs=None, isa=None):
+        # inputs, isa: as add_s8's (here isa None means get_isa()); a step on the vector path ignores the pair
+        # table (see ``vector``)
         cdef BinaryStep s = BinaryStep.__new__(BinaryStep)
         set_add(&s.p, table1, table2, output_multiplier, output_shift, output_offset, act_min, act_max,
                 single_rounding)
-        s._bind(a, b, out, plan, (table1, table2), pair_table, "add")
+        set_add_vec(&s.p, inputs, isa)
+        s._bind(a, b, out, plan, (table1, table2), None if s.p.vec else pair_table, "add")
         return s
+
+    @staticmethod
+    def add_vector(table1, table2, int32_t output_multiplier, int32_t output_shift, int32_t output_offset,
+                   int32_t act_min, int32_t act_max, bint single_rounding=False, inputs=None, isa=None):
+        """Whether an ADD step with these arguments runs the vector path (then it needs no pair table)."""
+        cdef BinaryParams p
+        set_add(&p, table1, table2, output_multiplier, output_shift, output_offset, act_min, act_max,
+                single_rounding)
+        set_add_vec(&p, inputs, isa)
+        return bool(p.vec)
+
+    @property
+    def vector(self):
+        """True when this ADD runs the vector path (simd/add_s8.h)."""
+        return bool(self.p.vec)
 
     @staticmethod
     def mul(a, b, out, plan, int32_t input1_offset, int32_t input2_offset, int32_t output_multiplier,

@@ -10,8 +10,10 @@ Broadcasting follows numpy: shapes are right-aligned, a dim of 1 stretches. :fun
 two input shapes into <= 6 nested output dims with element strides (0 where an input is broadcast) after merging
 adjacent dims that move together; more than 6 dims left after merging is a ShapeError.
 
-Bound to a plan (``bind``), an output of at least PAIR_TABLE_MIN_SIZE elements is looked up in a 64 KiB table
-of the kernel's own results for all 65536 input pairs (built on first use; same bytes, no requantization).
+Bound to a plan (``bind``), ADD and SUB run the vector path of intrt/kernels/eltwise.pyx where the CPU has it
+and its formula reproduces the tables (same bytes); else an output of at least PAIR_TABLE_MIN_SIZE elements is
+looked up in a 64 KiB table of the kernel's own results for all 65536 input pairs (built on first use; same
+bytes, no requantization).
 """
 from __future__ import annotations
 
@@ -195,4 +197,21 @@ class AddSub(BroadcastBinaryOp):
         self.act_min, self.act_max = self.clamp_bounds(y)
         self.kernel_args = (self.table1, self.table2, mo, eo, int(y.quant.zero_point[0]), self.act_min,
                             self.act_max, rounding == "single")
+        # what the vector path rebuilds the tables from
+        self.side_params = (int(x1.quant.zero_point[0]), m1, e1, int(x2.quant.zero_point[0]), m2, e2)
         self.pairs = None
+
+    def bind(self, inputs, outputs):
+        a, b, y = inputs[0], inputs[1], outputs[0]
+        _, plan = broadcast_plan(self, a.shape, b.shape)
+        use_pairs = y.size >= PAIR_TABLE_MIN_SIZE and not BinaryStep.add_vector(*self.kernel_args,
+                                                                                 inputs=self.side_params)
+        if use_pairs and self.pairs is None:
+            self.pairs = self.build_pair_table()
+        return BinaryStep.add(a.reshape(-1), b.reshape(-1), y.reshape(-1), plan, *self.kernel_args,
+                              pair_table=self.pairs if use_pairs else None, inputs=self.side_params)
+
+    def kernel_choice(self):
+        if BinaryStep.add_vector(*self.kernel_args, inputs=self.side_params):
+            return "avx2 vector (int32 lanes)"
+        return None

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from intrt.ops.add_sub import AddSub
-from intrt.ops.base import register_variant
+from intrt.ops.base import Op, register_variant
 from intrt.ops.common import conv_accumulators, depthwise_accumulators, pool_window_sums
 from intrt.ops.concatenation import Concatenation
 from intrt.ops.conv2d import Conv2D
@@ -182,6 +182,7 @@ class TorchAdd(PairTableOp, AddSub):
     output_shapes = PairTableOp.output_shapes
     run = PairTableOp.run
     bind = PairTableOp.bind
+    kernel_choice = Op.kernel_choice  # its table, not AddSub's vector path
 
 
 @register_variant(ARITHMETIC, "MUL")
