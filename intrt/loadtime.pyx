@@ -4,7 +4,7 @@
 a good part of loading a CNN. The results are those of the numpy formulas they replace (tests/test_quant.py,
 tests/test_loadtime.py compare them on every channel).
 """
-from libc.math cimport floor, frexp, isfinite
+from libc.math cimport INFINITY, floor, frexp, isfinite, ldexp, nextafterf
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 from libc.string cimport memset
 
@@ -17,6 +17,11 @@ from intrt.kernels import cpu
 
 cdef int64_t INT32_MAX = 2147483647
 cdef int64_t INT32_MIN = -2147483648
+# float_lanes_constants: the conditions of intrt/kernels/float_exact.py
+cdef enum:
+    FLOAT_LANES_MAX_BOUND = 1 << 22
+    FLOAT_LANES_MAX_RIGHT = 20
+    FLOAT_LANES_LOW_BITS = 7
 
 
 def quantize_multipliers(const double[::1] reals, int32_t[::1] mult, int32_t[::1] shift):
@@ -348,3 +353,118 @@ def depthwise_lanes(packed, taps, chan, rec):
                     r64[2 * Q + i] = <int64_t>1 << (30 - shift[lo])
                     r64[3 * Q + i] = <int64_t>1 << (30 - shift[hi])
     return w_out, rq
+
+
+
+cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
+    # b > 0
+    cdef int64_t q = a // b
+    if (a % b != 0) and (a < 0):
+        q -= 1
+    return q
+
+
+cdef inline double _round_down_f32(double y) noexcept nogil:
+    cdef float f = <float>y                    # to nearest; one step down if that went up
+    if <double>f > y:
+        f = nextafterf(f, -INFINITY)
+    return <double>f
+
+
+cdef inline int64_t _float_lanes_value(int64_t acc, double s_hi, double s_lo, double c_pos, double c_neg) noexcept nogil:
+    # simd/gemm_s8.h a5_requant_fx / a2_requant_fx before z_out, in doubles that hold every value exactly
+    # (float_exact.py), each fused multiply-add rounded toward -inf as the float lanes do
+    cdef double a = <double>acc
+    cdef double t = _round_down_f32(a * s_lo + (c_neg if acc < 0 else c_pos))
+    return <int64_t>floor(_round_down_f32(a * s_hi + t))
+
+
+def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, const int64_t[::1] bound,
+                          int64_t z_out, int64_t act_min, int64_t act_max, float[:, ::1] out):
+    """intrt/kernels/float_exact.py's constants (s_hi, s_lo, c_pos, c_neg) of every channel into out[0..3, :O], and
+    whether they give MBQM's levels act_min + 1 - z_out .. act_max - z_out for every accumulator in
+    [-bound, bound]: False when a condition of float_exact.py fails or a threshold disagrees.
+
+    A threshold needs checking only where the exact value there, X / D with X = acc * M * 2**left + N and
+    D = 2**(31 + right), lies within the rounding of t (one float32 ulp of t, ``w`` / D below) of an integer:
+    elsewhere the float rounding cannot move the floor. For K >= 1 the threshold accumulator is positive (N = 2**30 + 2**31 * c_r),
+    for K <= 0 it is not (N minus 2**31 when right > 0); the excess of X over K * D there is
+    (N - K * D) mod (M * 2**left), stepped level by level without a division. Levels 0 and 1, where the
+    threshold may sit at acc = 0, are always checked; a checked threshold is found in closed form and confirmed
+    with fixedpoint.pxd's mbqm."""
+    cdef Py_ssize_t O = mult.shape[0], o
+    cdef int64_t M, den, D, Dm, N0, N, e, k, k0, k1, w, T, t, B, m_hi, k_lo = act_min + 1 - z_out
+    cdef int64_t k_hi = act_max - z_out
+    cdef int side, r, left, sh, p
+    cdef double scale, t_max
+    cdef float s_hi, s_lo, c, d
+    cdef bint ok = True
+    if out.shape[0] != 4 or out.shape[1] < O or bound.shape[0] != O or shift.shape[0] != O:
+        raise ShapeError("float_lanes_constants: arrays of different lengths")
+    with nogil:
+        for o in range(O):
+            M = mult[o]
+            B = bound[o]
+            sh = shift[o] if M != 0 else 0
+            left = sh if sh > 0 else 0
+            r = -sh if sh < 0 else 0
+            if M < 0 or B < 0 or B >= FLOAT_LANES_MAX_BOUND or r > FLOAT_LANES_MAX_RIGHT \
+                    or (B << left) >= (<int64_t>1 << 31) or ((B << left) * M >> 31) + 256 >= (<int64_t>1 << 30):
+                ok = False
+                break
+            scale = ldexp(1.0, left - 31 - r)
+            m_hi = (M >> FLOAT_LANES_LOW_BITS) << FLOAT_LANES_LOW_BITS
+            s_hi = <float>(<double>m_hi * scale)       # exact: 24 significant bits
+            s_lo = <float>(<double>(M - m_hi) * scale)
+            c = <float>(0.5 + ldexp(1.0, -r - 1)) if r > 0 else 0.5      # exact
+            d = <float>(0.5 - ldexp(1.0, -r - 1)) if r > 0 else 0.5
+            out[0, o] = s_hi
+            out[1, o] = s_lo
+            out[2, o] = c
+            out[3, o] = d
+            if M == 0:                 # MBQM = 0 = floor(0 * s + 1/2)
+                continue
+            # w / D = one ulp of t at most (|t| <= t_max < 2**p)
+            t_max = <double>B * <double>(M - m_hi) * scale + 1.0
+            p = 0
+            while ldexp(1.0, p) < t_max:
+                p += 1
+            w = (<int64_t>2) << (p + 6 + r)
+            den = M << left
+            D = (<int64_t>1) << (31 + r)
+            Dm = D % den
+            N0 = (<int64_t>1 << 30) + ((<int64_t>1 << (30 + r)) if r > 0 else 0)
+            for side in range(2):
+                if side == 0:          # levels k_lo .. min(k_hi, 0)
+                    k0 = k_lo
+                    k1 = k_hi if k_hi < 0 else 0
+                    N = N0 - ((<int64_t>1 << 31) if r > 0 else 0)
+                else:                  # levels max(k_lo, 1) .. k_hi
+                    k0 = k_lo if k_lo > 1 else 1
+                    k1 = k_hi
+                    N = N0
+                if k0 > k1 or not ok:
+                    continue
+                e = (N - k0 * D) - _floor_div(N - k0 * D, den) * den
+                for k in range(k0, k1 + 1):
+                    if e < w or den - e <= w or k == 0 or k == 1:
+                        T = k if r == 0 else (k << r) - (<int64_t>1 << (r - 1)) + (1 if k < 1 else 0)
+                        t = -_floor_div(-((T << 31) - (<int64_t>1 << 30)), den)
+                        if t > B + 1:
+                            t = B + 1
+                        if t < -B:
+                            t = -B
+                        if t <= B and (mbqm(<int32_t>t, <int32_t>M, sh) < k or
+                                       _float_lanes_value(t, s_hi, s_lo, c, d) < k):
+                            ok = False
+                            break
+                        if t > -B and (mbqm(<int32_t>(t - 1), <int32_t>M, sh) >= k or
+                                       _float_lanes_value(t - 1, s_hi, s_lo, c, d) >= k):
+                            ok = False
+                            break
+                    e -= Dm
+                    if e < 0:
+                        e += den
+            if not ok:
+                break
+    return ok

@@ -59,4 +59,4 @@ python3 setup.py build_ext --inplace -q
 python3 -c "from intrt.kernels import gemm; assert gemm.get_isa() == 'avx512vnni', gemm.cpu_features(); print(gemm.cpu_features())"
 python3 -c "from intrt.kernels import depthwise as d; assert d.get_isa() == 'avx512vnni', d.available_isas()"
 python3 -m pytest -q -p no:cacheprovider tests/test_gemm.py tests/test_conv.py tests/test_fully_connected.py tests/test_tflite_import.py \
-    tests/test_tflite_ties.py tests/test_depthwise_fast.py
+    tests/test_tflite_ties.py tests/test_depthwise_fast.py tests/test_float_exact.py

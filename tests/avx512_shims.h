@@ -63,3 +63,26 @@ static inline void simde_mm256_mask_storeu_epi8(void *p, simde__mmask32 k, simde
     for (int i = 0; i < 32; i++)
         if ((k >> i) & 1) ((int8_t *)p)[i] = x.i8[i];
 }
+/* the float-lane requantization (a5_requant_fx): fused multiply-add and conversion with an embedded rounding
+   (to nearest or toward -inf, the two it uses), through the C library's correctly rounded fmaf */
+#include <fenv.h>
+#include <math.h>
+__attribute__((optimize("-frounding-math")))
+static inline simde__m512 simde_mm512_fmadd_round_ps(simde__m512 a, simde__m512 b, simde__m512 c, int rounding) {
+    simde__m512_private r, x = simde__m512_to_private(a), y = simde__m512_to_private(b), z = simde__m512_to_private(c);
+    const int old = fegetround();
+    fesetround((rounding & 3) == _MM_FROUND_TO_NEG_INF ? FE_DOWNWARD : FE_TONEAREST);
+    for (int i = 0; i < 16; i++) {
+        volatile float v = fmaf(x.f32[i], y.f32[i], z.f32[i]);
+        r.f32[i] = v;
+    }
+    fesetround(old);
+    return simde__m512_from_private(r);
+}
+static inline simde__m512i simde_mm512_cvt_roundps_epi32(simde__m512 a, int rounding) {  /* in-range values */
+    simde__m512_private x = simde__m512_to_private(a);
+    simde__m512i_private r;
+    for (int i = 0; i < 16; i++)
+        r.i32[i] = (rounding & 3) == _MM_FROUND_TO_NEG_INF ? (int32_t)floorf(x.f32[i]) : (int32_t)nearbyintf(x.f32[i]);
+    return simde__m512i_from_private(r);
+}

@@ -558,15 +558,19 @@ def test_block_width_per_layer(o, width):
     for isa in ISAS:
         g = gemm.PackedGemm(w, bias, 2, mult, shift, 3, -128, 127, isa=isa)
         assert g.block == gemm.block_width(isa, o) and g.tile.endswith(f"x{g.block}")
-        rq = "general" if isa == "portable" else "fast"      # the portable path has one requantization
-        assert g.describe().startswith(f"{isa} {g.tile}, {rq} requantization")
+        # the portable path has one requantization; the SIMD ones add the fast form and, where the float
+        # constants check out for every accumulator, the float-lane one
+        rq = ("general requantization" if isa == "portable" else
+              "exact requantization in float lanes" if g.float_lanes else "fast requantization")
+        assert g.describe().startswith(f"{isa} {g.tile}, {rq}")
         y = np.empty((30, o), np.int8)
         g.run_fc(x, y)
         assert_same(y, want, f"{isa} width {g.block}")
 
 
-def test_default_path_is_the_fastest_verified():
+def test_default_path_is_the_fastest_verified(monkeypatch):
     # the per-layer choice: the preferred path among those that passed their self-check
+    monkeypatch.delenv("INTRT_ISA", raising=False)
     g = gemm.PackedGemm(np.ones((8, 3), np.int8), None, 0, np.full(8, 1 << 30), np.zeros(8, np.int32), 0, -128, 127)
     assert g.isa == gemm.choose_path(8, 3) == gemm.available_isas()[-1]
 

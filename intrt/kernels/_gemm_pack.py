@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from intrt.errors import InputError, QuantizationError, ShapeError
-from intrt.kernels import cpu
+from intrt.kernels import cpu, float_exact
 from intrt.loadtime import gemm_requant_arrays as requant_arrays, pack_blocks, row_sums
 
 INT32_MAX = 2 ** 31 - 1
@@ -73,6 +73,13 @@ def pack(w, bias, input_zero_point, mult, shift, out_zero_point, act_min, act_ma
     arrays, fast = requant_arrays(O, b64, np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int32),
                                    shift.astype(np.int32), scale, out_zero_point,
                                    name != "portable" and not single_rounding and O and scale is None)
+    arrays["fx"] = None
+    if name != "portable" and fast and not single_rounding and scale is None and cpu.cpu_features()["fma"]:
+        # float-lane requantization where it is exact for every accumulator (intrt/kernels/float_exact.py)
+        fx = cpu.aligned_zeros(4 * arrays["bias"].size, np.float32)
+        if float_exact.constants(mult, shift, np.abs(bias.astype(np.int64)) + reach, out_zero_point, act_min,
+                                 act_max, out=fx.reshape(4, -1)) is not None:
+            arrays["fx"] = fx
     arrays["w"] = packed
     return name, i, O, K, nr, kp, nblocks, packed, arrays, fast
 

@@ -72,6 +72,9 @@ cdef extern from "simd/gemm_s8.h" nogil:
         const int64_t *nudge16
         const int32_t *sneg
         const double *scale
+        const float *fx
+        int64_t fx_stride
+        int fx_clamp
     ctypedef struct gemm_source:
         const int8_t *x
         int conv
@@ -244,6 +247,7 @@ cdef class PackedGemm:
     cdef readonly str tile            # micro-tile, "<rows>x<output channels>"
     cdef readonly int block           # output channels per packed block
     cdef readonly bint float_requant  # built with ``scale``: TFLite's FULLY_CONNECTED float requantization
+    cdef readonly bint float_lanes    # MBQM computed exactly in float32 lanes (intrt/kernels/float_exact.py)
     cdef object _keep          # arrays the params point into
 
     def __init__(self, w, bias, int input_zero_point, mult, shift, int out_zero_point,
@@ -271,6 +275,11 @@ cdef class PackedGemm:
         self.p.scale = <const double *>_ptr(arrays["scale"]) if scale is not None else NULL
         self.p.fast = fast
         self.requant_mode = fast
+        fx = arrays["fx"]
+        self.p.fx = <const float *>_ptr(fx) if fx is not None else NULL
+        self.p.fx_stride = fx.size // 4 if fx is not None else 0
+        self.p.fx_clamp = act_min > -128 or act_max < 127
+        self.float_lanes = fx is not None
         self.float_requant = scale is not None
         self.p.act_min, self.p.act_max = act_min, act_max
         self.p.lo, self.p.hi = act_min - out_zero_point, act_max - out_zero_point
@@ -280,6 +289,7 @@ cdef class PackedGemm:
     def describe(self):
         """The kernel chosen for this layer, e.g. ``"avx512vnni 12x16, fast requantization"``."""
         rq = ("float requantization" if self.float_requant else
+              "exact requantization in float lanes" if self.float_lanes else
               f"fast requantization (mode {self.requant_mode})" if self.requant_mode else "general requantization")
         return f"{self.isa} {self.tile}, {rq}"
 

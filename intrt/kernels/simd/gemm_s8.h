@@ -102,6 +102,11 @@ typedef struct {
     /* float requantization (FULLY_CONNECTED): s_in * s_w[o] / s_out per channel (nblocks * NR + 8 values);
        NULL selects MBQM */
     const double *scale;
+    /* AVX-512 float-lane requantization of intrt/kernels/float_exact.py (NULL: off): s_hi, s_lo, c, d, each
+       fx_stride floats; fx_clamp: act_min > -128 or act_max < 127 (else the saturating int8 store clamps) */
+    const float *fx;
+    int64_t fx_stride;
+    int fx_clamp;
 } gemm_params;
 
 typedef struct {                   /* where the activation rows come from */
@@ -579,10 +584,47 @@ static GEMM_AVX2 __attribute__((noinline)) void a2_requant_tile_other(const gemm
     }
 }
 
-/* Requantizes the accumulators of one micro-tile in place: fast mode 1 (every right shift >= 1, no left
-   shift) inlined, the others out of line. */
+/* (FMA3 comes with AVX2 on every CPU intrt knows; the wrapper uses float lanes on AVX2 only where the CPU
+   reports it) */
+#define GEMM_AVX2_FMA __attribute__((target("avx2,fma")))
+
+/* The float-lane requantization of a5_requant_fx on 8 lanes: AVX2 has no embedded rounding, so the caller
+   sets MXCSR to round toward -inf around it (the fused multiply-adds and the conversion, which then floors).
+   The blend picks c_neg where a (the accumulator's float) is negative. Returns y + z_out in int32 (the int8
+   stores saturate and clamp). */
+GEMM_INLINE GEMM_AVX2_FMA __m256i a2_requant_fx(__m256i x, const __m256 *k, __m256i z) {
+    const __m256 a = _mm256_cvtepi32_ps(x);
+    const __m256 t = _mm256_fmadd_ps(a, k[1], _mm256_blendv_ps(k[2], k[3], a));
+    return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_fmadd_ps(a, k[0], t)), z);
+}
+
+/* Out of line, so that no float instruction of it can be moved across the MXCSR changes of the caller. */
+static GEMM_AVX2_FMA __attribute__((noinline)) void a2_requant_tile_fx_body(const gemm_params *p, __m256i *v, int mr,
+                                                                        int nv, int64_t c0) {
+    __m256 k0[4], k1[4];
+    for (int j = 0; j < 4; j++) {
+        k0[j] = _mm256_loadu_ps(p->fx + j * p->fx_stride + c0);
+        k1[j] = _mm256_loadu_ps(p->fx + j * p->fx_stride + c0 + 8);
+    }
+    const __m256i z = _mm256_set1_epi32(p->z_out);
+    for (int r = 0; r < mr; r++) {
+        v[2 * r] = a2_requant_fx(v[2 * r], k0, z);
+        if (nv > 1) v[2 * r + 1] = a2_requant_fx(v[2 * r + 1], k1, z);
+    }
+}
+
+GEMM_INLINE GEMM_AVX2 void a2_requant_tile_fx(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0) {
+    const unsigned int csr = _mm_getcsr();
+    _mm_setcsr((csr & ~0x6000u) | 0x2000u);            /* rounding control = toward -inf */
+    a2_requant_tile_fx_body(p, v, mr, nv, c0);
+    _mm_setcsr(csr);
+}
+
+/* Requantizes the accumulators of one micro-tile in place: float lanes where the wrapper proved them exact,
+   else fast mode 1 (every right shift >= 1, no left shift) inlined, the others out of line. */
 GEMM_INLINE GEMM_AVX2 void a2_requant_tile(const gemm_params *p, __m256i *v, int mr, int nv, int64_t c0) {
-    if (p->fast == 1 && !p->scale) a2_requant_tile_fast(p, v, mr, nv, c0, 0, 0);
+    if (p->fx) a2_requant_tile_fx(p, v, mr, nv, c0);
+    else if (p->fast == 1 && !p->scale) a2_requant_tile_fast(p, v, mr, nv, c0, 0, 0);
     else a2_requant_tile_other(p, v, mr, nv, c0);
 }
 
@@ -906,6 +948,48 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fast(const a5_fast_consts *k, __m512i
     return _mm512_min_epi32(_mm512_max_epi32(x, k->lo), k->hi);
 }
 
+/* Requantization in float lanes (intrt/kernels/float_exact.py; the wrapper checked that it gives MBQM's
+   integers for every accumulator of the layer): with a = float(acc) (exact, |acc| < 2**22) and both fused
+   multiply-adds rounded toward -inf,
+       y = floor(fma(a, s_hi, fma(a, s_lo, acc < 0 ? c_neg : c_pos))) + z_out.
+   9 instructions per 16 outputs where the 64-bit products of a5_requant_fast take 13: the layers with a short
+   dot product are bound by this step. The roundings are embedded in the instructions (MXCSR is not read). */
+typedef struct {
+    __m512 s_hi, s_lo, c_pos, c_neg;
+    __m512i z, lo, hi;
+} a5_fx_consts;
+
+GEMM_INLINE GEMM_AVX512 a5_fx_consts a5_fx_load(const gemm_params *p, int64_t c) {
+    a5_fx_consts k;
+    k.s_hi = _mm512_loadu_ps(p->fx + c);
+    k.s_lo = _mm512_loadu_ps(p->fx + p->fx_stride + c);
+    k.c_pos = _mm512_loadu_ps(p->fx + 2 * p->fx_stride + c);
+    k.c_neg = _mm512_loadu_ps(p->fx + 3 * p->fx_stride + c);
+    k.z = _mm512_set1_epi32(p->z_out);
+    k.lo = _mm512_set1_epi32(p->act_min);
+    k.hi = _mm512_set1_epi32(p->act_max);
+    return k;
+}
+
+/* 16 accumulators -> int32 outputs (z_out added; clamped when `clamp`, else left for the saturating store) */
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fx(const a5_fx_consts *k, __m512i x, const int clamp) {
+    const int down = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+    const __m512 a = _mm512_cvtepi32_ps(x);
+    const __m512 c = _mm512_mask_blend_ps(_mm512_cmplt_epi32_mask(x, _mm512_setzero_si512()), k->c_pos, k->c_neg);
+    const __m512 t = _mm512_fmadd_round_ps(a, k->s_lo, c, down);
+    const __m512 v = _mm512_fmadd_round_ps(a, k->s_hi, t, down);
+    __m512i y = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, down), k->z);
+    if (clamp) y = _mm512_min_epi32(_mm512_max_epi32(y, k->lo), k->hi);
+    return y;
+}
+
+/* 16 int32 values -> int8 with saturation, stores of nc (<= 16) channels */
+GEMM_INLINE GEMM_AVX512 void a5_store16_sat(__m512i x, int8_t *dst, int64_t nc) {
+    const __m128i b = _mm512_cvtsepi32_epi8(x);
+    if (nc >= 16) _mm_storeu_si128((__m128i *)dst, b);
+    else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
+}
+
 /* 16 int32 values in [-128, 127] -> int8 stores of nc (<= 16) channels */
 GEMM_INLINE GEMM_AVX512 void a5_store16(__m512i x, int8_t *dst, int64_t nc) {
     const __m128i b = _mm512_cvtepi32_epi8(x);
@@ -916,6 +1000,11 @@ GEMM_INLINE GEMM_AVX512 void a5_store16(__m512i x, int8_t *dst, int64_t nc) {
 /* 16 accumulators (bias included) of channels c..c+15 -> int8 stores of nc (<= 16) channels; integer
    requantization (a5_out_tile handles float scales) */
 GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c, int8_t *dst, int64_t nc) {
+    if (p->fx) {
+        const a5_fx_consts k = a5_fx_load(p, c);
+        a5_store16_sat(a5_requant_fx(&k, x, 1), dst, nc);
+        return;
+    }
     if (p->fast) {
         const a5_fast_consts k = a5_fast_load(p, c);
         if (p->fast == 1) x = a5_requant_fast(&k, x, 1);
@@ -972,6 +1061,14 @@ static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params 
     A5_FAST_ROW(4, h, off) A5_FAST_ROW(5, h, off) A5_FAST_ROW(6, h, off) A5_FAST_ROW(7, h, off)          \
     A5_FAST_ROW(8, h, off) A5_FAST_ROW(9, h, off) A5_FAST_ROW(10, h, off) A5_FAST_ROW(11, h, off)
 
+/* the float-lane requantization of row r's column h */
+#define A5_FX_ROW(r, h, off) \
+    if (mr > r) a5_store16_sat(a5_requant_fx(&q, c##r##h, clamp), y + r * ldy + off, nc - off);
+#define A5_FX_COLUMN(h, off)                                                                              \
+    A5_FX_ROW(0, h, off) A5_FX_ROW(1, h, off) A5_FX_ROW(2, h, off) A5_FX_ROW(3, h, off)                  \
+    A5_FX_ROW(4, h, off) A5_FX_ROW(5, h, off) A5_FX_ROW(6, h, off) A5_FX_ROW(7, h, off)                  \
+    A5_FX_ROW(8, h, off) A5_FX_ROW(9, h, off) A5_FX_ROW(10, h, off) A5_FX_ROW(11, h, off)
+
 GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, const uint8_t *a, int64_t lda,
                                         int64_t kq, int64_t c0, int8_t *y, int64_t ldy, int64_t nc, const int mr,
                                         const int nv) {
@@ -984,6 +1081,16 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, co
         const __m512i w1 = nv > 1 ? _mm512_loadu_si512((const void *)(w + 128 * k + 64)) : w0;
         A5_ROW_STEP(0) A5_ROW_STEP(1) A5_ROW_STEP(2) A5_ROW_STEP(3) A5_ROW_STEP(4) A5_ROW_STEP(5)
         A5_ROW_STEP(6) A5_ROW_STEP(7) A5_ROW_STEP(8) A5_ROW_STEP(9) A5_ROW_STEP(10) A5_ROW_STEP(11)
+    }
+    if (p->fx) {
+        const int clamp = p->fx_clamp;
+        a5_fx_consts q = a5_fx_load(p, c0);
+        A5_FX_COLUMN(0, 0)
+        if (nv > 1) {
+            q = a5_fx_load(p, c0 + 16);
+            A5_FX_COLUMN(1, 16)
+        }
+        return;
     }
     if (p->fast == 1 && !p->scale) {
         /* one column of 16 channels at a time: its constants stay in registers over all rows */
