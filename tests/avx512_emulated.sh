@@ -25,7 +25,7 @@ def emulate(path, start_marker, end_marker, defines, cpu_check=None):
         assert old in sec, (path, old)
         sec = sec.replace(old, new)
     sec = re.sub(r"\b_mm(\d*)_", r"simde_mm\1_", sec)
-    sec = re.sub(r"\b__m(128|256|512)([id])\b", r"simde__m\1\2", sec)
+    sec = re.sub(r"\b__m(128|256|512)([id]?)\b", r"simde__m\1\2", sec)
     sec = re.sub(r"\b__mmask(\d+)\b", r"simde__mmask\1", sec)
     s = s[:start] + sec + s[end:]
     if cpu_check:

@@ -86,3 +86,15 @@ static inline simde__m512i simde_mm512_cvt_roundps_epi32(simde__m512 a, int roun
         r.i32[i] = (rounding & 3) == _MM_FROUND_TO_NEG_INF ? (int32_t)floorf(x.f32[i]) : (int32_t)nearbyintf(x.f32[i]);
     return simde__m512i_from_private(r);
 }
+static inline simde__m512 simde_mm512_cvtepi32_ps(simde__m512i a) {   /* exact for |a| < 2**24, as used */
+    simde__m512i_private x = simde__m512i_to_private(a);
+    simde__m512_private r;
+    for (int i = 0; i < 16; i++) r.f32[i] = (float)x.i32[i];
+    return simde__m512_from_private(r);
+}
+static inline simde__mmask16 simde_mm512_cmplt_epi32_mask(simde__m512i a, simde__m512i b) {
+    simde__m512i_private x = simde__m512i_to_private(a), y = simde__m512i_to_private(b);
+    simde__mmask16 k = 0;
+    for (int i = 0; i < 16; i++) k |= (simde__mmask16)((x.i32[i] < y.i32[i]) << i);
+    return k;
+}
