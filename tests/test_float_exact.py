@@ -105,6 +105,26 @@ SIMD = [isa for isa in gemm.cpu_isas() if isa != "portable"]
 def test_float_lanes_equal_portable(isa, o, k, m, seed, clamp):
     """The SIMD tiles with float-lane requantization give the portable path's bytes (which the reference
     tests of tests/test_gemm.py pin to TFLite's arithmetic); MXCSR is left as it was (AVX2 changes it)."""
+    check_against_portable(isa, o, k, m, seed, clamp)
+
+
+@pytest.mark.parametrize("isa", SIMD)
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 70), st.integers(1, 72), st.integers(1, 30), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from([(-128, 127), (0, 127), (-40, 60)]))
+def test_integer_fallback_equals_portable(isa, o, k, m, seed, clamp):
+    """A layer whose float-lane constants are refused keeps the integer (fast) requantization of its tiles."""
+    from intrt.kernels import _gemm_pack
+
+    keep = _gemm_pack.float_exact.constants
+    _gemm_pack.float_exact.constants = lambda *args, **kwargs: None
+    try:
+        check_against_portable(isa, o, k, m, seed, clamp, float_lanes=False)
+    finally:
+        _gemm_pack.float_exact.constants = keep
+
+
+def check_against_portable(isa, o, k, m, seed, clamp, float_lanes=None):
     rng = np.random.default_rng(seed)
     w = rng.integers(-127, 128, (o, k)).astype(np.int8)
     bias = rng.integers(-30000, 30000, o).astype(np.int32)
@@ -116,6 +136,8 @@ def test_float_lanes_equal_portable(isa, o, k, m, seed, clamp):
     outs = []
     for path in ("portable", isa):
         g = gemm.PackedGemm(w, bias, zi, mult, shift, z_out, clamp[0], clamp[1], False, isa=path)
+        if float_lanes is not None and path == isa:
+            assert g.float_lanes == float_lanes
         y = np.empty((m, o), np.int8)
         g.run_fc(x, y)
         outs.append(y)

@@ -1017,8 +1017,8 @@ GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c
 }
 
 /* The requantization and int8 stores of a micro-tile's accumulators v[2 * r + h] (row r, column h of 16
-   channels) on every path but the common fast mode 1 (float scales, the exact double-rounding forms, fast modes
-   2 and 3): one out-of-line copy for all tile shapes, instead of one inlined per row in each of them (most of
+   channels) on every path but the float lanes (float scales, the exact double-rounding forms, the fast modes):
+   one out-of-line copy for all tile shapes, instead of one inlined per row in each of them (most of
    the AVX-512 kernels' machine code); these layers pay one spill of the accumulators and one call per tile. */
 static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params *p, const __m512i *v, int mr,
                                                               int nv, int64_t c0, int8_t *y, int64_t ldy,
@@ -1030,6 +1030,15 @@ static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params 
             const a5_float_consts k = a5_float_load(p, c0 + 16 * h);
             for (int r = 0; r < mr; r++)
                 a5_store16(a5_requant_float(&k, v[2 * r + h]), y + r * ldy + 16 * h, nc - 16 * h);
+        }
+        return;
+    }
+    if (p->fast == 1 && !p->fx) {
+        /* fast mode 1 (layers whose float-lane constants were refused): column by column, as above */
+        for (int h = 0; h < nv; h++) {
+            const a5_fast_consts k = a5_fast_load(p, c0 + 16 * h);
+            for (int r = 0; r < mr; r++)
+                a5_store16(a5_requant_fast(&k, v[2 * r + h], 1), y + r * ldy + 16 * h, nc - 16 * h);
         }
         return;
     }
@@ -1052,14 +1061,6 @@ static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params 
         if (nv > 1) c##r##1 = _mm512_dpbusd_epi32(c##r##1, xb, w1);                       \
     }
 #define A5_ROW_OUT(r) if (mr > r) { v[2 * r] = c##r##0; v[2 * r + 1] = c##r##1; }
-
-/* fast mode 1 (the only one inlined) of row r's column h (channels c0 + off ..) */
-#define A5_FAST_ROW(r, h, off) \
-    if (mr > r) a5_store16(a5_requant_fast(&k, c##r##h, 1), y + r * ldy + off, nc - off);
-#define A5_FAST_COLUMN(h, off)                                                                            \
-    A5_FAST_ROW(0, h, off) A5_FAST_ROW(1, h, off) A5_FAST_ROW(2, h, off) A5_FAST_ROW(3, h, off)          \
-    A5_FAST_ROW(4, h, off) A5_FAST_ROW(5, h, off) A5_FAST_ROW(6, h, off) A5_FAST_ROW(7, h, off)          \
-    A5_FAST_ROW(8, h, off) A5_FAST_ROW(9, h, off) A5_FAST_ROW(10, h, off) A5_FAST_ROW(11, h, off)
 
 /* the float-lane requantization of row r's column h */
 #define A5_FX_ROW(r, h, off) \
@@ -1089,16 +1090,6 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, co
         if (nv > 1) {
             q = a5_fx_load(p, c0 + 16);
             A5_FX_COLUMN(1, 16)
-        }
-        return;
-    }
-    if (p->fast == 1 && !p->scale) {
-        /* one column of 16 channels at a time: its constants stay in registers over all rows */
-        a5_fast_consts k = a5_fast_load(p, c0);
-        A5_FAST_COLUMN(0, 0)
-        if (nv > 1) {
-            k = a5_fast_load(p, c0 + 16);
-            A5_FAST_COLUMN(1, 16)
         }
         return;
     }
