@@ -357,9 +357,9 @@ def depthwise_lanes(packed, taps, chan, rec):
 
 
 cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
-    # b > 0
+    # b > 0; right whether // truncates (cdivision, release builds) or floors (INTRT_DEBUG builds)
     cdef int64_t q = a // b
-    if (a % b != 0) and (a < 0):
+    if q * b > a:
         q -= 1
     return q
 

@@ -973,12 +973,14 @@ GEMM_INLINE GEMM_AVX512 a5_fx_consts a5_fx_load(const gemm_params *p, int64_t c)
 
 /* 16 accumulators -> int32 outputs (z_out added; clamped when `clamp`, else left for the saturating store) */
 GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fx(const a5_fx_consts *k, __m512i x, const int clamp) {
-    const int down = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+    /* the rounding operand must be a literal constant: the intrinsics are macros at -O0 (INTRT_DEBUG builds) */
+#define A5_DOWN (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
     const __m512 a = _mm512_cvtepi32_ps(x);
     const __m512 c = _mm512_mask_blend_ps(_mm512_cmplt_epi32_mask(x, _mm512_setzero_si512()), k->c_pos, k->c_neg);
-    const __m512 t = _mm512_fmadd_round_ps(a, k->s_lo, c, down);
-    const __m512 v = _mm512_fmadd_round_ps(a, k->s_hi, t, down);
-    __m512i y = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, down), k->z);
+    const __m512 t = _mm512_fmadd_round_ps(a, k->s_lo, c, A5_DOWN);
+    const __m512 v = _mm512_fmadd_round_ps(a, k->s_hi, t, A5_DOWN);
+    __m512i y = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, A5_DOWN), k->z);
+#undef A5_DOWN
     if (clamp) y = _mm512_min_epi32(_mm512_max_epi32(y, k->lo), k->hi);
     return y;
 }
