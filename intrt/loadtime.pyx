@@ -355,7 +355,6 @@ def depthwise_lanes(packed, taps, chan, rec):
     return w_out, rq
 
 
-
 cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
     # b > 0; right whether // truncates (cdivision, release builds) or floors (INTRT_DEBUG builds)
     cdef int64_t q = a // b
@@ -397,7 +396,7 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
     cdef int64_t k_hi = act_max - z_out
     cdef int side, r, left, sh, p
     cdef double scale, t_max
-    cdef float s_hi, s_lo, c, d
+    cdef float s_hi, s_lo, c_pos, c_neg
     cdef bint ok = True
     if out.shape[0] != 4 or out.shape[1] < O or bound.shape[0] != O or shift.shape[0] != O:
         raise ShapeError("float_lanes_constants: arrays of different lengths")
@@ -416,12 +415,12 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
             m_hi = (M >> FLOAT_LANES_LOW_BITS) << FLOAT_LANES_LOW_BITS
             s_hi = <float>(<double>m_hi * scale)       # exact: 24 significant bits
             s_lo = <float>(<double>(M - m_hi) * scale)
-            c = <float>(0.5 + ldexp(1.0, -r - 1)) if r > 0 else 0.5      # exact
-            d = <float>(0.5 - ldexp(1.0, -r - 1)) if r > 0 else 0.5
+            c_pos = <float>(0.5 + ldexp(1.0, -r - 1)) if r > 0 else 0.5      # exact
+            c_neg = <float>(0.5 - ldexp(1.0, -r - 1)) if r > 0 else 0.5
             out[0, o] = s_hi
             out[1, o] = s_lo
-            out[2, o] = c
-            out[3, o] = d
+            out[2, o] = c_pos
+            out[3, o] = c_neg
             if M == 0:                 # MBQM = 0 = floor(0 * s + 1/2)
                 continue
             # w / D = one ulp of t at most (|t| <= t_max < 2**p)
@@ -455,11 +454,11 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
                         if t < -B:
                             t = -B
                         if t <= B and (mbqm(<int32_t>t, <int32_t>M, sh) < k or
-                                       _float_lanes_value(t, s_hi, s_lo, c, d) < k):
+                                       _float_lanes_value(t, s_hi, s_lo, c_pos, c_neg) < k):
                             ok = False
                             break
                         if t > -B and (mbqm(<int32_t>(t - 1), <int32_t>M, sh) >= k or
-                                       _float_lanes_value(t - 1, s_hi, s_lo, c, d) >= k):
+                                       _float_lanes_value(t - 1, s_hi, s_lo, c_pos, c_neg) >= k):
                             ok = False
                             break
                     e -= Dm

@@ -1,10 +1,11 @@
-"""intrt/kernels/float_exact.py: the float-lane requantization of the AVX-512 GEMM tiles.
+"""intrt/kernels/float_exact.py: the float-lane requantization of the SIMD GEMM tiles (AVX-512 VNNI, AVX2).
 
 Its constants must give TFLite's MBQM (double rounding) + z_out, clamped, for every accumulator the layer can
 produce whenever ``constants`` returns them, and ``constants`` must say None whenever some accumulator would
 differ. Both are checked here against a plain-numpy model of the float lanes (written from the kernel's
 definition: round to nearest, then a product rounded toward -inf, then floor) and the integer pipeline, over
-every accumulator in range; then the AVX-512 kernel itself against the portable path."""
+every accumulator in range; then each SIMD path's kernel against the portable path, with the float lanes and
+with the integer fallback."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -70,15 +70,16 @@ def pack(w, bias, input_zero_point, mult, shift, out_zero_point, act_min, act_ma
     if not wide:     # u8 activations: sum w * (x - z_in) = sum w * (x ^ 0x80) - (128 + z_in) * sum w
         b64 = b64 - (128 + input_zero_point) * wsum
 
-    arrays, fast = requant_arrays(O, b64, np.abs(bias.astype(np.int64)) + reach, mult.astype(np.int32),
-                                   shift.astype(np.int32), scale, out_zero_point,
-                                   name != "portable" and not single_rounding and O and scale is None)
+    bound = np.abs(bias.astype(np.int64)) + reach     # max |accumulator| per channel
+    arrays, fast = requant_arrays(O, b64, bound, mult.astype(np.int32), shift.astype(np.int32), scale,
+                                  out_zero_point, name != "portable" and not single_rounding and O and scale is None)
     arrays["fx"] = None
-    if name != "portable" and fast and not single_rounding and scale is None and cpu.cpu_features()["fma"]:
-        # float-lane requantization where it is exact for every accumulator (intrt/kernels/float_exact.py)
+    if fast and cpu.cpu_features()["fma"]:
+        # (a fast mode implies a SIMD path, double rounding and MBQM) float-lane requantization where it is
+        # exact for every accumulator (intrt/kernels/float_exact.py)
         fx = cpu.aligned_zeros(4 * arrays["bias"].size, np.float32)
-        if float_exact.constants(mult, shift, np.abs(bias.astype(np.int64)) + reach, out_zero_point, act_min,
-                                 act_max, out=fx.reshape(4, -1)) is not None:
+        if float_exact.constants(mult, shift, bound, out_zero_point, act_min, act_max,
+                                 out=fx.reshape(4, -1)) is not None:
             arrays["fx"] = fx
     arrays["w"] = packed
     return name, i, O, K, nr, kp, nblocks, packed, arrays, fast

@@ -102,7 +102,7 @@ typedef struct {
     /* float requantization (FULLY_CONNECTED): s_in * s_w[o] / s_out per channel (nblocks * NR + 8 values);
        NULL selects MBQM */
     const double *scale;
-    /* AVX-512 float-lane requantization of intrt/kernels/float_exact.py (NULL: off): s_hi, s_lo, c, d, each
+    /* float-lane requantization of intrt/kernels/float_exact.py (NULL: off): s_hi, s_lo, c_pos, c_neg, each
        fx_stride floats; fx_clamp: act_min > -128 or act_max < 127 (else the saturating int8 store clamps) */
     const float *fx;
     int64_t fx_stride;
