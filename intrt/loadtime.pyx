@@ -22,6 +22,7 @@ cdef enum:
     FLOAT_LANES_MAX_BOUND = 1 << 22
     FLOAT_LANES_MAX_RIGHT = 20
     FLOAT_LANES_LOW_BITS = 7
+    FLOAT_LANES_MAX_LOW_BITS = 24
 
 
 def quantize_multipliers(const double[::1] reals, int32_t[::1] mult, int32_t[::1] shift):
@@ -378,11 +379,77 @@ cdef inline int64_t _float_lanes_value(int64_t acc, double s_hi, double s_lo, do
     return <int64_t>floor(_round_down_f32(a * s_hi + t))
 
 
+cdef inline int64_t _clamped_level(int64_t acc, int32_t M, int sh, int64_t k_lo, int64_t k_hi) noexcept nogil:
+    # MBQM(acc) clamped to the output's levels: k_lo - 1 (act_min - z_out) .. k_hi (act_max - z_out)
+    cdef int64_t v = mbqm(<int32_t>acc, M, sh)
+    return k_lo - 1 if v < k_lo - 1 else (k_hi if v > k_hi else v)
+
+
+cdef inline int64_t _first_at_level(int64_t k, int64_t r, int64_t den, int64_t B) noexcept nogil:
+    # the smallest accumulator whose MBQM reaches level k, in closed form (confirmed by the callers with mbqm),
+    # clipped to [-B, B + 1]
+    cdef int64_t T = k if r == 0 else (k << r) - (<int64_t>1 << (r - 1)) + (1 if k < 1 else 0)
+    cdef int64_t t = -_floor_div(-((T << 31) - (<int64_t>1 << 30)), den)
+    return -B if t < -B else (B + 1 if t > B + 1 else t)
+
+
+cdef bint _float_lanes_agree(int64_t M, int sh, int left, int r, int64_t den, int64_t B, int64_t k_lo,
+                             int64_t k_hi, double s_hi, double s_lo, double c_pos, double c_neg) noexcept nogil:
+    # whether the float lanes step up at the same accumulators as MBQM for every level k_lo..k_hi whose threshold
+    # lies in [-B, B] (see float_lanes_constants)
+    cdef int64_t D, Dm, N0, N, e, k, k0, k1, w, t
+    cdef int side, p = 0
+    # w / D = one ulp of t at most (|t| <= t_max < 2**p)
+    cdef double t_max = <double>B * s_lo + 1.0
+    while ldexp(1.0, p) < t_max:
+        p += 1
+    w = (<int64_t>2) << (p + 6 + r)
+    D = (<int64_t>1) << (31 + r)
+    Dm = D % den
+    N0 = (<int64_t>1 << 30) + ((<int64_t>1 << (30 + r)) if r > 0 else 0)
+    for side in range(2):
+        if side == 0:          # levels k_lo .. min(k_hi, 0)
+            k0 = k_lo
+            k1 = k_hi if k_hi < 0 else 0
+            N = N0 - ((<int64_t>1 << 31) if r > 0 else 0)
+        else:                  # levels max(k_lo, 1) .. k_hi
+            k0 = k_lo if k_lo > 1 else 1
+            k1 = k_hi
+            N = N0
+        if k0 > k1:
+            continue
+        e = (N - k0 * D) - _floor_div(N - k0 * D, den) * den
+        for k in range(k0, k1 + 1):
+            if e < w or den - e <= w or k == 0 or k == 1:
+                t = _first_at_level(k, r, den, B)
+                if t <= B and (mbqm(<int32_t>t, <int32_t>M, sh) < k or
+                               _float_lanes_value(t, s_hi, s_lo, c_pos, c_neg) < k):
+                    return False
+                if t > -B and (mbqm(<int32_t>(t - 1), <int32_t>M, sh) >= k or
+                               _float_lanes_value(t - 1, s_hi, s_lo, c_pos, c_neg) >= k):
+                    return False
+            e -= Dm
+            if e < 0:
+                e += den
+    return True
+
+
 def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, const int64_t[::1] bound,
-                          int64_t z_out, int64_t act_min, int64_t act_max, float[:, ::1] out):
-    """intrt/kernels/float_exact.py's constants (s_hi, s_lo, c_pos, c_neg) of every channel into out[0..3, :O], and
-    whether they give MBQM's levels act_min + 1 - z_out .. act_max - z_out for every accumulator in
-    [-bound, bound]: False when a condition of float_exact.py fails or a threshold disagrees.
+                          int64_t z_out, int64_t act_min, int64_t act_max, float[:, ::1] out,
+                          int32_t[:, ::1] limits, int max_low_bits=FLOAT_LANES_MAX_LOW_BITS):
+    """intrt/kernels/float_exact.py's constants (s_hi, s_lo, c_pos, c_neg) of every channel into out[0..3, :O] and
+    its accumulator limits (lo, hi) into limits[0..1, :O], and whether the float lanes on the accumulator clamped
+    to [lo, hi] give the clamped MBQM (levels act_min - z_out .. act_max - z_out) of every accumulator in
+    [-bound, bound]: False when a condition of float_exact.py fails or some channel disagrees at every split.
+
+    The limits: lo is the last accumulator below the lowest level, hi the first at the highest (or -bound,
+    bound); both are confirmed with fixedpoint.pxd's mbqm. A channel whose output is one level over the whole
+    range gets s = 0 and c = that level + 1/2. The conditions then apply to B = max(|lo|, |hi|), which the
+    clamp keeps far below the bound of a long dot product.
+
+    The split of the multiplier, s_hi = its bits above the lowest n and s_lo = those n, is tried for n = 7 (s_hi
+    keeps 24 significant bits) .. max_low_bits: the rounding of t differs with each, so a channel that
+    disagrees at one threshold with one split mostly agrees with another.
 
     A threshold needs checking only where the exact value there, X / D with X = acc * M * 2**left + N and
     D = 2**(31 + right), lies within the rounding of t (one float32 ulp of t, ``w`` / D below) of an integer:
@@ -392,78 +459,73 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
     threshold may sit at acc = 0, are always checked; a checked threshold is found in closed form and confirmed
     with fixedpoint.pxd's mbqm."""
     cdef Py_ssize_t O = mult.shape[0], o
-    cdef int64_t M, den, D, Dm, N0, N, e, k, k0, k1, w, T, t, B, m_hi, k_lo = act_min + 1 - z_out
-    cdef int64_t k_hi = act_max - z_out
-    cdef int side, r, left, sh, p
-    cdef double scale, t_max
+    cdef int64_t M, den, B, B0, lo, hi, v0, v1, m_hi
+    cdef int64_t k_lo = act_min + 1 - z_out, k_hi = act_max - z_out
+    cdef int r, left, sh, n
+    cdef double scale
     cdef float s_hi, s_lo, c_pos, c_neg
-    cdef bint ok = True
-    if out.shape[0] != 4 or out.shape[1] < O or bound.shape[0] != O or shift.shape[0] != O:
+    cdef bint ok = True, agree
+    if (out.shape[0] != 4 or out.shape[1] < O or limits.shape[0] != 2 or limits.shape[1] < O
+            or bound.shape[0] != O or shift.shape[0] != O):
         raise ShapeError("float_lanes_constants: arrays of different lengths")
+    if not FLOAT_LANES_LOW_BITS <= max_low_bits <= FLOAT_LANES_MAX_LOW_BITS:
+        raise InputError(f"float_lanes_constants: max_low_bits {max_low_bits} outside 7..24")
     with nogil:
         for o in range(O):
             M = mult[o]
-            B = bound[o]
+            B0 = bound[o]
             sh = shift[o] if M != 0 else 0
             left = sh if sh > 0 else 0
             r = -sh if sh < 0 else 0
-            if M < 0 or B < 0 or B >= FLOAT_LANES_MAX_BOUND or r > FLOAT_LANES_MAX_RIGHT \
-                    or (B << left) >= (<int64_t>1 << 31) or ((B << left) * M >> 31) + 256 >= (<int64_t>1 << 30):
+            if M < 0 or B0 < 0 or B0 >= INT32_MAX or r > FLOAT_LANES_MAX_RIGHT or left > 30:
+                ok = False
+                break
+            v0 = _clamped_level(-B0, <int32_t>M, sh, k_lo, k_hi)
+            v1 = _clamped_level(B0, <int32_t>M, sh, k_lo, k_hi)
+            if v0 == v1:               # one level over the whole range (e.g. M = 0): y = floor(0 * a + v + 1/2)
+                out[0, o] = 0
+                out[1, o] = 0
+                out[2, o] = <float>(<double>v0 + 0.5)      # exact: |v0| < 2**10
+                out[3, o] = <float>(<double>v0 + 0.5)
+                limits[0, o] = 0
+                limits[1, o] = 0
+                continue
+            den = M << left
+            lo = _first_at_level(k_lo, r, den, B0) - 1
+            hi = _first_at_level(k_hi, r, den, B0)
+            lo = -B0 if lo < -B0 else (B0 if lo > B0 else lo)
+            hi = -B0 if hi < -B0 else (B0 if hi > B0 else hi)
+            if (lo > hi or _clamped_level(lo, <int32_t>M, sh, k_lo, k_hi) != v0
+                    or _clamped_level(hi, <int32_t>M, sh, k_lo, k_hi) != v1):
+                lo = -B0                # the closed form missed: the whole range (exact, maybe not fast)
+                hi = B0
+            limits[0, o] = <int32_t>lo
+            limits[1, o] = <int32_t>hi
+            B = -lo if -lo > hi else hi
+            if B >= FLOAT_LANES_MAX_BOUND or (B << left) >= (<int64_t>1 << 31) \
+                    or ((B << left) * M >> 31) + 256 >= (<int64_t>1 << 30):
                 ok = False
                 break
             scale = ldexp(1.0, left - 31 - r)
-            m_hi = (M >> FLOAT_LANES_LOW_BITS) << FLOAT_LANES_LOW_BITS
-            s_hi = <float>(<double>m_hi * scale)       # exact: 24 significant bits
-            s_lo = <float>(<double>(M - m_hi) * scale)
             c_pos = <float>(0.5 + ldexp(1.0, -r - 1)) if r > 0 else 0.5      # exact
             c_neg = <float>(0.5 - ldexp(1.0, -r - 1)) if r > 0 else 0.5
+            agree = False
+            for n in range(FLOAT_LANES_LOW_BITS, max_low_bits + 1):
+                m_hi = (M >> n) << n
+                s_hi = <float>(<double>m_hi * scale)       # exact: at most 24 significant bits
+                s_lo = <float>(<double>(M - m_hi) * scale)  # exact: at most 24
+                # the float lanes stay inside the clamped levels on [lo, hi] (both ends: they are monotone), and
+                # step where MBQM does
+                if (_float_lanes_value(lo, s_hi, s_lo, c_pos, c_neg) == v0
+                        and _float_lanes_value(hi, s_hi, s_lo, c_pos, c_neg) == v1
+                        and _float_lanes_agree(M, sh, left, r, den, B, k_lo, k_hi, s_hi, s_lo, c_pos, c_neg)):
+                    agree = True
+                    break
             out[0, o] = s_hi
             out[1, o] = s_lo
             out[2, o] = c_pos
             out[3, o] = c_neg
-            if M == 0:                 # MBQM = 0 = floor(0 * s + 1/2)
-                continue
-            # w / D = one ulp of t at most (|t| <= t_max < 2**p)
-            t_max = <double>B * <double>(M - m_hi) * scale + 1.0
-            p = 0
-            while ldexp(1.0, p) < t_max:
-                p += 1
-            w = (<int64_t>2) << (p + 6 + r)
-            den = M << left
-            D = (<int64_t>1) << (31 + r)
-            Dm = D % den
-            N0 = (<int64_t>1 << 30) + ((<int64_t>1 << (30 + r)) if r > 0 else 0)
-            for side in range(2):
-                if side == 0:          # levels k_lo .. min(k_hi, 0)
-                    k0 = k_lo
-                    k1 = k_hi if k_hi < 0 else 0
-                    N = N0 - ((<int64_t>1 << 31) if r > 0 else 0)
-                else:                  # levels max(k_lo, 1) .. k_hi
-                    k0 = k_lo if k_lo > 1 else 1
-                    k1 = k_hi
-                    N = N0
-                if k0 > k1 or not ok:
-                    continue
-                e = (N - k0 * D) - _floor_div(N - k0 * D, den) * den
-                for k in range(k0, k1 + 1):
-                    if e < w or den - e <= w or k == 0 or k == 1:
-                        T = k if r == 0 else (k << r) - (<int64_t>1 << (r - 1)) + (1 if k < 1 else 0)
-                        t = -_floor_div(-((T << 31) - (<int64_t>1 << 30)), den)
-                        if t > B + 1:
-                            t = B + 1
-                        if t < -B:
-                            t = -B
-                        if t <= B and (mbqm(<int32_t>t, <int32_t>M, sh) < k or
-                                       _float_lanes_value(t, s_hi, s_lo, c_pos, c_neg) < k):
-                            ok = False
-                            break
-                        if t > -B and (mbqm(<int32_t>(t - 1), <int32_t>M, sh) >= k or
-                                       _float_lanes_value(t - 1, s_hi, s_lo, c_pos, c_neg) >= k):
-                            ok = False
-                            break
-                    e -= Dm
-                    if e < 0:
-                        e += den
-            if not ok:
+            if not agree:
+                ok = False
                 break
     return ok

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from intrt.kernels import float_exact, gemm
+from intrt.loadtime import float_lanes_constants
 
 
 def mbqm_ref(acc, mult, shift):
@@ -28,26 +29,64 @@ def round_down_f32(y):
     return f.astype(np.float64)
 
 
-def float_lanes_ref(acc, s_hi, s_lo, c_pos, c_neg):
-    """The float lanes before z_out: floor(fma_down(a, s_hi, fma_down(a, s_lo, c))), c = c_neg where acc < 0;
-    float64 holds every intermediate exactly at these magnitudes, the float32 roundings are explicit."""
+def float_lanes_ref(acc, s_hi, s_lo, c_pos, c_neg, lo, hi):
+    """The float lanes before z_out: floor(fma_down(a, s_hi, fma_down(a, s_lo, c))) with a = acc clamped to [lo, hi],
+    c = c_neg where that is negative; float64 holds every intermediate exactly at these magnitudes, the float32
+    roundings are explicit."""
+    acc = np.clip(acc, lo, hi)
     a = acc.astype(np.float64)
     t = round_down_f32(a * float(s_lo) + np.where(acc < 0, float(c_neg), float(c_pos)))
     return np.floor(round_down_f32(a * float(s_hi) + t)).astype(np.int64)
 
 
+def mbqm_clamped(acc, mult, shift, z, lo, hi):
+    """MBQM + z_out clamped to [lo, hi], as the integer pipeline; a left shift saturates to int32 first."""
+    if shift > 0:
+        acc = np.clip(acc << shift, -2 ** 31, 2 ** 31 - 1)
+        shift = 0
+    return np.clip(mbqm_ref(acc, mult, shift if mult else 0) + z, lo, hi)
+
+
 def mismatches(mult, shift, bound, z, lo, hi, consts):
-    """Accumulators in [-bound, bound] where the float lanes (with these constants) differ from MBQM."""
+    """Accumulators in [-bound, bound] where the float lanes (with these constants and limits, no clamp after)
+    differ from MBQM clamped."""
     acc = np.arange(-bound, bound + 1, dtype=np.int64)
-    want = np.clip(mbqm_ref(acc, mult, shift if mult else 0) + z, lo, hi)
-    got = np.clip(float_lanes_ref(acc, *consts) + z, lo, hi)
-    return acc[want != got]
+    return acc[mbqm_clamped(acc, mult, shift, z, lo, hi) != float_lanes_ref(acc, *consts) + z]
+
+
+def limits_ref(mult, shift, bound, z, lo, hi):
+    """The narrowest accumulator interval outside which the clamped output is constant: the last accumulator at
+    the lowest level in [-bound, bound] and the first at the highest."""
+    acc = np.arange(-bound, bound + 1, dtype=np.int64)
+    y = mbqm_clamped(acc, mult, shift, z, lo, hi)
+    return int(acc[np.searchsorted(y, y[0], side="right") - 1]), int(acc[np.searchsorted(y, y[-1])])
+
+
+def provable(mult, shift, a_lo, a_hi):
+    """Whether some split n of the multiplier makes the lanes exact by construction on [a_lo, a_hi]: a * s_hi a
+    multiple of the float32 spacing of t (float_exact.py)."""
+    left, r = max(shift, 0), max(-shift, 0)
+    b = max(-a_lo, a_hi)
+    for n in range(7, 25):
+        t_max = b * (mult % 2 ** n) * 2.0 ** (left - 31 - r) + 1
+        p = 0
+        while 2.0 ** p < t_max:
+            p += 1
+        if n >= p + 7 + r - left:
+            return True
+    return False
+
+
+def solve(mult, shift, bound, z, lo, hi):
+    """float_exact.constants for one channel: None, or the 6 values (s_hi, s_lo, c_pos, c_neg, lo, hi)."""
+    got = float_exact.constants([mult], [shift], [bound], z, lo, hi)
+    return None if got is None else tuple(got[0][:, 0]) + tuple(int(v) for v in got[1][:, 0])
 
 
 channel = st.tuples(
     st.integers(1 << 30, (1 << 31) - 1) | st.just(0),            # multiplier (0: a pruned channel)
     st.integers(-20, 2),                                         # shift (> 0: left)
-    st.integers(1, 1 << 19),                                     # accumulator bound
+    st.integers(1, 1 << 20),                                     # accumulator bound
     st.integers(-128, 127),                                      # z_out
     st.sampled_from([(-128, 127), (0, 127), (-128, 0), (-20, 90), (5, 5)]))
 
@@ -56,17 +95,35 @@ channel = st.tuples(
 @given(channel)
 def test_constants_are_exact_or_refused(ch):
     """Whenever constants are returned, every accumulator gives MBQM's output; when refused (with the
-    conditions of the module met), some accumulator really differs: the check is neither loose nor empty."""
+    conditions of the module met), some accumulator really differs: the check is neither loose nor empty.
+    The limits enclose the narrowest interval outside which the output is constant (0, 0 for a constant one);
+    mismatches() evaluates the lanes on the accumulator clamped to them, as the kernels do."""
     mult, shift, bound, z, (lo, hi) = ch
-    if (bound << max(shift, 0)) >= 1 << 31 or (bound << max(shift, 0)) * mult // 2 ** 31 + 256 >= 1 << 30:
-        return
-    out = np.zeros((4, 1), np.float32)
-    got = float_exact.constants([mult], [shift], [bound], z, lo, hi, out=out)
-    bad = mismatches(mult, shift, bound, z, lo, hi, out[:, 0])
+    got = solve(mult, shift, bound, z, lo, hi)
+    a_lo, a_hi = limits_ref(mult, shift, bound, z, lo, hi)
+    b = max(-a_lo, a_hi)
     if got is None:
-        assert bad.size, f"refused although exact: {ch}"
-    else:
-        assert bad.size == 0, f"accepted but differs at acc {bad[:5]}: {ch}"
+        if (b << max(shift, 0)) >= 1 << 31 or (b << max(shift, 0)) * mult // 2 ** 31 + 256 >= 1 << 30:
+            return
+        # (the lanes are not clamped after: MBQM itself must stay inside the clamp at the limits, as it does for
+        # s < 1, where it steps one level at a time)
+        inside = all(mbqm_clamped(np.array([a]), mult, shift, z, -10 ** 9, 10 ** 9)[0] ==
+                     mbqm_clamped(np.array([a]), mult, shift, z, lo, hi)[0] for a in (a_lo, a_hi))
+        assert not (mult and inside and provable(mult, shift, a_lo, a_hi)), \
+            f"refused although exact by construction: {ch}"
+        out = np.zeros((4, 1), np.float32)
+        float_lanes_constants(np.array([mult], np.int32), np.array([shift], np.int32), np.array([bound]), z, lo,
+                              hi, out, np.zeros((2, 1), np.int32))      # the refused constants, to evaluate
+        assert mismatches(mult, shift, bound, z, lo, hi, tuple(out[:, 0]) + (a_lo, a_hi)).size, \
+            f"refused although exact: {ch}"
+        return
+    bad = mismatches(mult, shift, bound, z, lo, hi, got)
+    assert bad.size == 0, f"accepted but differs at acc {bad[:5]}: {ch}"
+    constant = mbqm_clamped(np.array([-bound, bound]), mult, shift, z, lo, hi)
+    if constant[0] == constant[1]:
+        assert got[4:] == (0, 0), ch
+    else:      # they may lie further out than the narrowest limits (up to the bound), not inside them
+        assert -bound <= got[4] <= a_lo and a_hi <= got[5] <= bound, ch
 
 
 def test_refusals_happen_and_are_right():
@@ -76,10 +133,12 @@ def test_refusals_happen_and_are_right():
     rng = np.random.default_rng(3)
     refused, accepted = [], []
     for _ in range(2000):
-        ch = (int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(-16, -6)), (1 << 21) - 1)
-        out = np.zeros((4, 1), np.float32)
-        got = float_exact.constants([ch[0]], [ch[1]], [ch[2]], 0, -128, 127, out=out)
-        (refused if got is None else accepted).append((ch, out[:, 0].copy()))
+        # right shifts of 18..20: 128 output levels span more than the bound, so the limits are the bound itself
+        ch = (int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(-20, -17)), (1 << 21) - 1)
+        out, limits = np.zeros((4, 1), np.float32), np.zeros((2, 1), np.int32)
+        ok = float_lanes_constants(np.array(ch[:1], np.int32), np.array(ch[1:2], np.int32), np.array(ch[2:]), 0,
+                                   -128, 127, out, limits)
+        (accepted if ok else refused).append((ch, tuple(out[:, 0]) + (-ch[2], ch[2])))
         if len(refused) == 3:
             break
     assert len(refused) == 3
@@ -90,10 +149,48 @@ def test_refusals_happen_and_are_right():
 
 
 def test_conditions_refuse():
-    for args in (([-5], [-3], [100]), ([1 << 30], [-3], [1 << 22]), ([1 << 30], [-21], [100]),
-                 ([1 << 30], [5], [1 << 27])):
+    # a negative multiplier; limits beyond 2**22 (outputs step over the whole bound); a right shift above 20
+    for args in (([-5], [-3], [100]), ([1 << 30], [-20], [1 << 22]), ([1 << 30], [-21], [100])):
         assert float_exact.constants(*args, 0, -128, 127) is None
     assert float_exact.constants([], [], [], 0, -128, 127) is None
+
+
+def test_long_dot_products_use_the_limits():
+    """A 3x3 convolution over 64 channels: accumulators up to ~2**23, beyond the exact float range, but the
+    output reaches its clamp near +-2**17: the limits make the float lanes exact there (checked over every
+    accumulator), and a ReLU moves the lower limit up to where the output leaves z_out."""
+    mult, shift, bound = 1518500250, -9, 255 * 127 * 576 // 2
+    s = mult / 2 ** 40
+    for z, lo, hi in ((-5, -128, 127), (-128, -128, 127), (-128, 0, 127)):
+        got = solve(mult, shift, bound, z, lo, hi)
+        assert got is not None
+        assert got[4:] == limits_ref(mult, shift, bound, z, lo, hi)
+        assert abs(got[4] - (lo - z) / s) < 2 / s and abs(got[5] - (hi - z) / s) < 2 / s
+        assert mismatches(mult, shift, bound, z, lo, hi, got).size == 0
+
+
+@pytest.mark.parametrize("ch", [(1478469673, -7, 290459, -128), (1382377014, -7, 432749, -128),
+                                (2066649490, -8, 455463, -128), (1170762614, -7, 484662, -128),
+                                (1996809623, -8, 1758173, -128), (1085570113, -10, 2325165, -15)])
+def test_channels_exact_only_with_a_wider_split(ch):
+    """Channels of a MobileNetV2 (Keras, TFLite converter) whose outputs differ at one accumulator with the split
+    n = 7: another split makes them exact (checked over every accumulator), so the layer keeps the float lanes."""
+    mult, shift, bound, z = ch
+    assert float_lanes_constants(np.array([mult], np.int32), np.array([shift], np.int32), np.array([bound]), z,
+                                 -128, 127, np.zeros((4, 1), np.float32), np.zeros((2, 1), np.int32), 7) is False
+    got = solve(mult, shift, bound, z, -128, 127)
+    assert got is not None and got[1] >= 2.0 ** (7 - 31 + shift)      # s_lo: more than the lowest 7 bits
+    assert mismatches(mult, shift, bound, z, -128, 127, got).size == 0
+
+
+def test_zero_multiplier_channel():
+    """A pruned channel (M = 0) is one output level: s = 0 and c = that level + 1/2, also when the clamp moves
+    it away from z_out (a ReLU with z_out = -128)."""
+    for z, lo, hi in ((3, -128, 127), (-128, 0, 127), (100, -128, 90)):
+        got = solve(0, 0, 5000, z, lo, hi)
+        want = min(max(z, lo), hi) - z
+        assert got == (0.0, 0.0, want + 0.5, want + 0.5, 0, 0)
+        assert mismatches(0, 0, 5000, z, lo, hi, got).size == 0
 
 
 SIMD = [isa for isa in gemm.cpu_isas() if isa != "portable"]
