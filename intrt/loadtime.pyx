@@ -379,10 +379,14 @@ cdef inline int64_t _float_lanes_value(int64_t acc, double s_hi, double s_lo, do
     return <int64_t>floor(_round_down_f32(a * s_hi + t))
 
 
-cdef inline int64_t _clamped_level(int64_t acc, int32_t M, int sh, int64_t k_lo, int64_t k_hi) noexcept nogil:
-    # MBQM(acc) clamped to the output's levels: k_lo - 1 (act_min - z_out) .. k_hi (act_max - z_out)
-    cdef int64_t v = mbqm(<int32_t>acc, M, sh)
+cdef inline int64_t _clamp_level(int64_t v, int64_t k_lo, int64_t k_hi) noexcept nogil:
+    # clamped to the output's levels: k_lo - 1 (act_min - z_out) .. k_hi (act_max - z_out)
     return k_lo - 1 if v < k_lo - 1 else (k_hi if v > k_hi else v)
+
+
+cdef inline int64_t _clamped_level(int64_t acc, int32_t M, int sh, int64_t k_lo, int64_t k_hi) noexcept nogil:
+    # MBQM(acc), clamped
+    return _clamp_level(mbqm(<int32_t>acc, M, sh), k_lo, k_hi)
 
 
 cdef inline int64_t _first_at_level(int64_t k, int64_t r, int64_t den, int64_t B) noexcept nogil:
@@ -436,16 +440,16 @@ cdef bint _float_lanes_agree(int64_t M, int sh, int left, int r, int64_t den, in
 
 def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, const int64_t[::1] bound,
                           int64_t z_out, int64_t act_min, int64_t act_max, float[:, ::1] out,
-                          int32_t[:, ::1] limits, int max_low_bits=FLOAT_LANES_MAX_LOW_BITS):
-    """intrt/kernels/float_exact.py's constants (s_hi, s_lo, c_pos, c_neg) of every channel into out[0..3, :O] and
-    its accumulator limits (lo, hi) into limits[0..1, :O], and whether the float lanes on the accumulator clamped
-    to [lo, hi] give the clamped MBQM (levels act_min - z_out .. act_max - z_out) of every accumulator in
-    [-bound, bound]: False when a condition of float_exact.py fails or some channel disagrees at every split.
+                          int max_low_bits=FLOAT_LANES_MAX_LOW_BITS):
+    """intrt/kernels/float_exact.py's constants (s_hi, s_lo, c_pos, c_neg) of every channel into out[0..3, :O], and
+    whether the float lanes, clamped to the levels act_min - z_out .. act_max - z_out, give the clamped MBQM of
+    every accumulator in [-bound, bound]: False when a condition of float_exact.py fails or some channel
+    disagrees at every split.
 
-    The limits: lo is the last accumulator below the lowest level, hi the first at the highest (or -bound,
-    bound); both are confirmed with fixedpoint.pxd's mbqm. A channel whose output is one level over the whole
-    range gets s = 0 and c = that level + 1/2. The conditions then apply to B = max(|lo|, |hi|), which the
-    clamp keeps far below the bound of a long dot product.
+    Only [lo, hi] needs the exact arithmetic: lo is the last accumulator below the lowest level, hi the first at
+    the highest (or -bound, bound; both confirmed with fixedpoint.pxd's mbqm). Beyond them MBQM stays at its
+    clamp and the float lanes, monotone, stay beyond it too. A channel whose output is one level over the whole
+    range gets s = 0 and c = that level + 1/2.
 
     The split of the multiplier, s_hi = its bits above the lowest n and s_lo = those n, is tried for n = 7 (s_hi
     keeps 24 significant bits) .. max_low_bits: the rounding of t differs with each, so a channel that
@@ -465,8 +469,7 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
     cdef double scale
     cdef float s_hi, s_lo, c_pos, c_neg
     cdef bint ok = True, agree
-    if (out.shape[0] != 4 or out.shape[1] < O or limits.shape[0] != 2 or limits.shape[1] < O
-            or bound.shape[0] != O or shift.shape[0] != O):
+    if out.shape[0] != 4 or out.shape[1] < O or bound.shape[0] != O or shift.shape[0] != O:
         raise ShapeError("float_lanes_constants: arrays of different lengths")
     if not FLOAT_LANES_LOW_BITS <= max_low_bits <= FLOAT_LANES_MAX_LOW_BITS:
         raise InputError(f"float_lanes_constants: max_low_bits {max_low_bits} outside 7..24")
@@ -487,8 +490,6 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
                 out[1, o] = 0
                 out[2, o] = <float>(<double>v0 + 0.5)      # exact: |v0| < 2**10
                 out[3, o] = <float>(<double>v0 + 0.5)
-                limits[0, o] = 0
-                limits[1, o] = 0
                 continue
             den = M << left
             lo = _first_at_level(k_lo, r, den, B0) - 1
@@ -499,14 +500,13 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
                     or _clamped_level(hi, <int32_t>M, sh, k_lo, k_hi) != v1):
                 lo = -B0                # the closed form missed: the whole range (exact, maybe not fast)
                 hi = B0
-            limits[0, o] = <int32_t>lo
-            limits[1, o] = <int32_t>hi
             B = -lo if -lo > hi else hi
+            scale = ldexp(1.0, left - 31 - r)
+            # exact float(acc) and no saturation on [lo, hi]; no int32 overflow of the lanes anywhere
             if B >= FLOAT_LANES_MAX_BOUND or (B << left) >= (<int64_t>1 << 31) \
-                    or ((B << left) * M >> 31) + 256 >= (<int64_t>1 << 30):
+                    or <double>B0 * <double>M * scale + 256.0 >= ldexp(1.0, 30):
                 ok = False
                 break
-            scale = ldexp(1.0, left - 31 - r)
             c_pos = <float>(0.5 + ldexp(1.0, -r - 1)) if r > 0 else 0.5      # exact
             c_neg = <float>(0.5 - ldexp(1.0, -r - 1)) if r > 0 else 0.5
             agree = False
@@ -514,10 +514,10 @@ def float_lanes_constants(const int32_t[::1] mult, const int32_t[::1] shift, con
                 m_hi = (M >> n) << n
                 s_hi = <float>(<double>m_hi * scale)       # exact: at most 24 significant bits
                 s_lo = <float>(<double>(M - m_hi) * scale)  # exact: at most 24
-                # the float lanes stay inside the clamped levels on [lo, hi] (both ends: they are monotone), and
-                # step where MBQM does
-                if (_float_lanes_value(lo, s_hi, s_lo, c_pos, c_neg) == v0
-                        and _float_lanes_value(hi, s_hi, s_lo, c_pos, c_neg) == v1
+                # the clamped float lanes equal v0 at lo and v1 at hi (then beyond them too: they are monotone),
+                # and step where MBQM does
+                if (_clamp_level(_float_lanes_value(lo, s_hi, s_lo, c_pos, c_neg), k_lo, k_hi) == v0
+                        and _clamp_level(_float_lanes_value(hi, s_hi, s_lo, c_pos, c_neg), k_lo, k_hi) == v1
                         and _float_lanes_agree(M, sh, left, r, den, B, k_lo, k_hi, s_hi, s_lo, c_pos, c_neg)):
                     agree = True
                     break

@@ -73,15 +73,14 @@ def pack(w, bias, input_zero_point, mult, shift, out_zero_point, act_min, act_ma
     bound = np.abs(bias.astype(np.int64)) + reach     # max |accumulator| per channel
     arrays, fast = requant_arrays(O, b64, bound, mult.astype(np.int32), shift.astype(np.int32), scale,
                                   out_zero_point, name != "portable" and not single_rounding and O and scale is None)
-    arrays["fx"] = arrays["fx_lim"] = None
+    arrays["fx"] = None
     if fast and cpu.cpu_features()["fma"]:
         # (a fast mode implies a SIMD path, double rounding and MBQM) float-lane requantization where it is
         # exact for every accumulator (intrt/kernels/float_exact.py)
         fx = cpu.aligned_zeros(4 * arrays["bias"].size, np.float32)
-        fx_lim = cpu.aligned_zeros(2 * arrays["bias"].size, np.int32)
         if float_exact.constants(mult, shift, bound, out_zero_point, act_min, act_max,
-                                 out=fx.reshape(4, -1), limits=fx_lim.reshape(2, -1)) is not None:
-            arrays["fx"], arrays["fx_lim"] = fx, fx_lim
+                                 out=fx.reshape(4, -1)) is not None:
+            arrays["fx"] = fx
     arrays["w"] = packed
     return name, i, O, K, nr, kp, nblocks, packed, arrays, fast
 

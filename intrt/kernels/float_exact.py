@@ -4,17 +4,17 @@ The GEMM tiles of layers with a short dot product (a 1x1 convolution over 8..64 
 their time requantizing: TFLite's MultiplyByQuantizedMultiplier needs 64-bit products, 4 or 8 lanes per
 instruction. This module finds, per layer, float32 constants with which
 
-    y = floor(fma_down(a, s_hi, fma_down(a, s_lo, c))) + z_out,   a = float(min(max(acc, lo), hi)),
-    c = c_neg if a < 0 else c_pos
+    y = floor(fma_down(a, s_hi, fma_down(a, s_lo, c))) + z_out,   a = float(acc),  c = c_neg if acc < 0 else c_pos
 
 (both fused multiply-adds rounded toward -inf) is exactly MBQM(acc, M, shift) + z_out (docs/arithmetic.md,
 double rounding), clamped, for every accumulator the layer can produce, in 16 (AVX-512: embedded rounding) or
 8 (AVX2: MXCSR set around the tile) float lanes: simd/gemm_s8.h, a5_requant_fx and a2_requant_fx.
 
-The accumulator limits lo and hi come first: lo is the last accumulator whose output is still act_min, hi the
-first whose output is act_max (per channel). Clamping the accumulator to them changes no output, and it keeps
-a = float(acc') exact and small however long the dot product (a 3x3 convolution over 64 channels has
-accumulators up to ~2**24; its outputs step only between about -2**17 and 2**17), so no clamp is needed after.
+Only the accumulators between lo, the last one whose clamped output is act_min, and hi, the first at act_max
+(per channel), need the exact arithmetic: beyond them MBQM stays at its clamp, and the float lanes, monotone in
+the accumulator (the float conversion, the roundings toward -inf with s_hi, s_lo >= 0, the floor), stay at or
+beyond it too. So a long dot product qualifies: a 3x3 convolution over 64 channels has accumulators up to about
+2**24, which float32 does not hold exactly, but its outputs step only between about -2**17 and 2**17.
 
 Why it is exact where it is used. With x = acc * 2**left, r the right shift and D = 2**(31 + r), the fast
 integer form (simd/gemm_s8.h, a2_requant_fast) is
@@ -39,9 +39,9 @@ explicit), as are the values at lo and hi. A layer with a channel that disagrees
 requantization.
 
 Conditions (else None), with B = max(|lo|, |hi|): multipliers >= 0, double rounding, B < 2**22, right shift
-<= 20, B * 2**left < 2**31, |B * s| + 256 < 2**30 (the conversion to int32 stays in range), MBQM(lo) and
-MBQM(hi) inside the clamp (as always when s < 1: MBQM then steps one level at a time). A channel with
-one output level over the whole range (a zero multiplier) gets s = 0, c = that level + 1/2, lo = hi = 0.
+<= 20, B * 2**left < 2**31, |bound * s| + 256 < 2**30 (the conversion to int32 stays in range for every
+accumulator). A channel with one output level over the whole range (a zero multiplier) gets s = 0 and
+c = that level + 1/2.
 """
 from __future__ import annotations
 
@@ -50,21 +50,18 @@ import numpy as np
 from intrt.loadtime import float_lanes_constants
 
 
-def constants(mult, shift, bound, z_out, act_min, act_max, out=None, limits=None):
-    """``(consts, limits)``: float32 [4, >= O] (s_hi, s_lo, c_pos, c_neg) and int32 [2, >= O] (lo, hi) per channel,
-    or None when some channel is not exact this way (the conditions above, or a threshold that disagrees). The
-    work is intrt.loadtime.float_lanes_constants.
+def constants(mult, shift, bound, z_out, act_min, act_max, out=None):
+    """float32 [4, >= O] array of (s_hi, s_lo, c_pos, c_neg) per channel, or None when some channel is not exact this
+    way (the conditions above, or a threshold that disagrees at every split). The work is
+    intrt.loadtime.float_lanes_constants.
 
     ``mult``, ``shift``: the per-channel Q31 multipliers and shifts; ``bound``: max |accumulator| per channel
-    (bias included); the clamp [act_min, act_max] and z_out as in the op; ``out``, ``limits``: where to write
-    (zeros)."""
+    (bias included); the clamp [act_min, act_max] and z_out as in the op; ``out``: where to write (zeros)."""
     mult = np.ascontiguousarray(mult, np.int32)
     shift = np.ascontiguousarray(shift, np.int32)
     bound = np.ascontiguousarray(bound, np.int64)
     if out is None:
         out = np.zeros((4, mult.size), np.float32)
-    if limits is None:
-        limits = np.zeros((2, mult.size), np.int32)
-    if mult.size == 0 or not float_lanes_constants(mult, shift, bound, z_out, act_min, act_max, out, limits):
+    if mult.size == 0 or not float_lanes_constants(mult, shift, bound, z_out, act_min, act_max, out):
         return None
-    return out, limits
+    return out

@@ -73,8 +73,8 @@ cdef extern from "simd/gemm_s8.h" nogil:
         const int32_t *sneg
         const double *scale
         const float *fx
-        const int32_t *fx_lim
         int64_t fx_stride
+        int fx_clamp
     ctypedef struct gemm_source:
         const int8_t *x
         int conv
@@ -277,8 +277,8 @@ cdef class PackedGemm:
         self.requant_mode = fast
         fx = arrays["fx"]
         self.p.fx = <const float *>_ptr(fx) if fx is not None else NULL
-        self.p.fx_lim = <const int32_t *>_ptr(arrays["fx_lim"]) if fx is not None else NULL
         self.p.fx_stride = fx.size // 4 if fx is not None else 0
+        self.p.fx_clamp = act_min > -128 or act_max < 127
         self.float_lanes = fx is not None
         self.float_requant = scale is not None
         self.p.act_min, self.p.act_max = act_min, act_max

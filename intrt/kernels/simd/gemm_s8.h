@@ -103,10 +103,10 @@ typedef struct {
        NULL selects MBQM */
     const double *scale;
     /* float-lane requantization of intrt/kernels/float_exact.py (NULL: off): s_hi, s_lo, c_pos, c_neg, each
-       fx_stride floats, and the accumulator limits lo, hi (fx_lim), each fx_stride int32 */
+       fx_stride floats; fx_clamp: act_min > -128 or act_max < 127 (else the saturating int8 store clamps) */
     const float *fx;
-    const int32_t *fx_lim;
     int64_t fx_stride;
+    int fx_clamp;
 } gemm_params;
 
 typedef struct {                   /* where the activation rows come from */
@@ -590,10 +590,10 @@ static GEMM_AVX2 __attribute__((noinline)) void a2_requant_tile_other(const gemm
 
 /* The float-lane requantization of a5_requant_fx on 8 lanes: AVX2 has no embedded rounding, so the caller
    sets MXCSR to round toward -inf around it (the fused multiply-adds and the conversion, which then floors).
-   The accumulator is first clamped to the channel's limits lim[0], lim[1]; the blend picks c_neg where a (its
-   float) is negative. Returns y + z_out in int32, inside the output's clamp. */
-GEMM_INLINE GEMM_AVX2_FMA __m256i a2_requant_fx(__m256i x, const __m256 *k, const __m256i *lim, __m256i z) {
-    const __m256 a = _mm256_cvtepi32_ps(_mm256_min_epi32(_mm256_max_epi32(x, lim[0]), lim[1]));
+   The blend picks c_neg where a (the accumulator's float) is negative. Returns y + z_out in int32 (the int8
+   stores saturate and clamp). */
+GEMM_INLINE GEMM_AVX2_FMA __m256i a2_requant_fx(__m256i x, const __m256 *k, __m256i z) {
+    const __m256 a = _mm256_cvtepi32_ps(x);
     const __m256 t = _mm256_fmadd_ps(a, k[1], _mm256_blendv_ps(k[2], k[3], a));
     return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_fmadd_ps(a, k[0], t)), z);
 }
@@ -602,19 +602,14 @@ GEMM_INLINE GEMM_AVX2_FMA __m256i a2_requant_fx(__m256i x, const __m256 *k, cons
 static GEMM_AVX2_FMA __attribute__((noinline)) void a2_requant_tile_fx_body(const gemm_params *p, __m256i *v, int mr,
                                                                         int nv, int64_t c0) {
     __m256 k0[4], k1[4];
-    __m256i l0[2], l1[2];
     for (int j = 0; j < 4; j++) {
         k0[j] = _mm256_loadu_ps(p->fx + j * p->fx_stride + c0);
         k1[j] = _mm256_loadu_ps(p->fx + j * p->fx_stride + c0 + 8);
     }
-    for (int j = 0; j < 2; j++) {
-        l0[j] = _mm256_loadu_si256((const __m256i *)(p->fx_lim + j * p->fx_stride + c0));
-        l1[j] = _mm256_loadu_si256((const __m256i *)(p->fx_lim + j * p->fx_stride + c0 + 8));
-    }
     const __m256i z = _mm256_set1_epi32(p->z_out);
     for (int r = 0; r < mr; r++) {
-        v[2 * r] = a2_requant_fx(v[2 * r], k0, l0, z);
-        if (nv > 1) v[2 * r + 1] = a2_requant_fx(v[2 * r + 1], k1, l1, z);
+        v[2 * r] = a2_requant_fx(v[2 * r], k0, z);
+        if (nv > 1) v[2 * r + 1] = a2_requant_fx(v[2 * r + 1], k1, z);
     }
 }
 
@@ -954,13 +949,12 @@ GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fast(const a5_fast_consts *k, __m512i
 }
 
 /* Requantization in float lanes (intrt/kernels/float_exact.py; the wrapper checked that it gives MBQM's
-   integers, clamped, for every accumulator of the layer): with acc' = min(max(acc, lo), hi) (the channel's
-   accumulator limits, where the output reaches act_min and act_max), a = float(acc') (exact, |acc'| < 2**22)
-   and both fused multiply-adds rounded toward -inf,
-       y = floor(fma(a, s_hi, fma(a, s_lo, acc' < 0 ? c_neg : c_pos))) + z_out,   already inside the clamp.
-   Fewer instructions per 16 outputs than the 64-bit products of a5_requant_fast, and no clamp after: the
-   layers with a short dot product are bound by this step. The roundings are embedded in the instructions
-   (MXCSR is not read). */
+   integers, clamped, for every accumulator of the layer): with a = float(acc) and both fused multiply-adds
+   rounded toward -inf,
+       y = floor(fma(a, s_hi, fma(a, s_lo, acc < 0 ? c_neg : c_pos))) + z_out
+   (exact where the clamped output steps; beyond, where a may be rounded, monotone, so the clamp still holds).
+   9 instructions per 16 outputs where the 64-bit products of a5_requant_fast take 13: the layers with a short
+   dot product are bound by this step. The roundings are embedded in the instructions (MXCSR is not read). */
 typedef struct {
     __m512 s_hi, s_lo, c_pos, c_neg;
     __m512i z, lo, hi;
@@ -973,22 +967,30 @@ GEMM_INLINE GEMM_AVX512 a5_fx_consts a5_fx_load(const gemm_params *p, int64_t c)
     k.c_pos = _mm512_loadu_ps(p->fx + 2 * p->fx_stride + c);
     k.c_neg = _mm512_loadu_ps(p->fx + 3 * p->fx_stride + c);
     k.z = _mm512_set1_epi32(p->z_out);
-    k.lo = _mm512_loadu_si512((const void *)(p->fx_lim + c));
-    k.hi = _mm512_loadu_si512((const void *)(p->fx_lim + p->fx_stride + c));
+    k.lo = _mm512_set1_epi32(p->act_min);
+    k.hi = _mm512_set1_epi32(p->act_max);
     return k;
 }
 
-/* 16 accumulators -> int32 outputs in [act_min, act_max] (z_out added) */
-GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fx(const a5_fx_consts *k, __m512i x) {
+/* 16 accumulators -> int32 outputs (z_out added; clamped when `clamp`, else left for the saturating store) */
+GEMM_INLINE GEMM_AVX512 __m512i a5_requant_fx(const a5_fx_consts *k, __m512i x, const int clamp) {
     /* the rounding operand must be a literal constant: the intrinsics are macros at -O0 (INTRT_DEBUG builds) */
 #define A5_DOWN (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
-    x = _mm512_min_epi32(_mm512_max_epi32(x, k->lo), k->hi);
     const __m512 a = _mm512_cvtepi32_ps(x);
     const __m512 c = _mm512_mask_blend_ps(_mm512_cmplt_epi32_mask(x, _mm512_setzero_si512()), k->c_pos, k->c_neg);
     const __m512 t = _mm512_fmadd_round_ps(a, k->s_lo, c, A5_DOWN);
     const __m512 v = _mm512_fmadd_round_ps(a, k->s_hi, t, A5_DOWN);
-    return _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, A5_DOWN), k->z);
+    __m512i y = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, A5_DOWN), k->z);
 #undef A5_DOWN
+    if (clamp) y = _mm512_min_epi32(_mm512_max_epi32(y, k->lo), k->hi);
+    return y;
+}
+
+/* 16 int32 values -> int8 with saturation, stores of nc (<= 16) channels */
+GEMM_INLINE GEMM_AVX512 void a5_store16_sat(__m512i x, int8_t *dst, int64_t nc) {
+    const __m128i b = _mm512_cvtsepi32_epi8(x);
+    if (nc >= 16) _mm_storeu_si128((__m128i *)dst, b);
+    else if (nc > 0) _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nc) - 1), b);
 }
 
 /* 16 int32 values in [-128, 127] -> int8 stores of nc (<= 16) channels */
@@ -1003,7 +1005,7 @@ GEMM_INLINE GEMM_AVX512 void a5_store16(__m512i x, int8_t *dst, int64_t nc) {
 GEMM_INLINE GEMM_AVX512 void a5_out16(const gemm_params *p, __m512i x, int64_t c, int8_t *dst, int64_t nc) {
     if (p->fx) {
         const a5_fx_consts k = a5_fx_load(p, c);
-        a5_store16(a5_requant_fx(&k, x), dst, nc);
+        a5_store16_sat(a5_requant_fx(&k, x, 1), dst, nc);
         return;
     }
     if (p->fast) {
@@ -1065,7 +1067,7 @@ static GEMM_AVX512 __attribute__((noinline)) void a5_out_tile(const gemm_params 
 
 /* the float-lane requantization of row r's column h */
 #define A5_FX_ROW(r, h, off) \
-    if (mr > r) a5_store16(a5_requant_fx(&q, c##r##h), y + r * ldy + off, nc - off);
+    if (mr > r) a5_store16_sat(a5_requant_fx(&q, c##r##h, clamp), y + r * ldy + off, nc - off);
 #define A5_FX_COLUMN(h, off)                                                                              \
     A5_FX_ROW(0, h, off) A5_FX_ROW(1, h, off) A5_FX_ROW(2, h, off) A5_FX_ROW(3, h, off)                  \
     A5_FX_ROW(4, h, off) A5_FX_ROW(5, h, off) A5_FX_ROW(6, h, off) A5_FX_ROW(7, h, off)                  \
@@ -1085,6 +1087,7 @@ GEMM_INLINE GEMM_AVX512 void a5_kernel(const gemm_params *p, const int8_t *w, co
         A5_ROW_STEP(6) A5_ROW_STEP(7) A5_ROW_STEP(8) A5_ROW_STEP(9) A5_ROW_STEP(10) A5_ROW_STEP(11)
     }
     if (p->fx) {
+        const int clamp = p->fx_clamp;
         a5_fx_consts q = a5_fx_load(p, c0);
         A5_FX_COLUMN(0, 0)
         if (nv > 1) {
