@@ -43,6 +43,7 @@ cdef extern from "cpu.h" nogil:
     int intrt_pool_grow(int n)
     int intrt_pool_workers()
     void intrt_pool_set_spin_ns(int64_t ns)
+    void intrt_pool_set_min_share(double share)
     int64_t intrt_pool_spin()
     void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *serial_left)
     int intrt_pool_job_lost(double took_ns, double alone_ns, int caller_ran_all, int woken)
@@ -153,6 +154,12 @@ def pool_workers():
 def set_spin_microseconds(double us):
     """How long idle workers (and a caller waiting for running tasks) poll before sleeping (default 50 us)."""
     intrt_pool_set_spin_ns(<int64_t>max(1.0, us * 1000.0))
+
+
+def _set_min_cpu_share(double share):
+    """The caller's CPU share below which the pool runs jobs alone (threadpool.h, "CPU share"; 0: the default).
+    For experiments."""
+    intrt_pool_set_min_share(share)
 
 
 def get_spin_microseconds():

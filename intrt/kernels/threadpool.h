@@ -130,6 +130,7 @@ typedef struct {
     int share_backoff;               /* serial jobs after the next starved window (see "CPU share") */
     int probe;                       /* parallel jobs until the next one whose caller CPU time is sampled */
     int64_t share_cpu, share_wall;   /* the sampled jobs' caller CPU and wall time since the last verdict */
+    double min_share;                /* INTRT_POOL_MIN_SHARE unless set (intrt_pool_set_min_share) */
     int64_t losses, serial_jobs;     /* counters for intrt_pool_stats */
     pid_t pid;                       /* the process that made the workers (a fork child starts over) */
 } intrt_pool;
@@ -290,7 +291,8 @@ static void intrt_pool_judge_share(intrt_pool *p, int64_t cpu_ns, int64_t wall_n
     p->share_cpu += cpu_ns;
     p->share_wall += wall_ns;
     if (p->share_wall < INTRT_POOL_SHARE_WINDOW_NS) return;
-    const int starved = (double)p->share_cpu < INTRT_POOL_MIN_SHARE * (double)p->share_wall;
+    const double min_share = p->min_share > 0 ? p->min_share : INTRT_POOL_MIN_SHARE;
+    const int starved = (double)p->share_cpu < min_share * (double)p->share_wall;
     p->share_cpu = p->share_wall = 0;
     if (p->share_backoff < INTRT_POOL_MIN_BACKOFF) p->share_backoff = INTRT_POOL_MIN_BACKOFF;
     if (starved) {
@@ -397,6 +399,8 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
 
 static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { intrt_the_pool.spin_ns = ns > 0 ? ns : 1; }
+/* the CPU share below which sampled jobs count as a loss; <= 0: the default, >= 0 .. 1 otherwise (1e-9: off) */
+static void intrt_pool_set_min_share(double share) { intrt_the_pool.min_share = share; }
 static int64_t intrt_pool_spin(void) {
     return intrt_the_pool.spin_ns ? intrt_the_pool.spin_ns : INTRT_POOL_SPIN_NS;
 }
@@ -416,6 +420,7 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
 }
 static int intrt_pool_workers(void) { return 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
+static void intrt_pool_set_min_share(double share) { (void)share; }
 static int64_t intrt_pool_spin(void) { return 0; }
 
 #endif
