@@ -364,19 +364,25 @@ cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
     return q
 
 
-cdef inline double _round_down_f32(double y) noexcept nogil:
-    cdef float f = <float>y                    # to nearest; one step down if that went up
-    if <double>f > y:
+cdef inline double _round_down_sum_f32(double p, double q) noexcept nogil:
+    # the largest float32 <= p + q, the sum taken exactly: hi + lo == p + q (TwoSum), then hi to nearest float32
+    # and one step down if that is above the sum (a double alone may round a sum just below an integer up to it)
+    cdef double hi = p + q
+    cdef double bb = hi - p
+    cdef double lo = (p - (hi - bb)) + (q - bb)
+    cdef float f = <float>hi
+    if <double>f > hi or (<double>f == hi and lo < 0):
         f = nextafterf(f, -INFINITY)
     return <double>f
 
 
 cdef inline int64_t _float_lanes_value(int64_t acc, double s_hi, double s_lo, double c_pos, double c_neg) noexcept nogil:
-    # simd/gemm_s8.h a5_requant_fx / a2_requant_fx before z_out, in doubles that hold every value exactly
-    # (float_exact.py), each fused multiply-add rounded toward -inf as the float lanes do
+    # simd/gemm_s8.h a5_requant_fx / a2_requant_fx before z_out, each fused multiply-add rounded toward -inf as
+    # the float lanes do: the products are exact in doubles (|acc| < 2**22 here, s_hi and s_lo of 24 bits), the
+    # sums exact as pairs of doubles
     cdef double a = <double>acc
-    cdef double t = _round_down_f32(a * s_lo + (c_neg if acc < 0 else c_pos))
-    return <int64_t>floor(_round_down_f32(a * s_hi + t))
+    cdef double t = _round_down_sum_f32(a * s_lo, c_neg if acc < 0 else c_pos)
+    return <int64_t>floor(_round_down_sum_f32(a * s_hi, t))
 
 
 cdef inline int64_t _clamp_level(int64_t v, int64_t k_lo, int64_t k_hi) noexcept nogil:

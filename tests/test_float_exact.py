@@ -22,20 +22,24 @@ def mbqm_ref(acc, mult, shift):
     return (h >> right) + ((h & mask) > (mask >> 1) + (h < 0))   # RoundingDivideByPOT: ties away from zero
 
 
-def round_down_f32(y):
-    f = y.astype(np.float32)
-    over = f.astype(np.float64) > y
+def round_down_sum_f32(p, q):
+    """The largest float32 <= p + q (float64 arrays), the sum taken exactly: hi + lo == p + q (TwoSum)."""
+    hi = p + q
+    bb = hi - p
+    lo = (p - (hi - bb)) + (q - bb)
+    f = hi.astype(np.float32)
+    over = (f.astype(np.float64) > hi) | ((f.astype(np.float64) == hi) & (lo < 0))
     f[over] = np.nextafter(f[over], np.float32(-np.inf))
     return f.astype(np.float64)
 
 
 def float_lanes_ref(acc, s_hi, s_lo, c_pos, c_neg):
     """The float lanes before z_out: floor(fma_down(a, s_hi, fma_down(a, s_lo, c))), a = float32(acc) (rounded to
-    nearest), c = c_neg where acc < 0; float64 holds every intermediate exactly at these magnitudes, the float32
-    roundings are explicit."""
+    nearest), c = c_neg where acc < 0; the products are exact in float64 (24 x 24 bits), the sums exact as pairs,
+    the float32 roundings explicit."""
     a = acc.astype(np.float32).astype(np.float64)
-    t = round_down_f32(a * float(s_lo) + np.where(acc < 0, float(c_neg), float(c_pos)))
-    return np.floor(round_down_f32(a * float(s_hi) + t)).astype(np.int64)
+    t = round_down_sum_f32(a * float(s_lo), np.where(acc < 0, float(c_neg), float(c_pos)))
+    return np.floor(round_down_sum_f32(a * float(s_hi), t)).astype(np.int64)
 
 
 def mbqm_clamped(acc, mult, shift, z, lo, hi):

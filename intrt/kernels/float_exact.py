@@ -27,15 +27,15 @@ so MBQM(acc) = floor(acc * s + c) with s = M * 2**left / D, c_pos = 1/2 + 2**-(r
 to a float32 grid that holds the integers does not change a floor. The only error left is the rounding of
 t = fma_down(a, s_lo, c), less than one float32 ulp g of t. If a * s_hi is a multiple of g, so is a * s_hi + t,
 and the exact a * s + c lies in [a * s_hi + t, a * s_hi + t + g), a cell of that grid with no integer inside: the
-floor is exact for every accumulator. a * s_hi is a multiple of 2**(n + left - 31 - r) and g <= 2**(p - 24) for
-|t| < 2**p, so n >= p + 7 + r - left suffices; the clamp to [lo, hi] keeps |a * s_lo| and hence p small, so some
+floor is exact for every accumulator in [lo, hi]. a * s_hi is a multiple of 2**(n + left - 31 - r) and g <= 2**(p - 24) for
+|t| < 2**p, so n >= p + 7 + r - left suffices; within [lo, hi], |a * s_lo| and hence p stay small, so some
 n <= 24 meets it for most layers (right shifts up to about 13). Smaller n can still be exact where no step of the
 output lies that close above an integer. Rather than rely on either argument, the constants are checked, n =
 7, 8, ... until one agrees: both sides are non-decreasing in the accumulator, so they agree on every
 accumulator in [lo, hi] iff they agree just at and just below each accumulator where the clamped output steps
 up (at most 255 per channel), and only steps whose exact value lies within g of an integer need evaluating
-(intrt.loadtime.float_lanes_constants, in C; values in doubles that hold them exactly, float32 roundings
-explicit), as are the values at lo and hi. A layer with a channel that disagrees at every n keeps the integer
+(intrt.loadtime.float_lanes_constants, in C: products exact in doubles, sums exact as pairs of doubles, the
+float32 roundings explicit), as are the values at lo and hi. A layer with a channel that disagrees at every n keeps the integer
 requantization.
 
 Conditions (else None), with B = max(|lo|, |hi|): multipliers >= 0, double rounding, B < 2**22, right shift
