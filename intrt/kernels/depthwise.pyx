@@ -143,10 +143,11 @@ def get_isa():
 
 
 #: multiply-adds of the whole batch (N * OH * OW * C * dm * KH * KW) from which a step uses more than one
-#: thread: the GEMM's threshold (intrt.kernels.gemm.MIN_PARALLEL_MACS, measured with it in whole models),
-#: which the thread pool's contention rules make safe on a busy machine. Counting the batch matters:
-#: MobileNetV2-0.35's small depthwise layers split at batch 16, not per image.
-PARALLEL_MIN_MACS = 64_000
+#: thread. Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): a layer alone gains 1.5-1.9x from
+#: ~250k MACs and breaks even around 60k-125k; inside whole models (MobileNetV2) the cost of waking the second
+#: thread for every layer made 500k the better threshold. Counting the batch matters: MobileNetV2-0.35's
+#: depthwise layers are all below 500k per image, so per image they never split even at batch 16.
+PARALLEL_MIN_MACS = 500_000
 
 
 def default_threads():

@@ -96,16 +96,13 @@ ISA_NAMES = ("portable", "avx2", "avxvnni", "avx512vnni")     # indices = the IS
 #: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
 cdef enum:
     TILE_BYTES_C = 128 * 1024
-    MIN_PARALLEL_MACS_C = 1 << 16
+    MIN_PARALLEL_MACS_C = 1 << 20
 TILE_BYTES = TILE_BYTES_C
-#: multiply-adds each thread must get: smaller problems run on fewer threads. 64k is 0.3-1 us of work per
-#: thread (AVX-512 VNNI .. AVX2), a few times the cost of posting a job to a polling worker. The thread pool's
-#: contention rules (intrt/kernels/threadpool.h: a job slower than the caller alone, or a caller that gets less
-#: than 80% of a CPU while its workers run) keep such splits from costing much when other processes hold the
-#: cores. Measured on a 2-vCPU AMD EPYC (a shared host), 2 threads, medians of 40 interleaved rounds, as a
-#: fraction of one thread's time: MobileNetV2-0.35 batch 1 0.80-0.90x in six runs, 1.31x in one (with 1M, the
-#: former threshold: 1.00x, no layer split); batch 16 0.59-0.66x (1M: 0.64-0.70x); with a CPU-bound process
-#: alongside 1.01-1.07x (without the CPU-share rule: 2.0-2.2x at batch 1).
+#: multiply-adds each thread must get: smaller problems run on fewer threads. 1M is 4-15 us of work per
+#: thread (AVX-512 VNNI .. AVX2); below that, a worker's wake-up and its polling after the job (which takes a
+#: core from the caller when other processes are busy) cost more than the split saves: MobileNetV2-0.35 at
+#: batch 1 with 2 threads on a loaded 2-vCPU machine ran at 0.82-0.89x of one thread with 512k and 1.00x with
+#: 1M (no layer of it is split then), while its batch-16 layers of 2-4M multiply-adds still split.
 MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
 cdef int64_t _min_parallel_macs = MIN_PARALLEL_MACS_C
 
