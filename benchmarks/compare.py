@@ -60,6 +60,9 @@ LAYERS = {
     "hd_conv0": ("conv", dict(h=224, w=224, c=3, o=24, k=3, s=2), "hand conv 3x3/2 224x224x3->24"),
     "hd_dw24": ("dw", dict(h=112, w=112, c=24, k=3), "hand depthwise 3x3 112x112x24"),
     "hd_pw": ("conv", dict(h=112, w=112, c=16, o=64, k=1), "hand conv 1x1 112x112x16->64"),
+    "hd_dw5": ("dw", dict(h=28, w=28, c=144, k=5), "hand depthwise 5x5 28x28x144"),
+    "hd_dw5_14": ("dw", dict(h=14, w=14, c=384, k=5), "hand depthwise 5x5 14x14x384"),
+    "hd_pw96": ("conv", dict(h=56, w=56, c=16, o=96, k=1), "hand conv 1x1 56x56x16->96"),
 }
 MODELS = {
     "mnv2_b1": ("tflite/mobilenet_v2.tflite", 1, "MobileNetV2-0.35 96x96 batch 1"),
