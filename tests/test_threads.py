@@ -108,6 +108,28 @@ def test_pool_falls_back_to_the_caller_when_workers_lose():
             pytest.fail("the pool never used its worker again")
 
 
+def test_pool_falls_back_when_the_caller_gets_too_little_cpu():
+    """threadpool.h, "CPU share": jobs whose calling thread is off its CPU for most of their time (here: it
+    sleeps in its tasks, as when more threads than cores are runnable) count as a loss although each job alone
+    did not stall: the next jobs run on the caller only."""
+    if not cpu.HAVE_THREAD_POOL:
+        pytest.skip("no thread pool in this build")
+    while cpu.pool_stats()["serial_left"]:
+        cpu._run_tasks(2, 2)
+    before = cpu.pool_stats()
+    for _ in range(64):     # every 4th job is sampled; 200 us of sampled jobs make a verdict
+        cpu._run_tasks(4, 2, caller_sleep_us=100)
+        if cpu.pool_stats()["losses"] > before["losses"]:
+            break
+    else:
+        pytest.fail("jobs whose caller slept through them were never judged")
+    after = cpu.pool_stats()
+    assert after["serial_left"] > 0
+    assert (cpu._run_tasks(64, 2) == 0).all()     # the next job: the caller alone
+    while cpu.pool_stats()["serial_left"]:
+        cpu._run_tasks(2, 2)
+
+
 @pytest.mark.parametrize("took, alone, caller_ran_all, woken, lost", [
     (100.0, 100.0, True, False, True),      # no worker joined a long job although they were awake
     (100.0, 100.0, True, True, False),      # ... but they were asleep: not judged (waking takes time)

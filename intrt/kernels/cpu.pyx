@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from libc.stdint cimport int64_t
+from posix.time cimport nanosleep, timespec
 
 from intrt.errors import ArgumentTypeError, InputError
 
@@ -42,6 +43,7 @@ cdef extern from "cpu.h" nogil:
     int intrt_pool_grow(int n)
     int intrt_pool_workers()
     void intrt_pool_set_spin_ns(int64_t ns)
+    void intrt_pool_set_min_share(double share)
     int64_t intrt_pool_spin()
     void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *serial_left)
     int intrt_pool_job_lost(double took_ns, double alone_ns, int caller_ran_all, int woken)
@@ -154,6 +156,12 @@ def set_spin_microseconds(double us):
     intrt_pool_set_spin_ns(<int64_t>max(1.0, us * 1000.0))
 
 
+def _set_min_cpu_share(double share):
+    """The caller's CPU share below which the pool runs jobs alone (threadpool.h, "CPU share"; 0: the default).
+    For experiments."""
+    intrt_pool_set_min_share(share)
+
+
 def get_spin_microseconds():
     return intrt_pool_spin() / 1000.0
 
@@ -251,6 +259,7 @@ cdef struct _SlotRecord:
     int *slots
     int64_t task_ns                # every task takes at least this long
     int64_t worker_delay_ns        # a task on a worker (slot > 0) takes this much longer
+    int64_t caller_sleep_ns        # a task on the caller (slot 0) sleeps this long first (off the CPU)
 
 
 cdef inline void _busy_wait(int64_t ns) noexcept nogil:
@@ -266,16 +275,24 @@ cdef void _record_slot(void *ctx, int64_t task, int slot) noexcept nogil:
         _busy_wait(r.task_ns)
     if slot > 0 and r.worker_delay_ns > 0:      # a worker the OS took away in the middle of a task
         _busy_wait(r.worker_delay_ns)
+    cdef timespec t
+    if slot == 0 and r.caller_sleep_ns > 0:     # the caller descheduled: wall time passes, not its CPU time
+        t.tv_sec = r.caller_sleep_ns // 1000000000
+        t.tv_nsec = r.caller_sleep_ns % 1000000000
+        nanosleep(&t, NULL)
 
 
-def _run_tasks(int64_t ntasks, int threads, double task_us=0.0, double worker_delay_us=0.0):
+def _run_tasks(int64_t ntasks, int threads, double task_us=0.0, double worker_delay_us=0.0,
+               double caller_sleep_us=0.0):
     """Run ``ntasks`` tasks on the pool; returns the slot that ran each (tests of the pool itself). Each task
-    takes ``task_us``, and ``worker_delay_us`` more on a worker (as if another process held that core)."""
+    takes ``task_us``, and ``worker_delay_us`` more on a worker (as if another process held that core); a task
+    on the calling thread first sleeps ``caller_sleep_us`` (as if the caller lost its core)."""
     out = np.full(ntasks, -1, np.intc)
     cdef int[::1] view = out
     cdef _SlotRecord r
     r.task_ns = <int64_t>(task_us * 1000.0)
     r.worker_delay_ns = <int64_t>(worker_delay_us * 1000.0)
+    r.caller_sleep_ns = <int64_t>(caller_sleep_us * 1000.0)
     if ntasks:
         r.slots = &view[0]
         with nogil:

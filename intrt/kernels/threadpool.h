@@ -25,6 +25,13 @@
    from it; workers it had to wake from sleep are not judged, they may just not be up yet), runs the next
    `serial_left` jobs alone (no worker woken, so none spins) before trying threads again; the count doubles
    with every consecutive loss (8 .. INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained.
+   CPU share: most jobs do not stall outright, yet with more runnable threads than cores the workers, running
+   and polling between jobs, take CPU time from the caller. Beside a CPU-bound process (benchmarks/compare.py
+   --contend, 2 vCPUs) two threads took 1.13x (MobileNetV2-0.35 batch 16) and 1.35x (a 224x224 hand landmark
+   model) of one thread's time with few jobs judged lost. So the caller also samples its own thread CPU time over
+   some jobs; when it got less than INTRT_POOL_MIN_SHARE of a CPU while it had work, it runs alone for a count of
+   jobs that doubles with every starved window and halves with every window that was not (there: 0.95x and
+   1.04x).
    Only speed depends on this: tasks write disjoint outputs, so results never depend on how they are split.
 
    One job runs at a time. A caller that finds the pool busy (another Python thread running a model)
@@ -58,7 +65,14 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 #define INTRT_POOL_TWO_ENDED_MAX 0xffff
 /* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
 #define INTRT_POOL_MIN_BACKOFF 8
-#define INTRT_POOL_MAX_BACKOFF 4096
+#define INTRT_POOL_MAX_BACKOFF 16384
+/* CPU share: every INTRT_POOL_SHARE_EVERY-th parallel job, the caller's thread CPU time is read before and after
+   (a system call, about a microsecond for both); when the jobs sampled over INTRT_POOL_SHARE_WINDOW_NS of wall
+   time got less than INTRT_POOL_MIN_SHARE of a CPU, the caller was descheduled while its workers ran or spun:
+   more runnable threads than cores. That is a loss even when no single job stalled. */
+#define INTRT_POOL_SHARE_EVERY 4
+#define INTRT_POOL_SHARE_WINDOW_NS 200000
+#define INTRT_POOL_MIN_SHARE 0.8
 /* a job "lost" when it took this many times longer than the caller alone would have, and INTRT_POOL_JOIN_NS
    more: a clear stall, not the unevenness of tasks, a worker's cold cache or the cost of posting a short job */
 #define INTRT_POOL_LOSS_RATIO 1.5
@@ -114,6 +128,10 @@ typedef struct {
     /* contention fallback, read and written only by the job's caller (it holds `busy`) */
     int serial_left;                 /* jobs still to run on the caller alone */
     int backoff;                     /* serial jobs after the next loss */
+    int share_backoff;               /* serial jobs after the next starved window (see "CPU share") */
+    int probe;                       /* parallel jobs until the next one whose caller CPU time is sampled */
+    int64_t share_cpu, share_wall;   /* the sampled jobs' caller CPU and wall time since the last verdict */
+    double min_share;                /* INTRT_POOL_MIN_SHARE unless set (intrt_pool_set_min_share) */
     int64_t losses, serial_jobs;     /* counters for intrt_pool_stats */
     pid_t pid;                       /* the process that made the workers (a fork child starts over) */
 } intrt_pool;
@@ -255,6 +273,38 @@ static int intrt_pool_grow(int n) {
    was posted, `work` when the caller began claiming tasks, `idle` when it found none left, `end` when every
    task had finished; `ran` of the `ntasks` tasks ran on the caller, so (idle - work) / ran is its time per task
    and ntasks times that the job without workers. */
+static inline int64_t intrt_thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static inline void intrt_pool_lose(intrt_pool *p) {
+    p->serial_left = p->backoff;
+    p->losses++;
+    if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
+}
+
+/* "CPU share": a sampled job's caller CPU time `cpu_ns` over the wall time `wall_ns` from posting the job to
+   finding no task left (it was runnable throughout: waiting for the workers' last tasks is not counted); a loss
+   when the sampled jobs of the last INTRT_POOL_SHARE_WINDOW_NS got less than INTRT_POOL_MIN_SHARE of a CPU */
+static void intrt_pool_judge_share(intrt_pool *p, int64_t cpu_ns, int64_t wall_ns) {
+    p->share_cpu += cpu_ns;
+    p->share_wall += wall_ns;
+    if (p->share_wall < INTRT_POOL_SHARE_WINDOW_NS) return;
+    const double min_share = p->min_share > 0 ? p->min_share : INTRT_POOL_MIN_SHARE;
+    const int starved = (double)p->share_cpu < min_share * (double)p->share_wall;
+    p->share_cpu = p->share_wall = 0;
+    if (p->share_backoff < INTRT_POOL_MIN_BACKOFF) p->share_backoff = INTRT_POOL_MIN_BACKOFF;
+    if (starved) {
+        p->serial_left = p->share_backoff;
+        p->losses++;
+        if (p->share_backoff < INTRT_POOL_MAX_BACKOFF) p->share_backoff *= 2;
+    } else if (p->share_backoff > INTRT_POOL_MIN_BACKOFF) {
+        p->share_backoff /= 2;
+    }
+}
+
 static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t idle, int64_t end, int64_t ran,
                              int64_t ntasks, int woken) {
     if (ran <= 0) return;                           /* no per-task time to compare */
@@ -265,9 +315,7 @@ static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t
        tens of microseconds in some virtual machines: judged, every job after a fallback would lose again) */
     const int alone_job = ran >= ntasks;
     if (intrt_pool_job_lost((double)(end - start), alone, alone_job, woken)) {
-        p->serial_left = p->backoff;
-        p->losses++;
-        if (p->backoff < INTRT_POOL_MAX_BACKOFF) p->backoff *= 2;
+        intrt_pool_lose(p);
     } else if (!(alone_job && woken)) {
         p->backoff = INTRT_POOL_MIN_BACKOFF;
     }
@@ -290,6 +338,12 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
         for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
         atomic_store(&p->busy, 0);
         return;
+    }
+    const int sampled = --p->probe <= 0;
+    int64_t cpu0 = 0;
+    if (sampled) {
+        p->probe = INTRT_POOL_SHARE_EVERY;
+        cpu0 = intrt_thread_cpu_ns();
     }
     int64_t start = intrt_now_ns();
     if (p->nworkers < threads - 1) intrt_pool_grow(threads - 1);
@@ -314,6 +368,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     int64_t work = intrt_now_ns();
     int64_t ran = intrt_pool_claim(p, gen, fn, ctx, ntasks, 0);
     int64_t idle = intrt_now_ns(), end = idle;
+    const int64_t cpu1 = sampled ? intrt_thread_cpu_ns() : 0;   /* the caller's share: while it had work */
     if (atomic_fetch_add(&p->done, ran) + ran != ntasks) {
         /* other threads still run tasks: poll briefly, then sleep until the last one signals */
         int64_t deadline = idle + p->spin_ns;
@@ -332,6 +387,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
         end = intrt_now_ns();
     }
     intrt_pool_judge(p, start, work, idle, end, ran, ntasks, woken);
+    if (sampled && p->serial_left == 0) intrt_pool_judge_share(p, cpu1 - cpu0, idle - start);
     atomic_store(&p->busy, 0);
 }
 
@@ -344,6 +400,8 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
 
 static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { intrt_the_pool.spin_ns = ns > 0 ? ns : 1; }
+/* the CPU share below which sampled jobs count as a loss; <= 0: the default, >= 0 .. 1 otherwise (1e-9: off) */
+static void intrt_pool_set_min_share(double share) { intrt_the_pool.min_share = share; }
 static int64_t intrt_pool_spin(void) {
     return intrt_the_pool.spin_ns ? intrt_the_pool.spin_ns : INTRT_POOL_SPIN_NS;
 }
@@ -363,6 +421,7 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
 }
 static int intrt_pool_workers(void) { return 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
+static void intrt_pool_set_min_share(double share) { (void)share; }
 static int64_t intrt_pool_spin(void) { return 0; }
 
 #endif
