@@ -236,7 +236,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import intrt
-    from intrt.kernels import gemm
+    from intrt.kernels import cpu, gemm
 
     threads = [int(t) for t in args.threads.split(",")]
     isas = [None if i == "auto" else i for i in args.isa.split(",")]
@@ -279,8 +279,14 @@ def main(argv=None):
                 orr = ort_runner(ref, nt, shapes)
                 if orr:
                     runners["ORT"] = lambda orr=orr: orr(xs_nchw)
+                before = cpu.pool_stats()
                 rows.append((label, nt, macs, measure(runners, args.rounds, args.budget, args.stat)))
-                print(_row_text(rows[-1], peak), flush=True)
+                after = cpu.pool_stats()
+                pool = ""
+                if nt > 1:   # intrt's pool: parallel jobs that lost to one thread, and jobs run alone after that
+                    pool = (f" | pool: {after['losses'] - before['losses']} lost, "
+                            f"{after['serial_jobs'] - before['serial_jobs']} alone")
+                print(_row_text(rows[-1], peak) + pool, flush=True)
     finally:
         if contender is not None:
             contender.kill()

@@ -189,6 +189,42 @@ def test_mobilenet_same_bytes_for_every_thread_count(mobilenet):
             assert np.array_equal(m.run(x, quantized=True), w), f"{n} threads"
 
 
+def test_a_worker_leaves_the_callers_cpu_and_keeps_its_affinity():
+    # threadpool.h, "Sharing a CPU": the move leaves the CPU out for one moment only
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this system")
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2 or not cpu.HAVE_THREAD_POOL or not os.path.exists("/proc/thread-self/stat"):
+        assert cpu._leave_current_cpu() == -1 or len(allowed) >= 2
+        assert os.sched_getaffinity(0) == allowed
+        return
+
+    def cpu_now():
+        with open("/proc/thread-self/stat") as f:      # field 39: the CPU this thread runs on
+            return int(f.read().rsplit(")", 1)[1].split()[36])
+
+    moves = []
+    for _ in range(5):      # the OS may move the thread back at once; once off is enough
+        left = cpu._leave_current_cpu()
+        assert os.sched_getaffinity(0) == allowed
+        assert left in allowed
+        moves.append(cpu_now() != left)
+    assert any(moves)
+
+
+def test_models_release_the_pool_hold(mobilenet):
+    # while a model runs with threads, the pool's workers poll between its layers; a count that stayed up
+    # would keep them polling after every later job
+    m = intrt.load(mobilenet, num_threads=2)
+    x = np.zeros(m.inputs[0].shape, np.int8)
+    ts = [threading.Thread(target=lambda: [m.run(x, quantized=True) for _ in range(5)]) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert cpu._pool_holding() == 0
+
+
 def test_run_from_four_python_threads_same_bytes(mobilenet):
     rng = np.random.default_rng(4)
     m = intrt.load(mobilenet)

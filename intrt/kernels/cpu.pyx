@@ -42,6 +42,9 @@ cdef extern from "cpu.h" nogil:
     void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int threads)
     int intrt_pool_grow(int n)
     int intrt_pool_workers()
+    void intrt_pool_hold(int on)
+    int intrt_pool_holding()
+    int intrt_pool_leave_current_cpu()
     void intrt_pool_set_spin_ns(int64_t ns)
     void intrt_pool_set_min_share(double share)
     int64_t intrt_pool_spin()
@@ -162,6 +165,17 @@ def _set_min_cpu_share(double share):
     intrt_pool_set_min_share(share)
 
 
+def _pool_holding():
+    """Models running now with threads, whose pool workers poll between layers (threadpool.h, "Waiting")."""
+    return intrt_pool_holding()
+
+
+def _leave_current_cpu():
+    """Move the calling thread off the CPU it runs on, as a pool worker leaves the caller's (threadpool.h,
+    "Sharing a CPU"); returns the CPU it left, or -1 (not Linux, or a single allowed CPU)."""
+    return intrt_pool_leave_current_cpu()
+
+
 def get_spin_microseconds():
     return intrt_pool_spin() / 1000.0
 
@@ -215,10 +229,11 @@ def aligned_copy(arr, int align=64):
 
 
 def pool_stats():
-    """How the pool met contention since the process started: ``{"losses": parallel jobs that took longer than
-    the calling thread alone would have or that no worker joined, "serial_jobs": jobs then run on the calling
-    thread alone, "serial_left": how many more will}``. After a loss the pool runs the next jobs without workers
-    (8, doubling per consecutive loss up to 4096) and then tries threads again (threadpool.h, "Contention");
+    """How the pool met contention since the process started: ``{"losses": how often parallel jobs took longer
+    than the calling thread alone would have or no worker joined them, or the calling thread got too little CPU,
+    enough times in a row to fall back, "serial_jobs": jobs then run on the calling
+    thread alone, "serial_left": how many more will}``. After two lost jobs in a row (one loss) the pool runs the
+    next jobs without workers (8, doubling per consecutive loss up to 4096) and then tries threads again (threadpool.h, "Contention");
     results never depend on it, only speed."""
     cdef int64_t losses = 0, serial = 0, left = 0
     intrt_pool_stats(&losses, &serial, &left)
@@ -234,6 +249,10 @@ def _job_lost(double took_us, double alone_us, bint caller_ran_all, bint woken):
 
 cdef void parallel_for(task_fn fn, void *ctx, int64_t ntasks, int threads) noexcept nogil:
     intrt_pool_run(<intrt_task_fn>fn, ctx, ntasks, threads)
+
+
+cdef void pool_hold(int on) noexcept nogil:
+    intrt_pool_hold(on)
 
 
 cdef int current_threads() noexcept nogil:

@@ -1,6 +1,7 @@
 """Run prepared kernel calls (see step.pxd) back to back without the GIL."""
 from libc.stdlib cimport malloc, free
 from intrt.errors import InternalError, MemoryLimitError
+from intrt.kernels.cpu cimport pool_hold, current_threads
 
 
 cdef class Step:
@@ -48,6 +49,12 @@ cdef class StepList:
 
     def run(self):
         cdef Py_ssize_t i
+        # with threads, the pool's workers wait for the next parallel layer through the serial ones between
+        cdef bint hold = self.n > 1 and current_threads() > 1
         with nogil:
+            if hold:
+                pool_hold(1)
             for i in range(self.n):
                 self.fns[i](self.params[i])
+            if hold:
+                pool_hold(0)

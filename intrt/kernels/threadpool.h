@@ -13,8 +13,14 @@
    the next, still in its own core's cache. Jobs of more than 65535 tasks claim from the front only.
 
    Waiting: a worker spins for a short, bounded time after each job (INTRT_POOL_SPIN_NS, so the next layer
-   finds it awake), then sleeps on a condition variable; never an unbounded spin. The caller likewise spins
-   briefly for running tasks and then sleeps until the last one signals.
+   finds it awake), then sleeps on a condition variable; never an unbounded spin. While a model runs (between
+   intrt_pool_hold(1) and intrt_pool_hold(0): a StepList), it spins up to INTRT_POOL_HOLD_NS instead: layers too
+   small for threads run on the caller alone between two parallel ones, and a worker that went to sleep in such
+   a gap is woken by the next parallel layer only after tens of microseconds in some virtual machines, when the
+   caller has done most of that layer alone (MobileNetV2-0.35 batch 16, 2 threads on the AMD EPYC of the README:
+   2.7 ms with 50 us spins, as one thread, and 1.7 ms while holding). Not while the pool runs jobs alone (see
+   "Contention"). The caller likewise spins briefly for running tasks and then sleeps until the last one
+   signals.
 
    Contention: when another process holds the cores, a worker can be descheduled in the middle of a task, and
    the caller then waits for it; a job split over threads can take longer than the caller alone would have.
@@ -22,22 +28,35 @@
    took clearly longer than running every task itself would have (INTRT_POOL_LOSS_RATIO, and at least
    INTRT_POOL_JOIN_NS more), or when it ran every task of a job longer than INTRT_POOL_JOIN_NS itself although
    its workers were awake (no worker got a core in time: waking and spinning workers then only take CPU time
-   from it; workers it had to wake from sleep are not judged, they may just not be up yet), runs the next
-   `serial_left` jobs alone (no worker woken, so none spins) before trying threads again; the count doubles
-   with every consecutive loss (8 .. INTRT_POOL_MAX_BACKOFF jobs) and starts over after a job that gained.
+   from it; workers it had to wake from sleep are not judged, they may just not be up yet) INTRT_POOL_STRIKES
+   times in a row, runs the next `serial_left` jobs alone (no worker woken, so none spins) before trying threads
+   again; the count doubles with every consecutive loss (8 .. INTRT_POOL_MAX_BACKOFF jobs) and starts over
+   after a job that gained. One lost job is no evidence: in a virtual machine a polling thread misses about
+   one job in 500-5000 by 20-190 us although nothing else runs (the host takes its CPU; measured on the AMD
+   EPYC of the README), and falling back on each such miss ran MobileNetV2-0.35 batch 16 and the hand model
+   with two threads at the speed of one (benchmarks/compare.py: 1700-2800 of their jobs alone in 15 rounds).
+   Beside a CPU-bound process nearly every job misses, so the second strike follows at once.
    CPU share: most jobs do not stall outright, yet with more runnable threads than cores the workers, running
    and polling between jobs, take CPU time from the caller. Beside a CPU-bound process (benchmarks/compare.py
    --contend, 2 vCPUs) two threads took 1.13x (MobileNetV2-0.35 batch 16) and 1.35x (a 224x224 hand landmark
    model) of one thread's time with few jobs judged lost. So the caller also samples its own thread CPU time over
-   some jobs; when it got less than INTRT_POOL_MIN_SHARE of a CPU while it had work, it runs alone for a count of
-   jobs that doubles with every starved window and halves with every window that was not (there: 0.95x and
-   1.04x).
+   some jobs; when it got less than INTRT_POOL_MIN_SHARE of a CPU while it had work (INTRT_POOL_STRIKES windows in
+   a row, for the same reason), it runs alone for a count of jobs that doubles with every starved window and
+   halves with every window that was not (there: 0.95x and 1.04x).
    Only speed depends on this: tasks write disjoint outputs, so results never depend on how they are split.
 
    One job runs at a time. A caller that finds the pool busy (another Python thread running a model)
    runs its tasks alone on its own thread: results never depend on how tasks are split, only speed does.
 
    Without pthreads (e.g. MSVC) the same function runs every task on the calling thread.
+
+   Sharing a CPU: Linux often wakes a sleeping worker on the CPU of the thread that woke it (the caller), and a
+   busy caller then keeps it queued there, for milliseconds, while another CPU is idle: the caller ran every
+   task of most jobs alone, and two threads were no faster than one (in 2-vCPU virtual machines; a log of the
+   lost jobs of benchmarks/compare.py showed the worker last on the caller's CPU in 33 of 35). The caller
+   publishes its CPU with every job; a worker that finds itself on it (when it gets a slice there, or while
+   polling) moves off it by leaving that CPU out of its affinity for one moment and then allowing every CPU it
+   had again, so the OS can still place it anywhere later (Linux; at most once per INTRT_POOL_MOVE_NS).
 
    Posting a job takes no lock: the caller writes the job's fields and then the generation that spinning
    workers poll; the mutex and condition variable only wake workers that went to sleep.
@@ -65,7 +84,9 @@ typedef void (*intrt_task_fn)(void *ctx, int64_t task, int slot);
 #define INTRT_POOL_TWO_ENDED_MAX 0xffff
 /* jobs run on the caller alone after parallel jobs kept losing (see "Contention" above) */
 #define INTRT_POOL_MIN_BACKOFF 8
-#define INTRT_POOL_MAX_BACKOFF 16384
+#define INTRT_POOL_MAX_BACKOFF 4096
+/* lost jobs (or starved windows) in a row that make a loss */
+#define INTRT_POOL_STRIKES 2
 /* CPU share: every INTRT_POOL_SHARE_EVERY-th parallel job, the caller's thread CPU time is read before and after
    (a system call: about 0.6 us each on the AMD EPYC of the README); when the jobs sampled over INTRT_POOL_SHARE_WINDOW_NS of wall
    time got less than INTRT_POOL_MIN_SHARE of a CPU, the caller was descheduled while its workers ran or spun:
@@ -105,6 +126,12 @@ static inline int intrt_pool_job_lost(double took_ns, double alone_ns, int calle
 #ifndef INTRT_POOL_SPIN_NS
 #define INTRT_POOL_SPIN_NS 50000
 #endif
+/* a worker moves off the caller's CPU at most this often (see "Sharing a CPU") */
+#define INTRT_POOL_MOVE_NS 200000
+/* how long a worker polls while a model runs (see "Waiting") */
+#ifndef INTRT_POOL_HOLD_NS
+#define INTRT_POOL_HOLD_NS 1000000
+#endif
 
 typedef struct {
     pthread_mutex_t mutex;
@@ -123,12 +150,16 @@ typedef struct {
     _Atomic int want;                /* workers that may join */
     _Atomic uint64_t joined;         /* generation << 32 | workers that joined that job (slots handed out) */
     _Atomic int sleepers;            /* workers asleep on `wake`, or about to be */
+    _Atomic int holding;             /* models running (intrt_pool_hold): workers poll longer, see "Waiting" */
+    _Atomic int resting;             /* 1 while the caller runs jobs alone (serial_left > 0) */
+    _Atomic int caller_cpu;          /* the CPU the caller posted the last job from (-1: unknown) */
     int nworkers;
     int64_t spin_ns;
     /* contention fallback, read and written only by the job's caller (it holds `busy`) */
     int serial_left;                 /* jobs still to run on the caller alone */
     int backoff;                     /* serial jobs after the next loss */
     int share_backoff;               /* serial jobs after the next starved window (see "CPU share") */
+    int strikes, share_strikes;      /* lost jobs, starved windows in a row */
     int probe;                       /* parallel jobs until the next one whose caller CPU time is sampled */
     int64_t share_cpu, share_wall;   /* the sampled jobs' caller CPU and wall time since the last verdict */
     double min_share;                /* INTRT_POOL_MIN_SHARE unless set (intrt_pool_set_min_share) */
@@ -145,6 +176,26 @@ static inline int64_t intrt_now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
+
+#if defined(__linux__) && defined(CPU_SET)
+#define INTRT_POOL_CAN_MOVE 1
+static inline int intrt_pool_cpu(void) { return sched_getcpu(); }
+/* "Sharing a CPU": leave CPU `cpu` if this thread runs there and may run elsewhere; returns 1 if it moved */
+static int intrt_pool_leave_cpu(int cpu) {
+    cpu_set_t all, others;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu) return 0;
+    if (sched_getaffinity(0, sizeof all, &all) != 0 || !CPU_ISSET(cpu, &all) || CPU_COUNT(&all) < 2) return 0;
+    others = all;
+    CPU_CLR(cpu, &others);
+    if (sched_setaffinity(0, sizeof others, &others) != 0) return 0;
+    sched_setaffinity(0, sizeof all, &all);
+    return 1;
+}
+#else
+#define INTRT_POOL_CAN_MOVE 0
+static inline int intrt_pool_cpu(void) { return -1; }
+static int intrt_pool_leave_cpu(int cpu) { (void)cpu; return 0; }
+#endif
 
 /* the ticket a job of `ntasks` tasks starts from */
 static inline uint64_t intrt_pool_first_ticket(uint32_t gen, int64_t ntasks) {
@@ -194,13 +245,25 @@ static void intrt_pool_finish_tasks(intrt_pool *p, int64_t ran, int64_t ntasks) 
 static void *intrt_pool_worker(void *arg) {
     intrt_pool *p = &intrt_the_pool;
     uint32_t seen = (uint32_t)(uintptr_t)arg;
+    int64_t moved = 0;                 /* when this worker last left the caller's CPU */
     for (;;) {
         /* bounded spin for the next job, then sleep */
-        int64_t deadline = intrt_now_ns() + p->spin_ns;
+        const int64_t idle = intrt_now_ns();
+        const int64_t hold_ns = p->spin_ns > INTRT_POOL_HOLD_NS ? p->spin_ns : INTRT_POOL_HOLD_NS;
         int polls = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
             INTRT_CPU_RELAX();
-            if (++polls % 64 == 0 && intrt_now_ns() > deadline) break;
+            if (++polls % 64 == 0) {
+                const int64_t now = intrt_now_ns(), spun = now - idle;
+                if (INTRT_POOL_CAN_MOVE && now - moved > INTRT_POOL_MOVE_NS &&
+                    intrt_pool_cpu() == atomic_load_explicit(&p->caller_cpu, memory_order_relaxed) &&
+                    intrt_pool_leave_cpu(atomic_load_explicit(&p->caller_cpu, memory_order_relaxed)))
+                    moved = now;
+                const int hold = atomic_load_explicit(&p->holding, memory_order_relaxed) > 0 &&
+                                 !atomic_load_explicit(&p->resting, memory_order_relaxed);
+                if (spun > (hold ? hold_ns : p->spin_ns)) break;
+                if (spun > p->spin_ns) sched_yield();
+            }
         }
         if (atomic_load(&p->generation) == seen) {
             /* counted as a sleeper before the last look at the generation: a caller that publishes a job
@@ -213,6 +276,13 @@ static void *intrt_pool_worker(void *arg) {
         }
         const uint32_t gen = atomic_load_explicit(&p->generation, memory_order_acquire);
         seen = gen;
+        if (INTRT_POOL_CAN_MOVE) {     /* woken (or found the job) on the caller's CPU: the caller runs there */
+            const int cpu = atomic_load_explicit(&p->caller_cpu, memory_order_relaxed);
+            if (intrt_pool_cpu() == cpu) {
+                const int64_t now = intrt_now_ns();
+                if (now - moved > INTRT_POOL_MOVE_NS && intrt_pool_leave_cpu(cpu)) moved = now;
+            }
+        }
         intrt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
         void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
         const int64_t ntasks = atomic_load_explicit(&p->ntasks, memory_order_relaxed);
@@ -249,6 +319,8 @@ static int intrt_pool_grow(int n) {
         atomic_store(&p->joined, 0);
         atomic_store(&p->want, 0);
         atomic_store(&p->busy, 0);
+        atomic_store(&p->caller_cpu, -1);
+        atomic_store(&p->resting, 0);   /* `holding` is left: StepLists may be running (it only adds polling) */
         if (p->spin_ns == 0) p->spin_ns = INTRT_POOL_SPIN_NS;
         p->pid = getpid();
     }
@@ -292,11 +364,13 @@ static void intrt_pool_judge_share(intrt_pool *p, int64_t cpu_ns, int64_t wall_n
     const int starved = (double)p->share_cpu < min_share * (double)p->share_wall;
     p->share_cpu = p->share_wall = 0;
     if (p->share_backoff < INTRT_POOL_MIN_BACKOFF) p->share_backoff = INTRT_POOL_MIN_BACKOFF;
-    if (starved) {
+    p->share_strikes = starved ? p->share_strikes + 1 : 0;
+    if (starved && p->share_strikes >= INTRT_POOL_STRIKES) {
+        p->share_strikes = 0;
         p->serial_left = p->share_backoff;
         p->losses++;
         if (p->share_backoff < INTRT_POOL_MAX_BACKOFF) p->share_backoff *= 2;
-    } else if (p->share_backoff > INTRT_POOL_MIN_BACKOFF) {
+    } else if (!starved && p->share_backoff > INTRT_POOL_MIN_BACKOFF) {
         p->share_backoff /= 2;
     }
 }
@@ -315,8 +389,12 @@ static void intrt_pool_judge(intrt_pool *p, int64_t start, int64_t work, int64_t
        tens of microseconds in some virtual machines: judged, every job after a fallback would lose again) */
     const int alone_job = ran >= ntasks;
     if (intrt_pool_job_lost((double)(end - start), alone, alone_job, woken)) {
-        intrt_pool_lose(p);
+        if (++p->strikes >= INTRT_POOL_STRIKES) {
+            p->strikes = 0;
+            intrt_pool_lose(p);
+        }
     } else if (!(alone_job && woken)) {
+        p->strikes = 0;
         p->backoff = INTRT_POOL_MIN_BACKOFF;
     }
 }
@@ -335,6 +413,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     if (p->serial_left > 0) {           /* parallel jobs lost lately: the caller alone, workers left asleep */
         p->serial_left--;
         p->serial_jobs++;
+        atomic_store_explicit(&p->resting, p->serial_left > 0, memory_order_relaxed);
         for (i = 0; i < ntasks; i++) fn(ctx, i, 0);
         atomic_store(&p->busy, 0);
         return;
@@ -354,6 +433,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&p->ntasks, ntasks, memory_order_relaxed);
     atomic_store_explicit(&p->want, threads - 1 < p->nworkers ? threads - 1 : p->nworkers, memory_order_relaxed);
+    atomic_store_explicit(&p->caller_cpu, intrt_pool_cpu(), memory_order_relaxed);
     atomic_store(&p->joined, (uint64_t)gen << 32);
     atomic_store(&p->done, 0);
     atomic_store(&p->ticket, intrt_pool_first_ticket(gen, ntasks));
@@ -388,6 +468,7 @@ static void intrt_pool_run(intrt_task_fn fn, void *ctx, int64_t ntasks, int thre
     }
     intrt_pool_judge(p, start, work, idle, end, ran, ntasks, woken);
     if (sampled && p->serial_left == 0) intrt_pool_judge_share(p, cpu1 - cpu0, idle - start);
+    atomic_store_explicit(&p->resting, p->serial_left > 0, memory_order_relaxed);
     atomic_store(&p->busy, 0);
 }
 
@@ -399,6 +480,14 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
 }
 
 static int intrt_pool_workers(void) { return intrt_the_pool.pid == getpid() ? intrt_the_pool.nworkers : 0; }
+/* the calling thread leaves the CPU it runs on, as a worker leaves the caller's (tests): -1 when it cannot */
+static int intrt_pool_leave_current_cpu(void) {
+    const int cpu = intrt_pool_cpu();
+    return intrt_pool_leave_cpu(cpu) ? cpu : -1;
+}
+/* a model starts (1) or ends (0) running: workers poll up to INTRT_POOL_HOLD_NS between its jobs ("Waiting") */
+static void intrt_pool_hold(int on) { atomic_fetch_add(&intrt_the_pool.holding, on ? 1 : -1); }
+static int intrt_pool_holding(void) { return atomic_load(&intrt_the_pool.holding); }
 static void intrt_pool_set_spin_ns(int64_t ns) { intrt_the_pool.spin_ns = ns > 0 ? ns : 1; }
 /* the CPU share below which sampled jobs count as a loss; <= 0: the default, >= 0 .. 1 otherwise (1e-9: off) */
 static void intrt_pool_set_min_share(double share) { intrt_the_pool.min_share = share; }
@@ -420,6 +509,9 @@ static void intrt_pool_stats(int64_t *losses, int64_t *serial_jobs, int64_t *ser
     *serial_left = 0;
 }
 static int intrt_pool_workers(void) { return 0; }
+static int intrt_pool_leave_current_cpu(void) { return -1; }
+static void intrt_pool_hold(int on) { (void)on; }
+static int intrt_pool_holding(void) { return 0; }
 static void intrt_pool_set_spin_ns(int64_t ns) { (void)ns; }
 static void intrt_pool_set_min_share(double share) { (void)share; }
 static int64_t intrt_pool_spin(void) { return 0; }
