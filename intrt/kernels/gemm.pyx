@@ -97,6 +97,8 @@ ISA_NAMES = ("portable", "avx2", "avxvnni", "avx512vnni")     # indices = the IS
 cdef enum:
     TILE_BYTES_C = 128 * 1024
     MIN_PARALLEL_MACS_C = 1 << 20
+    MIN_PARALLEL_MACS_GEMV_C = 1 << 18
+    GEMV_MAX_ROWS_C = 3
 TILE_BYTES = TILE_BYTES_C
 #: multiply-adds each thread must get: smaller problems run on fewer threads. 1M is 4-15 us of work per
 #: thread (AVX-512 VNNI .. AVX2); below that, a worker's wake-up and its polling after the job (which takes a
@@ -105,6 +107,11 @@ TILE_BYTES = TILE_BYTES_C
 #: 1M (no layer of it is split then), while its batch-16 layers of 2-4M multiply-adds still split.
 MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
 cdef int64_t _min_parallel_macs = MIN_PARALLEL_MACS_C
+#: the same for 1-3 rows (GEMV: a fully connected layer at batch 1-3), whose time is streaming the weights, which
+#: are in no core's cache, while the few input rows are cheap to share: FC 1x1024x1024 on the AMD EPYC of the
+#: README 13.3 us alone, 8.0 us on 2 threads at this setting, 13.3 us at 1M (not split).
+MIN_PARALLEL_MACS_GEMV = MIN_PARALLEL_MACS_GEMV_C
+GEMV_MAX_ROWS = GEMV_MAX_ROWS_C
 
 
 def set_min_parallel_macs(int64_t n):
@@ -442,7 +449,8 @@ cdef int gemm_run(const gemm_params *p, const gemm_source *s, int64_t rows, int 
     malloc when NULL. Returns nonzero when malloc failed."""
     if rows == 0 or p.O == 0:
         return 0
-    threads = threads_for(rows * p.K * p.O, _min_parallel_macs, threads)
+    threads = threads_for(rows * p.K * p.O, MIN_PARALLEL_MACS_GEMV_C if rows <= GEMV_MAX_ROWS_C and
+                          _min_parallel_macs > MIN_PARALLEL_MACS_GEMV_C else _min_parallel_macs, threads)
     cdef GemmJob j
     j.p, j.s, j.rows, j.scratch, j.scratch_stride, j.failed = p, s, rows, scratch, scratch_stride, 0
     j.tile = _tile_rows(p)
