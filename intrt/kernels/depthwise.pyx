@@ -144,10 +144,11 @@ def get_isa():
 
 #: multiply-adds of the whole batch (N * OH * OW * C * dm * KH * KW) from which a step uses more than one
 #: thread. Measured on 2 cores (AVX2, benchmarks/bench_depthwise.py layers): a layer alone gains 1.5-1.9x from
-#: ~250k MACs and breaks even around 60k-125k; inside whole models (MobileNetV2) the cost of waking the second
-#: thread for every layer made 500k the better threshold. Counting the batch matters: MobileNetV2-0.35's
-#: depthwise layers are all below 500k per image, so per image they never split even at batch 16.
-PARALLEL_MIN_MACS = 500_000
+#: ~250k MACs and breaks even around 60k-125k. Inside whole models a worker must be awake for the layer (the
+#: pool's workers poll through a model's run, intrt/kernels/threadpool.h "Waiting"); with that, MobileNetV2-0.35
+#: batch 1 on 2 threads gained from splitting its three largest depthwise layers (249k-331k) at 200k, and 100k
+#: gained no more (AMD EPYC of the README). Counting the batch matters: per image the smaller ones never split.
+PARALLEL_MIN_MACS = 200_000
 
 
 def default_threads():

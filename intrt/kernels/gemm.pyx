@@ -96,20 +96,21 @@ ISA_NAMES = ("portable", "avx2", "avxvnni", "avx512vnni")     # indices = the IS
 #: bytes of activation rows one task copies (or im2cols) at a time; bounds scratch memory per thread
 cdef enum:
     TILE_BYTES_C = 128 * 1024
-    MIN_PARALLEL_MACS_C = 1 << 20
+    MIN_PARALLEL_MACS_C = 400000
     MIN_PARALLEL_MACS_GEMV_C = 1 << 18
     GEMV_MAX_ROWS_C = 3
 TILE_BYTES = TILE_BYTES_C
-#: multiply-adds each thread must get: smaller problems run on fewer threads. 1M is 4-15 us of work per
-#: thread (AVX-512 VNNI .. AVX2); below that, a worker's wake-up and its polling after the job (which takes a
-#: core from the caller when other processes are busy) cost more than the split saves: MobileNetV2-0.35 at
-#: batch 1 with 2 threads on a loaded 2-vCPU machine ran at 0.82-0.89x of one thread with 512k and 1.00x with
-#: 1M (no layer of it is split then), while its batch-16 layers of 2-4M multiply-adds still split.
+#: multiply-adds each thread must get: smaller problems run on fewer threads. 400k is 2-6 us of work per thread
+#: (AVX-512 VNNI .. AVX2); below that, handing half a layer to a worker (its caches cold for that layer's input)
+#: costs about what the split saves. MobileNetV2-0.35 batch 1, 2 threads, on the AMD EPYC of the README (with
+#: the depthwise threshold at 200k): 0.164-0.173 ms at 400k against 0.180-0.184 ms for one thread, 0.171-0.174
+#: ms at 256k; the 1M of before kept all its layers on one thread. Beside a CPU-bound process the same within
+#: 2%.
 MIN_PARALLEL_MACS = MIN_PARALLEL_MACS_C
 cdef int64_t _min_parallel_macs = MIN_PARALLEL_MACS_C
 #: the same for 1-3 rows (GEMV: a fully connected layer at batch 1-3), whose time is streaming the weights, which
 #: are in no core's cache, while the few input rows are cheap to share: FC 1x1024x1024 on the AMD EPYC of the
-#: README 13.3 us alone, 8.0 us on 2 threads at this setting, 13.3 us at 1M (not split).
+#: README 13.3 us alone, 8.0 us on 2 threads at this setting, 13.3 us at 1M (not split); 1x112x1280 does not gain.
 MIN_PARALLEL_MACS_GEMV = MIN_PARALLEL_MACS_GEMV_C
 GEMV_MAX_ROWS = GEMV_MAX_ROWS_C
 

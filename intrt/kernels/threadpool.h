@@ -14,13 +14,14 @@
 
    Waiting: a worker spins for a short, bounded time after each job (INTRT_POOL_SPIN_NS, so the next layer
    finds it awake), then sleeps on a condition variable; never an unbounded spin. While a model runs (between
-   intrt_pool_hold(1) and intrt_pool_hold(0): a StepList), it spins up to INTRT_POOL_HOLD_NS instead: layers too
+   intrt_pool_hold(1) and intrt_pool_hold(0): a StepList) it spins up to INTRT_POOL_HOLD_NS instead: layers too
    small for threads run on the caller alone between two parallel ones, and a worker that went to sleep in such
    a gap is woken by the next parallel layer only after tens of microseconds in some virtual machines, when the
    caller has done most of that layer alone (MobileNetV2-0.35 batch 16, 2 threads on the AMD EPYC of the README:
-   2.7 ms with 50 us spins, as one thread, and 1.7 ms while holding). Not while the pool runs jobs alone (see
-   "Contention"). The caller likewise spins briefly for running tasks and then sleeps until the last one
-   signals.
+   2.7 ms with 50 us spins, as one thread, and 1.7 ms while holding). After a run, the INTRT_POOL_SPIN_NS count
+   from the run's end, not from the worker's last job: back-to-back runs find it up. Not while the pool runs
+   jobs alone (see "Contention"). The caller likewise spins briefly for running tasks and then sleeps until the
+   last one signals.
 
    Contention: when another process holds the cores, a worker can be descheduled in the middle of a task, and
    the caller then waits for it; a job split over threads can take longer than the caller alone would have.
@@ -152,6 +153,7 @@ typedef struct {
     _Atomic int sleepers;            /* workers asleep on `wake`, or about to be */
     _Atomic int holding;             /* models running (intrt_pool_hold): workers poll longer, see "Waiting" */
     _Atomic int resting;             /* 1 while the caller runs jobs alone (serial_left > 0) */
+    _Atomic int64_t released_ns;     /* when a model's run last ended (intrt_pool_hold(0)) */
     _Atomic int caller_cpu;          /* the CPU the caller posted the last job from (-1: unknown) */
     int nworkers;
     int64_t spin_ns;
@@ -261,7 +263,10 @@ static void *intrt_pool_worker(void *arg) {
                     moved = now;
                 const int hold = atomic_load_explicit(&p->holding, memory_order_relaxed) > 0 &&
                                  !atomic_load_explicit(&p->resting, memory_order_relaxed);
-                if (spun > (hold ? hold_ns : p->spin_ns)) break;
+                /* after a model's run the spin counts from its end, so that back-to-back runs find workers up */
+                const int64_t released = atomic_load_explicit(&p->released_ns, memory_order_relaxed);
+                const int64_t since = released > idle ? now - released : spun;
+                if (hold ? spun > hold_ns : since > p->spin_ns) break;
                 if (spun > p->spin_ns) sched_yield();
             }
         }
@@ -486,7 +491,10 @@ static int intrt_pool_leave_current_cpu(void) {
     return intrt_pool_leave_cpu(cpu) ? cpu : -1;
 }
 /* a model starts (1) or ends (0) running: workers poll up to INTRT_POOL_HOLD_NS between its jobs ("Waiting") */
-static void intrt_pool_hold(int on) { atomic_fetch_add(&intrt_the_pool.holding, on ? 1 : -1); }
+static void intrt_pool_hold(int on) {
+    if (!on) atomic_store_explicit(&intrt_the_pool.released_ns, intrt_now_ns(), memory_order_relaxed);
+    atomic_fetch_add(&intrt_the_pool.holding, on ? 1 : -1);
+}
 static int intrt_pool_holding(void) { return atomic_load(&intrt_the_pool.holding); }
 static void intrt_pool_set_spin_ns(int64_t ns) { intrt_the_pool.spin_ns = ns > 0 ? ns : 1; }
 /* the CPU share below which sampled jobs count as a loss; <= 0: the default, >= 0 .. 1 otherwise (1e-9: off) */
