@@ -117,8 +117,10 @@ def test_pool_falls_back_when_the_caller_gets_too_little_cpu():
     while cpu.pool_stats()["serial_left"]:
         cpu._run_tasks(2, 2)
     before = cpu.pool_stats()
-    for _ in range(64):     # every 4th job is sampled; 200 us of sampled jobs make a verdict
-        cpu._run_tasks(4, 2, caller_sleep_us=100)
+    # every 4th job is sampled; 200 us of sampled jobs make a verdict, two starved verdicts in a row a loss. Tasks
+    # of 10 us: a polling worker could claim all four empty ones before the caller took its first
+    for _ in range(128):
+        cpu._run_tasks(4, 2, task_us=10, caller_sleep_us=100)
         if cpu.pool_stats()["losses"] > before["losses"]:
             break
     else:
